@@ -1,0 +1,435 @@
+//! `docker-cr checkpoint`: inspect → plan the CRIU config → freeze → criu dump
+//! → capture the file changes (still frozen) → thaw or stop → manifest →
+//! rename the finished directory into place.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::cgroup::{self, Freezer};
+use crate::cli::{CheckpointArgs, Global};
+use crate::criu::{self, DumpOpts};
+use crate::error::{Error, IoContext, Result};
+use crate::host::{self, Ctx};
+use crate::manifest::{self as mf, Manifest};
+use crate::rootfs;
+
+/// What the OCI spec tells about the mounts CRIU must treat as external.
+#[derive(Debug, Default, PartialEq)]
+pub struct SpecMounts {
+    pub binds: Vec<String>,
+    pub masked: Vec<String>,
+    pub cgroupns: bool,
+}
+
+pub fn spec_mounts(spec: &Value) -> SpecMounts {
+    let binds = spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["type"] == "bind"
+                || m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+        })
+        .filter_map(|m| m["destination"].as_str().map(str::to_string))
+        .collect();
+    let masked = spec["linux"]["maskedPaths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    let cgroupns = spec["linux"]["namespaces"].as_array().is_some_and(|n| n.iter().any(|x| x["type"] == "cgroup"));
+    SpecMounts { binds, masked, cgroupns }
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Refuses containers we cannot checkpoint, with the reason and the fix.
+pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
+    if c.pointer("/State/Running") != Some(&Value::Bool(true)) {
+        return Err(Error::container(
+            format!("container {name} is not running (status: {})", s(c, "/State/Status")),
+            format!("start it first (docker start {name}); only running containers can be checkpointed"),
+        ));
+    }
+    if c.pointer("/State/Restarting") == Some(&Value::Bool(true)) {
+        return Err(Error::container(format!("container {name} is restarting"), "wait until it runs, then try again"));
+    }
+    if c.pointer("/Config/Tty") == Some(&Value::Bool(true)) {
+        return Err(Error::container(
+            format!("container {name} has a TTY (docker run -t), which CRIU cannot restore through Docker"),
+            "run the container without -t to checkpoint it",
+        ));
+    }
+    if storage != "overlay2" {
+        return Err(Error::host(
+            format!("the engine uses the storage driver {storage:?}; docker-cr captures file changes from overlay2 only"),
+            "run dockerd with the overlay2 storage driver",
+        ));
+    }
+    for (key, what) in [("/HostConfig/IpcMode", "IPC"), ("/HostConfig/PidMode", "PID")] {
+        let mode = s(c, key);
+        if mode.starts_with("container:") || mode == "host" || mode == "shareable" {
+            return Err(Error::container(
+                format!("container {name} shares its {what} namespace ({mode}), which CRIU cannot dump from one container"),
+                "only containers with their own namespaces can be checkpointed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn descriptors(pid: i32) -> String {
+    let links: Vec<String> = (0..3)
+        .map(|fd| fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
+        .collect();
+    serde_json::to_string(&links).unwrap_or_else(|_| "[]".into())
+}
+
+fn read_proc(pid: i32, what: &str) -> Result<String> {
+    let p = PathBuf::from(format!("/proc/{pid}/{what}"));
+    fs::read_to_string(&p).at("read", &p)
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<()> {
+    criu::write_private(path, &serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+fn dir_bytes(dir: &Path) -> (u64, u64) {
+    let mut all = 0;
+    let mut pages = 0;
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+        all += len;
+        if e.file_name().to_string_lossy().starts_with("pages-") {
+            pages += len;
+        }
+    }
+    (all, pages)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+}
+
+/// The temporary sibling the checkpoint is built in, and where a failed
+/// one's log is kept.
+pub fn partial_paths(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let name = dir.file_name().ok_or_else(|| {
+        Error::Usage(format!("invalid checkpoint directory {:?}\nTry 'docker-cr checkpoint --help'.", dir))
+    })?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(".partial");
+    let mut failed = name.to_os_string();
+    failed.push(".failed");
+    Ok((parent.join(partial), parent.join(failed)))
+}
+
+pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
+    host::block_signals();
+    let ctx = Ctx::open(g, false)?;
+    let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
+        Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
+    })?;
+    let id = s(&c, "/Id").to_string();
+    let name = s(&c, "/Name").trim_start_matches('/').to_string();
+    check_container(&c, &name, &ctx.storage)?;
+    for exec in c["ExecIDs"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if let Some(pid) = ctx.engine.exec_running(exec)? {
+            return Err(Error::container(
+                format!("container {name} has a running 'docker exec' session (pid {pid}), which CRIU cannot dump"),
+                "end the exec session, then checkpoint again",
+            ));
+        }
+    }
+
+    match fs::symlink_metadata(&a.dir) {
+        Ok(_) => {
+            return Err(Error::checkpoint(
+                format!("{} already exists", a.dir.display()),
+                "name a new directory; docker-cr never overwrites a checkpoint",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).at("stat", &a.dir),
+    }
+    let (partial, failed) = partial_paths(&a.dir)?;
+    if let Some(parent) = partial.parent() {
+        fs::create_dir_all(parent).at("create", parent)?;
+    }
+    fs::DirBuilder::new().mode(0o700).create(&partial).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::checkpoint(
+                format!("{} exists: another checkpoint to {} is running, or one was interrupted", partial.display(), a.dir.display()),
+                format!("if no docker-cr is running, remove {}", partial.display()),
+            )
+        } else {
+            Error::Io { op: "create", path: partial.clone(), source: e }
+        }
+    })?;
+    ctx.out.step(format!("checkpointing container {name} ({}) into {}", &id[..12.min(id.len())], a.dir.display()));
+
+    let result = dump_into(&ctx, a, &c, &id, &name, &partial);
+    match result {
+        Ok(m) => {
+            // Only a complete checkpoint appears under its name.
+            fs::rename(&partial, &a.dir).at("rename into place", &a.dir)?;
+            if let Some(parent) = a.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if let Ok(d) = fs::File::open(parent) {
+                    let _ = d.sync_all();
+                }
+            }
+            let _ = fs::remove_dir_all(&failed);
+            ctx.out.step(format!(
+                "done in {} ms: frozen {} ms (criu dump {} ms, file changes {} ms); images {} (pages {}), file changes {} in {} files, {} deleted{}",
+                ctx.out.elapsed_ms(),
+                m.timings_ms.frozen,
+                m.timings_ms.criu_dump,
+                m.timings_ms.rootfs,
+                mib(m.sizes.images_bytes),
+                mib(m.sizes.pages_bytes),
+                mib(m.sizes.rootfs_diff_bytes),
+                m.sizes.rootfs_files,
+                m.sizes.rootfs_deleted,
+                if a.stop { "; container stopped" } else { "; container running" },
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            // Keep only what explains the failure, under a name that says so.
+            let log = partial.join(mf::DUMP_LOG);
+            let _ = fs::remove_dir_all(&failed);
+            let kept = if log.exists() {
+                let _ = fs::DirBuilder::new().mode(0o700).create(&failed);
+                let _ = fs::rename(partial.join(mf::DUMP_CONF), failed.join(mf::DUMP_CONF));
+                fs::rename(&log, failed.join(mf::DUMP_LOG)).is_ok()
+            } else {
+                false
+            };
+            let cleanup = fs::remove_dir_all(&partial).at("remove", &partial);
+            let e = match e {
+                Error::Criu { action, status, excerpt, .. } if kept => {
+                    Error::Criu { action, status, log: failed.join(mf::DUMP_LOG), excerpt }
+                }
+                e => e,
+            };
+            Err(e.step(format!("checkpoint of container {name}")).with_cleanup(cleanup))
+        }
+    }
+}
+
+fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir: &Path) -> Result<Manifest> {
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0) as i32;
+    if pid <= 0 {
+        return Err(Error::container(format!("container {name} has no process"), "is it running?"));
+    }
+    // The shim runs in the bundle directory, which holds the OCI spec the
+    // container was started with: no need to know containerd's state dir.
+    let ppid = read_proc(pid, "status")?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:").map(|v| v.trim().parse::<i32>().unwrap_or(0)))
+        .unwrap_or(0);
+    let bundle = fs::read_link(format!("/proc/{ppid}/cwd")).at("find the bundle of", Path::new(&format!("/proc/{ppid}")))?;
+    let spec_path = bundle.join("config.json");
+    let spec: Value = serde_json::from_str(&fs::read_to_string(&spec_path).at("read", &spec_path)?)
+        .map_err(|e| Error::engine(format!("{} is not JSON: {e}", spec_path.display()), None))?;
+    let sm = spec_mounts(&spec);
+    let root = PathBuf::from(s(&spec, "/root/path"));
+    let root = if root.is_absolute() { root } else { bundle.join(root) };
+
+    let mountinfo = read_proc(pid, "mountinfo")?;
+    let cgroup_mounts = if ctx.cgroup == cgroup::Version::V1 && !sm.cgroupns { cgroup::v1_mounts_in(&mountinfo) } else { Vec::new() };
+    let masked_files = sm
+        .masked
+        .iter()
+        .filter(|p| fs::metadata(format!("/proc/{pid}/root{p}")).is_ok_and(|m| !m.is_dir()))
+        .cloned()
+        .collect();
+    let freezer = Freezer {
+        version: ctx.cgroup,
+        dir: cgroup::freezer_dir(ctx.cgroup, &read_proc(pid, "cgroup")?, &fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+            .ok_or_else(|| {
+                Error::host(
+                    format!("cannot find the {} freezer of container {name}", if ctx.cgroup == cgroup::Version::V1 { "cgroup v1" } else { "cgroup v2" }),
+                    "is cgroupfs mounted at /sys/fs/cgroup?",
+                )
+            })?,
+    };
+    let upper = PathBuf::from(s(c, "/GraphDriver/Data/UpperDir"));
+    if !upper.is_dir() {
+        return Err(Error::host(format!("the container's upper dir {} is not there", upper.display()), "docker-cr needs overlay2"));
+    }
+
+    write_json(&dir.join(mf::CONTAINER), c)?;
+    write_json(&dir.join(mf::SPEC), &spec)?;
+    let images = dir.join(mf::IMAGES);
+    fs::DirBuilder::new().mode(0o700).create(&images).at("create", &images)?;
+    criu::write_private(&images.join(mf::DESCRIPTORS), &descriptors(pid))?;
+    let opts = DumpOpts {
+        pid,
+        images_dir: images.clone(),
+        work_dir: dir.to_path_buf(),
+        log_file: mf::DUMP_LOG.into(),
+        root,
+        freeze_cgroup: freezer.dir.clone(),
+        bind_mounts: sm.binds,
+        cgroup_mounts,
+        masked_files,
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        file_locks: a.file_locks,
+    };
+    let conf = dir.join(mf::DUMP_CONF);
+    criu::write_private(&conf, &criu::dump_config(&opts))?;
+    host::check_interrupted()?;
+
+    let paused = freezer.is_frozen()?;
+    let t0 = Instant::now();
+    let frozen = freezer.freeze()?;
+    ctx.out.step(format!("froze {} in {} ms", freezer.dir.display(), t0.elapsed().as_millis()));
+    let t1 = Instant::now();
+    ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG))?;
+    let criu_ms = t1.elapsed().as_millis() as u64;
+    ctx.out.step(format!("criu dump done in {criu_ms} ms"));
+    host::check_interrupted()?;
+    let t2 = Instant::now();
+    let tar_path = dir.join(mf::ROOTFS_DIFF);
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tar_path)
+        .at("create", &tar_path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let rst = rootfs::capture(&upper, &mut w)?;
+    w.flush().at("write", &tar_path)?;
+    let rootfs_ms = t2.elapsed().as_millis() as u64;
+    host::check_interrupted()?;
+
+    if a.stop {
+        // While still frozen: no restart, then SIGKILL, so no code of the
+        // container runs after the instant we saved (a SIGTERM handler could
+        // write files we did not capture).
+        ctx.engine.update_restart_policy(id, &json!({ "Name": "no" }))?;
+        for p in freezer.pids()? {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(p).ok_or_else(|| Error::container("bad pid in cgroup.procs", ""))?,
+                rustix::process::Signal::KILL,
+            );
+        }
+        frozen.thaw()?;
+        let code = ctx.engine.wait_not_running(id)?;
+        ctx.out.step(format!("stopped container {name} (exit {code}); its restart policy is now \"no\""));
+    } else if paused {
+        frozen.keep_frozen();
+        ctx.out.step(format!("container {name} was paused; left paused"));
+    } else {
+        frozen.thaw()?;
+        ctx.out.step(format!("thawed container {name}"));
+    }
+    let frozen_ms = t0.elapsed().as_millis() as u64;
+
+    let (images_bytes, pages_bytes) = dir_bytes(&images);
+    // Durable before it is visible: the rename comes after this.
+    if let Ok(d) = fs::File::open(dir) {
+        rustix::fs::syncfs(&d).at("sync", dir)?;
+    }
+    let addresses = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Value::as_object)
+        .map(|n| n.values().filter_map(|v| v["IPAddress"].as_str()).filter(|a| !a.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let m = Manifest {
+        format: mf::FORMAT,
+        tool: format!("docker-cr {}", env!("CARGO_PKG_VERSION")),
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        container: mf::Source {
+            id: id.to_string(),
+            name: name.to_string(),
+            image: s(c, "/Image").to_string(),
+            init_pid: pid,
+            paused,
+            addresses,
+        },
+        host: mf::Host {
+            criu: ctx.criu.version_string(),
+            kernel: ctx.kernel.clone(),
+            arch: std::env::consts::ARCH.to_string(),
+            cgroup: ctx.cgroup.number(),
+            storage_driver: ctx.storage.clone(),
+            docker: ctx.docker_version.clone(),
+        },
+        options: mf::DumpOptions {
+            tcp_established: a.tcp_established,
+            ext_unix_sk: a.ext_unix_sk,
+            file_locks: a.file_locks,
+            stopped: a.stop,
+        },
+        timings_ms: mf::Timings { total: ctx.out.elapsed_ms(), frozen: frozen_ms, criu_dump: criu_ms, rootfs: rootfs_ms },
+        sizes: mf::Sizes {
+            images_bytes,
+            pages_bytes,
+            rootfs_diff_bytes: fs::metadata(&tar_path).map(|m| m.len()).unwrap_or(0),
+            rootfs_files: rst.files,
+            rootfs_deleted: rst.deleted,
+        },
+    };
+    criu::write_private(&dir.join(mf::MANIFEST), &mf::to_json(&m))?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_mounts_from_a_docker_spec() {
+        let spec = json!({
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/docker/containers/x/hosts", "options": ["rbind", "rprivate"]},
+                {"destination": "/data", "type": "none", "source": "/srv/data", "options": ["rbind"]},
+                {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}
+            ],
+            "linux": {"maskedPaths": ["/proc/kcore", "/proc/acpi"], "namespaces": [{"type": "pid"}, {"type": "network"}]}
+        });
+        assert_eq!(
+            spec_mounts(&spec),
+            SpecMounts { binds: vec!["/etc/hosts".into(), "/data".into()], masked: vec!["/proc/kcore".into(), "/proc/acpi".into()], cgroupns: false }
+        );
+    }
+
+    #[test]
+    fn containers_we_refuse() {
+        let ok = json!({"State": {"Running": true}, "Config": {"Tty": false}, "HostConfig": {"IpcMode": "private", "PidMode": ""}});
+        assert!(check_container(&ok, "web", "overlay2").is_ok());
+        let stopped = json!({"State": {"Running": false, "Status": "exited"}});
+        let e = check_container(&stopped, "web", "overlay2").unwrap_err();
+        assert_eq!((e.exit_code(), e.to_string()), (4, "container web is not running (status: exited)".into()));
+        let tty = json!({"State": {"Running": true}, "Config": {"Tty": true}});
+        assert!(check_container(&tty, "web", "overlay2").unwrap_err().to_string().contains("TTY"));
+        assert_eq!(check_container(&ok, "web", "vfs").unwrap_err().exit_code(), 3);
+        let ipc = json!({"State": {"Running": true}, "HostConfig": {"IpcMode": "container:db"}});
+        assert!(check_container(&ipc, "web", "overlay2").unwrap_err().to_string().contains("IPC"));
+    }
+
+    #[test]
+    fn partial_and_failed_names() {
+        let (p, f) = partial_paths(Path::new("/srv/cp/web1")).unwrap();
+        assert_eq!((p, f), (PathBuf::from("/srv/cp/.web1.partial"), PathBuf::from("/srv/cp/web1.failed")));
+        let (p, _) = partial_paths(Path::new("web1")).unwrap();
+        assert_eq!(p, PathBuf::from("./.web1.partial"));
+    }
+}

@@ -1,0 +1,329 @@
+//! Command-line parsing (lexopt) into a `Command`, and the help texts. Keep
+//! the help texts and man/docker-cr.1 in step: a test checks every flag here
+//! appears in the man page.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::error::Error;
+
+pub const USAGE: &str = "\
+docker-cr — checkpoint a running Docker container with CRIU and restore it later
+
+Usage:
+  docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
+  docker-cr restore    [OPTIONS] <container> <checkpoint-dir>
+  docker-cr help [checkpoint|restore]
+  docker-cr --version
+
+Global options:
+      --criu <path>    the CRIU binary to run (default: criu on PATH)
+  -q, --quiet          print errors only, no progress
+  -h, --help           print help
+  -V, --version        print the version
+
+Environment:
+  DOCKER_HOST          the engine's socket as unix:///path (default /var/run/docker.sock)
+
+docker-cr must run as root on the engine's host. See docker-cr(1) for the
+checkpoint layout, exit status and examples.
+";
+
+pub const CHECKPOINT_HELP: &str = "\
+docker-cr checkpoint — save a running container's processes and file changes
+
+Usage: docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
+
+Freezes the container's cgroup, dumps its processes with CRIU and captures its
+file changes while it is frozen, then thaws it. <container> is a name or an
+(abbreviated) ID. <checkpoint-dir> must not exist; it is created 0700 and only
+appears once complete.
+
+Options:
+      --stop                 stop the container after the checkpoint (its
+                             restart policy is set to \"no\" so it stays stopped)
+      --no-tcp-established   do not dump established TCP connections (fail if
+                             there are any)
+      --no-ext-unix-sk       do not allow unix sockets connected to the outside
+      --no-file-locks        do not dump file locks (fail if there are any)
+  -h, --help                 print help
+";
+
+pub const RESTORE_HELP: &str = "\
+docker-cr restore — start a container from a checkpoint
+
+Usage: docker-cr restore [OPTIONS] <container> <checkpoint-dir>
+
+<container> is the container the checkpoint was taken from (its name or ID).
+Without --name it is restored under that name: into the same container if it
+still exists and is stopped, or into a new one created from the saved
+configuration if it was removed. A running container is never touched.
+
+Options:
+      --name <name>          restore a copy under a new name (the original may
+                             still be running)
+  -p, --publish <spec>       publish a port as docker run -p does, e.g.
+                             8080:80, 127.0.0.1:8080:80/tcp; replaces the saved
+                             published ports (repeatable)
+  -h, --help                 print help
+";
+
+#[derive(Debug, PartialEq)]
+pub struct Global {
+    pub criu: PathBuf,
+    pub quiet: bool,
+}
+
+impl Default for Global {
+    fn default() -> Global {
+        Global { criu: PathBuf::from("criu"), quiet: false }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CheckpointArgs {
+    pub container: String,
+    pub dir: PathBuf,
+    pub stop: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub file_locks: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct RestoreArgs {
+    pub container: String,
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub publish: Vec<Publish>,
+}
+
+/// One `-p` spec: `[ip:][host_port]:container_port[/proto]`.
+#[derive(Debug, PartialEq, Clone)]
+pub struct Publish {
+    pub host_ip: String,
+    pub host_port: String,
+    pub container_port: String,
+    pub proto: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Checkpoint(Global, CheckpointArgs),
+    Restore(Global, RestoreArgs),
+    Help(&'static str),
+    Version,
+}
+
+pub fn parse_publish(s: &str) -> Result<Publish, String> {
+    let (addr, proto) = match s.rsplit_once('/') {
+        Some((a, p)) if p == "tcp" || p == "udp" || p == "sctp" => (a, p),
+        Some((_, p)) => return Err(format!("invalid protocol '{p}' in '{s}' [pick from: tcp, udp, sctp]")),
+        None => (s, "tcp"),
+    };
+    let parts: Vec<&str> = addr.rsplitn(3, ':').collect();
+    let (ip, host, cont) = match parts.as_slice() {
+        [c] => ("", "", *c),
+        [c, h] => ("", *h, *c),
+        [c, h, ip] => (*ip, *h, *c),
+        _ => return Err(format!("invalid port spec '{s}'")),
+    };
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    if !port_ok(cont) || !(host.is_empty() || port_ok(host)) {
+        return Err(format!("invalid port spec '{s}': expected [ip:][hostPort:]containerPort[/proto]"));
+    }
+    Ok(Publish {
+        host_ip: ip.trim_matches(|c| c == '[' || c == ']').to_string(),
+        host_port: host.to_string(),
+        container_port: cont.to_string(),
+        proto: proto.to_string(),
+    })
+}
+
+fn usage(cmd: &str, msg: impl std::fmt::Display) -> Error {
+    let try_ = if cmd.is_empty() { "docker-cr --help".to_string() } else { format!("docker-cr {cmd} --help") };
+    Error::Usage(format!("{msg}\nTry '{try_}'."))
+}
+
+fn lex(cmd: &'static str) -> impl Fn(lexopt::Error) -> Error {
+    move |e| usage(cmd, e)
+}
+
+fn string(v: OsString, cmd: &'static str, what: &str) -> Result<String, Error> {
+    v.into_string().map_err(|_| usage(cmd, format!("{what} is not valid UTF-8")))
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut g = Global::default();
+    let cmd = loop {
+        match p.next().map_err(lex(""))? {
+            Some(Short('h') | Long("help")) => return Ok(Command::Help(USAGE)),
+            Some(Short('V') | Long("version")) => return Ok(Command::Version),
+            Some(Short('q') | Long("quiet")) => g.quiet = true,
+            Some(Long("criu")) => g.criu = p.value().map_err(lex(""))?.into(),
+            Some(Value(v)) => break string(v, "", "command")?,
+            Some(arg) => return Err(usage("", arg.unexpected())),
+            None => return Err(usage("", "missing command: checkpoint or restore")),
+        }
+    };
+    match cmd.as_str() {
+        "checkpoint" => checkpoint(p, g),
+        "restore" => restore(p, g),
+        "help" => match p.next().map_err(lex(""))? {
+            None => Ok(Command::Help(USAGE)),
+            Some(Value(v)) if v == "checkpoint" => Ok(Command::Help(CHECKPOINT_HELP)),
+            Some(Value(v)) if v == "restore" => Ok(Command::Help(RESTORE_HELP)),
+            Some(other) => Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore]"))),
+        },
+        other => Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, help]"))),
+    }
+}
+
+fn positionals(pos: Vec<OsString>, cmd: &'static str) -> Result<(String, PathBuf), Error> {
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(c), Some(d), None) => {
+            let c = string(c, cmd, "the container name")?;
+            if c.is_empty() {
+                return Err(usage(cmd, "the container name is empty"));
+            }
+            Ok((c, d.into()))
+        }
+        (None, _, _) => Err(usage(cmd, "missing <container> and <checkpoint-dir>")),
+        (Some(_), None, _) => Err(usage(cmd, "missing <checkpoint-dir>")),
+        (Some(_), Some(_), Some(x)) => Err(usage(cmd, format!("unexpected argument {x:?}"))),
+    }
+}
+
+fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "checkpoint";
+    let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            // Global options may come after the command too.
+            Short('q') | Long("quiet") => g.quiet = true,
+            Long("criu") => g.criu = p.value().map_err(lex(CMD))?.into(),
+            Short('h') | Long("help") => return Ok(Command::Help(CHECKPOINT_HELP)),
+            Long("stop") => stop = true,
+            Long("no-tcp-established") => tcp = false,
+            Long("no-ext-unix-sk") => unix = false,
+            Long("no-file-locks") => locks = false,
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let (container, dir) = positionals(pos, CMD)?;
+    Ok(Command::Checkpoint(
+        g,
+        CheckpointArgs { container, dir, stop, tcp_established: tcp, ext_unix_sk: unix, file_locks: locks },
+    ))
+}
+
+fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "restore";
+    let mut name = None;
+    let mut publish = Vec::new();
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Long("criu") => g.criu = p.value().map_err(lex(CMD))?.into(),
+            Short('h') | Long("help") => return Ok(Command::Help(RESTORE_HELP)),
+            Long("name") => {
+                let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
+                if !valid_name(&n) {
+                    return Err(usage(CMD, format!("invalid container name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+                }
+                name = Some(n);
+            }
+            Short('p') | Long("publish") => {
+                let s = string(p.value().map_err(lex(CMD))?, CMD, "--publish")?;
+                publish.push(parse_publish(&s).map_err(|e| usage(CMD, e))?);
+            }
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let (container, dir) = positionals(pos, CMD)?;
+    Ok(Command::Restore(g, RestoreArgs { container, dir, name, publish }))
+}
+
+/// Docker's rule for container names.
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, Error> {
+        parse(std::iter::once("docker-cr").chain(args.iter().copied()).map(OsString::from).skip(1))
+    }
+    fn err(args: &[&str]) -> String {
+        p(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn checkpoint_defaults_and_switches() {
+        let Command::Checkpoint(g, a) = p(&["checkpoint", "web", "/cp"]).unwrap() else { panic!() };
+        assert_eq!(g, Global::default());
+        assert_eq!(
+            a,
+            CheckpointArgs {
+                container: "web".into(),
+                dir: "/cp".into(),
+                stop: false,
+                tcp_established: true,
+                ext_unix_sk: true,
+                file_locks: true
+            }
+        );
+        let Command::Checkpoint(g, a) =
+            p(&["-q", "checkpoint", "--stop", "--no-file-locks", "web", "/cp", "--criu", "/opt/criu"]).unwrap()
+        else {
+            panic!()
+        };
+        assert!(g.quiet && a.stop && !a.file_locks && a.tcp_established);
+        assert_eq!(g.criu, PathBuf::from("/opt/criu"));
+    }
+
+    #[test]
+    fn restore_name_and_publish() {
+        let Command::Restore(_, a) = p(&["restore", "--name", "web2", "-p", "8080:80", "-p", "127.0.0.1::53/udp", "web", "/cp"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.name.as_deref(), Some("web2"));
+        assert_eq!(a.publish[0], Publish { host_ip: "".into(), host_port: "8080".into(), container_port: "80".into(), proto: "tcp".into() });
+        assert_eq!(a.publish[1].host_ip, "127.0.0.1");
+        assert_eq!(a.publish[1].host_port, "");
+        assert_eq!(a.publish[1].proto, "udp");
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(p(&["--help"]).unwrap(), Command::Help(USAGE));
+        assert_eq!(p(&["help", "restore"]).unwrap(), Command::Help(RESTORE_HELP));
+        assert_eq!(p(&["checkpoint", "-h"]).unwrap(), Command::Help(CHECKPOINT_HELP));
+        assert_eq!(p(&["-V"]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn usage_errors_are_exact() {
+        assert_eq!(err(&[]), "missing command: checkpoint or restore\nTry 'docker-cr --help'.");
+        assert_eq!(err(&["checkpoint", "--x", "a", "b"]), "invalid option '--x'\nTry 'docker-cr checkpoint --help'.");
+        assert_eq!(err(&["checkpoint", "web"]), "missing <checkpoint-dir>\nTry 'docker-cr checkpoint --help'.");
+        assert_eq!(err(&["restore", "--name"]), "missing argument for option '--name'\nTry 'docker-cr restore --help'.");
+        assert!(err(&["restore", "--name", "-bad", "a", "b"]).starts_with("invalid container name '-bad'"));
+        assert!(err(&["restore", "-p", "80:http", "a", "b"]).starts_with("invalid port spec '80:http'"));
+        assert!(err(&["frobnicate"]).starts_with("unknown command 'frobnicate'"));
+        assert_eq!(p(&["checkpoint", "a", "b", "c"]).unwrap_err().exit_code(), 2);
+    }
+}

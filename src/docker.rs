@@ -1,0 +1,214 @@
+//! The Docker Engine API calls docker-cr makes, over `http` on the unix socket.
+//! Inspect data is kept as `serde_json::Value`: it is saved whole into the
+//! checkpoint and fed back to `POST /containers/create`, and a typed copy of
+//! Docker's schema would drop fields newer engines add.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::http;
+
+/// Oldest API we speak: Docker 17.06 (checkpoint start, `condition=` on wait).
+const MIN_API: (u32, u32) = (1, 30);
+/// Newest API we ask for; a newer engine still serves it.
+const MAX_API: (u32, u32) = (1, 43);
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Starting from a checkpoint streams the images through containerd.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub struct Engine {
+    pub socket: PathBuf,
+    api: String,
+    pub experimental: bool,
+}
+
+/// The socket from DOCKER_HOST (only `unix://` is supported).
+pub fn socket_from_env(docker_host: Option<&str>) -> Result<PathBuf> {
+    match docker_host {
+        None | Some("") => Ok(PathBuf::from("/var/run/docker.sock")),
+        Some(h) => match h.strip_prefix("unix://") {
+            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+            _ => Err(Error::host(
+                format!("DOCKER_HOST={h} is not supported"),
+                "docker-cr works on the engine's own host: use DOCKER_HOST=unix:///path/to/docker.sock",
+            )),
+        },
+    }
+}
+
+fn parse_api(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.trim().split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Picks the API version to use from the one the engine reports.
+pub fn negotiate(server: &str) -> Result<String> {
+    let v = parse_api(server).ok_or_else(|| {
+        Error::engine(format!("the engine reported a malformed API version {server:?}"), None)
+    })?;
+    if v < MIN_API {
+        return Err(Error::host(
+            format!("the engine speaks API {server}; docker-cr needs {}.{} or newer", MIN_API.0, MIN_API.1),
+            "upgrade Docker to 17.06 or newer",
+        ));
+    }
+    let v = v.min(MAX_API);
+    Ok(format!("{}.{}", v.0, v.1))
+}
+
+/// Percent-encodes a query or path value.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn message(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().chars().take(300).collect())
+}
+
+impl Engine {
+    /// Connects: `/_ping` tells the API version and whether experimental is on.
+    pub fn connect(socket: &Path) -> Result<Engine> {
+        let r = http::request(socket, "GET", "/_ping", None, TIMEOUT).map_err(|e| {
+            Error::engine(format!("cannot reach the Docker engine at {}", socket.display()), Some(e))
+        })?;
+        if r.status != 200 {
+            return Err(Error::engine(
+                format!("{} answered /_ping with status {}; is it a Docker engine?", socket.display(), r.status),
+                None,
+            ));
+        }
+        let api = r.header("Api-Version").ok_or_else(|| {
+            Error::engine(format!("{} answered /_ping without an Api-Version; is it a Docker engine?", socket.display()), None)
+        })?;
+        Ok(Engine {
+            socket: socket.to_path_buf(),
+            api: negotiate(api)?,
+            experimental: r.header("Docker-Experimental") == Some("true"),
+        })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<http::Response> {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        let url = format!("/v{}{}", self.api, path);
+        let r = http::request(&self.socket, method, &url, bytes.as_deref(), timeout).map_err(|e| {
+            Error::engine(format!("{method} {path} on {}", self.socket.display()), Some(e))
+        })?;
+        if r.status >= 400 {
+            let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
+            return Err(Error::Docker { call, status: r.status, message: message(&r.body) });
+        }
+        Ok(r)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let r = self.call(method, path, body, TIMEOUT)?;
+        if r.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&r.body)
+            .map_err(|e| Error::engine(format!("{method} {path}: the engine's answer is not JSON ({e})"), None))
+    }
+
+    pub fn info(&self) -> Result<Value> {
+        self.json("GET", "/info", None)
+    }
+
+    /// Inspects a container; `Ok(None)` when there is none of that name or ID.
+    pub fn inspect(&self, name: &str) -> Result<Option<Value>> {
+        match self.json("GET", &format!("/containers/{}/json", esc(name)), None) {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Docker { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn image_id(&self, name: &str) -> Result<Option<String>> {
+        match self.json("GET", &format!("/images/{}/json", esc(name)), None) {
+            Ok(v) => Ok(v.get("Id").and_then(Value::as_str).map(str::to_string)),
+            Err(Error::Docker { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn exec_running(&self, exec_id: &str) -> Result<Option<i64>> {
+        let v = self.json("GET", &format!("/exec/{}/json", esc(exec_id)), None)?;
+        Ok((v["Running"] == true).then(|| v["Pid"].as_i64().unwrap_or(0)))
+    }
+
+    /// Creates a container; returns its ID.
+    pub fn create(&self, name: &str, body: &Value) -> Result<String> {
+        let v = self.json("POST", &format!("/containers/create?name={}", esc(name)), Some(body))?;
+        v.get("Id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error::engine("POST /containers/create: no Id in the answer", None))
+    }
+
+    pub fn update_restart_policy(&self, id: &str, policy: &Value) -> Result<()> {
+        self.json("POST", &format!("/containers/{}/update", esc(id)), Some(&json!({ "RestartPolicy": policy })))
+            .map(drop)
+    }
+
+    pub fn start_from_checkpoint(&self, id: &str, checkpoint: &str) -> Result<()> {
+        let path = format!("/containers/{}/start?checkpoint={}", esc(id), esc(checkpoint));
+        self.call("POST", &path, None, START_TIMEOUT).map(drop)
+    }
+
+    /// Waits until the container is not running; returns its exit code.
+    pub fn wait_not_running(&self, id: &str) -> Result<i64> {
+        let v = self.json("POST", &format!("/containers/{}/wait?condition=not-running", esc(id)), None)?;
+        Ok(v["StatusCode"].as_i64().unwrap_or(-1))
+    }
+
+    pub fn remove(&self, id: &str) -> Result<()> {
+        match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, TIMEOUT) {
+            Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host() {
+        assert_eq!(socket_from_env(None).unwrap(), PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(socket_from_env(Some("unix:///tmp/d.sock")).unwrap(), PathBuf::from("/tmp/d.sock"));
+        let e = socket_from_env(Some("tcp://1.2.3.4:2375")).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("tcp://1.2.3.4:2375"));
+    }
+
+    #[test]
+    fn api_negotiation() {
+        assert_eq!(negotiate("1.41").unwrap(), "1.41");
+        assert_eq!(negotiate("1.50").unwrap(), "1.43");
+        assert!(negotiate("1.24").is_err());
+        assert!(negotiate("x").is_err());
+    }
+
+    #[test]
+    fn escaping_and_messages() {
+        assert_eq!(esc("web-1_a.b"), "web-1_a.b");
+        assert_eq!(esc("a/b c"), "a%2Fb%20c");
+        assert_eq!(message(br#"{"message":"No such container: x"}"#), "No such container: x");
+        assert_eq!(message(b"page not found\n"), "page not found");
+    }
+}

@@ -1,0 +1,237 @@
+//! A minimal HTTP/1.1 client for the Docker Engine API on a unix socket: one
+//! request per connection (`Connection: close`), JSON bodies, and a response
+//! reader that understands Content-Length, chunked encoding and read-to-close.
+//! Written by hand because a run makes a handful of requests and the unix
+//! socket route through ureq rests on its non-semver transport API.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// Largest response body we accept: inspect data is a few KiB, and an engine
+/// that sends more is broken or not an engine.
+const MAX_BODY: u64 = 64 << 20;
+const MAX_HEADER_LINE: usize = 16 << 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request over a new connection to `socket` and reads the reply.
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<Response> {
+    let stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut w = io::BufWriter::new(&stream);
+    write_request(&mut w, method, path, body)?;
+    w.flush()?;
+    drop(w);
+    read_response(BufReader::new(&stream), method == "HEAD")
+}
+
+pub fn write_request(w: &mut impl Write, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<()> {
+    write!(w, "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-cr/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"))?;
+    match body {
+        Some(b) => {
+            write!(w, "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len())?;
+            w.write_all(b)
+        }
+        None => w.write_all(b"\r\n"),
+    }
+}
+
+fn bad(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn read_line(r: &mut impl BufRead) -> io::Result<String> {
+    let mut buf = Vec::new();
+    let n = r.by_ref().take(MAX_HEADER_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the response ended"));
+    }
+    if buf.len() > MAX_HEADER_LINE {
+        return Err(bad("response line too long"));
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of a line"));
+    }
+    while matches!(buf.last(), Some(b'\n') | Some(b'\r')) {
+        buf.pop();
+    }
+    String::from_utf8(buf).map_err(|_| bad("response header is not UTF-8"))
+}
+
+/// Parses a whole response. `head` says the request was HEAD (no body).
+pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
+    let status_line = read_line(&mut r)?;
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(bad(format!("not an HTTP response: {:?}", truncate(&status_line, 60))));
+    }
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| (100..600).contains(s))
+        .ok_or_else(|| bad(format!("bad status line: {:?}", truncate(&status_line, 60))))?;
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(&mut r)?;
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').ok_or_else(|| bad(format!("bad header line: {:?}", truncate(&line, 60))))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+        if headers.len() > 200 {
+            return Err(bad("too many response headers"));
+        }
+    }
+    let mut resp = Response { status, headers, body: Vec::new() };
+    if head || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Ok(resp);
+    }
+    let chunked = resp
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        resp.body = read_chunked(&mut r)?;
+    } else if let Some(len) = resp.header("Content-Length") {
+        let len: u64 = len.parse().map_err(|_| bad(format!("bad Content-Length {len:?}")))?;
+        if len > MAX_BODY {
+            return Err(bad(format!("response body of {len} bytes is too large")));
+        }
+        let mut body = Vec::with_capacity(len as usize);
+        r.take(len).read_to_end(&mut body)?;
+        if body.len() as u64 != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the response body"));
+        }
+        resp.body = body;
+    } else {
+        r.take(MAX_BODY + 1).read_to_end(&mut resp.body)?;
+        if resp.body.len() as u64 > MAX_BODY {
+            return Err(bad("response body too large"));
+        }
+    }
+    Ok(resp)
+}
+
+fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(r)?;
+        let size_hex = line.split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_hex, 16).map_err(|_| bad(format!("bad chunk size {:?}", truncate(&line, 20))))?;
+        if size == 0 {
+            // Trailers, then the empty line.
+            while !read_line(r)?.is_empty() {}
+            return Ok(body);
+        }
+        if body.len() as u64 + size > MAX_BODY {
+            return Err(bad("response body too large"));
+        }
+        let before = body.len();
+        r.take(size).read_to_end(&mut body)?;
+        if (body.len() - before) as u64 != size {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of a chunk"));
+        }
+        if !read_line(r)?.is_empty() {
+            return Err(bad("chunk not followed by CRLF"));
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> io::Result<Response> {
+        read_response(raw, false)
+    }
+
+    #[test]
+    fn writes_a_json_request() {
+        let mut out = Vec::new();
+        write_request(&mut out, "POST", "/v1.41/containers/create?name=x", Some(b"{}")).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("POST /v1.41/containers/create?name=x HTTP/1.1\r\nHost: docker\r\n"));
+        assert!(s.contains("Content-Length: 2\r\n\r\n{}"));
+        assert!(s.contains("Connection: close\r\n"));
+    }
+
+    // Recorded from dockerd 20.10.24: GET /_ping.
+    #[test]
+    fn ping_with_content_length() {
+        let raw = b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nCache-Control: no-cache, no-store, must-revalidate\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\nDocker-Experimental: true\r\nOstype: linux\r\nPragma: no-cache\r\nServer: Docker/20.10.24+dfsg1 (linux)\r\nDate: Sat, 28 Nov 2026 15:00:00 GMT\r\n\r\nOK";
+        let r = parse(raw).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("api-version"), Some("1.41"));
+        assert_eq!(r.header("Docker-Experimental"), Some("true"));
+        assert_eq!(r.body, b"OK");
+    }
+
+    // Go's net/http chunks any reply over 2 KiB without a Content-Length.
+    #[test]
+    fn chunked_body_with_extension_and_trailer() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        let r = parse(raw).unwrap();
+        assert_eq!(r.body, b"{\"a\": 1}");
+    }
+
+    #[test]
+    fn error_body_and_no_content() {
+        let raw = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 44\r\n\r\n{\"message\":\"No such container: nothere123\"}\n";
+        let r = parse(raw).unwrap();
+        assert_eq!(r.status, 404);
+        assert!(String::from_utf8_lossy(&r.body).contains("No such container"));
+        let r = parse(b"HTTP/1.1 204 No Content\r\nServer: Docker\r\n\r\n").unwrap();
+        assert_eq!((r.status, r.body.len()), (204, 0));
+    }
+
+    #[test]
+    fn body_until_close() {
+        let r = parse(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
+        assert_eq!(r.body, b"hello");
+    }
+
+    #[test]
+    fn truncated_and_garbage_responses_are_errors() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Len",
+            b"SSH-2.0-OpenSSH_9.2\r\n",
+            b"HTTP/1.1 abc OK\r\n\r\n",
+            b"",
+        ] {
+            assert!(parse(raw).is_err(), "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+}

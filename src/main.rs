@@ -1,0 +1,56 @@
+//! docker-cr: checkpoint a running Docker container with CRIU and restore it
+//! later, as itself or as a clone. `main` parses, runs, and maps errors to
+//! the exit status documented in docker-cr(1); the work is in the modules.
+
+mod cgroup;
+mod checkpoint;
+mod cli;
+mod criu;
+mod docker;
+mod error;
+mod host;
+mod http;
+mod manifest;
+mod restore;
+mod rootfs;
+mod runcconf;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");
+
+fn main() -> ExitCode {
+    // Checkpoints hold process memory: nothing we or CRIU create is for
+    // anyone but root.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => return report(e),
+    };
+    let r = match cmd {
+        Command::Help(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("docker-cr {VERSION}");
+            Ok(())
+        }
+        Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
+        Command::Restore(g, a) => restore::run(&g, &a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: error::Error) -> ExitCode {
+    eprintln!("docker-cr: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+    ExitCode::from(e.exit_code())
+}

@@ -1,0 +1,434 @@
+//! `docker-cr restore`: read the checkpoint → pick or create the target
+//! container → apply the file changes → place the CRIU images where the
+//! engine looks for a checkpoint → start it from there with the dump's
+//! options in runc.conf → clean up after the engine.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::cgroup;
+use crate::cli::{Global, Publish, RestoreArgs};
+use crate::criu::{self, RestoreOpts, TcpRestore};
+use crate::error::{Error, IoContext, Result};
+use crate::host::{self, Ctx};
+use crate::manifest::{self as mf, Manifest};
+use crate::rootfs;
+use crate::runcconf::{self, RuncConf};
+
+/// CRIU's last line of a successful restore.
+const RESTORE_OK: &str = "Restore finished successfully";
+
+/// Config fields `POST /containers/create` takes from a saved inspect.
+const CONFIG_FIELDS: &[&str] = &[
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+    "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Volumes", "WorkingDir", "Entrypoint",
+    "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+];
+
+/// The create request for a container like the saved one. Pure: `saved` is
+/// the inspect data from the checkpoint, `image` the reference to use.
+pub fn create_body(saved: &Value, image: &str, publish: &[Publish]) -> Value {
+    let mut body = Map::new();
+    if let Some(cfg) = saved["Config"].as_object() {
+        for k in CONFIG_FIELDS {
+            if let Some(v) = cfg.get(*k) {
+                if !v.is_null() {
+                    body.insert((*k).to_string(), v.clone());
+                }
+            }
+        }
+    }
+    body.insert("Image".into(), json!(image));
+    let mut hc = saved["HostConfig"].clone();
+    if !hc.is_object() {
+        hc = json!({});
+    }
+    if !publish.is_empty() {
+        let mut bindings = Map::new();
+        let mut exposed = body.get("ExposedPorts").and_then(Value::as_object).cloned().unwrap_or_default();
+        for p in publish {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            exposed.insert(key.clone(), json!({}));
+            let e = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = e.as_array_mut() {
+                a.push(json!({ "HostIp": p.host_ip, "HostPort": p.host_port }));
+            }
+        }
+        hc["PortBindings"] = Value::Object(bindings);
+        body.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    // Anonymous and image volumes are not in Binds: name them so the new
+    // container gets the same data rather than a fresh empty volume.
+    let covered: Vec<String> = hc["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|b| b.split(':').nth(1).map(str::to_string))
+        .chain(hc["Mounts"].as_array().into_iter().flatten().filter_map(|m| m["Target"].as_str().map(str::to_string)))
+        .collect();
+    let mut binds: Vec<Value> = hc["Binds"].as_array().cloned().unwrap_or_default();
+    for m in saved["Mounts"].as_array().into_iter().flatten() {
+        let (Some(n), Some(dest)) = (m["Name"].as_str(), m["Destination"].as_str()) else { continue };
+        if m["Type"] == "volume" && !covered.iter().any(|c| c == dest) {
+            let ro = if m["RW"] == false { ":ro" } else { "" };
+            binds.push(json!(format!("{n}:{dest}{ro}")));
+        }
+    }
+    if !binds.is_empty() {
+        hc["Binds"] = Value::Array(binds);
+    }
+    let mode = hc["NetworkMode"].as_str().unwrap_or("").to_string();
+    body.insert("HostConfig".into(), hc);
+    // A user-defined network: keep the static address and aliases asked for.
+    if let Some(ep) = saved.pointer(&format!("/NetworkSettings/Networks/{}", mode.replace('~', "~0").replace('/', "~1"))) {
+        if !matches!(mode.as_str(), "" | "default" | "bridge" | "host" | "none") {
+            let mut e = Map::new();
+            for k in ["IPAMConfig", "Aliases", "Links", "DriverOpts"] {
+                if !ep[k].is_null() {
+                    e.insert(k.into(), ep[k].clone());
+                }
+            }
+            body.insert("NetworkingConfig".into(), json!({ "EndpointsConfig": { mode: e } }));
+        }
+    }
+    Value::Object(body)
+}
+
+/// Whether established connections can come back: only when the restored
+/// container is sure to get the address they were made on (a static IP).
+pub fn tcp_mode(m: &Manifest, saved: &Value) -> Option<TcpRestore> {
+    if !m.options.tcp_established {
+        return None;
+    }
+    let static_ip = saved
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Value::as_object)
+        .is_some_and(|n| n.values().any(|e| e.pointer("/IPAMConfig/IPv4Address").and_then(Value::as_str).is_some_and(|a| !a.is_empty())));
+    Some(if static_ip { TcpRestore::Established } else { TcpRestore::Close })
+}
+
+/// The new container's cgroup on v2, for CRIU's `cgroup-root`.
+pub fn v2_cgroup(driver: &str, parent: &str, id: &str) -> String {
+    if driver == "systemd" {
+        let slice = if parent.is_empty() { "system.slice" } else { parent };
+        format!("/{slice}/docker-{id}.scope")
+    } else {
+        let parent = if parent.is_empty() { "/docker" } else { parent };
+        format!("/{}/{id}", parent.trim_matches('/'))
+    }
+}
+
+/// The symlink that lets CRIU read a page image in place: relative, climbing
+/// to / from wherever containerd unpacks the checkpoint (extra `..` stop at
+/// /), because CRIU reads pages after entering the container's root, where
+/// an absolute path would not resolve.
+pub fn climbing_link(target: &Path) -> PathBuf {
+    let mut p = PathBuf::new();
+    for _ in 0..32 {
+        p.push("..");
+    }
+    p.push(target.strip_prefix("/").unwrap_or(target));
+    p
+}
+
+fn ctrd_dirs() -> Vec<PathBuf> {
+    fs::read_dir("/tmp")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ctrd-checkpoint"))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Reads and checks the checkpoint directory before anything is changed.
+pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
+    let md = fs::metadata(dir).map_err(|e| {
+        Error::checkpoint(format!("cannot open checkpoint directory {}: {e}", dir.display()), "name the directory 'docker-cr checkpoint' wrote")
+    })?;
+    if !md.is_dir() {
+        return Err(Error::checkpoint(format!("{} is not a directory", dir.display()), "name the directory 'docker-cr checkpoint' wrote"));
+    }
+    let m = mf::read(dir)?;
+    if m.host.arch != std::env::consts::ARCH {
+        return Err(Error::checkpoint(
+            format!("{} was taken on {}; this host is {}", dir.display(), m.host.arch, std::env::consts::ARCH),
+            "restore it on a host of the same architecture",
+        ));
+    }
+    for need in [mf::IMAGES, mf::ROOTFS_DIFF, mf::CONTAINER] {
+        if !dir.join(need).exists() {
+            return Err(Error::checkpoint(format!("{} lacks {need}", dir.display()), "the checkpoint is incomplete; take it again"));
+        }
+    }
+    for need in ["inventory.img", mf::DESCRIPTORS] {
+        if !dir.join(mf::IMAGES).join(need).exists() {
+            return Err(Error::checkpoint(
+                format!("{} lacks {}/{need}", dir.display(), mf::IMAGES),
+                "the checkpoint is incomplete; take it again",
+            ));
+        }
+    }
+    let p = dir.join(mf::CONTAINER);
+    let saved: Value = serde_json::from_str(&fs::read_to_string(&p).at("read", &p)?)
+        .map_err(|e| Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged"))?;
+    Ok((m, saved))
+}
+
+enum Target {
+    /// The container the checkpoint came from, stopped.
+    Same(String),
+    Create,
+}
+
+pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
+    host::block_signals();
+    let (m, saved) = load(&a.dir)?;
+    let ctx = Ctx::open(g, true)?;
+    let _ = runcconf::recover(Path::new(runcconf::DEFAULT_DIR));
+    let src = &m.container;
+    if a.container != src.name && !(a.container.len() >= 4 && src.id.starts_with(&a.container)) {
+        return Err(Error::container(
+            format!("{} holds a checkpoint of container {} ({}), not of {}", a.dir.display(), src.name, &src.id[..12.min(src.id.len())], a.container),
+            format!("to restore it under another name: docker-cr restore --name {} {} {}", a.container, src.name, a.dir.display()),
+        ));
+    }
+    if ctx.cgroup.number() != m.host.cgroup {
+        ctx.out.step(format!("note: checkpoint taken on cgroup v{}, restoring on cgroup v{}", m.host.cgroup, ctx.cgroup.number()));
+    }
+    let name = a.name.clone().unwrap_or_else(|| src.name.clone());
+    let target = match ctx.engine.inspect(&name)? {
+        Some(c) if c.pointer("/State/Running") == Some(&Value::Bool(true)) || c.pointer("/State/Restarting") == Some(&Value::Bool(true)) => {
+            return Err(Error::container(
+                format!("container {name} is running; docker-cr never restores over a running container"),
+                if a.name.is_some() {
+                    "choose another --name".to_string()
+                } else {
+                    format!("stop it (docker stop {name}) to restore into it, or restore a copy with --name NEW")
+                },
+            ))
+        }
+        Some(c) if s(&c, "/Id") == src.id => {
+            if !a.publish.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--publish cannot change the ports of the existing container {name}\nTry 'docker-cr restore --help'."
+                )));
+            }
+            Target::Same(src.id.clone())
+        }
+        Some(c) => {
+            return Err(Error::container(
+                format!("a container named {name} already exists ({}) and is not the one checkpointed", &s(&c, "/Id")[..12.min(s(&c, "/Id").len())]),
+                "remove it (docker rm) or restore under another name with --name NEW",
+            ))
+        }
+        None => Target::Create,
+    };
+
+    let (id, created) = match &target {
+        Target::Same(id) => {
+            ctx.out.step(format!("restoring into the stopped container {name}"));
+            (id.clone(), false)
+        }
+        Target::Create => {
+            let image = pick_image(&ctx, &saved)?;
+            let body = create_body(&saved, &image, &a.publish);
+            let id = ctx.engine.create(&name, &body).map_err(|e| e.step(format!("creating container {name}")))?;
+            ctx.out.step(format!("created container {name} ({})", &id[..12.min(id.len())]));
+            (id, true)
+        }
+    };
+    let result = restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)));
+    match result {
+        Ok(()) => {
+            ctx.out.step(format!("restored container {name} in {} ms", ctx.out.elapsed_ms()));
+            Ok(())
+        }
+        Err(e) => {
+            let cleanup = if created { ctx.engine.remove(&id) } else { Ok(()) };
+            if created && cleanup.is_ok() {
+                ctx.out.step(format!("removed the container {name} this restore had created"));
+            }
+            Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
+        }
+    }
+}
+
+/// The saved image by name if the name still means the same image, else by ID.
+fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
+    let id = s(saved, "/Image");
+    let named = s(saved, "/Config/Image");
+    if !named.is_empty() && ctx.engine.image_id(named)?.as_deref() == Some(id) {
+        return Ok(named.to_string());
+    }
+    if ctx.engine.image_id(id)?.is_some() {
+        return Ok(id.to_string());
+    }
+    Err(Error::container(
+        format!("the image of the checkpointed container ({named}, {id}) is not on this host"),
+        "load the same image first (docker save on the source host, docker load here)",
+    ))
+}
+
+fn restore_into(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: &str, name: &str, same: bool) -> Result<()> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
+    if same {
+        // Its restart policy was set to "no" by a stopping checkpoint.
+        ctx.engine.update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])?;
+    }
+    let upper = PathBuf::from(s(&c, "/GraphDriver/Data/UpperDir"));
+    if !upper.is_dir() {
+        return Err(Error::host(format!("container {name} has no overlay2 upper dir ({})", upper.display()), "docker-cr needs overlay2"));
+    }
+    if same {
+        rootfs::empty_dir(&upper)?;
+    }
+    let tar = a.dir.join(mf::ROOTFS_DIFF);
+    let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), &upper)?;
+    ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
+    host::check_interrupted()?;
+
+    // The engine only starts from <root>/containers/<id>/checkpoints/<name>.
+    let cp_name = format!("docker-cr-{}", std::process::id());
+    let cp_parent = ctx.root_dir.join("containers").join(id).join("checkpoints");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
+    let cp_dir = cp_parent.join(&cp_name);
+    let _ = fs::remove_dir_all(&cp_dir);
+    let placed = place_images(&a.dir.join(mf::IMAGES), &cp_dir);
+    let r = placed.and_then(|()| start(ctx, m, saved, id, &cp_name, &a.dir));
+    let _ = fs::remove_dir_all(&cp_dir);
+    r
+}
+
+/// Small images are hard-linked (copied across filesystems); page images
+/// become climbing symlinks, so the engine never streams them.
+fn place_images(src: &Path, dst: &Path) -> Result<()> {
+    let src = fs::canonicalize(src).at("resolve", src)?;
+    fs::DirBuilder::new().mode(0o700).create(dst).at("create", dst)?;
+    let same_fs = fs::metadata(&src).at("stat", &src)?.dev() == fs::metadata(dst).at("stat", dst)?.dev();
+    for e in fs::read_dir(&src).at("list", &src)? {
+        let e = e.at("list", &src)?;
+        let from = e.path();
+        let to = dst.join(e.file_name());
+        if e.file_name().to_string_lossy().starts_with("pages-") {
+            std::os::unix::fs::symlink(climbing_link(&from), &to).at("link", &to)?;
+        } else if !(same_fs && fs::hard_link(&from, &to).is_ok()) {
+            fs::copy(&from, &to).at("copy", &to)?;
+        }
+    }
+    Ok(())
+}
+
+fn start(ctx: &Ctx, m: &Manifest, saved: &Value, id: &str, cp_name: &str, cp_dir: &Path) -> Result<()> {
+    let logs = Path::new("/run/docker-cr");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
+    let log = logs.join(format!("restore-{id}.log"));
+    let _ = fs::remove_file(&log);
+    let c = ctx.engine.inspect(id)?.unwrap_or(Value::Null);
+    let opts = RestoreOpts {
+        tcp: tcp_mode(m, saved),
+        ext_unix_sk: m.options.ext_unix_sk,
+        file_locks: m.options.file_locks,
+        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, s(&c, "/HostConfig/CgroupParent"), id)),
+        log_file: log.clone(),
+    };
+    let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts))?;
+    let before = ctrd_dirs();
+    ctx.out.step("starting the container from the checkpoint");
+    let started = ctx.engine.start_from_checkpoint(id, cp_name);
+    let undo = conf.remove();
+    // containerd unpacks every checkpoint into /tmp and never removes it.
+    for d in ctrd_dirs().into_iter().filter(|d| !before.contains(d)) {
+        let _ = fs::remove_dir_all(d);
+    }
+    let log_text = fs::read_to_string(&log).unwrap_or_default();
+    let ok = log_text.contains(RESTORE_OK);
+    let result = match started {
+        Err(e) => Err(e),
+        Ok(()) if !ok => Err(Error::engine(
+            "the engine started the container, but CRIU's log does not say the restore finished: it may have started from scratch",
+            None,
+        )),
+        Ok(()) => undo,
+    };
+    if let Err(e) = result {
+        // Docker deletes the bundle, and the log with it: keep our copy.
+        let kept = cp_dir.join(mf::RESTORE_LOG);
+        let _ = fs::remove_file(&kept);
+        let log_path = if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.clone() };
+        return Err(Error::Criu { action: "restore", status: e.to_string(), log: log_path, excerpt: criu::log_excerpt(&log_text) });
+    }
+    let _ = fs::remove_file(&log);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved() -> Value {
+        json!({
+            "Image": "sha256:abc",
+            "Config": {"Hostname": "a1b2c3", "Image": "busy", "Cmd": ["httpd", "-f"], "Env": ["A=1"], "Tty": false,
+                       "ExposedPorts": {"80/tcp": {}}, "Labels": {"x": "y"}, "Entrypoint": null},
+            "HostConfig": {"NetworkMode": "default", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                           "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}, "Binds": ["/srv:/srv"]},
+            "Mounts": [{"Type": "volume", "Name": "v1", "Destination": "/data", "RW": true},
+                       {"Type": "bind", "Source": "/srv", "Destination": "/srv", "RW": true}],
+            "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2", "IPAMConfig": null}}}
+        })
+    }
+
+    #[test]
+    fn create_body_keeps_the_configuration() {
+        let b = create_body(&saved(), "busy", &[]);
+        assert_eq!(b["Hostname"], "a1b2c3");
+        assert_eq!(b["Cmd"], json!(["httpd", "-f"]));
+        assert_eq!(b["Image"], "busy");
+        assert!(b.get("Entrypoint").is_none(), "nulls are left out");
+        assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+        assert_eq!(b["HostConfig"]["RestartPolicy"]["Name"], "always");
+        assert_eq!(b["HostConfig"]["Binds"], json!(["/srv:/srv", "v1:/data"]));
+        assert!(b.get("NetworkingConfig").is_none());
+    }
+
+    #[test]
+    fn publish_replaces_port_bindings() {
+        let p = crate::cli::parse_publish("127.0.0.1:9090:80").unwrap();
+        let b = create_body(&saved(), "busy", &[p]);
+        assert_eq!(b["HostConfig"]["PortBindings"], json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9090"}]}));
+    }
+
+    #[test]
+    fn user_network_keeps_static_ip() {
+        let mut s = saved();
+        s["HostConfig"]["NetworkMode"] = json!("appnet");
+        s["NetworkSettings"]["Networks"] = json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
+        let b = create_body(&s, "busy", &[]);
+        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
+        let mut m = crate::manifest::tests_sample();
+        assert_eq!(tcp_mode(&m, &s), Some(TcpRestore::Established));
+        assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::Close));
+        m.options.tcp_established = false;
+        assert_eq!(tcp_mode(&m, &s), None);
+    }
+
+    #[test]
+    fn cgroup_paths_and_links() {
+        assert_eq!(v2_cgroup("cgroupfs", "", "abc"), "/docker/abc");
+        assert_eq!(v2_cgroup("cgroupfs", "/mine/", "abc"), "/mine/abc");
+        assert_eq!(v2_cgroup("systemd", "", "abc"), "/system.slice/docker-abc.scope");
+        let l = climbing_link(Path::new("/srv/cp/checkpoint/pages-1.img"));
+        assert!(l.starts_with("../../.."));
+        assert!(l.ends_with("srv/cp/checkpoint/pages-1.img"));
+        assert!(l.is_relative());
+    }
+}
