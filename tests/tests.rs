@@ -1,1 +1,10 @@
+//! docker-cr's integration tests, one crate (see STYLE.md): `cli` needs
+//! nothing; `e2e` drives a real Docker engine and a real CRIU (run them
+//! through tests/run, which prepares the host and runs them against a
+//! cgroup v1 and a cgroup v2 engine). They fail, never skip, when the host
+//! is not ready.
+
+mod util;
+
 mod cli;
+mod e2e;

@@ -1,0 +1,369 @@
+//! End to end against the engine at DOCKER_HOST and the CRIU on PATH: real
+//! containers, real dumps, real restores; state checked from outside (HTTP on
+//! published ports, /proc, the checkpoint directory).
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The README's workflow: an HTTP server with a published port, a file
+/// written before the checkpoint, memory that must survive; checkpoint,
+/// docker rm, restore; the server answers with both.
+#[test]
+fn readme_workflow_checkpoint_rm_restore() {
+    require_engine();
+    let name = unique("web");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &["--restart", "always"]);
+    let (_, before) = wait_count(port, 20);
+    docker_ok(&["exec", &name, "sh", "-c", "echo kept > /tmp/test.txt && rm /var/www/index.html"]);
+    let dir = temp_dir("cp").join("web");
+    let o = ok(dcr(&["checkpoint", &name, s(&dir)]));
+    assert!(text(&o).contains("container running"), "{}", text(&o));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false", "left running and thawed");
+
+    // The documented layout, private to root.
+    for f in ["manifest.json", "container.json", "spec.json", "criu-dump.conf", "criu-dump.log", "rootfs-diff.tar", "checkpoint/inventory.img", "checkpoint/descriptors.json"] {
+        let p = dir.join(f);
+        assert!(p.exists(), "{f} missing");
+        assert_eq!(mode(&p) & 0o077, 0, "{f} is readable by others");
+    }
+    assert_eq!(mode(&dir), 0o700);
+    let m: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["format"], 1);
+    assert_eq!(m["container"]["name"], name.as_str());
+    assert!(m["host"]["criu"].as_str().unwrap().starts_with('4'));
+    assert!(m["sizes"]["pages_bytes"].as_u64().unwrap() > 0);
+    let desc = fs::read_to_string(dir.join("checkpoint/descriptors.json")).unwrap();
+    assert!(desc.starts_with("[\"") && desc.matches(',').count() == 2, "{desc}");
+    let log = fs::read_to_string(dir.join("criu-dump.log")).unwrap();
+    assert!(log.contains("Dumping finished successfully"), "CRIU log does not say the dump finished");
+    assert!(!dir.parent().unwrap().join(".web.partial").exists());
+
+    docker_ok(&["rm", "-f", &name]);
+    assert!(!exists(&name));
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, before);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/test.txt"]), "kept");
+    assert!(!docker(&["exec", &name, "test", "-e", "/var/www/index.html"]).status.success(), "a deleted file came back");
+    assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"), "always");
+
+    // A normal container afterwards: exec, logs, stop.
+    assert!(docker(&["logs", &name]).status.success());
+    docker_ok(&["stop", "-t", "1", &name]);
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
+    assert!(std::fs::read_dir("/tmp").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("ctrd-checkpoint")), "containerd's unpacked checkpoint left in /tmp");
+}
+
+/// The restored processes live in the new container's cgroup (on v2 runc 1.1
+/// alone would leave them in the old one's), and a second checkpoint of the
+/// restored container restores again.
+#[test]
+fn restored_container_has_its_own_cgroup_and_checkpoints_again() {
+    require_engine();
+    let name = unique("cg");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    wait_count(port, 10);
+    let old_id = inspect(&name, "{{.Id}}");
+    let d1 = temp_dir("cp").join("one");
+    ok(dcr(&["checkpoint", &name, s(&d1)]));
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&d1)]));
+    let new_id = inspect(&name, "{{.Id}}");
+    assert_ne!(old_id, new_id);
+    let cg = proc_cgroup(&name);
+    assert!(!cg.contains(&old_id), "restored processes sit in the old container's cgroup:\n{cg}");
+    let v2 = docker_ok(&["info", "--format", "{{.CgroupVersion}}"]) == "2";
+    let line = cg.lines().find(|l| if v2 { l.starts_with("0::") } else { l.contains(":freezer:") }).unwrap();
+    assert!(line.contains(&new_id), "not in the new container's cgroup: {line}");
+
+    let (_, n) = read_state(port);
+    let d2 = temp_dir("cp").join("two");
+    ok(dcr(&["checkpoint", &name, s(&d2)]));
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&d2)]));
+    assert_continues(port, &token, n);
+}
+
+/// --stop: stopped through the API, and its restart policy does not bring
+/// it back; restore goes into that same stopped container, files reset.
+#[test]
+fn stop_then_restore_into_the_same_container() {
+    require_engine();
+    let name = unique("stop");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &["--restart", "always"]);
+    let (_, n) = wait_count(port, 10);
+    let id = inspect(&name, "{{.Id}}");
+    let dir = temp_dir("cp").join("stopped");
+    let o = ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
+    assert!(text(&o).contains("stopped container"), "{}", text(&o));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Restarting}}"), "false false", "the restart policy brought it back");
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_eq!(inspect(&name, "{{.Id}}"), id, "restored into another container");
+    assert_continues(port, &token, n);
+    assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"), "always", "restart policy not given back");
+}
+
+/// Restoring into the same stopped container resets its files to the
+/// checkpointed ones: a file written after the checkpoint is gone.
+#[test]
+fn restore_into_same_container_resets_files() {
+    require_engine();
+    let name = unique("reset");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    let (_, n) = wait_count(port, 10);
+    docker_ok(&["exec", &name, "sh", "-c", "echo before > /tmp/before.txt"]);
+    let dir = temp_dir("cp").join("reset");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["exec", &name, "sh", "-c", "echo after > /tmp/after.txt; echo changed > /tmp/before.txt"]);
+    docker_ok(&["stop", "-t", "1", &name]);
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/before.txt"]), "before");
+    assert!(!docker(&["exec", &name, "test", "-e", "/tmp/after.txt"]).status.success());
+}
+
+/// --name clones while the original keeps running, on a new port; a client
+/// connected at checkpoint time does not stop the clone from serving.
+#[test]
+fn clone_under_a_new_name_while_the_original_runs() {
+    require_engine();
+    let name = unique("orig");
+    let clone = unique("clone");
+    let _c = Container(name.clone());
+    let _k = Container(clone.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    let (_, n) = wait_count(port, 10);
+    // An idle client connection held open across the checkpoint.
+    let held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let dir = temp_dir("cp").join("clone");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    let port2 = free_port();
+    let publish = format!("127.0.0.1:{port2}:80");
+    ok(dcr(&["restore", "--name", &clone, "-p", &publish, &name, s(&dir)]));
+    drop(held);
+    assert_continues(port2, &token, n);
+    assert_continues(port, &token, n);
+    assert_eq!(inspect(&clone, "{{.Config.Hostname}}"), inspect(&name, "{{.Config.Hostname}}"));
+    assert_ne!(inspect(&clone, "{{.Id}}"), inspect(&name, "{{.Id}}"));
+}
+
+/// A container paused by Docker is checkpointed and left paused.
+#[test]
+fn paused_container_stays_paused() {
+    require_engine();
+    let name = unique("paused");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    let (_, n) = wait_count(port, 10);
+    docker_ok(&["pause", &name]);
+    let dir = temp_dir("cp").join("paused");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    assert_eq!(inspect(&name, "{{.State.Paused}}"), "true");
+    docker_ok(&["unpause", &name]);
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+}
+
+/// A CRIU that fails mid-dump: the container is thawed and keeps serving
+/// from its memory, no checkpoint appears, the log is kept as .failed.
+#[test]
+fn failed_dump_leaves_the_container_running() {
+    require_engine();
+    let name = unique("fail");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    let (_, n) = wait_count(port, 10);
+    let criu = fake_criu("case \"$1\" in --version) exec criu --version;; esac\necho 'Error (fake): killed in the middle' > \"$(dirname \"$3\")/criu-dump.log\"; exit 1");
+    let dir = temp_dir("cp").join("fail");
+    let o = dcr(&["--criu", s(&criu), "checkpoint", &name, s(&dir)]);
+    fails_with(&o, 1, "criu dump failed");
+    assert!(text(&o).contains("killed in the middle"), "{}", text(&o));
+    assert!(!dir.exists(), "a failed checkpoint is visible");
+    assert!(dir.with_file_name("fail.failed").join("criu-dump.log").exists());
+    assert!(!dir.with_file_name(".fail.partial").exists());
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
+    assert_continues(port, &token, n);
+}
+
+/// A restore that fails (damaged image) leaves no container behind and
+/// keeps CRIU's restore log in the checkpoint directory.
+#[test]
+fn failed_restore_leaves_nothing_behind() {
+    require_engine();
+    let name = unique("badimg");
+    let _c = Container(name.clone());
+    let port = free_port();
+    start_counter(&name, port, &[]);
+    wait_count(port, 5);
+    let dir = temp_dir("cp").join("bad");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let core = fs::read_dir(dir.join("checkpoint")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("core-")).unwrap().path();
+    fs::write(&core, b"garbage").unwrap();
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 1, "criu restore failed");
+    assert!(!exists(&name), "a failed restore left the container behind");
+    assert!(dir.join("criu-restore.log").exists(), "restore log not kept:\n{}", text(&o));
+    assert!(text(&o).contains("criu-restore.log"));
+    assert!(!Path::new("/etc/criu/.runc.conf.docker-cr-saved").exists() && !Path::new("/etc/criu/.runc.conf.docker-cr-absent").exists());
+}
+
+#[test]
+fn errors_about_the_container() {
+    require_engine();
+    let dir = temp_dir("cp").join("x");
+    fails_with(&dcr(&["checkpoint", "no-such-container-dcr", s(&dir)]), 4, "no such container: no-such-container-dcr");
+
+    let stopped = unique("stopped");
+    let _a = Container(stopped.clone());
+    docker_ok(&["create", "--name", &stopped, IMAGE, "sleep", "100"]);
+    fails_with(&dcr(&["checkpoint", &stopped, s(&dir)]), 4, &format!("container {stopped} is not running"));
+
+    let tty = unique("tty");
+    let _b = Container(tty.clone());
+    docker_ok(&["run", "-d", "-t", "--name", &tty, IMAGE, "sleep", "100"]);
+    fails_with(&dcr(&["checkpoint", &tty, s(&dir)]), 4, "has a TTY");
+
+    let ex = unique("exec");
+    let _e = Container(ex.clone());
+    docker_ok(&["run", "-d", "--name", &ex, IMAGE, "sleep", "100"]);
+    let mut session = std::process::Command::new("docker").args(["exec", &ex, "sleep", "30"]).spawn().unwrap();
+    for _ in 0..200 {
+        if docker_ok(&["top", &ex]).matches("sleep").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = dcr(&["checkpoint", &ex, s(&dir)]);
+    let _ = session.kill();
+    let _ = session.wait();
+    fails_with(&o, 4, "running 'docker exec' session");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn errors_about_the_restore_target() {
+    require_engine();
+    let name = unique("tgt");
+    let _c = Container(name.clone());
+    let port = free_port();
+    start_counter(&name, port, &[]);
+    wait_count(port, 3);
+    let dir = temp_dir("cp").join("tgt");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    // Running: refused, nothing changed.
+    let id = inspect(&name, "{{.Id}}");
+    fails_with(&dcr(&["restore", &name, s(&dir)]), 4, &format!("container {name} is running"));
+    assert_eq!(inspect(&name, "{{.Id}} {{.State.Running}}"), format!("{id} true"));
+    // The name is taken by another container.
+    let other = unique("other");
+    let _o = Container(other.clone());
+    docker_ok(&["create", "--name", &other, IMAGE, "true"]);
+    fails_with(&dcr(&["restore", "--name", &other, &name, s(&dir)]), 4, &format!("a container named {other} already exists"));
+    // A checkpoint of another container.
+    fails_with(&dcr(&["restore", &other, s(&dir)]), 4, &format!("not of {other}"));
+    // A checkpoint directory that exists.
+    fails_with(&dcr(&["checkpoint", &name, s(&dir)]), 5, "already exists");
+}
+
+#[test]
+fn errors_about_the_checkpoint_directory() {
+    require_engine();
+    let base = temp_dir("baddir");
+    fails_with(&dcr(&["restore", "x", s(&base.join("missing"))]), 5, "cannot open checkpoint directory");
+    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "has no manifest.json");
+    fs::write(base.join("manifest.json"), "{\"format\": 1, \"tool\": ").unwrap();
+    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "is not valid JSON");
+    fs::write(base.join("manifest.json"), "{\"format\": 7}").unwrap();
+    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "has format 7");
+    let file = base.join("afile");
+    fs::write(&file, "").unwrap();
+    fails_with(&dcr(&["restore", "x", s(&file)]), 5, "is not a directory");
+}
+
+#[test]
+fn errors_about_the_host() {
+    require_engine();
+    let name = unique("host");
+    let _c = Container(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "100"]);
+    let dir = temp_dir("cp").join("h");
+    fails_with(&dcr(&["--criu", "/nonexistent/criu", "checkpoint", &name, s(&dir)]), 3, "cannot run CRIU (/nonexistent/criu)");
+    let old = fake_criu("echo 'Version: 3.17.1'");
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let o = dcr(&["--criu", s(&old), "checkpoint", &name, s(&dir)]);
+    let major_minor: Vec<u32> = kernel.split(|c: char| !c.is_ascii_digit()).take(2).map(|x| x.parse().unwrap()).collect();
+    if major_minor >= vec![6, 13] {
+        fails_with(&o, 3, "CRIU 3.17.1 cannot run on kernel");
+        assert!(text(&o).contains("install CRIU >= 4."), "{}", text(&o));
+    }
+    // Not root.
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "checkpoint", &name, s(&dir)])
+        .output()
+        .unwrap();
+    fails_with(&o, 3, "docker-cr must run as root");
+    // No engine at DOCKER_HOST.
+    let o = std::process::Command::new(bin())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["checkpoint", &name, s(&dir)])
+        .output()
+        .unwrap();
+    fails_with(&o, 1, "cannot reach the Docker engine at /nonexistent/docker.sock");
+    assert!(text(&o).contains("hint: is dockerd running?"));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
+    assert!(!dir.exists());
+}
+
+/// An engine without experimental mode: restore refuses before touching
+/// anything. (A stand-in engine answering /_ping like dockerd does with
+/// experimental off; starting a third real dockerd costs more than it
+/// proves here.)
+#[test]
+fn restore_needs_experimental_mode() {
+    require_engine();
+    use std::io::{BufRead, BufReader, Write};
+    let dir = temp_dir("noexp");
+    let sock = dir.join("docker.sock");
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut r = BufReader::new(&c);
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = (&c).write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\nContent-Length: 2\r\n\r\nOK");
+        }
+    });
+    let name = unique("noexp");
+    let _c = Container(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "100"]);
+    let cp = temp_dir("cp").join("noexp");
+    ok(dcr(&["checkpoint", &name, s(&cp)]));
+    let o = std::process::Command::new(bin())
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .args(["restore", "--name", "whatever", &name, s(&cp)])
+        .output()
+        .unwrap();
+    fails_with(&o, 3, "is not in experimental mode");
+    assert!(text(&o).contains("\"experimental\": true"));
+}

@@ -1,0 +1,191 @@
+//! Helpers for the end-to-end tests: the binary, the engine (through the
+//! docker CLI: the tests may use it, docker-cr itself never does), unique
+//! names with cleanup guards, HTTP probes, temp dirs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const IMAGE: &str = "docker-cr-test:busybox";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique(prefix: &str) -> String {
+    format!("dcr-{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_docker-cr")
+}
+
+/// Runs docker-cr with the given arguments.
+pub fn dcr(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).stdin(Stdio::null()).output().expect("run docker-cr")
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[track_caller]
+pub fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "docker-cr failed ({}):\n{}", o.status, text(&o));
+    o
+}
+
+#[track_caller]
+pub fn fails_with(o: &Output, code: i32, needle: &str) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(code), "expected exit {code}, got {}:\n{t}", o.status);
+    assert!(t.contains(needle), "expected {needle:?} in:\n{t}");
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI")
+}
+
+#[track_caller]
+pub fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(o.status.success(), "docker {args:?} failed:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+pub fn inspect(name: &str, fmt: &str) -> String {
+    docker_ok(&["inspect", "-f", fmt, name])
+}
+
+pub fn exists(name: &str) -> bool {
+    docker(&["inspect", name]).status.success()
+}
+
+/// Fails loudly (never skips) when the host is not prepared.
+pub fn require_engine() {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(uid, 0, "the end-to-end tests need root; run tests/run as root");
+    let o = docker(&["info", "--format", "{{.ExperimentalBuild}}"]);
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true",
+        "no experimental Docker engine at DOCKER_HOST={:?}: run tests/setup-host (or tests/run) first\n{}",
+        std::env::var("DOCKER_HOST").unwrap_or_default(),
+        text(&o)
+    );
+    assert!(docker(&["image", "inspect", IMAGE]).status.success(), "test image {IMAGE} missing: run tests/setup-host");
+    let c = Command::new("criu").arg("check").output();
+    assert!(c.is_ok_and(|c| c.status.success()), "criu check fails or CRIU is missing: run tests/setup-host");
+}
+
+/// Removes the container when dropped.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A counter service: httpd on port 80, /state holds "TOKEN N" with N
+/// counting up every 50 ms. TOKEN is read from a file the process deletes,
+/// so it lives only in the process's memory: a container that started from
+/// scratch instead of from the checkpoint cannot show it.
+pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
+    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
+                  while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
+    let publish = format!("127.0.0.1:{port}:80");
+    let mut args = vec!["create", "--name", name, "-p", &publish];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    docker_ok(&args);
+    let token = format!("tok{}", unique("t").replace('-', ""));
+    let dir = temp_dir("token");
+    std::fs::write(dir.join("token"), &token).unwrap();
+    docker_ok(&["cp", dir.join("token").to_str().unwrap(), &format!("{name}:/tmp/token")]);
+    docker_ok(&["start", name]);
+    token
+}
+
+/// GET a path from 127.0.0.1:port; None when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+/// Waits for the counter service and returns (token, n).
+#[track_caller]
+pub fn read_state(port: u16) -> (String, u64) {
+    let start = Instant::now();
+    loop {
+        if let Some(b) = http_get(port, "/state") {
+            let mut it = b.split_whitespace();
+            if let (Some(t), Some(n)) = (it.next(), it.next().and_then(|n| n.parse().ok())) {
+                return (t.to_string(), n);
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no counter state on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the counter reaches `n`.
+pub fn wait_count(port: u16, n: u64) -> (String, u64) {
+    loop {
+        let s = read_state(port);
+        if s.1 >= n {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that the service on `port` runs the checkpointed memory: the
+/// token survived, and the counter goes on from at least `from`.
+#[track_caller]
+pub fn assert_continues(port: u16, token: &str, from: u64) {
+    let (t1, n1) = read_state(port);
+    assert_eq!(t1, token, "the in-memory token is gone: the container started from scratch");
+    assert!(n1 >= from, "counter went back from {from} to {n1}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (t2, n2) = read_state(port);
+    assert_eq!(t2, token);
+    assert!(n2 > n1, "the counter stopped at {n1}");
+}
+
+pub fn temp_dir(what: &str) -> PathBuf {
+    let d = std::env::temp_dir().join("docker-cr-tests").join(unique(what));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// A script standing in for CRIU (for version and failure tests).
+pub fn fake_criu(body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = temp_dir("criu").join("criu");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// cgroup lines of the container's init process.
+pub fn proc_cgroup(name: &str) -> String {
+    let pid = inspect(name, "{{.State.Pid}}");
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap()
+}
