@@ -97,9 +97,7 @@ pub fn freezer_dir(version: Version, proc_cgroup: &str, mountinfo: &str) -> Opti
     let (line, mount) = match version {
         Version::V1 => (
             cgroups.iter().find(|c| c.controllers.iter().any(|x| x == "freezer"))?,
-            mounts
-                .iter()
-                .find(|m| m.fstype == "cgroup" && m.super_opts.split(',').any(|o| o == "freezer"))?,
+            mounts.iter().find(|m| m.fstype == "cgroup" && m.super_opts.split(',').any(|o| o == "freezer"))?,
         ),
         Version::V2 => (
             cgroups.iter().find(|c| c.id == 0 && c.controllers.is_empty())?,
@@ -292,7 +290,8 @@ mod tests {
 36 30 0:32 / /sys/fs/cgroup/cpu\\040x rw,relatime - cgroup cgroup rw,cpu
 40 30 0:36 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
-    const HOST_MOUNTINFO_V2: &str = "25 1 254:0 / / rw - ext4 /dev/vda rw\n30 25 0:26 / /sys/fs/cgroup rw - cgroup2 none rw\n";
+    const HOST_MOUNTINFO_V2: &str =
+        "25 1 254:0 / / rw - ext4 /dev/vda rw\n30 25 0:26 / /sys/fs/cgroup rw - cgroup2 none rw\n";
 
     #[test]
     fn proc_cgroup_lines() {

@@ -70,7 +70,9 @@ pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
     }
     if storage != "overlay2" {
         return Err(Error::host(
-            format!("the engine uses the storage driver {storage:?}; docker-cr captures file changes from overlay2 only"),
+            format!(
+                "the engine uses the storage driver {storage:?}; docker-cr captures file changes from overlay2 only"
+            ),
             "run dockerd with the overlay2 storage driver",
         ));
     }
@@ -78,7 +80,9 @@ pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
         let mode = s(c, key);
         if mode.starts_with("container:") || mode == "host" || mode == "shareable" {
             return Err(Error::container(
-                format!("container {name} shares its {what} namespace ({mode}), which CRIU cannot dump from one container"),
+                format!(
+                    "container {name} shares its {what} namespace ({mode}), which CRIU cannot dump from one container"
+                ),
                 "only containers with their own namespaces can be checkpointed",
             ));
         }
@@ -88,7 +92,9 @@ pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
 
 fn descriptors(pid: i32) -> String {
     let links: Vec<String> = (0..3)
-        .map(|fd| fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|fd| {
+            fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+        })
         .collect();
     serde_json::to_string(&links).unwrap_or_else(|_| "[]".into())
 }
@@ -172,7 +178,11 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
     fs::DirBuilder::new().mode(0o700).create(&partial).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::checkpoint(
-                format!("{} exists: another checkpoint to {} is running, or one was interrupted", partial.display(), a.dir.display()),
+                format!(
+                    "{} exists: another checkpoint to {} is running, or one was interrupted",
+                    partial.display(),
+                    a.dir.display()
+                ),
                 format!("if no docker-cr is running, remove {}", partial.display()),
             )
         } else {
@@ -241,7 +251,8 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
         .lines()
         .find_map(|l| l.strip_prefix("PPid:").map(|v| v.trim().parse::<i32>().unwrap_or(0)))
         .unwrap_or(0);
-    let bundle = fs::read_link(format!("/proc/{ppid}/cwd")).at("find the bundle of", Path::new(&format!("/proc/{ppid}")))?;
+    let bundle =
+        fs::read_link(format!("/proc/{ppid}/cwd")).at("find the bundle of", Path::new(&format!("/proc/{ppid}")))?;
     let spec_path = bundle.join("config.json");
     let spec: Value = serde_json::from_str(&fs::read_to_string(&spec_path).at("read", &spec_path)?)
         .map_err(|e| Error::engine(format!("{} is not JSON: {e}", spec_path.display()), None))?;
@@ -250,7 +261,8 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
     let root = if root.is_absolute() { root } else { bundle.join(root) };
 
     let mountinfo = read_proc(pid, "mountinfo")?;
-    let cgroup_mounts = if ctx.cgroup == cgroup::Version::V1 && !sm.cgroupns { cgroup::v1_mounts_in(&mountinfo) } else { Vec::new() };
+    let cgroup_mounts =
+        if ctx.cgroup == cgroup::Version::V1 && !sm.cgroupns { cgroup::v1_mounts_in(&mountinfo) } else { Vec::new() };
     let masked_files = sm
         .masked
         .iter()
@@ -259,17 +271,27 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
         .collect();
     let freezer = Freezer {
         version: ctx.cgroup,
-        dir: cgroup::freezer_dir(ctx.cgroup, &read_proc(pid, "cgroup")?, &fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
-            .ok_or_else(|| {
-                Error::host(
-                    format!("cannot find the {} freezer of container {name}", if ctx.cgroup == cgroup::Version::V1 { "cgroup v1" } else { "cgroup v2" }),
-                    "is cgroupfs mounted at /sys/fs/cgroup?",
-                )
-            })?,
+        dir: cgroup::freezer_dir(
+            ctx.cgroup,
+            &read_proc(pid, "cgroup")?,
+            &fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+        )
+        .ok_or_else(|| {
+            Error::host(
+                format!(
+                    "cannot find the {} freezer of container {name}",
+                    if ctx.cgroup == cgroup::Version::V1 { "cgroup v1" } else { "cgroup v2" }
+                ),
+                "is cgroupfs mounted at /sys/fs/cgroup?",
+            )
+        })?,
     };
     let upper = PathBuf::from(s(c, "/GraphDriver/Data/UpperDir"));
     if !upper.is_dir() {
-        return Err(Error::host(format!("the container's upper dir {} is not there", upper.display()), "docker-cr needs overlay2"));
+        return Err(Error::host(
+            format!("the container's upper dir {} is not there", upper.display()),
+            "docker-cr needs overlay2",
+        ));
     }
 
     write_json(&dir.join(mf::CONTAINER), c)?;
@@ -306,12 +328,7 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
     host::check_interrupted()?;
     let t2 = Instant::now();
     let tar_path = dir.join(mf::ROOTFS_DIFF);
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tar_path)
-        .at("create", &tar_path)?;
+    let f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar_path).at("create", &tar_path)?;
     let mut w = BufWriter::with_capacity(1 << 20, f);
     let rst = rootfs::capture(&upper, &mut w)?;
     w.flush().at("write", &tar_path)?;
@@ -349,7 +366,9 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
     let addresses = c
         .pointer("/NetworkSettings/Networks")
         .and_then(Value::as_object)
-        .map(|n| n.values().filter_map(|v| v["IPAddress"].as_str()).filter(|a| !a.is_empty()).map(str::to_string).collect())
+        .map(|n| {
+            n.values().filter_map(|v| v["IPAddress"].as_str()).filter(|a| !a.is_empty()).map(str::to_string).collect()
+        })
         .unwrap_or_default();
     let m = Manifest {
         format: mf::FORMAT,
@@ -377,7 +396,12 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
             file_locks: a.file_locks,
             stopped: a.stop,
         },
-        timings_ms: mf::Timings { total: ctx.out.elapsed_ms(), frozen: frozen_ms, criu_dump: criu_ms, rootfs: rootfs_ms },
+        timings_ms: mf::Timings {
+            total: ctx.out.elapsed_ms(),
+            frozen: frozen_ms,
+            criu_dump: criu_ms,
+            rootfs: rootfs_ms,
+        },
         sizes: mf::Sizes {
             images_bytes,
             pages_bytes,
@@ -407,7 +431,11 @@ mod tests {
         });
         assert_eq!(
             spec_mounts(&spec),
-            SpecMounts { binds: vec!["/etc/hosts".into(), "/data".into()], masked: vec!["/proc/kcore".into(), "/proc/acpi".into()], cgroupns: false }
+            SpecMounts {
+                binds: vec!["/etc/hosts".into(), "/data".into()],
+                masked: vec!["/proc/kcore".into(), "/proc/acpi".into()],
+                cgroupns: false
+            }
         );
     }
 

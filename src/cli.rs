@@ -255,8 +255,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
 /// Docker's rule for container names.
 pub fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 #[cfg(test)]
@@ -296,12 +295,16 @@ mod tests {
 
     #[test]
     fn restore_name_and_publish() {
-        let Command::Restore(_, a) = p(&["restore", "--name", "web2", "-p", "8080:80", "-p", "127.0.0.1::53/udp", "web", "/cp"]).unwrap()
+        let Command::Restore(_, a) =
+            p(&["restore", "--name", "web2", "-p", "8080:80", "-p", "127.0.0.1::53/udp", "web", "/cp"]).unwrap()
         else {
             panic!()
         };
         assert_eq!(a.name.as_deref(), Some("web2"));
-        assert_eq!(a.publish[0], Publish { host_ip: "".into(), host_port: "8080".into(), container_port: "80".into(), proto: "tcp".into() });
+        assert_eq!(
+            a.publish[0],
+            Publish { host_ip: "".into(), host_port: "8080".into(), container_port: "80".into(), proto: "tcp".into() }
+        );
         assert_eq!(a.publish[1].host_ip, "127.0.0.1");
         assert_eq!(a.publish[1].host_port, "");
         assert_eq!(a.publish[1].proto, "udp");
@@ -320,7 +323,10 @@ mod tests {
         assert_eq!(err(&[]), "missing command: checkpoint or restore\nTry 'docker-cr --help'.");
         assert_eq!(err(&["checkpoint", "--x", "a", "b"]), "invalid option '--x'\nTry 'docker-cr checkpoint --help'.");
         assert_eq!(err(&["checkpoint", "web"]), "missing <checkpoint-dir>\nTry 'docker-cr checkpoint --help'.");
-        assert_eq!(err(&["restore", "--name"]), "missing argument for option '--name'\nTry 'docker-cr restore --help'.");
+        assert_eq!(
+            err(&["restore", "--name"]),
+            "missing argument for option '--name'\nTry 'docker-cr restore --help'."
+        );
         assert!(err(&["restore", "--name", "-bad", "a", "b"]).starts_with("invalid container name '-bad'"));
         assert!(err(&["restore", "-p", "80:http", "a", "b"]).starts_with("invalid port spec '80:http'"));
         assert!(err(&["frobnicate"]).starts_with("unknown command 'frobnicate'"));

@@ -185,7 +185,10 @@ impl Criu {
                             "CRIU {}.{}.{} cannot run on kernel {}.{}: {why}",
                             version.0, version.1, version.2, kernel.0, kernel.1
                         ),
-                        format!("install CRIU >= {}.{} (tests/setup-host builds it from Debian's source package)", min.0, min.1),
+                        format!(
+                            "install CRIU >= {}.{} (tests/setup-host builds it from Debian's source package)",
+                            min.0, min.1
+                        ),
                     ));
                 }
             }
@@ -211,7 +214,9 @@ impl Criu {
             .stderr(Stdio::piped())
             .process_group(0)
             .output()
-            .map_err(|e| Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation"))?;
+            .map_err(|e| {
+                Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation")
+            })?;
         if out.status.success() {
             return Ok(());
         }
@@ -244,12 +249,7 @@ pub fn log_excerpt(log: &str) -> String {
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .at("create", path)?;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).at("create", path)?;
     f.write_all(text.as_bytes()).at("write", path)
 }
 
@@ -338,7 +338,8 @@ mod tests {
 
     #[test]
     fn excerpt_keeps_errors_and_explains() {
-        let log = "(00.1) ok\n(00.2) Error (criu/cr-dump.c:1): Can't get rlimit 0: Operation not permitted\n(00.3) fine\n";
+        let log =
+            "(00.1) ok\n(00.2) Error (criu/cr-dump.c:1): Can't get rlimit 0: Operation not permitted\n(00.3) fine\n";
         let e = log_excerpt(log);
         assert!(e.starts_with("(00.2) Error"));
         assert!(e.contains("CAP_SYS_RESOURCE"));

@@ -47,9 +47,8 @@ fn parse_api(v: &str) -> Option<(u32, u32)> {
 
 /// Picks the API version to use from the one the engine reports.
 pub fn negotiate(server: &str) -> Result<String> {
-    let v = parse_api(server).ok_or_else(|| {
-        Error::engine(format!("the engine reported a malformed API version {server:?}"), None)
-    })?;
+    let v = parse_api(server)
+        .ok_or_else(|| Error::engine(format!("the engine reported a malformed API version {server:?}"), None))?;
     if v < MIN_API {
         return Err(Error::host(
             format!("the engine speaks API {server}; docker-cr needs {}.{} or newer", MIN_API.0, MIN_API.1),
@@ -83,9 +82,8 @@ fn message(body: &[u8]) -> String {
 impl Engine {
     /// Connects: `/_ping` tells the API version and whether experimental is on.
     pub fn connect(socket: &Path) -> Result<Engine> {
-        let r = http::request(socket, "GET", "/_ping", None, TIMEOUT).map_err(|e| {
-            Error::engine(format!("cannot reach the Docker engine at {}", socket.display()), Some(e))
-        })?;
+        let r = http::request(socket, "GET", "/_ping", None, TIMEOUT)
+            .map_err(|e| Error::engine(format!("cannot reach the Docker engine at {}", socket.display()), Some(e)))?;
         if r.status != 200 {
             return Err(Error::engine(
                 format!("{} answered /_ping with status {}; is it a Docker engine?", socket.display(), r.status),
@@ -93,7 +91,10 @@ impl Engine {
             ));
         }
         let api = r.header("Api-Version").ok_or_else(|| {
-            Error::engine(format!("{} answered /_ping without an Api-Version; is it a Docker engine?", socket.display()), None)
+            Error::engine(
+                format!("{} answered /_ping without an Api-Version; is it a Docker engine?", socket.display()),
+                None,
+            )
         })?;
         Ok(Engine {
             socket: socket.to_path_buf(),
@@ -105,9 +106,8 @@ impl Engine {
     fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<http::Response> {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let url = format!("/v{}{}", self.api, path);
-        let r = http::request(&self.socket, method, &url, bytes.as_deref(), timeout).map_err(|e| {
-            Error::engine(format!("{method} {path} on {}", self.socket.display()), Some(e))
-        })?;
+        let r = http::request(&self.socket, method, &url, bytes.as_deref(), timeout)
+            .map_err(|e| Error::engine(format!("{method} {path} on {}", self.socket.display()), Some(e)))?;
         if r.status >= 400 {
             let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
             return Err(Error::Docker { call, status: r.status, message: message(&r.body) });

@@ -84,10 +84,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self.root() {
             Error::Usage(_) => None,
-            Error::Host { hint, .. }
-            | Error::Container { hint, .. }
-            | Error::Checkpoint { hint, .. } => {
-                if hint.is_empty() { None } else { Some(hint.clone()) }
+            Error::Host { hint, .. } | Error::Container { hint, .. } | Error::Checkpoint { hint, .. } => {
+                if hint.is_empty() {
+                    None
+                } else {
+                    Some(hint.clone())
+                }
             }
             Error::Io { source, .. } => match source.raw_os_error() {
                 Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
@@ -99,9 +101,9 @@ impl Error {
                 _ => None,
             },
             Error::Docker { status: 404, .. } => Some("check the name with 'docker ps -a'".into()),
-            Error::Engine { .. } => Some(
-                "is dockerd running? set DOCKER_HOST=unix:///path/to/docker.sock if it listens elsewhere".into(),
-            ),
+            Error::Engine { .. } => {
+                Some("is dockerd running? set DOCKER_HOST=unix:///path/to/docker.sock if it listens elsewhere".into())
+            }
             Error::Criu { log, .. } => Some(format!("the full CRIU log is {}", log.display())),
             _ => None,
         }

@@ -40,7 +40,10 @@ impl Ctx {
         let engine = Engine::connect(&socket)?;
         if need_experimental && !engine.experimental {
             return Err(Error::host(
-                format!("the Docker engine at {} is not in experimental mode, which restoring from a checkpoint needs", socket.display()),
+                format!(
+                    "the Docker engine at {} is not in experimental mode, which restoring from a checkpoint needs",
+                    socket.display()
+                ),
                 "set \"experimental\": true in /etc/docker/daemon.json and restart dockerd",
             ));
         }

@@ -23,10 +23,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -49,7 +46,11 @@ pub fn request(
 }
 
 pub fn write_request(w: &mut impl Write, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<()> {
-    write!(w, "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-cr/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"))?;
+    write!(
+        w,
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-cr/{}\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    )?;
     match body {
         Some(b) => {
             write!(w, "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len())?;
@@ -110,9 +111,7 @@ pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
     if head || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp);
     }
-    let chunked = resp
-        .header("Transfer-Encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked = resp.header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if chunked {
         resp.body = read_chunked(&mut r)?;
     } else if let Some(len) = resp.header("Content-Length") {
@@ -123,7 +122,10 @@ pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
         let mut body = Vec::with_capacity(len as usize);
         r.take(len).read_to_end(&mut body)?;
         if body.len() as u64 != len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the response body"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of the response body",
+            ));
         }
         resp.body = body;
     } else {
@@ -140,7 +142,8 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
     loop {
         let line = read_line(r)?;
         let size_hex = line.split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size_hex, 16).map_err(|_| bad(format!("bad chunk size {:?}", truncate(&line, 20))))?;
+        let size =
+            u64::from_str_radix(size_hex, 16).map_err(|_| bad(format!("bad chunk size {:?}", truncate(&line, 20))))?;
         if size == 0 {
             // Trailers, then the empty line.
             while !read_line(r)?.is_empty() {}

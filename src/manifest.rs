@@ -115,9 +115,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
             "restore it with the docker-cr version that wrote it (see \"tool\" in the manifest)",
         ));
     }
-    serde_json::from_value(v).map_err(|e| {
-        Error::checkpoint(format!("{} is incomplete: {e}", path.display()), "the checkpoint is damaged")
-    })
+    serde_json::from_value(v)
+        .map_err(|e| Error::checkpoint(format!("{} is incomplete: {e}", path.display()), "the checkpoint is damaged"))
 }
 
 pub fn read(dir: &Path) -> Result<Manifest> {

@@ -23,9 +23,30 @@ const RESTORE_OK: &str = "Restore finished successfully";
 
 /// Config fields `POST /containers/create` takes from a saved inspect.
 const CONFIG_FIELDS: &[&str] = &[
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
-    "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Volumes", "WorkingDir", "Entrypoint",
-    "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
 ];
 
 /// The create request for a container like the saved one. Pure: `saved` is
@@ -84,7 +105,9 @@ pub fn create_body(saved: &Value, image: &str, publish: &[Publish]) -> Value {
     let mode = hc["NetworkMode"].as_str().unwrap_or("").to_string();
     body.insert("HostConfig".into(), hc);
     // A user-defined network: keep the static address and aliases asked for.
-    if let Some(ep) = saved.pointer(&format!("/NetworkSettings/Networks/{}", mode.replace('~', "~0").replace('/', "~1"))) {
+    if let Some(ep) =
+        saved.pointer(&format!("/NetworkSettings/Networks/{}", mode.replace('~', "~0").replace('/', "~1")))
+    {
         if !matches!(mode.as_str(), "" | "default" | "bridge" | "host" | "none") {
             let mut e = Map::new();
             for k in ["IPAMConfig", "Aliases", "Links", "DriverOpts"] {
@@ -104,10 +127,9 @@ pub fn tcp_mode(m: &Manifest, saved: &Value) -> Option<TcpRestore> {
     if !m.options.tcp_established {
         return None;
     }
-    let static_ip = saved
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-        .is_some_and(|n| n.values().any(|e| e.pointer("/IPAMConfig/IPv4Address").and_then(Value::as_str).is_some_and(|a| !a.is_empty())));
+    let static_ip = saved.pointer("/NetworkSettings/Networks").and_then(Value::as_object).is_some_and(|n| {
+        n.values().any(|e| e.pointer("/IPAMConfig/IPv4Address").and_then(Value::as_str).is_some_and(|a| !a.is_empty()))
+    });
     Some(if static_ip { TcpRestore::Established } else { TcpRestore::Close })
 }
 
@@ -152,10 +174,16 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 /// Reads and checks the checkpoint directory before anything is changed.
 pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
     let md = fs::metadata(dir).map_err(|e| {
-        Error::checkpoint(format!("cannot open checkpoint directory {}: {e}", dir.display()), "name the directory 'docker-cr checkpoint' wrote")
+        Error::checkpoint(
+            format!("cannot open checkpoint directory {}: {e}", dir.display()),
+            "name the directory 'docker-cr checkpoint' wrote",
+        )
     })?;
     if !md.is_dir() {
-        return Err(Error::checkpoint(format!("{} is not a directory", dir.display()), "name the directory 'docker-cr checkpoint' wrote"));
+        return Err(Error::checkpoint(
+            format!("{} is not a directory", dir.display()),
+            "name the directory 'docker-cr checkpoint' wrote",
+        ));
     }
     let m = mf::read(dir)?;
     if m.host.arch != std::env::consts::ARCH {
@@ -166,7 +194,10 @@ pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
     }
     for need in [mf::IMAGES, mf::ROOTFS_DIFF, mf::CONTAINER] {
         if !dir.join(need).exists() {
-            return Err(Error::checkpoint(format!("{} lacks {need}", dir.display()), "the checkpoint is incomplete; take it again"));
+            return Err(Error::checkpoint(
+                format!("{} lacks {need}", dir.display()),
+                "the checkpoint is incomplete; take it again",
+            ));
         }
     }
     for need in ["inventory.img", mf::DESCRIPTORS] {
@@ -178,8 +209,9 @@ pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
         }
     }
     let p = dir.join(mf::CONTAINER);
-    let saved: Value = serde_json::from_str(&fs::read_to_string(&p).at("read", &p)?)
-        .map_err(|e| Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged"))?;
+    let saved: Value = serde_json::from_str(&fs::read_to_string(&p).at("read", &p)?).map_err(|e| {
+        Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged")
+    })?;
     Ok((m, saved))
 }
 
@@ -197,16 +229,34 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     let src = &m.container;
     if a.container != src.name && !(a.container.len() >= 4 && src.id.starts_with(&a.container)) {
         return Err(Error::container(
-            format!("{} holds a checkpoint of container {} ({}), not of {}", a.dir.display(), src.name, &src.id[..12.min(src.id.len())], a.container),
-            format!("to restore it under another name: docker-cr restore --name {} {} {}", a.container, src.name, a.dir.display()),
+            format!(
+                "{} holds a checkpoint of container {} ({}), not of {}",
+                a.dir.display(),
+                src.name,
+                &src.id[..12.min(src.id.len())],
+                a.container
+            ),
+            format!(
+                "to restore it under another name: docker-cr restore --name {} {} {}",
+                a.container,
+                src.name,
+                a.dir.display()
+            ),
         ));
     }
     if ctx.cgroup.number() != m.host.cgroup {
-        ctx.out.step(format!("note: checkpoint taken on cgroup v{}, restoring on cgroup v{}", m.host.cgroup, ctx.cgroup.number()));
+        ctx.out.step(format!(
+            "note: checkpoint taken on cgroup v{}, restoring on cgroup v{}",
+            m.host.cgroup,
+            ctx.cgroup.number()
+        ));
     }
     let name = a.name.clone().unwrap_or_else(|| src.name.clone());
     let target = match ctx.engine.inspect(&name)? {
-        Some(c) if c.pointer("/State/Running") == Some(&Value::Bool(true)) || c.pointer("/State/Restarting") == Some(&Value::Bool(true)) => {
+        Some(c)
+            if c.pointer("/State/Running") == Some(&Value::Bool(true))
+                || c.pointer("/State/Restarting") == Some(&Value::Bool(true)) =>
+        {
             return Err(Error::container(
                 format!("container {name} is running; docker-cr never restores over a running container"),
                 if a.name.is_some() {
@@ -226,7 +276,10 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
         Some(c) => {
             return Err(Error::container(
-                format!("a container named {name} already exists ({}) and is not the one checkpointed", &s(&c, "/Id")[..12.min(s(&c, "/Id").len())]),
+                format!(
+                    "a container named {name} already exists ({}) and is not the one checkpointed",
+                    &s(&c, "/Id")[..12.min(s(&c, "/Id").len())]
+                ),
                 "remove it (docker rm) or restore under another name with --name NEW",
             ))
         }
@@ -278,7 +331,15 @@ fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
     ))
 }
 
-fn restore_into(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: &str, name: &str, same: bool) -> Result<()> {
+fn restore_into(
+    ctx: &Ctx,
+    a: &RestoreArgs,
+    m: &Manifest,
+    saved: &Value,
+    id: &str,
+    name: &str,
+    same: bool,
+) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
     if same {
         // Its restart policy was set to "no" by a stopping checkpoint.
@@ -286,7 +347,10 @@ fn restore_into(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: &st
     }
     let upper = PathBuf::from(s(&c, "/GraphDriver/Data/UpperDir"));
     if !upper.is_dir() {
-        return Err(Error::host(format!("container {name} has no overlay2 upper dir ({})", upper.display()), "docker-cr needs overlay2"));
+        return Err(Error::host(
+            format!("container {name} has no overlay2 upper dir ({})", upper.display()),
+            "docker-cr needs overlay2",
+        ));
     }
     if same {
         rootfs::empty_dir(&upper)?;
@@ -337,7 +401,8 @@ fn start(ctx: &Ctx, m: &Manifest, saved: &Value, id: &str, cp_name: &str, cp_dir
         tcp: tcp_mode(m, saved),
         ext_unix_sk: m.options.ext_unix_sk,
         file_locks: m.options.file_locks,
-        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, s(&c, "/HostConfig/CgroupParent"), id)),
+        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2)
+            .then(|| v2_cgroup(&ctx.cgroup_driver, s(&c, "/HostConfig/CgroupParent"), id)),
         log_file: log.clone(),
     };
     let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts))?;
@@ -363,8 +428,14 @@ fn start(ctx: &Ctx, m: &Manifest, saved: &Value, id: &str, cp_name: &str, cp_dir
         // Docker deletes the bundle, and the log with it: keep our copy.
         let kept = cp_dir.join(mf::RESTORE_LOG);
         let _ = fs::remove_file(&kept);
-        let log_path = if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.clone() };
-        return Err(Error::Criu { action: "restore", status: e.to_string(), log: log_path, excerpt: criu::log_excerpt(&log_text) });
+        let log_path =
+            if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.clone() };
+        return Err(Error::Criu {
+            action: "restore",
+            status: e.to_string(),
+            log: log_path,
+            excerpt: criu::log_excerpt(&log_text),
+        });
     }
     let _ = fs::remove_file(&log);
     Ok(())
@@ -411,7 +482,8 @@ mod tests {
     fn user_network_keeps_static_ip() {
         let mut s = saved();
         s["HostConfig"]["NetworkMode"] = json!("appnet");
-        s["NetworkSettings"]["Networks"] = json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
+        s["NetworkSettings"]["Networks"] =
+            json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
         let b = create_body(&s, "busy", &[]);
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
         let mut m = crate::manifest::tests_sample();

@@ -51,7 +51,11 @@ fn walk(
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> Result<()> {
     let dir = base.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&dir).at("list", &dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().at("list", &dir)?;
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .at("list", &dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .at("list", &dir)?;
     names.sort();
     for name in names {
         let rel_path = rel.join(&name);
@@ -134,7 +138,7 @@ fn append_pax(b: &mut tar::Builder<impl Write>, xattrs: &[(Vec<u8>, Vec<u8>)]) -
     let mut data = Vec::new();
     for (k, v) in xattrs {
         let body_len = 1 + XATTR_PREFIX.len() + k.len() + 1 + v.len() + 1; // " key=value\n"
-        // The length field counts itself.
+                                                                           // The length field counts itself.
         let mut len = body_len + 1;
         while len.to_string().len() + body_len != len {
             len = len.to_string().len() + body_len;
@@ -184,7 +188,12 @@ fn ensure_parents(root: &Path, rel: &Path) -> Result<()> {
             cur.push(c);
             match fs::symlink_metadata(&cur) {
                 Ok(md) if md.is_dir() => {}
-                Ok(_) => return Err(unsafe_entry(rel, "has a parent that is not a directory (a link out of the container?)")),
+                Ok(_) => {
+                    return Err(unsafe_entry(
+                        rel,
+                        "has a parent that is not a directory (a link out of the container?)",
+                    ))
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     fs::create_dir(&cur).at("create", &cur)?;
                 }
@@ -209,11 +218,14 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
     let mut ar = tar::Archive::new(input);
     let mut st = Stats::default();
     let mut dir_times = Vec::new();
-    let tar_err = |e: io::Error| Error::checkpoint(format!("rootfs-diff.tar is damaged: {e}"), "the checkpoint is incomplete or corrupted");
+    let tar_err = |e: io::Error| {
+        Error::checkpoint(format!("rootfs-diff.tar is damaged: {e}"), "the checkpoint is incomplete or corrupted")
+    };
     for entry in ar.entries().map_err(tar_err)? {
         let mut e = entry.map_err(tar_err)?;
         let raw = e.path().map_err(tar_err)?.into_owned();
-        let rel = safe_relative(&raw).ok_or_else(|| unsafe_entry(&raw, "leaves the container root (absolute or ..)"))?;
+        let rel =
+            safe_relative(&raw).ok_or_else(|| unsafe_entry(&raw, "leaves the container root (absolute or ..)"))?;
         let dst = root.join(&rel);
         ensure_parents(root, &rel)?;
         let h = e.header().clone();
@@ -256,17 +268,25 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
             }
             tar::EntryType::Symlink => {
                 clear(&dst)?;
-                let target = e.link_name().map_err(tar_err)?.ok_or_else(|| unsafe_entry(&raw, "is a symlink without a target"))?;
+                let target = e
+                    .link_name()
+                    .map_err(tar_err)?
+                    .ok_or_else(|| unsafe_entry(&raw, "is a symlink without a target"))?;
                 // A symlink may point anywhere: it is resolved inside the
                 // container at run time. We never write through one.
                 std::os::unix::fs::symlink(&*target, &dst).at("create symlink", &dst)?;
             }
             tar::EntryType::Link => {
                 clear(&dst)?;
-                let target = e.link_name().map_err(tar_err)?.ok_or_else(|| unsafe_entry(&raw, "is a hard link without a target"))?;
-                let trel = safe_relative(&target).ok_or_else(|| unsafe_entry(&raw, "is a hard link to outside the container root"))?;
+                let target = e
+                    .link_name()
+                    .map_err(tar_err)?
+                    .ok_or_else(|| unsafe_entry(&raw, "is a hard link without a target"))?;
+                let trel = safe_relative(&target)
+                    .ok_or_else(|| unsafe_entry(&raw, "is a hard link to outside the container root"))?;
                 let src = root.join(&trel);
-                let md = fs::symlink_metadata(&src).map_err(|_| unsafe_entry(&raw, "is a hard link to a file that is not in the archive"))?;
+                let md = fs::symlink_metadata(&src)
+                    .map_err(|_| unsafe_entry(&raw, "is a hard link to a file that is not in the archive"))?;
                 if !md.is_file() {
                     return Err(unsafe_entry(&raw, "is a hard link to something that is not a file"));
                 }
@@ -274,7 +294,8 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
                 continue; // shares the inode: no metadata of its own
             }
             tar::EntryType::Char => {
-                let (maj, min) = (h.device_major().ok().flatten().unwrap_or(1), h.device_minor().ok().flatten().unwrap_or(1));
+                let (maj, min) =
+                    (h.device_major().ok().flatten().unwrap_or(1), h.device_minor().ok().flatten().unwrap_or(1));
                 if (maj, min) != (0, 0) {
                     return Err(unsafe_entry(&raw, "is a device node (only 0:0 whiteouts are accepted)"));
                 }
@@ -301,13 +322,19 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
         .at("chown", &dst)?;
         if kind != tar::EntryType::Symlink {
             // chown clears set-id bits, so the mode comes after it.
-            rustix::fs::chmodat(rustix::fs::CWD, &dst, rustix::fs::Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())
-                .at("chmod", &dst)?;
+            rustix::fs::chmodat(
+                rustix::fs::CWD,
+                &dst,
+                rustix::fs::Mode::from_raw_mode(mode),
+                rustix::fs::AtFlags::empty(),
+            )
+            .at("chmod", &dst)?;
         }
         for (k, v) in &xattrs {
             if xattr_allowed(k) {
                 let name = std::ffi::CString::new(k.clone()).map_err(|_| unsafe_entry(&raw, "has a bad xattr name"))?;
-                rustix::fs::lsetxattr(&dst, name.as_c_str(), v, rustix::fs::XattrFlags::empty()).at("set xattr on", &dst)?;
+                rustix::fs::lsetxattr(&dst, name.as_c_str(), v, rustix::fs::XattrFlags::empty())
+                    .at("set xattr on", &dst)?;
             }
         }
         if kind != tar::EntryType::Directory {
@@ -391,7 +418,10 @@ mod tests {
         assert_eq!(fs::read_to_string(dst.join("tmp/test.txt")).unwrap(), "hello");
         assert_eq!(fs::metadata(dst.join("tmp/test.txt")).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(fs::read_link(dst.join("tmp/sub/link")).unwrap(), PathBuf::from("../test.txt"));
-        assert_eq!(fs::metadata(dst.join("tmp/sub/again.txt")).unwrap().ino(), fs::metadata(dst.join("tmp/test.txt")).unwrap().ino());
+        assert_eq!(
+            fs::metadata(dst.join("tmp/sub/again.txt")).unwrap().ino(),
+            fs::metadata(dst.join("tmp/test.txt")).unwrap().ino()
+        );
         assert_eq!(fs::read_to_string(dst.join(&long).join(&long).join("f")).unwrap(), "deep");
         fs::remove_dir_all(&src).unwrap();
         fs::remove_dir_all(&dst).unwrap();
@@ -429,7 +459,10 @@ mod tests {
         for (entries, why) in [
             (vec![(tar::EntryType::Regular, "../escape", None)], "leaves"),
             (vec![(tar::EntryType::Regular, "/etc/evil", None)], "leaves"),
-            (vec![(tar::EntryType::Symlink, "out", Some("/etc")), (tar::EntryType::Regular, "out/passwd", None)], "not a directory"),
+            (
+                vec![(tar::EntryType::Symlink, "out", Some("/etc")), (tar::EntryType::Regular, "out/passwd", None)],
+                "not a directory",
+            ),
             (vec![(tar::EntryType::Link, "pw", Some("../../etc/passwd"))], "outside"),
             (vec![(tar::EntryType::Char, "null", None)], "device node"),
         ] {

@@ -94,7 +94,10 @@ impl RuncConf {
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&format!("# added by docker-cr (pid {}) for one restore; removed when it ends\n", std::process::id()));
+        text.push_str(&format!(
+            "# added by docker-cr (pid {}) for one restore; removed when it ends\n",
+            std::process::id()
+        ));
         text.push_str(extra);
         let tmp = dir.join(".runc.conf.docker-cr-new");
         let _ = fs::remove_file(&tmp);

@@ -21,7 +21,11 @@ fn version_names_the_commit() {
 #[test]
 fn usage_errors_exit_2() {
     fails_with(&dcr(&[]), 2, "missing command");
-    fails_with(&dcr(&["checkpoint", "--bogus", "a", "b"]), 2, "invalid option '--bogus'\nTry 'docker-cr checkpoint --help'.");
+    fails_with(
+        &dcr(&["checkpoint", "--bogus", "a", "b"]),
+        2,
+        "invalid option '--bogus'\nTry 'docker-cr checkpoint --help'.",
+    );
     fails_with(&dcr(&["restore", "onlyone"]), 2, "missing <checkpoint-dir>");
     fails_with(&dcr(&["restore", "-p", "notaport", "a", "b"]), 2, "invalid port spec");
 }

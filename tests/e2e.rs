@@ -29,7 +29,16 @@ fn readme_workflow_checkpoint_rm_restore() {
     assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false", "left running and thawed");
 
     // The documented layout, private to root.
-    for f in ["manifest.json", "container.json", "spec.json", "criu-dump.conf", "criu-dump.log", "rootfs-diff.tar", "checkpoint/inventory.img", "checkpoint/descriptors.json"] {
+    for f in [
+        "manifest.json",
+        "container.json",
+        "spec.json",
+        "criu-dump.conf",
+        "criu-dump.log",
+        "rootfs-diff.tar",
+        "checkpoint/inventory.img",
+        "checkpoint/descriptors.json",
+    ] {
         let p = dir.join(f);
         assert!(p.exists(), "{f} missing");
         assert_eq!(mode(&p) & 0o077, 0, "{f} is readable by others");
@@ -51,14 +60,23 @@ fn readme_workflow_checkpoint_rm_restore() {
     ok(dcr(&["restore", &name, s(&dir)]));
     assert_continues(port, &token, before);
     assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/test.txt"]), "kept");
-    assert!(!docker(&["exec", &name, "test", "-e", "/var/www/index.html"]).status.success(), "a deleted file came back");
+    assert!(
+        !docker(&["exec", &name, "test", "-e", "/var/www/index.html"]).status.success(),
+        "a deleted file came back"
+    );
     assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"), "always");
 
     // A normal container afterwards: exec, logs, stop.
     assert!(docker(&["logs", &name]).status.success());
     docker_ok(&["stop", "-t", "1", &name]);
     assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
-    assert!(std::fs::read_dir("/tmp").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("ctrd-checkpoint")), "containerd's unpacked checkpoint left in /tmp");
+    assert!(
+        std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("ctrd-checkpoint")),
+        "containerd's unpacked checkpoint left in /tmp"
+    );
 }
 
 /// The restored processes live in the new container's cgroup (on v2 runc 1.1
@@ -108,7 +126,11 @@ fn stop_then_restore_into_the_same_container() {
     let o = ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
     assert!(text(&o).contains("stopped container"), "{}", text(&o));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Restarting}}"), "false false", "the restart policy brought it back");
+    assert_eq!(
+        inspect(&name, "{{.State.Running}} {{.State.Restarting}}"),
+        "false false",
+        "the restart policy brought it back"
+    );
     ok(dcr(&["restore", &name, s(&dir)]));
     assert_eq!(inspect(&name, "{{.Id}}"), id, "restored into another container");
     assert_continues(port, &token, n);
@@ -216,14 +238,22 @@ fn failed_restore_leaves_nothing_behind() {
     let dir = temp_dir("cp").join("bad");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let core = fs::read_dir(dir.join("checkpoint")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("core-")).unwrap().path();
+    let core = fs::read_dir(dir.join("checkpoint"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("core-"))
+        .unwrap()
+        .path();
     fs::write(&core, b"garbage").unwrap();
     let o = dcr(&["restore", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(!exists(&name), "a failed restore left the container behind");
     assert!(dir.join("criu-restore.log").exists(), "restore log not kept:\n{}", text(&o));
     assert!(text(&o).contains("criu-restore.log"));
-    assert!(!Path::new("/etc/criu/.runc.conf.docker-cr-saved").exists() && !Path::new("/etc/criu/.runc.conf.docker-cr-absent").exists());
+    assert!(
+        !Path::new("/etc/criu/.runc.conf.docker-cr-saved").exists()
+            && !Path::new("/etc/criu/.runc.conf.docker-cr-absent").exists()
+    );
 }
 
 #[test]
@@ -277,7 +307,11 @@ fn errors_about_the_restore_target() {
     let other = unique("other");
     let _o = Container(other.clone());
     docker_ok(&["create", "--name", &other, IMAGE, "true"]);
-    fails_with(&dcr(&["restore", "--name", &other, &name, s(&dir)]), 4, &format!("a container named {other} already exists"));
+    fails_with(
+        &dcr(&["restore", "--name", &other, &name, s(&dir)]),
+        4,
+        &format!("a container named {other} already exists"),
+    );
     // A checkpoint of another container.
     fails_with(&dcr(&["restore", &other, s(&dir)]), 4, &format!("not of {other}"));
     // A checkpoint directory that exists.
@@ -306,11 +340,16 @@ fn errors_about_the_host() {
     let _c = Container(name.clone());
     docker_ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "100"]);
     let dir = temp_dir("cp").join("h");
-    fails_with(&dcr(&["--criu", "/nonexistent/criu", "checkpoint", &name, s(&dir)]), 3, "cannot run CRIU (/nonexistent/criu)");
+    fails_with(
+        &dcr(&["--criu", "/nonexistent/criu", "checkpoint", &name, s(&dir)]),
+        3,
+        "cannot run CRIU (/nonexistent/criu)",
+    );
     let old = fake_criu("echo 'Version: 3.17.1'");
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     let o = dcr(&["--criu", s(&old), "checkpoint", &name, s(&dir)]);
-    let major_minor: Vec<u32> = kernel.split(|c: char| !c.is_ascii_digit()).take(2).map(|x| x.parse().unwrap()).collect();
+    let major_minor: Vec<u32> =
+        kernel.split(|c: char| !c.is_ascii_digit()).take(2).map(|x| x.parse().unwrap()).collect();
     if major_minor >= vec![6, 13] {
         fails_with(&o, 3, "CRIU 3.17.1 cannot run on kernel");
         assert!(text(&o).contains("install CRIU >= 4."), "{}", text(&o));
@@ -351,7 +390,9 @@ fn restore_needs_experimental_mode() {
             while r.read_line(&mut line).is_ok_and(|n| n > 2) {
                 line.clear();
             }
-            let _ = (&c).write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\nContent-Length: 2\r\n\r\nOK");
+            let _ = (&c).write_all(
+                b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\nContent-Length: 2\r\n\r\nOK",
+            );
         }
     });
     let name = unique("noexp");
