@@ -409,11 +409,12 @@ fn start(ctx: &Ctx, m: &Manifest, saved: &Value, id: &str, cp_name: &str, cp_dir
     let before = ctrd_dirs();
     ctx.out.step("starting the container from the checkpoint");
     let started = ctx.engine.start_from_checkpoint(id, cp_name);
-    let undo = conf.remove();
     // containerd unpacks every checkpoint into /tmp and never removes it.
+    // Still under the runc.conf lock, so the new ones are ours.
     for d in ctrd_dirs().into_iter().filter(|d| !before.contains(d)) {
         let _ = fs::remove_dir_all(d);
     }
+    let undo = conf.remove();
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
     let result = match started {

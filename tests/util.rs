@@ -74,7 +74,9 @@ pub fn require_engine() {
         std::env::var("DOCKER_HOST").unwrap_or_default(),
         text(&o)
     );
-    assert!(docker(&["image", "inspect", IMAGE]).status.success(), "test image {IMAGE} missing: run tests/setup-host");
+    for image in [IMAGE, "docker-cr-test:redis"] {
+        assert!(docker(&["image", "inspect", image]).status.success(), "test image {image} missing: run tests/setup-host");
+    }
     let c = Command::new("criu").arg("check").output();
     assert!(c.is_ok_and(|c| c.status.success()), "criu check fails or CRIU is missing: run tests/setup-host");
 }
@@ -188,4 +190,35 @@ pub fn fake_criu(body: &str) -> PathBuf {
 pub fn proc_cgroup(name: &str) -> String {
     let pid = inspect(name, "{{.State.Pid}}");
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap()
+}
+
+/// One redis command over RESP on 127.0.0.1:port; the reply's first line.
+pub fn redis(port: u16, args: &[&str]) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).ok()?;
+    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    // Bulk strings: "$len\r\nvalue\r\n" → value.
+    let mut lines = reply.split("\r\n");
+    let first = lines.next()?.to_string();
+    if first.starts_with('$') && first != "$-1" {
+        return lines.next().map(str::to_string);
+    }
+    Some(first)
+}
+
+/// Waits until redis answers PING.
+#[track_caller]
+pub fn wait_redis(port: u16) {
+    let start = Instant::now();
+    while redis(port, &["PING"]).as_deref() != Some("+PONG") {
+        assert!(start.elapsed() < Duration::from_secs(20), "redis on port {port} does not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
