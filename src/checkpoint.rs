@@ -215,6 +215,7 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
                 m.sizes.rootfs_deleted,
                 if a.stop { "; container stopped" } else { "; container running" },
             ));
+            ctx.out.step(format!("peak RSS of docker-cr: {} KiB", ctx.out.peak_rss_kib()));
             Ok(())
         }
         Err(e) => {

@@ -82,6 +82,17 @@ impl Progress {
             eprintln!("docker-cr: [{:>6.3}s] {msg}", self.start.elapsed().as_secs_f64());
         }
     }
+    /// Our own peak resident memory (VmHWM), in KiB; CRIU's is not in it.
+    pub fn peak_rss_kib(&self) -> u64 {
+        fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
     pub fn elapsed_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }

@@ -302,7 +302,11 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     let result = restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)));
     match result {
         Ok(()) => {
-            ctx.out.step(format!("restored container {name} in {} ms", ctx.out.elapsed_ms()));
+            ctx.out.step(format!(
+                "restored container {name} in {} ms; peak RSS of docker-cr: {} KiB",
+                ctx.out.elapsed_ms(),
+                ctx.out.peak_rss_kib()
+            ));
             Ok(())
         }
         Err(e) => {

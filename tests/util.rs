@@ -75,7 +75,10 @@ pub fn require_engine() {
         text(&o)
     );
     for image in [IMAGE, "docker-cr-test:redis"] {
-        assert!(docker(&["image", "inspect", image]).status.success(), "test image {image} missing: run tests/setup-host");
+        assert!(
+            docker(&["image", "inspect", image]).status.success(),
+            "test image {image} missing: run tests/setup-host"
+        );
     }
     let c = Command::new("criu").arg("check").output();
     assert!(c.is_ok_and(|c| c.status.success()), "criu check fails or CRIU is missing: run tests/setup-host");
