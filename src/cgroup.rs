@@ -263,10 +263,6 @@ impl Frozen<'_> {
         self.done = true;
         self.freezer.thaw()
     }
-    /// Leaves the cgroup frozen (it was paused by Docker before we came).
-    pub fn keep_frozen(mut self) {
-        self.done = true;
-    }
 }
 
 impl Drop for Frozen<'_> {
@@ -352,13 +348,15 @@ mod tests {
     }
 
     #[test]
-    fn v1_keep_frozen() {
+    fn v1_freeze_and_explicit_thaw() {
         let d = tempdir("v1");
         fs::write(d.join("freezer.state"), "THAWED").unwrap();
         let f = Freezer { version: Version::V1, dir: d.clone() };
         assert!(!f.is_frozen().unwrap());
-        f.freeze().unwrap().keep_frozen();
+        let g = f.freeze().unwrap();
         assert!(f.is_frozen().unwrap());
+        g.thaw().unwrap();
+        assert!(!f.is_frozen().unwrap());
         fs::remove_dir_all(&d).unwrap();
     }
 }

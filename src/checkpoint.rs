@@ -17,6 +17,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
+use crate::state;
 
 /// What the OCI spec tells about the mounts CRIU must treat as external.
 #[derive(Debug, Default, PartialEq)]
@@ -171,6 +172,7 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).at("stat", &a.dir),
     }
+    let lock = state::ContainerLock::take(Path::new(state::DIR), &id, &name)?;
     let (partial, failed) = partial_paths(&a.dir)?;
     if let Some(parent) = partial.parent() {
         fs::create_dir_all(parent).at("create", parent)?;
@@ -191,7 +193,10 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
     })?;
     ctx.out.step(format!("checkpointing container {name} ({}) into {}", &id[..12.min(id.len())], a.dir.display()));
 
-    let result = dump_into(&ctx, a, &c, &id, &name, &partial);
+    let result = dump_into(&ctx, a, &c, &id, &name, &partial, &lock);
+    // Any freeze of ours has been undone by now (thawed, or kept because
+    // Docker had paused it): the record must not make a later run thaw.
+    let _ = lock.clear();
     match result {
         Ok(m) => {
             // Only a complete checkpoint appears under its name.
@@ -241,7 +246,15 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
     }
 }
 
-fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir: &Path) -> Result<Manifest> {
+fn dump_into(
+    ctx: &Ctx,
+    a: &CheckpointArgs,
+    c: &Value,
+    id: &str,
+    name: &str,
+    dir: &Path,
+    lock: &state::ContainerLock,
+) -> Result<Manifest> {
     let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0) as i32;
     if pid <= 0 {
         return Err(Error::container(format!("container {name} has no process"), "is it running?"));
@@ -318,12 +331,24 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
     criu::write_private(&conf, &criu::dump_config(&opts))?;
     host::check_interrupted()?;
 
+    // Paused by Docker: already frozen, and it must stay so, also on failure.
     let paused = freezer.is_frozen()?;
     let t0 = Instant::now();
-    let frozen = freezer.freeze()?;
-    ctx.out.step(format!("froze {} in {} ms", freezer.dir.display(), t0.elapsed().as_millis()));
+    let frozen = if paused {
+        None
+    } else {
+        lock.set_frozen(&freezer)?;
+        let g = freezer.freeze()?;
+        ctx.out.step(format!("froze {} in {} ms", freezer.dir.display(), t0.elapsed().as_millis()));
+        Some(g)
+    };
     let t1 = Instant::now();
-    ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG))?;
+    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd()) {
+        if criu::unlock_network(pid) {
+            ctx.out.step("removed the network lock CRIU left in the container's network namespace");
+        }
+        return Err(e);
+    }
     let criu_ms = t1.elapsed().as_millis() as u64;
     ctx.out.step(format!("criu dump done in {criu_ms} ms"));
     host::check_interrupted()?;
@@ -347,19 +372,26 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
                 rustix::process::Signal::KILL,
             );
         }
-        frozen.thaw()?;
+        match frozen {
+            Some(g) => g.thaw()?,
+            None => freezer.thaw()?,
+        }
         let code = ctx.engine.wait_not_running(id)?;
         ctx.out.step(format!("stopped container {name} (exit {code}); its restart policy is now \"no\""));
-    } else if paused {
-        frozen.keep_frozen();
-        ctx.out.step(format!("container {name} was paused; left paused"));
-    } else {
-        frozen.thaw()?;
+    } else if let Some(g) = frozen {
+        g.thaw()?;
         ctx.out.step(format!("thawed container {name}"));
+    } else {
+        ctx.out.step(format!("container {name} was paused; left paused"));
     }
+    lock.clear()?;
     let frozen_ms = t0.elapsed().as_millis() as u64;
 
     let (images_bytes, pages_bytes) = dir_bytes(&images);
+    // Outside the frozen window: the files are read back from the page cache.
+    let t3 = Instant::now();
+    let files = mf::sum_dir(dir)?;
+    let sums_ms = t3.elapsed().as_millis() as u64;
     // Durable before it is visible: the rename comes after this.
     if let Ok(d) = fs::File::open(dir) {
         rustix::fs::syncfs(&d).at("sync", dir)?;
@@ -402,6 +434,7 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
             frozen: frozen_ms,
             criu_dump: criu_ms,
             rootfs: rootfs_ms,
+            checksums: sums_ms,
         },
         sizes: mf::Sizes {
             images_bytes,
@@ -410,6 +443,7 @@ fn dump_into(ctx: &Ctx, a: &CheckpointArgs, c: &Value, id: &str, name: &str, dir
             rootfs_files: rst.files,
             rootfs_deleted: rst.deleted,
         },
+        files,
     };
     criu::write_private(&dir.join(mf::MANIFEST), &mf::to_json(&m))?;
     Ok(m)

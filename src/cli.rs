@@ -15,7 +15,8 @@ docker-cr — checkpoint a running Docker container with CRIU and restore it lat
 Usage:
   docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
   docker-cr restore    [OPTIONS] <container> <checkpoint-dir>
-  docker-cr help [checkpoint|restore]
+  docker-cr check      [--format text|json]
+  docker-cr help [checkpoint|restore|check]
   docker-cr --version
 
 Global options:
@@ -29,6 +30,23 @@ Environment:
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.
+";
+
+pub const CHECK_HELP: &str = "\
+docker-cr check — is this host ready to checkpoint and restore?
+
+Usage: docker-cr check [--format text|json]
+
+Checks root and capabilities, CRIU (present, new enough for the kernel,
+'criu check', dirty-memory tracking), the cgroup freezer, the engine (reachable,
+API version, experimental mode, storage driver, root dir), and repairs what an
+interrupted docker-cr left (a frozen container, a changed /etc/criu/runc.conf).
+One line per item: ok, warning or FAIL, with the fix.
+Exit status: 0 all ok, 6 warnings only, 3 something fails.
+
+Options:
+      --format <text|json>   output format (default text)
+  -h, --help                 print help
 ";
 
 pub const CHECKPOINT_HELP: &str = "\
@@ -109,8 +127,14 @@ pub struct Publish {
     pub proto: String,
 }
 
+#[derive(Debug, PartialEq, Default)]
+pub struct CheckArgs {
+    pub json: bool,
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Command {
+    Check(Global, CheckArgs),
     Checkpoint(Global, CheckpointArgs),
     Restore(Global, RestoreArgs),
     Help(&'static str),
@@ -172,13 +196,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
     match cmd.as_str() {
         "checkpoint" => checkpoint(p, g),
         "restore" => restore(p, g),
+        "check" => check(p, g),
         "help" => match p.next().map_err(lex(""))? {
             None => Ok(Command::Help(USAGE)),
             Some(Value(v)) if v == "checkpoint" => Ok(Command::Help(CHECKPOINT_HELP)),
             Some(Value(v)) if v == "restore" => Ok(Command::Help(RESTORE_HELP)),
-            Some(other) => Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore]"))),
+            Some(Value(v)) if v == "check" => Ok(Command::Help(CHECK_HELP)),
+            Some(other) => Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore, check]"))),
         },
-        other => Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, help]"))),
+        other => Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, check, help]"))),
     }
 }
 
@@ -196,6 +222,33 @@ fn positionals(pos: Vec<OsString>, cmd: &'static str) -> Result<(String, PathBuf
         (Some(_), None, _) => Err(usage(cmd, "missing <checkpoint-dir>")),
         (Some(_), Some(_), Some(x)) => Err(usage(cmd, format!("unexpected argument {x:?}"))),
     }
+}
+
+fn check(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "check";
+    let mut a = CheckArgs::default();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Long("criu") => g.criu = p.value().map_err(lex(CMD))?.into(),
+            Short('h') | Long("help") => return Ok(Command::Help(CHECK_HELP)),
+            Long("format") => {
+                let v = p.value().map_err(lex(CMD))?;
+                match v.to_str() {
+                    Some("json") => a.json = true,
+                    Some("text") => a.json = false,
+                    _ => {
+                        return Err(usage(
+                            CMD,
+                            format!("invalid format '{}' [pick from: text, json]", v.to_string_lossy()),
+                        ))
+                    }
+                }
+            }
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    Ok(Command::Check(g, a))
 }
 
 fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
@@ -316,6 +369,11 @@ mod tests {
         assert_eq!(p(&["help", "restore"]).unwrap(), Command::Help(RESTORE_HELP));
         assert_eq!(p(&["checkpoint", "-h"]).unwrap(), Command::Help(CHECKPOINT_HELP));
         assert_eq!(p(&["-V"]).unwrap(), Command::Version);
+        assert_eq!(
+            p(&["check", "--format", "json"]).unwrap(),
+            Command::Check(Global::default(), CheckArgs { json: true })
+        );
+        assert!(err(&["check", "--format", "xml"]).starts_with("invalid format 'xml' [pick from: text, json]"));
     }
 
     #[test]

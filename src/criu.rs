@@ -70,6 +70,9 @@ pub fn dump_config(o: &DumpOpts) -> String {
     s.push_str("empty-ns net\n");
     // We thaw (or stop) the container ourselves after the dump.
     s.push_str("leave-running\n");
+    // Connections still in a listen queue, not yet accepted: a busy server
+    // always has some. Dropping them (their clients retry) beats failing.
+    s.push_str("skip-in-flight\n");
     if o.tcp_established {
         s.push_str("tcp-established\n");
     }
@@ -202,9 +205,24 @@ impl Criu {
 
     /// Runs `criu dump --config FILE`. CRIU goes into its own process group so
     /// a Ctrl-C on the terminal reaches only us: we roll back, then exit.
-    pub fn dump(&self, config: &Path, log: &Path) -> Result<()> {
+    /// `lock` is an fd CRIU inherits: the container's lock (see `state`),
+    /// so that if we are killed, the lock is held until CRIU is done too.
+    pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd) -> Result<()> {
         use std::os::unix::process::CommandExt;
-        let out = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        // SAFETY: signal(2) and fcntl(2) are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                // If we are killed, CRIU must still finish (and unlock the
+                // network): a write to our dead stderr pipe must not kill it.
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                if libc::fcntl(lock, libc::F_SETFD, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd
             .arg("dump")
             .arg("--config")
             .arg(config)
@@ -224,25 +242,86 @@ impl Criu {
         if excerpt.is_empty() {
             excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
         }
+        // On a full disk CRIU may not even manage to log why.
+        if let Some(dir) = log.parent() {
+            if free_bytes(dir).is_some_and(|b| b < 1 << 20) && !excerpt.contains(FULL) {
+                excerpt.push_str(&format!("\nnote: {} is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory", dir.display()));
+            }
+        }
         Err(Error::Criu { action: "dump", status: out.status.to_string(), log: log.to_path_buf(), excerpt })
     }
+}
+
+/// What CRIU's own network unlock does (criu/net.c): its lock is a `CRIU`
+/// chain jumped to from INPUT and OUTPUT that drops everything unmarked.
+const IPTABLES_UNLOCK: &str = "*filter\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\n-F CRIU\n-X CRIU\nCOMMIT\n";
+
+/// Removes the network lock a CRIU that died mid-dump left in the network
+/// namespace of `pid` (else the container runs but nothing reaches it).
+/// Uses iptables-restore, the tool CRIU itself locks with, inside that
+/// namespace. Returns whether a lock was found and removed.
+pub fn unlock_network(pid: i32) -> bool {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let Ok(ns) = fs::File::open(format!("/proc/{pid}/ns/net")) else { return false };
+    let nsfd = ns.as_raw_fd();
+    let mut removed = false;
+    for tool in ["iptables-restore", "ip6tables-restore"] {
+        let mut cmd = Command::new(tool);
+        cmd.args(["-w", "--noflush"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+        // SAFETY: setns(2) is async-signal-safe; the fd stays open in the
+        // parent until the child has been spawned.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let Ok(mut child) = cmd.spawn() else { continue };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(IPTABLES_UNLOCK.as_bytes());
+        }
+        removed |= child.wait().is_ok_and(|s| s.success());
+    }
+    removed
 }
 
 /// The lines of a CRIU log that say what went wrong (crun's approach), at most
 /// a screenful, plus an explanation for errors we know.
 pub fn log_excerpt(log: &str) -> String {
-    let errors: Vec<&str> = log.lines().filter(|l| l.contains("Error") || l.contains("error (")).collect();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Error") || l.contains("error ("))
+        .filter(|l| !HARMLESS.iter().any(|h| l.contains(h)))
+        .collect();
     let mut out: Vec<String> = errors.iter().rev().take(12).rev().map(|l| l.to_string()).collect();
-    if log.contains("Can't get rlimit") || log.contains("Operation not permitted") && log.contains("rlimit") {
+    if log.contains("Can't get rlimit") {
         out.push("note: CRIU lacks CAP_SYS_RESOURCE here, so it cannot dump processes that run under another uid; run the workload as root or give the host that capability".into());
     }
     if log.contains("Unexpected rt vDSO area bounds") {
         out.push("note: this CRIU is too old for this kernel's vDSO layout; install CRIU >= 4.1".into());
     }
+    if log.contains(FULL) {
+        out.push(format!("note: the checkpoint's filesystem is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory"));
+    }
     if log.contains("Can't get 1:16 opt") {
         out.push("note: this CRIU is too old to dump TCP sockets on this kernel; install CRIU >= 4.2".into());
     }
     out.join("\n")
+}
+
+const FULL: &str = "No space left on device";
+
+/// Lines CRIU logs as errors that change nothing (without CAP_SYS_RESOURCE it
+/// cannot raise its own file limit, and carries on).
+const HARMLESS: &[&str] = &["Can't setup RLIMIT_NOFILE for self"];
+
+/// Space available to us on the filesystem of `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    rustix::fs::statvfs(dir).ok().map(|s| s.f_bavail * s.f_frsize)
 }
 
 /// Writes a file only root can read (it names paths and the page layout).
@@ -291,6 +370,7 @@ mod tests {
                 "manage-cgroups=soft",
                 "empty-ns net",
                 "leave-running",
+                "skip-in-flight",
                 "tcp-established",
                 "ext-unix-sk",
                 "ext-mount-map /etc/resolv.conf:/etc/resolv.conf",

@@ -103,6 +103,10 @@ impl Engine {
         })
     }
 
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<&Value>, timeout: Duration) -> Result<http::Response> {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let url = format!("/v{}{}", self.api, path);

@@ -3,7 +3,7 @@
 //! printer and the signal mask that lets us roll back on Ctrl-C.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -53,6 +53,10 @@ impl Ctx {
             "2" => cgroup::Version::V2,
             _ => cgroup::Version::V1,
         };
+        let out = Progress::new(g.quiet);
+        for dir in crate::state::recover_frozen(Path::new(crate::state::DIR)) {
+            out.step(format!("thawed {}: an interrupted docker-cr had left it frozen", dir.display()));
+        }
         Ok(Ctx {
             criu,
             kernel,
@@ -62,7 +66,7 @@ impl Ctx {
             docker_version: s("ServerVersion"),
             cgroup_driver: s("CgroupDriver"),
             engine,
-            out: Progress::new(g.quiet),
+            out,
         })
     }
 }

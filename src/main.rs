@@ -3,6 +3,7 @@
 //! the exit status documented in docker-cr(1); the work is in the modules.
 
 mod cgroup;
+mod check;
 mod checkpoint;
 mod cli;
 mod criu;
@@ -14,6 +15,8 @@ mod manifest;
 mod restore;
 mod rootfs;
 mod runcconf;
+mod state;
+mod xxh64;
 
 use std::process::ExitCode;
 
@@ -37,6 +40,12 @@ fn main() -> ExitCode {
         Command::Version => {
             println!("docker-cr {VERSION}");
             Ok(())
+        }
+        Command::Check(g, a) => {
+            return match check::run(&g, &a) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => report(e),
+            }
         }
         Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
         Command::Restore(g, a) => restore::run(&g, &a),

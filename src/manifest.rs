@@ -13,8 +13,10 @@
 //!   criu-restore.log           written when a restore failed
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,15 @@ pub struct Manifest {
     pub options: DumpOptions,
     pub timings_ms: Timings,
     pub sizes: Sizes,
+    /// Every file of the checkpoint but this manifest, by relative path.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// A file's size and xxHash64 (see `xxh64` for what that protects against).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileSum {
+    pub size: u64,
+    pub xxh64: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +92,7 @@ pub struct Timings {
     pub frozen: u64,
     pub criu_dump: u64,
     pub rootfs: u64,
+    pub checksums: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -90,6 +102,76 @@ pub struct Sizes {
     pub rootfs_diff_bytes: u64,
     pub rootfs_files: u64,
     pub rootfs_deleted: u64,
+}
+
+pub fn sum_file(path: &Path) -> Result<FileSum> {
+    let mut f = fs::File::open(path).at("open", path)?;
+    let mut h = crate::xxh64::Xxh64::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).at("read", path)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(FileSum { size, xxh64: format!("{:016x}", h.finish()) })
+}
+
+/// Sums every regular file under `dir` except the manifest.
+pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let d = dir.join(&rel);
+        for e in fs::read_dir(&d).at("list", &d)? {
+            let e = e.at("list", &d)?;
+            let r = rel.join(e.file_name());
+            let ft = e.file_type().at("stat", &e.path())?;
+            if ft.is_dir() {
+                todo.push(r);
+            } else if ft.is_file() && r != Path::new(MANIFEST) {
+                out.insert(r.to_string_lossy().into_owned(), sum_file(&e.path())?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks every listed file before anything is restored: sizes first (cheap,
+/// catches truncation at once), then checksums.
+pub fn verify(dir: &Path, files: &BTreeMap<String, FileSum>) -> Result<u64> {
+    let damaged = |name: &str, why: String| {
+        Error::checkpoint(
+            format!("{}: {name} {why}", dir.display()),
+            "the checkpoint is damaged (truncated or corrupted copy?); nothing was changed. Copy it again from its source",
+        )
+    };
+    let mut paths = Vec::with_capacity(files.len());
+    for (name, want) in files {
+        let rel = crate::rootfs::safe_relative(Path::new(name))
+            .ok_or_else(|| damaged(name, "is not a path inside the checkpoint (hand-edited manifest?)".into()))?;
+        let p = dir.join(rel);
+        let md = fs::symlink_metadata(&p).map_err(|_| damaged(name, "is missing".into()))?;
+        if !md.is_file() {
+            return Err(damaged(name, "is not a regular file".into()));
+        }
+        if md.len() != want.size {
+            return Err(damaged(name, format!("has {} bytes; the manifest says {}", md.len(), want.size)));
+        }
+        paths.push((name, p, want));
+    }
+    let mut bytes = 0;
+    for (name, p, want) in paths {
+        let got = sum_file(&p)?;
+        if got.xxh64 != want.xxh64 {
+            return Err(damaged(name, "does not match its checksum".into()));
+        }
+        bytes += got.size;
+    }
+    Ok(bytes)
 }
 
 pub fn to_json(m: &Manifest) -> String {
@@ -166,8 +248,9 @@ mod tests {
                 docker: "20.10.24".into(),
             },
             options: DumpOptions { tcp_established: true, ext_unix_sk: true, file_locks: true, stopped: false },
-            timings_ms: Timings { total: 300, frozen: 200, criu_dump: 150, rootfs: 5 },
+            timings_ms: Timings { total: 300, frozen: 200, criu_dump: 150, rootfs: 5, checksums: 1 },
             sizes: Sizes::default(),
+            files: BTreeMap::new(),
         }
     }
 
@@ -188,5 +271,32 @@ mod tests {
         assert!(parse("{\"format\": 1", p).unwrap_err().to_string().contains("not valid JSON"));
         assert!(parse("{\"format\": 1}", p).unwrap_err().to_string().contains("incomplete"));
         assert!(parse("[]", p).unwrap_err().to_string().contains("no format"));
+    }
+
+    #[test]
+    fn verify_names_the_damaged_file() {
+        let d = std::env::temp_dir().join(format!("docker-cr-verify-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("checkpoint")).unwrap();
+        fs::write(d.join("checkpoint/pages-1.img"), vec![7u8; 100_000]).unwrap();
+        fs::write(d.join("container.json"), "{}").unwrap();
+        fs::write(d.join(MANIFEST), "ignored").unwrap();
+        let files = sum_dir(&d).unwrap();
+        assert_eq!(files.keys().collect::<Vec<_>>(), vec!["checkpoint/pages-1.img", "container.json"]);
+        assert_eq!(verify(&d, &files).unwrap(), 100_002);
+        // Truncated: named, by size.
+        fs::write(d.join("checkpoint/pages-1.img"), vec![7u8; 4096]).unwrap();
+        let e = verify(&d, &files).unwrap_err().to_string();
+        assert!(e.contains("checkpoint/pages-1.img has 4096 bytes; the manifest says 100000"), "{e}");
+        // Same size, other bytes: named, by checksum.
+        let mut data = vec![7u8; 100_000];
+        data[50_000] = 8;
+        fs::write(d.join("checkpoint/pages-1.img"), data).unwrap();
+        assert!(verify(&d, &files).unwrap_err().to_string().contains("pages-1.img does not match its checksum"));
+        // A hand-edited manifest cannot make us read outside the checkpoint.
+        let mut evil = BTreeMap::new();
+        evil.insert("../../etc/shadow".to_string(), FileSum { size: 1, xxh64: "0".into() });
+        assert!(verify(&d, &evil).unwrap_err().to_string().contains("not a path inside"));
+        fs::remove_dir_all(&d).unwrap();
     }
 }

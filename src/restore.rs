@@ -225,6 +225,14 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     host::block_signals();
     let (m, saved) = load(&a.dir)?;
     let ctx = Ctx::open(g, true)?;
+    let t = std::time::Instant::now();
+    let bytes = mf::verify(&a.dir, &m.files)?;
+    ctx.out.step(format!(
+        "verified {} files ({:.1} MiB) against the manifest in {} ms",
+        m.files.len(),
+        bytes as f64 / (1 << 20) as f64,
+        t.elapsed().as_millis()
+    ));
     let _ = runcconf::recover(Path::new(runcconf::DEFAULT_DIR));
     let src = &m.container;
     if a.container != src.name && !(a.container.len() >= 4 && src.id.starts_with(&a.container)) {

@@ -247,6 +247,14 @@ fn failed_restore_leaves_nothing_behind() {
         .unwrap()
         .path();
     fs::write(&core, b"garbage").unwrap();
+    // Re-seal the manifest, so CRIU (not our checksum) meets the damage.
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut h = crate::xxh64::Xxh64::default();
+    h.update(b"garbage");
+    let key = format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy());
+    m["files"][&key] = serde_json::json!({"size": 7, "xxh64": format!("{:016x}", h.finish())});
+    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
     let o = dcr(&["restore", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(!exists(&name), "a failed restore left the container behind");
@@ -467,4 +475,140 @@ fn static_ip_keeps_established_connections() {
     assert_eq!(inspect(&name, &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}")), ip);
     assert_continues(port, &token, n);
     drop(c);
+}
+
+/// A damaged page image (CRIU would not notice a short one) is refused
+/// before anything changes, with the file named.
+#[test]
+fn damaged_checkpoint_is_refused_before_any_change() {
+    require_engine();
+    let name = unique("damaged");
+    let _c = Container(name.clone());
+    let port = free_port();
+    start_counter(&name, port, &[]);
+    wait_count(port, 3);
+    let dir = temp_dir("cp").join("damaged");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let pages = fs::read_dir(dir.join("checkpoint"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .unwrap()
+        .path();
+    let len = fs::metadata(&pages).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&pages).unwrap();
+    f.set_len(len / 2).unwrap();
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(
+        &o,
+        5,
+        &format!("{} has {} bytes; the manifest says {len}", pages.strip_prefix(&dir).unwrap().display(), len / 2),
+    );
+    assert!(!exists(&name), "a container was created for a damaged checkpoint");
+    // Same size, flipped bytes: the checksum catches it.
+    f.set_len(len).unwrap();
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 5, "does not match its checksum");
+    assert!(!exists(&name));
+}
+
+/// `check` on this host: every item judged, JSON well-formed, the exit
+/// status the worst item's (this machine lacks CAP_SYS_RESOURCE and soft-dirty
+/// tracking, so warnings are expected; a real failure is not).
+#[test]
+fn check_reports_every_item() {
+    require_engine();
+    let o = dcr(&["check", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check --format json is JSON");
+    let items = j["items"].as_array().unwrap();
+    let status =
+        |name: &str| items.iter().find(|i| i["item"] == name).map(|i| i["status"].as_str().unwrap().to_string());
+    for must_be_ok in
+        ["root", "criu", "criu check", "cgroup", "engine", "experimental", "storage driver", "docker root dir"]
+    {
+        assert_eq!(status(must_be_ok).as_deref(), Some("ok"), "{must_be_ok}: {}", j);
+    }
+    let worst = j["worst"].as_str().unwrap();
+    assert_eq!(o.status.code(), Some(if worst == "ok" { 0 } else { 6 }), "{j}");
+    let text = text(&ok_or_warn(dcr(&["check"])));
+    assert!(text.contains("ok       criu check       Looks good."), "{text}");
+}
+
+fn ok_or_warn(o: std::process::Output) -> std::process::Output {
+    assert!(matches!(o.status.code(), Some(0) | Some(6)), "{}", text(&o));
+    o
+}
+
+/// A checkpoint handed over by someone else whose file changes climb out of
+/// the container root: refused, nothing written outside, no container left.
+#[test]
+fn hostile_rootfs_diff_is_refused() {
+    require_engine();
+    let name = unique("hostile");
+    let _c = Container(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "1000"]);
+    let dir = temp_dir("cp").join("hostile");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let victim = temp_dir("victim").join("pwned");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    let evil = format!("../../../../../../../../..{}", victim.display());
+    h.as_old_mut().name[..evil.len()].copy_from_slice(evil.as_bytes());
+    h.set_cksum();
+    b.append(&h, &b"owned"[..]).unwrap();
+    let data = b.into_inner().unwrap();
+    fs::write(dir.join("rootfs-diff.tar"), &data).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut x = crate::xxh64::Xxh64::default();
+    x.update(&data);
+    m["files"]["rootfs-diff.tar"] = serde_json::json!({"size": data.len(), "xxh64": format!("{:016x}", x.finish())});
+    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 5, "leaves the container root");
+    assert!(!victim.exists(), "the archive wrote outside the container");
+    assert!(!exists(&name), "a container was left behind");
+}
+
+/// An engine that answers garbage, or hangs up in the middle of an answer:
+/// a clear error, nothing done.
+#[test]
+fn broken_engine_answers() {
+    use std::io::{BufRead, BufReader, Write};
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("garbage", b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP response"),
+        ("cut", b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 100\r\n\r\nOK", "closed in the middle"),
+    ];
+    for (what, reply, needle) in cases {
+        let dir = temp_dir(what);
+        let sock = dir.join("docker.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let reply = reply.to_vec();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let mut r = BufReader::new(&c);
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = (&c).write_all(&reply);
+            }
+        });
+        let o = std::process::Command::new(bin())
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .args(["checkpoint", "web", s(&dir.join("cp"))])
+            .output()
+            .unwrap();
+        fails_with(&o, 1, needle);
+        assert!(text(&o).contains(&format!("cannot reach the Docker engine at {}", sock.display())), "{}", text(&o));
+        assert!(!dir.join("cp").exists());
+    }
 }

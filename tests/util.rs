@@ -225,3 +225,81 @@ pub fn wait_redis(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A redis container with `mib` MiB of values (1 MiB each), so a dump takes
+/// long enough to interrupt. Returns the port.
+pub fn start_big_redis(name: &str, mib: u32) -> u16 {
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:6379");
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        &publish,
+        "docker-cr-test:redis",
+        "/usr/bin/redis-server",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    wait_redis(port);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let n = mib.to_string();
+    let args = ["DEBUG", "POPULATE", &n, "key", "1048576"];
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    let k = s.read(&mut buf).unwrap();
+    assert!(buf[..k].starts_with(b"+OK"), "{}", String::from_utf8_lossy(&buf[..k]));
+    port
+}
+
+/// Starts docker-cr with stderr piped and waits for a progress line that
+/// contains `marker`. Returns the child and what it printed so far.
+pub fn spawn_until(args: &[&str], marker: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(bin()).args(args).stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 {
+            panic!("docker-cr ended before printing {marker:?}:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(marker) {
+            break;
+        }
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    });
+    std::mem::forget(rest);
+    (child, seen)
+}
+
+pub fn criu_running() -> bool {
+    Command::new("pgrep").args(["-x", "criu"]).output().is_ok_and(|o| o.status.success())
+}
+
+pub fn wait_no_criu() {
+    let start = Instant::now();
+    while criu_running() {
+        assert!(start.elapsed() < Duration::from_secs(60), "criu still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,340 @@
+//! `docker-cr check`: a preflight of everything checkpoint and restore need,
+//! one line per item with ok / warning / fail and the fix. Probing is at the
+//! edge (`probe_*`); judging and rendering are pure and tested.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cgroup;
+use crate::cli::{CheckArgs, Global};
+use crate::criu::Criu;
+use crate::docker::{self, Engine};
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub item: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+}
+
+fn item(item: &'static str, status: Status, detail: impl Into<String>, fix: impl Into<String>) -> Item {
+    Item { item, status, detail: detail.into(), fix: fix.into() }
+}
+
+/// Capabilities CRIU needs to dump and restore (bit numbers, capability.h).
+const NEEDED_CAPS: &[(u32, &str)] = &[
+    (1, "CAP_DAC_OVERRIDE"),
+    (5, "CAP_KILL"),
+    (6, "CAP_SETGID"),
+    (7, "CAP_SETUID"),
+    (12, "CAP_NET_ADMIN"),
+    (18, "CAP_SYS_CHROOT"),
+    (19, "CAP_SYS_PTRACE"),
+    (21, "CAP_SYS_ADMIN"),
+];
+const CAP_SYS_RESOURCE: u32 = 24;
+
+pub fn parse_cap_eff(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+pub fn judge_caps(eff: u64) -> Item {
+    let missing: Vec<&str> = NEEDED_CAPS.iter().filter(|(b, _)| eff & (1 << b) == 0).map(|(_, n)| *n).collect();
+    if !missing.is_empty() {
+        return item(
+            "capabilities",
+            Status::Fail,
+            format!("missing {}", missing.join(", ")),
+            "run as root in the host's namespaces, not in an unprivileged container",
+        );
+    }
+    if eff & (1 << CAP_SYS_RESOURCE) == 0 {
+        return item(
+            "capabilities",
+            Status::Warning,
+            "CAP_SYS_RESOURCE is missing: CRIU cannot dump processes that run under another uid",
+            "run on a host (or sandbox) that grants CAP_SYS_RESOURCE, or keep container processes as root",
+        );
+    }
+    item("capabilities", Status::Ok, "all CRIU needs", "")
+}
+
+/// What the host's cgroup mounts say: (version, freezer available).
+pub fn judge_cgroup(mountinfo: &str) -> Item {
+    let mounts = cgroup::parse_mountinfo(mountinfo);
+    let v2_root = mounts.iter().any(|m| m.fstype == "cgroup2" && m.mount_point == "/sys/fs/cgroup");
+    let unified = mounts.iter().any(|m| m.fstype == "cgroup2");
+    let v1_freezer = mounts.iter().any(|m| m.fstype == "cgroup" && m.super_opts.split(',').any(|o| o == "freezer"));
+    match (v2_root, v1_freezer, unified) {
+        (true, _, _) => item("cgroup", Status::Ok, "cgroup v2 (unified), freezer: cgroup.freeze", ""),
+        (false, true, true) => item(
+            "cgroup",
+            Status::Ok,
+            "cgroup v1 (hybrid, cgroup2 at /sys/fs/cgroup/unified), freezer controller mounted",
+            "",
+        ),
+        (false, true, false) => item("cgroup", Status::Ok, "cgroup v1, freezer controller mounted", ""),
+        (false, false, _) => item(
+            "cgroup",
+            Status::Fail,
+            "neither a cgroup v2 hierarchy at /sys/fs/cgroup nor a v1 freezer controller is mounted",
+            "mount cgroupfs (systemd does this at boot)",
+        ),
+    }
+}
+
+/// Engine facts from /_ping and /info.
+pub fn judge_engine(experimental: bool, info: &Value) -> Vec<Item> {
+    let s = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut out = vec![if experimental {
+        item("experimental", Status::Ok, "dockerd runs in experimental mode", "")
+    } else {
+        item(
+            "experimental",
+            Status::Fail,
+            "dockerd is not in experimental mode: restore cannot start a container from a checkpoint",
+            "set \"experimental\": true in /etc/docker/daemon.json and restart dockerd",
+        )
+    }];
+    let driver = s("Driver");
+    out.push(if driver == "overlay2" {
+        item("storage driver", Status::Ok, "overlay2", "")
+    } else {
+        item(
+            "storage driver",
+            Status::Fail,
+            format!("{driver:?}: docker-cr captures file changes from overlay2 only"),
+            "run dockerd with --storage-driver overlay2",
+        )
+    });
+    let root = s("DockerRootDir");
+    out.push(if !root.is_empty() && Path::new(&root).is_dir() {
+        item("docker root dir", Status::Ok, root, "")
+    } else {
+        item(
+            "docker root dir",
+            Status::Fail,
+            format!("{root:?} is not a directory here"),
+            "run docker-cr on the engine's host, in its mount namespace",
+        )
+    });
+    let cg = s("CgroupVersion");
+    out.push(item(
+        "engine cgroup",
+        Status::Ok,
+        format!("cgroup v{}, driver {}", if cg.is_empty() { "1" } else { &cg }, s("CgroupDriver")),
+        "",
+    ));
+    out
+}
+
+pub fn worst(items: &[Item]) -> Status {
+    items.iter().map(|i| i.status).max().unwrap_or(Status::Ok)
+}
+
+pub fn exit_code(items: &[Item]) -> u8 {
+    match worst(items) {
+        Status::Ok => 0,
+        Status::Warning => 6,
+        Status::Fail => 3,
+    }
+}
+
+pub fn render_text(items: &[Item]) -> String {
+    let mut out = String::new();
+    for i in items {
+        let st = match i.status {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Fail => "FAIL",
+        };
+        out.push_str(&format!("{st:<8} {:<16} {}\n", i.item, i.detail));
+        if !i.fix.is_empty() {
+            out.push_str(&format!("{:<8} {:<16} fix: {}\n", "", "", i.fix));
+        }
+    }
+    out
+}
+
+pub fn render_json(items: &[Item]) -> String {
+    let worst = worst(items);
+    serde_json::to_string_pretty(&serde_json::json!({ "worst": worst, "items": items })).unwrap_or_default() + "\n"
+}
+
+// --- probes ---------------------------------------------------------------
+
+fn probe_criu(g: &Global, kernel: &str) -> Vec<Item> {
+    let criu = match Criu::find(&g.criu, kernel) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![item("criu", Status::Fail, e.to_string(), e.hint().unwrap_or_default())];
+        }
+    };
+    let mut out = vec![item(
+        "criu",
+        Status::Ok,
+        format!("{} {} (kernel {kernel})", criu.bin.display(), criu.version_string()),
+        "",
+    )];
+    let run = |args: &[&str]| {
+        Command::new(&criu.bin).args(args).stdin(Stdio::null()).output().map(|o| {
+            (
+                o.status.success(),
+                format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            )
+        })
+    };
+    out.push(match run(&["check"]) {
+        Ok((true, _)) => item("criu check", Status::Ok, "Looks good.", ""),
+        Ok((false, text)) => item(
+            "criu check",
+            Status::Fail,
+            text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("failed").to_string(),
+            "run 'criu check' for details; install CRIU >= 4.2 if it is too old",
+        ),
+        Err(e) => item("criu check", Status::Fail, e.to_string(), ""),
+    });
+    out.push(match run(&["check", "--feature", "mem_dirty_track"]) {
+        Ok((true, _)) => {
+            item("dirty tracking", Status::Ok, "soft-dirty works: iterative (pre-dump) migration is possible", "")
+        }
+        _ => item(
+            "dirty tracking",
+            Status::Warning,
+            "the kernel has no soft-dirty tracking: iterative (pre-dump) migration is not possible here",
+            "a kernel built with CONFIG_MEM_SOFT_DIRTY; plain checkpoints are not affected",
+        ),
+    });
+    out
+}
+
+fn probe_engine() -> Vec<Item> {
+    let socket = match docker::socket_from_env(std::env::var("DOCKER_HOST").ok().as_deref()) {
+        Ok(s) => s,
+        Err(e) => return vec![item("engine", Status::Fail, e.to_string(), e.hint().unwrap_or_default())],
+    };
+    let engine = match Engine::connect(&socket) {
+        Ok(e) => e,
+        Err(e) => return vec![item("engine", Status::Fail, e.to_string(), e.hint().unwrap_or_default())],
+    };
+    let info = match engine.info() {
+        Ok(i) => i,
+        Err(e) => return vec![item("engine", Status::Fail, e.to_string(), "")],
+    };
+    let version = info.get("ServerVersion").and_then(Value::as_str).unwrap_or("?");
+    let mut out = vec![item(
+        "engine",
+        Status::Ok,
+        format!("Docker {version} at {}, API {}", engine.socket.display(), engine.api()),
+        "",
+    )];
+    out.extend(judge_engine(engine.experimental, &info));
+    out
+}
+
+pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
+    let mut items = Vec::new();
+    let root = rustix::process::geteuid().is_root();
+    items.push(if root {
+        item("root", Status::Ok, "running as root", "")
+    } else {
+        item("root", Status::Fail, "not running as root", "run it again with sudo")
+    });
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    items.push(match parse_cap_eff(&status) {
+        Some(eff) => judge_caps(eff),
+        None => item("capabilities", Status::Fail, "cannot read CapEff from /proc/self/status", ""),
+    });
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    items.extend(probe_criu(g, &kernel));
+    items.push(judge_cgroup(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()));
+    items.extend(probe_engine());
+    if root {
+        let thawed = crate::state::recover_frozen(Path::new(crate::state::DIR));
+        items.push(if thawed.is_empty() {
+            item("left frozen", Status::Ok, "no container left frozen by an interrupted docker-cr", "")
+        } else {
+            let dirs: Vec<String> = thawed.iter().map(|d| d.display().to_string()).collect();
+            item(
+                "left frozen",
+                Status::Warning,
+                format!("thawed {} (left frozen by an interrupted docker-cr)", dirs.join(", ")),
+                "",
+            )
+        });
+        let restored = crate::runcconf::recover(Path::new(crate::runcconf::DEFAULT_DIR)).unwrap_or(false);
+        items.push(if restored {
+            item(
+                "runc.conf",
+                Status::Warning,
+                "put back /etc/criu/runc.conf left changed by an interrupted restore",
+                "",
+            )
+        } else {
+            item("runc.conf", Status::Ok, "no change of docker-cr's left in /etc/criu/runc.conf", "")
+        });
+    }
+    if a.json {
+        print!("{}", render_json(&items));
+    } else {
+        print!("{}", render_text(&items));
+    }
+    Ok(exit_code(&items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn capabilities() {
+        assert_eq!(judge_caps(0x1fffeffffff).status, Status::Warning, "this machine: no CAP_SYS_RESOURCE");
+        assert_eq!(judge_caps(0x1ffffffffff).status, Status::Ok);
+        let none = judge_caps(0);
+        assert_eq!(none.status, Status::Fail);
+        assert!(none.detail.contains("CAP_SYS_ADMIN"));
+        assert_eq!(parse_cap_eff("Name:\tx\nCapEff:\t000001fffeffffff\n"), Some(0x1fffeffffff));
+    }
+
+    #[test]
+    fn cgroups() {
+        let hybrid = "30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n35 30 0:31 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer\n40 30 0:36 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert!(judge_cgroup(hybrid).detail.contains("hybrid"));
+        assert_eq!(judge_cgroup("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n").status, Status::Ok);
+        assert_eq!(judge_cgroup("").status, Status::Fail);
+    }
+
+    #[test]
+    fn engine_items_and_exit_codes() {
+        let info =
+            json!({"Driver": "vfs", "DockerRootDir": "/nonexistent", "CgroupVersion": "2", "CgroupDriver": "systemd"});
+        let items = judge_engine(false, &info);
+        assert_eq!(items.iter().filter(|i| i.status == Status::Fail).count(), 3);
+        assert_eq!(exit_code(&items), 3);
+        let warn = vec![item("a", Status::Ok, "", ""), item("b", Status::Warning, "w", "do x")];
+        assert_eq!(exit_code(&warn), 6);
+        assert_eq!(exit_code(&warn[..1]), 0);
+        let text = render_text(&warn);
+        assert!(text.contains("warning  b                w\n") && text.contains("fix: do x"), "{text}");
+        let j: Value = serde_json::from_str(&render_json(&warn)).unwrap();
+        assert_eq!(j["worst"], "warning");
+        assert_eq!(j["items"][1]["fix"], "do x");
+        assert!(j["items"][0].get("fix").is_none());
+    }
+}

@@ -1,0 +1,164 @@
+//! docker-cr's own runtime state under /run/docker-cr: one lock file per
+//! container being checkpointed. Holding its flock means "a checkpoint of
+//! this container is running" (a second one fails clearly instead of running
+//! two CRIU dumps on one tree). While the container is frozen, the file says
+//! which cgroup, so a run killed with SIGKILL (which no rollback survives) is
+//! repaired by the next run: an unlocked file that still says "frozen" means
+//! its owner died, and the cgroup is thawed.
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::{Freezer, Version};
+use crate::error::{Error, IoContext, Result};
+
+pub const DIR: &str = "/run/docker-cr/containers";
+
+#[derive(Debug)]
+pub struct ContainerLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+/// The record of a frozen cgroup: `frozen v1|v2 <dir>`.
+pub fn frozen_record(f: &Freezer) -> String {
+    format!("frozen v{} {}\n", f.version.number(), f.dir.display())
+}
+
+pub fn parse_record(text: &str) -> Option<Freezer> {
+    let rest = text.trim_end_matches('\n').strip_prefix("frozen ")?;
+    let (v, dir) = rest.split_once(' ')?;
+    let version = match v {
+        "v1" => Version::V1,
+        "v2" => Version::V2,
+        _ => return None,
+    };
+    Some(Freezer { version, dir: PathBuf::from(dir) })
+}
+
+fn open(path: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path).at("open", path)
+}
+
+impl ContainerLock {
+    /// Takes the lock of container `id`, or says who holds it.
+    pub fn take(dir: &Path, id: &str, name: &str) -> Result<ContainerLock> {
+        fs::create_dir_all(dir).at("create", dir)?;
+        let path = dir.join(format!("{id}.lock"));
+        let file = open(&path)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(Error::container(
+                    format!("another docker-cr is checkpointing container {name} right now"),
+                    "wait for it to finish, then try again",
+                ))
+            }
+            Err(e) => return Err(e).at("lock", &path),
+        }
+        let lock = ContainerLock { file, path };
+        // We hold the lock: a "frozen" record in it is a dead run's.
+        if let Some(f) = parse_record(&fs::read_to_string(&lock.path).unwrap_or_default()) {
+            f.thaw()?;
+            if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
+                crate::criu::unlock_network(pid);
+            }
+        }
+        lock.write("")?;
+        Ok(lock)
+    }
+
+    fn write(&self, text: &str) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.set_len(0).at("write", &self.path)?;
+        self.file.write_all_at(text.as_bytes(), 0).at("write", &self.path)
+    }
+
+    /// Records that `f` is about to be frozen by us.
+    pub fn set_frozen(&self, f: &Freezer) -> Result<()> {
+        self.write(&frozen_record(f))
+    }
+
+    pub fn clear(&self) -> Result<()> {
+        self.write("")
+    }
+
+    /// The locked fd, for a child that must hold the lock with us.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd()
+    }
+}
+
+impl Drop for ContainerLock {
+    fn drop(&mut self) {
+        // Only an empty record may be left behind by a live run; the file
+        // itself is tiny and reused by the next checkpoint of the container.
+        if fs::read_to_string(&self.path).map(|t| t.is_empty()).unwrap_or(false) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Thaws every container an earlier, killed run left frozen. Returns what
+/// it thawed. Locks held by live runs are skipped.
+pub fn recover_frozen(dir: &Path) -> Vec<PathBuf> {
+    let mut thawed = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        let Ok(file) = open(&path) else { continue };
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue;
+        }
+        if let Some(f) = parse_record(&fs::read_to_string(&path).unwrap_or_default()) {
+            if f.thaw().is_ok() {
+                thawed.push(f.dir.clone());
+            }
+            // The CRIU of that run may have died holding its network lock.
+            if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
+                crate::criu::unlock_network(pid);
+            }
+        }
+        let _ = fs::remove_file(&path);
+    }
+    thawed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let f = Freezer { version: Version::V2, dir: "/sys/fs/cgroup/docker/a b".into() };
+        let back = parse_record(&frozen_record(&f)).unwrap();
+        assert_eq!((back.version, back.dir), (Version::V2, f.dir));
+        assert!(parse_record("").is_none());
+        assert!(parse_record("frozen v3 /x").is_none());
+    }
+
+    #[test]
+    fn a_dead_runs_frozen_cgroup_is_thawed_and_live_locks_are_kept() {
+        let base = std::env::temp_dir().join(format!("docker-cr-state-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let cg = base.join("cg");
+        fs::create_dir_all(&cg).unwrap();
+        fs::write(cg.join("freezer.state"), "FROZEN").unwrap();
+        let locks = base.join("locks");
+        fs::create_dir_all(&locks).unwrap();
+        let f = Freezer { version: Version::V1, dir: cg.clone() };
+        fs::write(locks.join("dead.lock"), frozen_record(&f)).unwrap();
+        // A live run holds its lock: left alone.
+        let live = ContainerLock::take(&locks, "live", "web").unwrap();
+        live.set_frozen(&Freezer { version: Version::V1, dir: base.join("other") }).unwrap();
+        assert!(ContainerLock::take(&locks, "live", "web").unwrap_err().to_string().contains("another docker-cr"));
+        assert_eq!(recover_frozen(&locks), vec![cg.clone()]);
+        assert_eq!(fs::read_to_string(cg.join("freezer.state")).unwrap(), "THAWED");
+        assert!(locks.join("live.lock").exists());
+        live.clear().unwrap();
+        drop(live);
+        assert!(!locks.join("live.lock").exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
