@@ -213,8 +213,9 @@ fn positionals(pos: Vec<OsString>, cmd: &'static str) -> Result<(String, PathBuf
     match (it.next(), it.next(), it.next()) {
         (Some(c), Some(d), None) => {
             let c = string(c, cmd, "the container name")?;
-            if c.is_empty() {
-                return Err(usage(cmd, "the container name is empty"));
+            // Checked here, before it becomes part of an API path.
+            if !valid_name(c.strip_prefix('/').unwrap_or(&c)) {
+                return Err(usage(cmd, format!("invalid container name or ID '{c}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
             }
             Ok((c, d.into()))
         }
@@ -388,6 +389,9 @@ mod tests {
         assert!(err(&["restore", "--name", "-bad", "a", "b"]).starts_with("invalid container name '-bad'"));
         assert!(err(&["restore", "-p", "80:http", "a", "b"]).starts_with("invalid port spec '80:http'"));
         assert!(err(&["frobnicate"]).starts_with("unknown command 'frobnicate'"));
+        assert!(err(&["checkpoint", "../../etc", "/cp"]).starts_with("invalid container name or ID '../../etc'"));
+        assert!(err(&["restore", "", "/cp"]).starts_with("invalid container name or ID ''"));
+        assert!(matches!(p(&["checkpoint", "/web", "/cp"]), Ok(Command::Checkpoint(..))));
         assert_eq!(p(&["checkpoint", "a", "b", "c"]).unwrap_err().exit_code(), 2);
     }
 }

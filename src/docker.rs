@@ -112,7 +112,7 @@ impl Engine {
         let url = format!("/v{}{}", self.api, path);
         let r = http::request(&self.socket, method, &url, bytes.as_deref(), timeout)
             .map_err(|e| Error::engine(format!("{method} {path} on {}", self.socket.display()), Some(e)))?;
-        if r.status >= 400 {
+        if r.status >= 300 {
             let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
             return Err(Error::Docker { call, status: r.status, message: message(&r.body) });
         }
@@ -135,8 +135,13 @@ impl Engine {
     /// Inspects a container; `Ok(None)` when there is none of that name or ID.
     pub fn inspect(&self, name: &str) -> Result<Option<Value>> {
         match self.json("GET", &format!("/containers/{}/json", esc(name)), None) {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) if v.get("Id").and_then(Value::as_str).is_some_and(|id| !id.is_empty()) => Ok(Some(v)),
+            Ok(_) => Err(Error::engine(format!("GET /containers/{name}/json: the answer is not a container"), None)),
             Err(Error::Docker { status: 404, .. }) => Ok(None),
+            Err(Error::Docker { message, .. }) if message.contains("Multiple IDs found") => Err(Error::container(
+                format!("the ID prefix {name} is ambiguous: it matches more than one container"),
+                "give more characters of the ID, or the name",
+            )),
             Err(e) => Err(e),
         }
     }

@@ -47,15 +47,24 @@ impl ContainerLock {
         fs::create_dir_all(dir).at("create", dir)?;
         let path = dir.join(format!("{id}.lock"));
         let file = open(&path)?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(Error::container(
-                    format!("another docker-cr is checkpointing container {name} right now"),
-                    "wait for it to finish, then try again",
-                ))
+        // Another run's repair scan holds each lock for an instant: give it
+        // a moment before concluding that a checkpoint is running.
+        let mut tries = 0;
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(Error::container(
+                        format!("another docker-cr is checkpointing container {name} right now"),
+                        "wait for it to finish, then try again",
+                    ))
+                }
+                Err(e) => return Err(e).at("lock", &path),
             }
-            Err(e) => return Err(e).at("lock", &path),
         }
         let lock = ContainerLock { file, path };
         // We hold the lock: a "frozen" record in it is a dead run's.

@@ -612,3 +612,74 @@ fn broken_engine_answers() {
         assert!(!dir.join("cp").exists());
     }
 }
+
+/// Checkpoint destinations that are in the way, and manifests that lie.
+#[test]
+fn bad_destinations_and_manifests() {
+    require_engine();
+    let name = unique("dest");
+    let _c = Container(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "1000"]);
+    let base = temp_dir("dest");
+    let file = base.join("a-file");
+    fs::write(&file, "").unwrap();
+    fails_with(&dcr(&["checkpoint", &name, s(&file)]), 5, "already exists");
+    let link = base.join("a-link");
+    std::os::unix::fs::symlink("/tmp", &link).unwrap();
+    fails_with(&dcr(&["checkpoint", &name, s(&link)]), 5, "already exists");
+    let dangling = base.join("dangling");
+    std::os::unix::fs::symlink("/nonexistent/x", &dangling).unwrap();
+    fails_with(&dcr(&["checkpoint", &name, s(&dangling)]), 5, "already exists");
+    // A read-only filesystem: the error names the path and the cause.
+    let ro = base.join("ro");
+    fs::create_dir(&ro).unwrap();
+    assert!(std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", s(&ro)])
+        .status()
+        .unwrap()
+        .success());
+    let o = dcr(&["checkpoint", &name, s(&ro.join("cp"))]);
+    let _ = std::process::Command::new("umount").arg(&ro).status();
+    fails_with(&o, 1, "Read-only file system");
+    assert!(text(&o).contains(&ro.display().to_string()), "{}", text(&o));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
+    // Malformed and ambiguous names.
+    fails_with(&dcr(&["checkpoint", "../../etc", s(&base.join("x"))]), 2, "invalid container name or ID '../../etc'");
+    fails_with(&dcr(&["checkpoint", "a b", s(&base.join("x"))]), 2, "invalid container name or ID 'a b'");
+    fails_with(&dcr(&["checkpoint", "nosuchcontainer-dcr", s(&base.join("x"))]), 4, "no such container");
+    // An ambiguous ID prefix: 17 containers make two share a first hex digit.
+    let mut made = Vec::new();
+    let prefix = loop {
+        let mut firsts = std::collections::HashMap::new();
+        for id in docker_ok(&["ps", "-aq"]).lines() {
+            *firsts.entry(id[..1].to_string()).or_insert(0) += 1;
+        }
+        if let Some((p, _)) = firsts.into_iter().find(|(_, n)| *n >= 2) {
+            break p;
+        }
+        let n = unique("amb");
+        docker_ok(&["create", "--name", &n, IMAGE, "true"]);
+        made.push(Container(n));
+    };
+    let o = dcr(&["checkpoint", &prefix, s(&base.join("x"))]);
+    fails_with(&o, 4, "is ambiguous");
+    drop(made);
+
+    // A good checkpoint, then manifests edited by hand.
+    let dir = base.join("cp");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    let good = fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
+    m["host"]["arch"] = "riscv64".into();
+    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    fails_with(&dcr(&["restore", "--name", "x-arch", &name, s(&dir)]), 5, "was taken on riscv64");
+    fs::write(dir.join("manifest.json"), &good[..good.len() / 2]).unwrap();
+    fails_with(&dcr(&["restore", "--name", "x-trunc", &name, s(&dir)]), 5, "is not valid JSON");
+    let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
+    m["files"]["../../../etc/shadow"] = serde_json::json!({"size": 1, "xxh64": "0"});
+    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    fails_with(&dcr(&["restore", "--name", "x-evil", &name, s(&dir)]), 5, "not a path inside the checkpoint");
+    for n in ["x-arch", "x-trunc", "x-evil"] {
+        assert!(!exists(n));
+    }
+}

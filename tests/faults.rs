@@ -137,3 +137,78 @@ fn concurrent_checkpoints_of_one_container() {
     assert!(base.join("a/manifest.json").exists() && !base.join("b").exists());
     assert_serving(&name, port, 256);
 }
+
+/// The engine restarts between checkpoint and restore. It restarts the
+/// shared engine, so it cannot run beside other tests: tests/run runs it on
+/// its own (`--ignored`), after the rest.
+#[test]
+#[ignore = "restarts dockerd; tests/run runs it alone, after the others"]
+fn engine_restart_between_checkpoint_and_restore() {
+    require_engine();
+    let name = unique("restart");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &[]);
+    let (_, n) = wait_count(port, 10);
+    let dir = temp_dir("cp").join("restart");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let pid: i32 = fs::read_to_string("/var/run/docker.pid").unwrap().trim().parse().unwrap();
+    signal(pid as u32, libc::SIGTERM);
+    let start = std::time::Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "dockerd did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/setup-host");
+    let st = std::process::Command::new(setup).env("DOCKER_CR_SKIP_IMAGES", "1").status().unwrap();
+    assert!(st.success(), "tests/setup-host could not start dockerd again");
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+}
+
+/// A restore killed while /etc/criu/runc.conf holds its options: the next
+/// run puts the user's file back (here simulated by the files a killed run
+/// leaves: the saved copy next to the changed file).
+#[test]
+fn runc_conf_left_by_a_killed_restore_is_put_back() {
+    require_engine();
+    let dir = Path::new("/etc/criu");
+    fs::create_dir_all(dir).unwrap();
+    let conf = dir.join("runc.conf");
+    let before = {
+        let _quiet = RuncConfSerial::take();
+        let before = fs::read(&conf).ok();
+        fs::write(dir.join(".runc.conf.docker-cr-saved"), "# the user's own\n").unwrap();
+        fs::write(&conf, "# the user's own\n# added by docker-cr (pid 1) for one restore\ntcp-close\n").unwrap();
+        before
+    };
+    // The repair: by this check, or by a parallel test's restore that got
+    // the lock first (every run repairs before it installs its own).
+    let o = dcr(&["check"]);
+    let _quiet = RuncConfSerial::take();
+    let t = text(&o);
+    assert!(t.contains("put back /etc/criu/runc.conf") || t.contains("ok       runc.conf"), "{t}");
+    assert_eq!(fs::read_to_string(&conf).unwrap(), "# the user's own\n");
+    assert!(!dir.join(".runc.conf.docker-cr-saved").exists());
+    match before {
+        Some(b) => fs::write(&conf, b).unwrap(),
+        None => fs::remove_file(&conf).unwrap(),
+    }
+}
+
+/// Holds docker-cr's own runc.conf lock, so no restore of a parallel test
+/// installs its options while this test plays with the file.
+struct RuncConfSerial {
+    _lock: fs::File,
+}
+
+impl RuncConfSerial {
+    fn take() -> RuncConfSerial {
+        use std::os::fd::AsRawFd;
+        let f = fs::OpenOptions::new().create(true).append(true).open("/run/docker-cr.lock").unwrap();
+        // SAFETY: flock(2) on an fd we own.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        RuncConfSerial { _lock: f }
+    }
+}
