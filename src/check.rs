@@ -204,7 +204,7 @@ fn probe_criu(g: &Global, kernel: &str) -> Vec<Item> {
         Ok((false, text)) => item(
             "criu check",
             Status::Fail,
-            text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("failed").to_string(),
+            text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("failed").to_string(),
             "run 'criu check' for details; install CRIU >= 4.2 if it is too old",
         ),
         Err(e) => item("criu check", Status::Fail, e.to_string(), ""),

@@ -28,12 +28,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn open(g: &Global, need_experimental: bool) -> Result<Ctx> {
-        if !rustix::process::geteuid().is_root() {
-            return Err(Error::host(
-                "docker-cr must run as root (CRIU and the engine's files need it)",
-                "run it again with sudo",
-            ));
-        }
+        require_root()?;
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
         let criu = Criu::find(&g.criu, &kernel)?;
         let socket = docker::socket_from_env(std::env::var("DOCKER_HOST").ok().as_deref())?;
@@ -69,6 +64,14 @@ impl Ctx {
             out,
         })
     }
+}
+
+/// The first thing checked: without root nothing else can even be looked at.
+pub fn require_root() -> Result<()> {
+    if rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(Error::host("docker-cr must run as root (CRIU and the engine's files need it)", "run it again with sudo"))
 }
 
 /// Progress lines on stderr, each with the time since the start.

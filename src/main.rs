@@ -2,27 +2,10 @@
 //! later, as itself or as a clone. `main` parses, runs, and maps errors to
 //! the exit status documented in docker-cr(1); the work is in the modules.
 
-mod cgroup;
-mod check;
-mod checkpoint;
-mod cli;
-mod criu;
-mod docker;
-mod error;
-mod host;
-mod http;
-mod manifest;
-mod restore;
-mod rootfs;
-mod runcconf;
-mod state;
-mod xxh64;
-
 use std::process::ExitCode;
 
-use cli::Command;
-
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");
+use docker_cr::cli::{self, Command};
+use docker_cr::{check, checkpoint, error, restore, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for

@@ -223,6 +223,7 @@ enum Target {
 
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     host::block_signals();
+    host::require_root()?;
     let (m, saved) = load(&a.dir)?;
     let ctx = Ctx::open(g, true)?;
     let t = std::time::Instant::now();

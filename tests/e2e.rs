@@ -250,7 +250,7 @@ fn failed_restore_leaves_nothing_behind() {
     // Re-seal the manifest, so CRIU (not our checksum) meets the damage.
     let mut m: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let mut h = crate::xxh64::Xxh64::default();
+    let mut h = docker_cr::xxh64::Xxh64::default();
     h.update(b"garbage");
     let key = format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy());
     m["files"][&key] = serde_json::json!({"size": 7, "xxh64": format!("{:016x}", h.finish())});
@@ -367,6 +367,11 @@ fn errors_about_the_host() {
     // Not root.
     let o = std::process::Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "checkpoint", &name, s(&dir)])
+        .output()
+        .unwrap();
+    fails_with(&o, 3, "docker-cr must run as root");
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "restore", &name, s(&dir)])
         .output()
         .unwrap();
     fails_with(&o, 3, "docker-cr must run as root");
@@ -568,7 +573,7 @@ fn hostile_rootfs_diff_is_refused() {
     fs::write(dir.join("rootfs-diff.tar"), &data).unwrap();
     let mut m: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let mut x = crate::xxh64::Xxh64::default();
+    let mut x = docker_cr::xxh64::Xxh64::default();
     x.update(&data);
     m["files"]["rootfs-diff.tar"] = serde_json::json!({"size": data.len(), "xxh64": format!("{:016x}", x.finish())});
     fs::write(dir.join("manifest.json"), m.to_string()).unwrap();

@@ -5,11 +5,6 @@
 //! is not ready.
 
 mod util;
-// The checksum the manifest uses, to re-seal a checkpoint a test damaged on
-// purpose (the same source file as the binary's, not a copy).
-#[allow(dead_code)]
-#[path = "../src/xxh64.rs"]
-mod xxh64;
 
 mod cli;
 mod e2e;

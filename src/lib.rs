@@ -1,0 +1,21 @@
+//! docker-cr's modules, as a library so that fuzz targets (tests/fuzz) and
+//! tests can reach the parsers of untrusted bytes. The binary is `main.rs`;
+//! this API is not meant for other programs and is not stable.
+
+pub mod cgroup;
+pub mod check;
+pub mod checkpoint;
+pub mod cli;
+pub mod criu;
+pub mod docker;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod manifest;
+pub mod restore;
+pub mod rootfs;
+pub mod runcconf;
+pub mod state;
+pub mod xxh64;
+
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");
