@@ -27,6 +27,7 @@ Global options:
 
 Environment:
   DOCKER_HOST          the engine's socket as unix:///path (default /var/run/docker.sock)
+  DOCKER_CR_TIMEOUT    seconds to wait for one answer of the engine (default 60)
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.

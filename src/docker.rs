@@ -16,14 +16,43 @@ const MIN_API: (u32, u32) = (1, 30);
 /// Newest API we ask for; a newer engine still serves it.
 const MAX_API: (u32, u32) = (1, 43);
 
+/// How long one API call may take (DOCKER_CR_TIMEOUT overrides it).
 const TIMEOUT: Duration = Duration::from_secs(60);
-/// Starting from a checkpoint streams the images through containerd.
+/// Starting from a checkpoint streams the small images through containerd.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct Engine {
     pub socket: PathBuf,
     api: String,
     pub experimental: bool,
+    timeout: Duration,
+}
+
+/// DOCKER_CR_TIMEOUT in seconds, for a slow or stuck engine.
+pub fn timeout_from_env(v: Option<&str>) -> Result<Duration> {
+    match v {
+        None | Some("") => Ok(TIMEOUT),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+            _ => Err(Error::Usage(format!(
+                "DOCKER_CR_TIMEOUT={v:?} is not a number of seconds\nTry 'docker-cr --help'."
+            ))),
+        },
+    }
+}
+
+/// An I/O error from the socket, said the way a person can act on it.
+fn io_error(what: String, e: std::io::Error, timeout: Duration) -> Error {
+    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+        return Error::engine(
+            format!(
+                "{what}: the engine did not answer within {} s (set DOCKER_CR_TIMEOUT to wait longer)",
+                timeout.as_secs()
+            ),
+            None,
+        );
+    }
+    Error::engine(what, Some(e))
 }
 
 /// The socket from DOCKER_HOST (only `unix://` is supported).
@@ -82,8 +111,9 @@ fn message(body: &[u8]) -> String {
 impl Engine {
     /// Connects: `/_ping` tells the API version and whether experimental is on.
     pub fn connect(socket: &Path) -> Result<Engine> {
-        let r = http::request(socket, "GET", "/_ping", None, TIMEOUT)
-            .map_err(|e| Error::engine(format!("cannot reach the Docker engine at {}", socket.display()), Some(e)))?;
+        let timeout = timeout_from_env(std::env::var("DOCKER_CR_TIMEOUT").ok().as_deref())?;
+        let r = http::request(socket, "GET", "/_ping", None, timeout)
+            .map_err(|e| io_error(format!("cannot reach the Docker engine at {}", socket.display()), e, timeout))?;
         if r.status != 200 {
             return Err(Error::engine(
                 format!("{} answered /_ping with status {}; is it a Docker engine?", socket.display(), r.status),
@@ -100,6 +130,7 @@ impl Engine {
             socket: socket.to_path_buf(),
             api: negotiate(api)?,
             experimental: r.header("Docker-Experimental") == Some("true"),
+            timeout,
         })
     }
 
@@ -111,7 +142,7 @@ impl Engine {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let url = format!("/v{}{}", self.api, path);
         let r = http::request(&self.socket, method, &url, bytes.as_deref(), timeout)
-            .map_err(|e| Error::engine(format!("{method} {path} on {}", self.socket.display()), Some(e)))?;
+            .map_err(|e| io_error(format!("{method} {path} on {}", self.socket.display()), e, timeout))?;
         if r.status >= 300 {
             let call = format!("{method} {}", path.split('?').next().unwrap_or(path));
             return Err(Error::Docker { call, status: r.status, message: message(&r.body) });
@@ -120,7 +151,7 @@ impl Engine {
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
-        let r = self.call(method, path, body, TIMEOUT)?;
+        let r = self.call(method, path, body, self.timeout)?;
         if r.body.is_empty() {
             return Ok(Value::Null);
         }
@@ -175,7 +206,7 @@ impl Engine {
 
     pub fn start_from_checkpoint(&self, id: &str, checkpoint: &str) -> Result<()> {
         let path = format!("/containers/{}/start?checkpoint={}", esc(id), esc(checkpoint));
-        self.call("POST", &path, None, START_TIMEOUT).map(drop)
+        self.call("POST", &path, None, START_TIMEOUT.max(self.timeout)).map(drop)
     }
 
     /// Waits until the container is not running; returns its exit code.
@@ -185,7 +216,7 @@ impl Engine {
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {
-        match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, TIMEOUT) {
+        match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, self.timeout) {
             Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -203,6 +234,20 @@ mod tests {
         let e = socket_from_env(Some("tcp://1.2.3.4:2375")).unwrap_err();
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("tcp://1.2.3.4:2375"));
+    }
+
+    #[test]
+    fn timeout_setting() {
+        assert_eq!(timeout_from_env(None).unwrap(), TIMEOUT);
+        assert_eq!(timeout_from_env(Some("5")).unwrap(), Duration::from_secs(5));
+        assert_eq!(timeout_from_env(Some("0")).unwrap_err().exit_code(), 2);
+        assert!(timeout_from_env(Some("soon")).is_err());
+        let e =
+            io_error("GET /_ping".into(), std::io::Error::from(std::io::ErrorKind::WouldBlock), Duration::from_secs(5));
+        assert_eq!(
+            e.to_string(),
+            "GET /_ping: the engine did not answer within 5 s (set DOCKER_CR_TIMEOUT to wait longer)"
+        );
     }
 
     #[test]

@@ -688,3 +688,26 @@ fn bad_destinations_and_manifests() {
         assert!(!exists(n));
     }
 }
+
+/// An engine that accepts the connection and never answers: a clear error
+/// after DOCKER_CR_TIMEOUT, nothing done.
+#[test]
+fn slow_engine_times_out_clearly() {
+    let dir = temp_dir("slow");
+    let sock = dir.join("docker.sock");
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c); // read nothing, answer nothing
+        }
+    });
+    let o = std::process::Command::new(bin())
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CR_TIMEOUT", "1")
+        .args(["checkpoint", "web", s(&dir.join("cp"))])
+        .output()
+        .unwrap();
+    fails_with(&o, 1, "the engine did not answer within 1 s (set DOCKER_CR_TIMEOUT to wait longer)");
+    assert!(!dir.join("cp").exists());
+}
