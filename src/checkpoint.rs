@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::cgroup::{self, Freezer};
 use crate::cli::{CheckpointArgs, Global};
 use crate::criu::{self, DumpOpts};
+use crate::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
@@ -191,7 +192,7 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
             Error::Io { op: "create", path: partial.clone(), source: e }
         }
     })?;
-    ctx.out.step(format!("checkpointing container {name} ({}) into {}", &id[..12.min(id.len())], a.dir.display()));
+    ctx.out.step(format!("checkpointing container {name} ({}) into {}", docker::short_id(&id), a.dir.display()));
 
     let result = dump_into(&ctx, a, &c, &id, &name, &partial, &lock);
     // Any freeze of ours has been undone by now (thawed, or kept because

@@ -88,6 +88,11 @@ pub fn negotiate(server: &str) -> Result<String> {
     Ok(format!("{}.{}", v.0, v.1))
 }
 
+/// The 12-character form Docker shows.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// Percent-encodes a query or path value.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

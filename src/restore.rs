@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::cgroup;
 use crate::cli::{Global, Publish, RestoreArgs};
 use crate::criu::{self, RestoreOpts, TcpRestore};
+use crate::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
@@ -242,7 +243,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                 "{} holds a checkpoint of container {} ({}), not of {}",
                 a.dir.display(),
                 src.name,
-                &src.id[..12.min(src.id.len())],
+                docker::short_id(&src.id),
                 a.container
             ),
             format!(
@@ -287,7 +288,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             return Err(Error::container(
                 format!(
                     "a container named {name} already exists ({}) and is not the one checkpointed",
-                    &s(&c, "/Id")[..12.min(s(&c, "/Id").len())]
+                    docker::short_id(s(&c, "/Id"))
                 ),
                 "remove it (docker rm) or restore under another name with --name NEW",
             ))
@@ -304,7 +305,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             let image = pick_image(&ctx, &saved)?;
             let body = create_body(&saved, &image, &a.publish);
             let id = ctx.engine.create(&name, &body).map_err(|e| e.step(format!("creating container {name}")))?;
-            ctx.out.step(format!("created container {name} ({})", &id[..12.min(id.len())]));
+            ctx.out.step(format!("created container {name} ({})", docker::short_id(&id)));
             (id, true)
         }
     };

@@ -240,21 +240,8 @@ fn failed_restore_leaves_nothing_behind() {
     let dir = temp_dir("cp").join("bad");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let core = fs::read_dir(dir.join("checkpoint"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("core-"))
-        .unwrap()
-        .path();
-    fs::write(&core, b"garbage").unwrap();
-    // Re-seal the manifest, so CRIU (not our checksum) meets the damage.
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let mut h = docker_cr::xxh64::Xxh64::default();
-    h.update(b"garbage");
-    let key = format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy());
-    m["files"][&key] = serde_json::json!({"size": 7, "xxh64": format!("{:016x}", h.finish())});
-    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    let core = image_file(&dir, "core-");
+    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
     let o = dcr(&["restore", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(!exists(&name), "a failed restore left the container behind");
@@ -495,12 +482,7 @@ fn damaged_checkpoint_is_refused_before_any_change() {
     let dir = temp_dir("cp").join("damaged");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let pages = fs::read_dir(dir.join("checkpoint"))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("pages-"))
-        .unwrap()
-        .path();
+    let pages = image_file(&dir, "pages-");
     let len = fs::metadata(&pages).unwrap().len();
     let f = fs::OpenOptions::new().write(true).open(&pages).unwrap();
     f.set_len(len / 2).unwrap();
@@ -569,14 +551,7 @@ fn hostile_rootfs_diff_is_refused() {
     h.as_old_mut().name[..evil.len()].copy_from_slice(evil.as_bytes());
     h.set_cksum();
     b.append(&h, &b"owned"[..]).unwrap();
-    let data = b.into_inner().unwrap();
-    fs::write(dir.join("rootfs-diff.tar"), &data).unwrap();
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let mut x = docker_cr::xxh64::Xxh64::default();
-    x.update(&data);
-    m["files"]["rootfs-diff.tar"] = serde_json::json!({"size": data.len(), "xxh64": format!("{:016x}", x.finish())});
-    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    reseal(&dir, "rootfs-diff.tar", &b.into_inner().unwrap());
     let o = dcr(&["restore", &name, s(&dir)]);
     fails_with(&o, 5, "leaves the container root");
     assert!(!victim.exists(), "the archive wrote outside the container");

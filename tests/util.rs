@@ -303,3 +303,26 @@ pub fn wait_no_criu() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The first CRIU image in a checkpoint whose name starts with `prefix`.
+pub fn image_file(dir: &Path, prefix: &str) -> PathBuf {
+    std::fs::read_dir(dir.join("checkpoint"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}* image in {}", dir.display()))
+        .path()
+}
+
+/// Replaces a checkpoint file on purpose and records it in the manifest as
+/// if docker-cr had written it, so that what comes after (CRIU, the tar
+/// reader) meets the change rather than the checksum.
+pub fn reseal(dir: &Path, rel: &str, data: &[u8]) {
+    std::fs::write(dir.join(rel), data).unwrap();
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut h = docker_cr::xxh64::Xxh64::default();
+    h.update(data);
+    m["files"][rel] = serde_json::json!({"size": data.len(), "xxh64": format!("{:016x}", h.finish())});
+    std::fs::write(&path, m.to_string()).unwrap();
+}
