@@ -355,10 +355,6 @@ fn restore_into(
     same: bool,
 ) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
-    if same {
-        // Its restart policy was set to "no" by a stopping checkpoint.
-        ctx.engine.update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])?;
-    }
     let upper = PathBuf::from(s(&c, "/GraphDriver/Data/UpperDir"));
     if !upper.is_dir() {
         return Err(Error::host(
@@ -366,11 +362,35 @@ fn restore_into(
             "docker-cr needs overlay2",
         ));
     }
-    if same {
-        rootfs::empty_dir(&upper)?;
+    if !same {
+        return files_and_start(ctx, a, m, saved, id, &upper);
     }
+    // The container the checkpoint came from: its files and restart policy
+    // (set to "no" by a stopping checkpoint) stay as they were until the
+    // restore has succeeded.
+    let aside = rootfs::Aside::take(&upper)?;
+    let policy = c["HostConfig"]["RestartPolicy"].clone();
+    let r = ctx
+        .engine
+        .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
+        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper));
+    match r {
+        Ok(()) => {
+            aside.discard();
+            Ok(())
+        }
+        Err(e) => {
+            let undo = aside.put_back().and_then(|()| ctx.engine.update_restart_policy(id, &policy));
+            Err(e.with_cleanup(undo))
+        }
+    }
+}
+
+/// Applies the file changes to the (empty) upper dir, places the images
+/// where the engine looks for them, and starts the container from them.
+fn files_and_start(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: &str, upper: &Path) -> Result<()> {
     let tar = a.dir.join(mf::ROOTFS_DIFF);
-    let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), &upper)?;
+    let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
     ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
     host::check_interrupted()?;
 

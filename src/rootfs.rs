@@ -363,19 +363,51 @@ fn set_mtime(p: &Path, secs: i64) -> Result<()> {
     .at("set times of", p)
 }
 
-/// Empties an upper dir (restore into the container the checkpoint was taken
-/// from resets its files to the checkpointed ones). Does not follow symlinks.
-pub fn empty_dir(dir: &Path) -> Result<()> {
-    for e in fs::read_dir(dir).at("list", dir)? {
-        let p = e.at("list", dir)?.path();
-        let md = fs::symlink_metadata(&p).at("stat", &p)?;
-        if md.is_dir() {
-            fs::remove_dir_all(&p).at("remove", &p)?;
-        } else {
-            fs::remove_file(&p).at("remove", &p)?;
+/// A directory moved aside with one rename and replaced by an empty one of
+/// the same mode and owner, until it is put back or discarded. Restoring into
+/// the container the checkpoint came from works on its upper dir this way, so
+/// a failed restore leaves the container's files as they were.
+pub struct Aside {
+    dir: PathBuf,
+    saved: PathBuf,
+}
+
+impl Aside {
+    pub fn take(dir: &Path) -> Result<Aside> {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".docker-cr-saved");
+        let saved = dir.with_file_name(name);
+        if saved.exists() {
+            // A restore killed before it finished: the saved one is the original.
+            fs::remove_dir_all(dir).at("remove", dir)?;
+            fs::rename(&saved, dir).at("put back", dir)?;
         }
+        let md = fs::symlink_metadata(dir).at("stat", dir)?;
+        fs::rename(dir, &saved).at("move aside", dir)?;
+        let fresh = || -> Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            fs::create_dir(dir).at("create", dir)?;
+            std::os::unix::fs::lchown(dir, Some(md.uid()), Some(md.gid())).at("chown", dir)?;
+            // Explicitly: our umask (077, for the checkpoint's secrets) must
+            // not make the container's root directory 0700.
+            fs::set_permissions(dir, fs::Permissions::from_mode(md.mode() & 0o7777)).at("chmod", dir)
+        };
+        if let Err(e) = fresh() {
+            let _ = fs::remove_dir(dir);
+            let _ = fs::rename(&saved, dir);
+            return Err(e);
+        }
+        Ok(Aside { dir: dir.to_path_buf(), saved })
     }
-    Ok(())
+
+    pub fn put_back(self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).at("remove", &self.dir)?;
+        fs::rename(&self.saved, &self.dir).at("put back", &self.dir)
+    }
+
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.saved);
+    }
 }
 
 #[cfg(test)]
@@ -388,6 +420,29 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn aside_puts_back_or_discards() {
+        let base = tempdir("aside");
+        let dir = base.join("diff");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join("old"), "1").unwrap();
+        let a = Aside::take(&dir).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o755, "same mode as before");
+        fs::write(dir.join("new"), "2").unwrap();
+        a.put_back().unwrap();
+        assert!(dir.join("old").exists() && !dir.join("new").exists());
+        // A run killed after moving it aside: the next take puts it back first.
+        let _killed = Aside::take(&dir).unwrap();
+        fs::write(dir.join("half"), "3").unwrap();
+        let a = Aside::take(&dir).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        a.discard();
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 1);
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

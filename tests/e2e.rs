@@ -686,3 +686,30 @@ fn slow_engine_times_out_clearly() {
     fails_with(&o, 1, "the engine did not answer within 1 s (set DOCKER_CR_TIMEOUT to wait longer)");
     assert!(!dir.join("cp").exists());
 }
+
+/// A failed restore into the container the checkpoint came from leaves it as
+/// it was: its files (also those changed after the checkpoint) and the
+/// restart policy a stopping checkpoint gave it.
+#[test]
+fn failed_restore_into_the_same_container_leaves_it_as_it_was() {
+    require_engine();
+    let name = unique("same-fail");
+    let _c = Container(name.clone());
+    let port = free_port();
+    start_counter(&name, port, &["--restart", "always"]);
+    wait_count(port, 5);
+    let dir = temp_dir("cp").join("same-fail");
+    ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
+    let later = temp_dir("later").join("after.txt");
+    fs::write(&later, "written after the checkpoint").unwrap();
+    docker_ok(&["cp", s(&later), &format!("{name}:/tmp/after.txt")]);
+    let core = image_file(&dir, "core-");
+    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 1, "criu restore failed");
+    assert!(exists(&name), "the original container was removed");
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}"), "false no");
+    let back = temp_dir("back");
+    docker_ok(&["cp", &format!("{name}:/tmp/after.txt"), s(&back)]);
+    assert_eq!(fs::read_to_string(back.join("after.txt")).unwrap(), "written after the checkpoint");
+}
