@@ -327,6 +327,7 @@ fn dump_into(
         tcp_established: a.tcp_established,
         ext_unix_sk: a.ext_unix_sk,
         file_locks: a.file_locks,
+        nft_lock: ctx.criu.has_nft_lock(),
     };
     let conf = dir.join(mf::DUMP_CONF);
     criu::write_private(&conf, &criu::dump_config(&opts))?;
@@ -338,17 +339,32 @@ fn dump_into(
     let frozen = if paused {
         None
     } else {
-        lock.set_frozen(&freezer)?;
+        lock.set_frozen(&freezer, &dir.join(mf::DUMP_LOG))?;
         let g = freezer.freeze()?;
         ctx.out.step(format!("froze {} in {} ms", freezer.dir.display(), t0.elapsed().as_millis()));
         Some(g)
     };
     let t1 = Instant::now();
     if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd()) {
-        if criu::unlock_network(pid) {
-            ctx.out.step("removed the network lock CRIU left in the container's network namespace");
-        }
-        return Err(e);
+        let log = fs::read_to_string(dir.join(mf::DUMP_LOG)).unwrap_or_default();
+        return Err(match criu::unlock_network(pid, &log) {
+            Ok(true) => {
+                ctx.out.step("removed the network lock CRIU left in the container's network namespace");
+                e
+            }
+            Ok(false) => e,
+            Err(by_hand) => match e {
+                Error::Criu { action, status, log, excerpt } => {
+                    let excerpt = if excerpt.is_empty() {
+                        format!("note: {by_hand}")
+                    } else {
+                        format!("{excerpt}\nnote: {by_hand}")
+                    };
+                    Error::Criu { action, status, log, excerpt }
+                }
+                e => e,
+            },
+        });
     }
     let criu_ms = t1.elapsed().as_millis() as u64;
     ctx.out.step(format!("criu dump done in {criu_ms} ms"));

@@ -26,6 +26,10 @@ pub struct DumpOpts {
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
     pub file_locks: bool,
+    /// Lock the network with nftables (in-process, ~80 ms less downtime
+    /// than CRIU's default iptables lock, which execs iptables-restore
+    /// twice while the tasks are stopped).
+    pub nft_lock: bool,
 }
 
 /// Quotes a value per criu(8) "CONFIGURATION FILES": `"` around values with
@@ -68,6 +72,9 @@ pub fn dump_config(o: &DumpOpts) -> String {
     s.push_str("manage-cgroups=soft\n");
     // Docker plumbs a new network namespace on restore (as runc always asks).
     s.push_str("empty-ns net\n");
+    if o.nft_lock {
+        s.push_str("network-lock nftables\n");
+    }
     // We thaw (or stop) the container ourselves after the dump.
     s.push_str("leave-running\n");
     // Connections still in a listen queue, not yet accepted: a busy server
@@ -199,6 +206,17 @@ impl Criu {
         Ok(Criu { bin: bin.to_path_buf(), version })
     }
 
+    /// Whether this CRIU can lock the network with nftables.
+    pub fn has_nft_lock(&self) -> bool {
+        Command::new(&self.bin)
+            .args(["check", "--feature", "network_lock_nftables"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     pub fn version_string(&self) -> String {
         format!("{}.{}.{}", self.version.0, self.version.1, self.version.2)
     }
@@ -252,41 +270,84 @@ impl Criu {
     }
 }
 
-/// What CRIU's own network unlock does (criu/net.c): its lock is a `CRIU`
+/// What CRIU's own iptables unlock does (criu/net.c): that lock is a `CRIU`
 /// chain jumped to from INPUT and OUTPUT that drops everything unmarked.
 const IPTABLES_UNLOCK: &str = "*filter\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\n-F CRIU\n-X CRIU\nCOMMIT\n";
 
-/// Removes the network lock a CRIU that died mid-dump left in the network
-/// namespace of `pid` (else the container runs but nothing reaches it).
-/// Uses iptables-restore, the tool CRIU itself locks with, inside that
-/// namespace. Returns whether a lock was found and removed.
-pub fn unlock_network(pid: i32) -> bool {
+/// CRIU's nftables lock is the table `inet CRIU-<run id>`, formatted into a
+/// 32-byte buffer (criu/netfilter.c), so cut to 31 characters; the run id is
+/// in the first lines of its log. None when the log shows no run id.
+pub fn nft_lock_table(log: &str) -> Option<String> {
+    let id = log.lines().take(50).find_map(|l| l.split_once("CRIU run id = ").map(|(_, id)| id.trim()))?;
+    let ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let full = format!("inet CRIU-{id}");
+    ok.then(|| full[5..full.len().min(31)].to_string())
+}
+
+/// The `inet CRIU-*` tables in `nft list tables` output: CRIU's locks.
+pub fn criu_tables(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table inet "))
+        .filter(|t| t.starts_with("CRIU-") && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `tool args` inside the network namespace of `pid`, feeding `input`;
+/// returns whether it succeeded and what it printed.
+fn in_netns(pid: i32, tool: &str, args: &[&str], input: &str) -> std::io::Result<(bool, String)> {
     use std::io::Write;
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    let Ok(ns) = fs::File::open(format!("/proc/{pid}/ns/net")) else { return false };
+    let ns = fs::File::open(format!("/proc/{pid}/ns/net"))?;
     let nsfd = ns.as_raw_fd();
+    let mut cmd = Command::new(tool);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    // SAFETY: setns(2) is async-signal-safe; the fd stays open in the parent
+    // until the child has been spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Removes the network lock a CRIU that died mid-dump left in the network
+/// namespace of `pid` (else the container runs but nothing reaches it), as
+/// CRIU's own unlock would: the nftables table named in its log, or the
+/// iptables chain. Ok(true) when a lock was removed; Err says what to run
+/// by hand when the tool for it is missing.
+pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     let mut removed = false;
     for tool in ["iptables-restore", "ip6tables-restore"] {
-        let mut cmd = Command::new(tool);
-        cmd.args(["-w", "--noflush"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: setns(2) is async-signal-safe; the fd stays open in the
-        // parent until the child has been spawned.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let Ok(mut child) = cmd.spawn() else { continue };
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(IPTABLES_UNLOCK.as_bytes());
-        }
-        removed |= child.wait().is_ok_and(|s| s.success());
+        removed |= in_netns(pid, tool, &["-w", "--noflush"], IPTABLES_UNLOCK).is_ok_and(|(ok, _)| ok);
     }
-    removed
+    match in_netns(pid, "nft", &["list", "tables"], "") {
+        Ok((_, listing)) => {
+            for t in criu_tables(&listing) {
+                removed |= in_netns(pid, "nft", &["delete", "table", "inet", &t], "").is_ok_and(|(ok, _)| ok);
+            }
+        }
+        Err(_) => {
+            if let Some(t) = nft_lock_table(log) {
+                return Err(format!(
+                    "CRIU may have left its network lock (nftables table inet {t}) in the container's network \
+                     namespace, and nft is not installed to remove it: run 'nsenter -t {pid} -n nft delete table inet {t}'"
+                ));
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The lines of a CRIU log that say what went wrong (crun's approach), at most
@@ -350,6 +411,7 @@ mod tests {
             tcp_established: true,
             ext_unix_sk: true,
             file_locks: false,
+            nft_lock: true,
         }
     }
 
@@ -369,6 +431,7 @@ mod tests {
                 "freeze-cgroup /sys/fs/cgroup/freezer/docker/abc",
                 "manage-cgroups=soft",
                 "empty-ns net",
+                "network-lock nftables",
                 "leave-running",
                 "skip-in-flight",
                 "tcp-established",
@@ -380,6 +443,17 @@ mod tests {
                 "ext-mount-map /proc/kcore:/dev/null",
             ]
         );
+    }
+
+    #[test]
+    fn nft_lock_table_from_the_log() {
+        let log = "(00.000000) Parsing config file x\n(00.000000) CRIU run id = 2679ade6-1a34-4fe4-b3ad-a36289835f31\n";
+        // As CRIU 4.2 names it: cut to fit its 32-byte buffer (seen in a netns).
+        assert_eq!(nft_lock_table(log).as_deref(), Some("CRIU-2679ade6-1a34-4fe4-b3"));
+        let listing = "table ip filter\ntable inet CRIU-143deb5a-501d-4e66-bd\ntable inet other\n";
+        assert_eq!(criu_tables(listing), vec!["CRIU-143deb5a-501d-4e66-bd"]);
+        assert_eq!(nft_lock_table("(00.0) CRIU run id = x; rm -rf /\n"), None);
+        assert_eq!(nft_lock_table(""), None);
     }
 
     #[test]

@@ -21,20 +21,33 @@ pub struct ContainerLock {
     path: PathBuf,
 }
 
-/// The record of a frozen cgroup: `frozen v1|v2 <dir>`.
-pub fn frozen_record(f: &Freezer) -> String {
-    format!("frozen v{} {}\n", f.version.number(), f.dir.display())
+/// The record of a frozen cgroup: `frozen v1|v2 <dir>`, then `log <path>`
+/// of the CRIU log (it names CRIU's network lock, should CRIU die too).
+pub fn frozen_record(f: &Freezer, log: &Path) -> String {
+    format!("frozen v{} {}\nlog {}\n", f.version.number(), f.dir.display(), log.display())
 }
 
-pub fn parse_record(text: &str) -> Option<Freezer> {
-    let rest = text.trim_end_matches('\n').strip_prefix("frozen ")?;
+pub fn parse_record(text: &str) -> Option<(Freezer, Option<PathBuf>)> {
+    let mut lines = text.lines();
+    let rest = lines.next()?.strip_prefix("frozen ")?;
     let (v, dir) = rest.split_once(' ')?;
     let version = match v {
         "v1" => Version::V1,
         "v2" => Version::V2,
         _ => return None,
     };
-    Some(Freezer { version, dir: PathBuf::from(dir) })
+    let log = lines.next().and_then(|l| l.strip_prefix("log ")).map(PathBuf::from);
+    Some((Freezer { version, dir: PathBuf::from(dir) }, log))
+}
+
+/// Undoes a dead run's freeze, and CRIU's network lock if CRIU died too.
+fn repair(f: &Freezer, log: Option<&Path>) -> Result<()> {
+    f.thaw()?;
+    if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
+        let text = log.and_then(|l| fs::read_to_string(l).ok()).unwrap_or_default();
+        let _ = crate::criu::unlock_network(pid, &text);
+    }
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<fs::File> {
@@ -68,11 +81,8 @@ impl ContainerLock {
         }
         let lock = ContainerLock { file, path };
         // We hold the lock: a "frozen" record in it is a dead run's.
-        if let Some(f) = parse_record(&fs::read_to_string(&lock.path).unwrap_or_default()) {
-            f.thaw()?;
-            if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
-                crate::criu::unlock_network(pid);
-            }
+        if let Some((f, log)) = parse_record(&fs::read_to_string(&lock.path).unwrap_or_default()) {
+            repair(&f, log.as_deref())?;
         }
         lock.write("")?;
         Ok(lock)
@@ -84,9 +94,9 @@ impl ContainerLock {
         self.file.write_all_at(text.as_bytes(), 0).at("write", &self.path)
     }
 
-    /// Records that `f` is about to be frozen by us.
-    pub fn set_frozen(&self, f: &Freezer) -> Result<()> {
-        self.write(&frozen_record(f))
+    /// Records that `f` is about to be frozen by us, and where CRIU logs.
+    pub fn set_frozen(&self, f: &Freezer, log: &Path) -> Result<()> {
+        self.write(&frozen_record(f, log))
     }
 
     pub fn clear(&self) -> Result<()> {
@@ -120,13 +130,9 @@ pub fn recover_frozen(dir: &Path) -> Vec<PathBuf> {
         if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
             continue;
         }
-        if let Some(f) = parse_record(&fs::read_to_string(&path).unwrap_or_default()) {
-            if f.thaw().is_ok() {
+        if let Some((f, log)) = parse_record(&fs::read_to_string(&path).unwrap_or_default()) {
+            if repair(&f, log.as_deref()).is_ok() {
                 thawed.push(f.dir.clone());
-            }
-            // The CRIU of that run may have died holding its network lock.
-            if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
-                crate::criu::unlock_network(pid);
             }
         }
         let _ = fs::remove_file(&path);
@@ -141,8 +147,10 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let f = Freezer { version: Version::V2, dir: "/sys/fs/cgroup/docker/a b".into() };
-        let back = parse_record(&frozen_record(&f)).unwrap();
+        let (back, log) = parse_record(&frozen_record(&f, Path::new("/cp/.x.partial/criu-dump.log"))).unwrap();
         assert_eq!((back.version, back.dir), (Version::V2, f.dir));
+        assert_eq!(log, Some(PathBuf::from("/cp/.x.partial/criu-dump.log")));
+        assert!(parse_record("frozen v1 /sys/fs/cgroup/freezer/docker/x\n").unwrap().1.is_none());
         assert!(parse_record("").is_none());
         assert!(parse_record("frozen v3 /x").is_none());
     }
@@ -157,10 +165,10 @@ mod tests {
         let locks = base.join("locks");
         fs::create_dir_all(&locks).unwrap();
         let f = Freezer { version: Version::V1, dir: cg.clone() };
-        fs::write(locks.join("dead.lock"), frozen_record(&f)).unwrap();
+        fs::write(locks.join("dead.lock"), frozen_record(&f, Path::new("/nonexistent.log"))).unwrap();
         // A live run holds its lock: left alone.
         let live = ContainerLock::take(&locks, "live", "web").unwrap();
-        live.set_frozen(&Freezer { version: Version::V1, dir: base.join("other") }).unwrap();
+        live.set_frozen(&Freezer { version: Version::V1, dir: base.join("other") }, Path::new("/x.log")).unwrap();
         assert!(ContainerLock::take(&locks, "live", "web").unwrap_err().to_string().contains("another docker-cr"));
         assert_eq!(recover_frozen(&locks), vec![cg.clone()]);
         assert_eq!(fs::read_to_string(cg.join("freezer.state")).unwrap(), "THAWED");
