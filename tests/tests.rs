@@ -9,3 +9,4 @@ mod util;
 mod cli;
 mod e2e;
 mod faults;
+mod migrate;
