@@ -25,21 +25,24 @@ fn assert_serving(name: &str, port: u16, keys: u32) {
     assert_eq!(redis(port, &["DBSIZE"]), Some(format!(":{keys}")));
 }
 
-/// SIGTERM while the container is frozen: docker-cr finishes what cannot be
-/// cut (CRIU), thaws, removes the partial directory, exits 130.
+/// SIGINT (Ctrl-C) or SIGTERM while the container is frozen: docker-cr
+/// finishes what cannot be cut (CRIU), thaws, removes the partial
+/// directory, exits 130.
 #[test]
-fn sigterm_while_frozen_rolls_back() {
+fn sigint_or_sigterm_while_frozen_rolls_back() {
     require_engine();
     let name = unique("sigterm");
     let _c = Container(name.clone());
     let port = start_big_redis(&name, 256);
-    let dir = temp_dir("cp").join("term");
-    let (child, _) = spawn_until(&["checkpoint", &name, s(&dir)], "froze");
-    signal(child.id(), libc::SIGTERM);
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{o:?}");
-    assert!(!dir.exists() && !dir.with_file_name(".term.partial").exists());
-    assert_serving(&name, port, 256);
+    for (sig, tag) in [(libc::SIGINT, "int"), (libc::SIGTERM, "term")] {
+        let dir = temp_dir("cp").join(tag);
+        let (child, _) = spawn_until(&["checkpoint", &name, s(&dir)], "froze");
+        signal(child.id(), sig);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{tag}: {o:?}");
+        assert!(!dir.exists() && !dir.with_file_name(format!(".{tag}.partial")).exists());
+        assert_serving(&name, port, 256);
+    }
 }
 
 /// SIGKILL while frozen: no rollback can run, so the container stays frozen
