@@ -17,11 +17,8 @@ fn s(p: &Path) -> &str {
 #[test]
 fn readme_workflow_checkpoint_rm_restore() {
     require_engine();
-    let name = unique("web");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &["--restart", "always"]);
-    let (_, before) = wait_count(port, 20);
+    let c = Counter::start("web", &["--restart", "always"], 20);
+    let (name, port, token, before) = (c.name.clone(), c.port, c.token.clone(), c.count);
     docker_ok(&["exec", &name, "sh", "-c", "echo kept > /tmp/test.txt && rm /var/www/index.html"]);
     let dir = temp_dir("cp").join("web");
     let o = ok(dcr(&["checkpoint", &name, s(&dir)]));
@@ -87,11 +84,8 @@ fn readme_workflow_checkpoint_rm_restore() {
 #[test]
 fn restored_container_has_its_own_cgroup_and_checkpoints_again() {
     require_engine();
-    let name = unique("cg");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &[]);
-    wait_count(port, 10);
+    let c = Counter::start("cg", &[], 10);
+    let (name, port, token) = (c.name.clone(), c.port, c.token.clone());
     let old_id = inspect(&name, "{{.Id}}");
     let d1 = temp_dir("cp").join("one");
     ok(dcr(&["checkpoint", &name, s(&d1)]));
@@ -118,11 +112,8 @@ fn restored_container_has_its_own_cgroup_and_checkpoints_again() {
 #[test]
 fn stop_then_restore_into_the_same_container() {
     require_engine();
-    let name = unique("stop");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &["--restart", "always"]);
-    let (_, n) = wait_count(port, 10);
+    let c = Counter::start("stop", &["--restart", "always"], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
     let id = inspect(&name, "{{.Id}}");
     let dir = temp_dir("cp").join("stopped");
     let o = ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
@@ -144,11 +135,8 @@ fn stop_then_restore_into_the_same_container() {
 #[test]
 fn restore_into_same_container_resets_files() {
     require_engine();
-    let name = unique("reset");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &[]);
-    let (_, n) = wait_count(port, 10);
+    let c = Counter::start("reset", &[], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
     docker_ok(&["exec", &name, "sh", "-c", "echo before > /tmp/before.txt"]);
     let dir = temp_dir("cp").join("reset");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
@@ -190,11 +178,8 @@ fn clone_under_a_new_name_while_the_original_runs() {
 #[test]
 fn paused_container_stays_paused() {
     require_engine();
-    let name = unique("paused");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &[]);
-    let (_, n) = wait_count(port, 10);
+    let c = Counter::start("paused", &[], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
     docker_ok(&["pause", &name]);
     let dir = temp_dir("cp").join("paused");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
@@ -210,11 +195,8 @@ fn paused_container_stays_paused() {
 #[test]
 fn failed_dump_leaves_the_container_running() {
     require_engine();
-    let name = unique("fail");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &[]);
-    let (_, n) = wait_count(port, 10);
+    let c = Counter::start("fail", &[], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
     let criu = fake_criu("case \"$1\" in --version) exec criu --version;; esac\necho 'Error (fake): killed in the middle' > \"$(dirname \"$3\")/criu-dump.log\"; exit 1");
     let dir = temp_dir("cp").join("fail");
     let o = dcr(&["--criu", s(&criu), "checkpoint", &name, s(&dir)]);
@@ -232,11 +214,8 @@ fn failed_dump_leaves_the_container_running() {
 #[test]
 fn failed_restore_leaves_nothing_behind() {
     require_engine();
-    let name = unique("badimg");
-    let _c = Container(name.clone());
-    let port = free_port();
-    start_counter(&name, port, &[]);
-    wait_count(port, 5);
+    let c = Counter::start("badimg", &[], 5);
+    let name = c.name.clone();
     let dir = temp_dir("cp").join("bad");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
@@ -289,11 +268,8 @@ fn errors_about_the_container() {
 #[test]
 fn errors_about_the_restore_target() {
     require_engine();
-    let name = unique("tgt");
-    let _c = Container(name.clone());
-    let port = free_port();
-    start_counter(&name, port, &[]);
-    wait_count(port, 3);
+    let c = Counter::start("tgt", &[], 3);
+    let name = c.name.clone();
     let dir = temp_dir("cp").join("tgt");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     // Running: refused, nothing changed.
@@ -474,11 +450,8 @@ fn static_ip_keeps_established_connections() {
 #[test]
 fn damaged_checkpoint_is_refused_before_any_change() {
     require_engine();
-    let name = unique("damaged");
-    let _c = Container(name.clone());
-    let port = free_port();
-    start_counter(&name, port, &[]);
-    wait_count(port, 3);
+    let c = Counter::start("damaged", &[], 3);
+    let name = c.name.clone();
     let dir = temp_dir("cp").join("damaged");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
@@ -693,11 +666,8 @@ fn slow_engine_times_out_clearly() {
 #[test]
 fn failed_restore_into_the_same_container_leaves_it_as_it_was() {
     require_engine();
-    let name = unique("same-fail");
-    let _c = Container(name.clone());
-    let port = free_port();
-    start_counter(&name, port, &["--restart", "always"]);
-    wait_count(port, 5);
+    let c = Counter::start("same-fail", &["--restart", "always"], 5);
+    let name = c.name.clone();
     let dir = temp_dir("cp").join("same-fail");
     ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
     let later = temp_dir("later").join("after.txt");

@@ -41,11 +41,8 @@ fn state_on_b(pid: &str, port: u16) -> Option<(String, u64)> {
 fn migrate_to_another_host() {
     require_engine();
     let (sock, pid) = host_b();
-    let name = unique("mig");
-    let _c = Container(name.clone());
-    let port = free_port();
-    let token = start_counter(&name, port, &[]);
-    let (_, n) = wait_count(port, 10);
+    let c = Counter::start("mig", &[], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
     docker_ok(&["exec", &name, "sh", "-c", "echo carried > /tmp/moved.txt"]);
     let dir = temp_dir("cp").join("mig");
     ok(dcr(&["checkpoint", "--stop", &name, dir.to_str().unwrap()]));

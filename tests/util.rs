@@ -118,6 +118,27 @@ pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
     token
 }
 
+/// A running counter service (see `start_counter`) that has counted to at
+/// least `min`, removed when dropped.
+pub struct Counter {
+    pub name: String,
+    pub port: u16,
+    pub token: String,
+    pub count: u64,
+    _guard: Container,
+}
+
+impl Counter {
+    pub fn start(tag: &str, extra: &[&str], min: u64) -> Counter {
+        let name = unique(tag);
+        let guard = Container(name.clone());
+        let port = free_port();
+        let token = start_counter(&name, port, extra);
+        let (_, count) = wait_count(port, min);
+        Counter { name, port, token, count, _guard: guard }
+    }
+}
+
 /// GET a path from 127.0.0.1:port; None when nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
