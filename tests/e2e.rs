@@ -197,7 +197,7 @@ fn failed_dump_leaves_the_container_running() {
     require_engine();
     let c = Counter::start("fail", &[], 10);
     let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
-    let criu = fake_criu("case \"$1\" in --version) exec criu --version;; esac\necho 'Error (fake): killed in the middle' > \"$(dirname \"$3\")/criu-dump.log\"; exit 1");
+    let criu = fake_criu("case \"$1\" in --version) exec criu --version;; dump) ;; *) exit 1;; esac\necho 'Error (fake): killed in the middle' > \"$(dirname \"$3\")/criu-dump.log\"; exit 1");
     let dir = temp_dir("cp").join("fail");
     let o = dcr(&["--criu", s(&criu), "checkpoint", &name, s(&dir)]);
     fails_with(&o, 1, "criu dump failed");
