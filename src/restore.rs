@@ -363,7 +363,7 @@ fn restore_into(
         ));
     }
     if !same {
-        return files_and_start(ctx, a, m, saved, id, &upper);
+        return files_and_start(ctx, a, m, saved, id, &upper, &c);
     }
     // The container the checkpoint came from: its files and restart policy
     // (set to "no" by a stopping checkpoint) stay as they were until the
@@ -373,7 +373,7 @@ fn restore_into(
     let r = ctx
         .engine
         .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
-        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper));
+        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper, &c));
     match r {
         Ok(()) => {
             aside.discard();
@@ -388,7 +388,16 @@ fn restore_into(
 
 /// Applies the file changes to the (empty) upper dir, places the images
 /// where the engine looks for them, and starts the container from them.
-fn files_and_start(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: &str, upper: &Path) -> Result<()> {
+/// `c` is the target container's inspect data.
+fn files_and_start(
+    ctx: &Ctx,
+    a: &RestoreArgs,
+    m: &Manifest,
+    saved: &Value,
+    id: &str,
+    upper: &Path,
+    c: &Value,
+) -> Result<()> {
     let tar = a.dir.join(mf::ROOTFS_DIFF);
     let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
     ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
@@ -401,7 +410,8 @@ fn files_and_start(ctx: &Ctx, a: &RestoreArgs, m: &Manifest, saved: &Value, id: 
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
     let placed = place_images(&a.dir.join(mf::IMAGES), &cp_dir);
-    let r = placed.and_then(|()| start(ctx, m, saved, id, &cp_name, &a.dir));
+    let cgroup_parent = s(c, "/HostConfig/CgroupParent");
+    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -425,18 +435,24 @@ fn place_images(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn start(ctx: &Ctx, m: &Manifest, saved: &Value, id: &str, cp_name: &str, cp_dir: &Path) -> Result<()> {
+fn start(
+    ctx: &Ctx,
+    m: &Manifest,
+    saved: &Value,
+    id: &str,
+    cgroup_parent: &str,
+    cp_name: &str,
+    cp_dir: &Path,
+) -> Result<()> {
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
-    let c = ctx.engine.inspect(id)?.unwrap_or(Value::Null);
     let opts = RestoreOpts {
         tcp: tcp_mode(m, saved),
         ext_unix_sk: m.options.ext_unix_sk,
         file_locks: m.options.file_locks,
-        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2)
-            .then(|| v2_cgroup(&ctx.cgroup_driver, s(&c, "/HostConfig/CgroupParent"), id)),
+        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
     };
     let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts))?;
