@@ -19,6 +19,7 @@ use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
 use crate::state;
+use crate::trust;
 
 /// What the OCI spec tells about the mounts CRIU must treat as external.
 #[derive(Debug, Default, PartialEq)]
@@ -174,6 +175,9 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
         Err(e) => return Err(e).at("stat", &a.dir),
     }
     let lock = state::ContainerLock::take(Path::new(state::DIR), &id, &name)?;
+    // Before anything is frozen: a host that cannot sign fails now.
+    let keys = trust::KeyDir::from_env();
+    let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
     let (partial, failed) = partial_paths(&a.dir)?;
     if let Some(parent) = partial.parent() {
         fs::create_dir_all(parent).at("create", parent)?;
@@ -192,22 +196,29 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
             Error::Io { op: "create", path: partial.clone(), source: e }
         }
     })?;
+    // Everything below goes through this descriptor: in a parent directory
+    // that others can write to, the name could be swapped for a symlink
+    // after the mkdir, and CRIU would write memory pages wherever it points.
+    let (work, _keep) = private_dir(&partial)?;
     ctx.out.step(format!("checkpointing container {name} ({}) into {}", docker::short_id(&id), a.dir.display()));
 
-    let result = dump_into(&ctx, a, &c, &id, &name, &partial, &lock);
+    let published = std::cell::Cell::new(false);
+    let publish = || -> Result<()> {
+        rename_noreplace(&partial, &a.dir)?;
+        published.set(true);
+        if let Some(parent) = a.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let d = fs::File::open(parent).at("open", parent)?;
+            d.sync_all().at("sync", parent)?;
+        }
+        Ok(())
+    };
+    let result = dump_into(&ctx, a, &c, &id, &name, &work, &lock, &key, &publish);
     // Any freeze of ours has been undone by now (thawed, or kept because
     // Docker had paused it): the record must not make a later run thaw.
     let _ = lock.clear();
     match result {
         Ok(m) => {
-            // Only a complete checkpoint appears under its name.
-            fs::rename(&partial, &a.dir).at("rename into place", &a.dir)?;
-            if let Some(parent) = a.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if let Ok(d) = fs::File::open(parent) {
-                    let _ = d.sync_all();
-                }
-            }
-            let _ = fs::remove_dir_all(&failed);
+            remove_if_ours(&failed);
             ctx.out.step(format!(
                 "done in {} ms: frozen {} ms (criu dump {} ms, file changes {} ms); images {} (pages {}), file changes {} in {} files, {} deleted{}",
                 ctx.out.elapsed_ms(),
@@ -224,29 +235,121 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
             ctx.out.step(format!("peak RSS of docker-cr: {} KiB", ctx.out.peak_rss_kib()));
             Ok(())
         }
+        // The checkpoint is complete and in place: whatever failed after
+        // that (stopping the container), it is never deleted.
+        Err(e) if published.get() => {
+            Err(e.step(format!("the checkpoint of container {name} is complete in {}, but then", a.dir.display())))
+        }
         Err(e) => {
-            // Keep only what explains the failure, under a name that says so.
-            let log = partial.join(mf::DUMP_LOG);
-            let _ = fs::remove_dir_all(&failed);
-            let kept = if log.exists() {
-                let _ = fs::DirBuilder::new().mode(0o700).create(&failed);
-                let _ = fs::rename(partial.join(mf::DUMP_CONF), failed.join(mf::DUMP_CONF));
-                fs::rename(&log, failed.join(mf::DUMP_LOG)).is_ok()
-            } else {
-                false
-            };
-            let cleanup = fs::remove_dir_all(&partial).at("remove", &partial);
-            let e = match e {
-                Error::Criu { action, status, excerpt, .. } if kept => {
-                    Error::Criu { action, status, log: failed.join(mf::DUMP_LOG), excerpt }
+            // Keep only what explains the failure, under a name that says
+            // so: NAME.failed, or NAME.failed-<time> if that is taken (a
+            // directory of the user's is never replaced).
+            for e in fs::read_dir(&work).into_iter().flatten().flatten() {
+                let n = e.file_name();
+                if n != mf::DUMP_LOG && n != mf::DUMP_CONF {
+                    let p = e.path();
+                    let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        fs::remove_dir_all(&p)
+                    } else {
+                        fs::remove_file(&p)
+                    };
                 }
-                e => e,
+            }
+            let has_log = work.join(mf::DUMP_LOG).exists();
+            let kept = if has_log {
+                remove_if_ours(&failed);
+                let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let mut alt = failed.clone().into_os_string();
+                alt.push(format!("-{stamp}"));
+                [failed.clone(), PathBuf::from(alt)].into_iter().find(|f| rename_noreplace(&partial, f).is_ok())
+            } else {
+                None
+            };
+            let cleanup = if kept.is_some() { Ok(()) } else { fs::remove_dir_all(&partial).at("remove", &partial) };
+            let e = match (e, kept) {
+                (Error::Criu { action, status, excerpt, .. }, Some(k)) => {
+                    Error::Criu { action, status, log: k.join(mf::DUMP_LOG), excerpt }
+                }
+                (e, _) => e,
             };
             Err(e.step(format!("checkpoint of container {name}")).with_cleanup(cleanup))
         }
     }
 }
 
+/// `rename(from, to)` that fails rather than replace anything at `to`
+/// (renameat2 RENAME_NOREPLACE): a plain rename silently replaces an empty
+/// directory someone created there meanwhile.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, rustix::fs::RenameFlags::NOREPLACE).map_err(
+        |e| {
+            if e == rustix::io::Errno::EXIST {
+                Error::checkpoint(
+                    format!("{} appeared while the checkpoint was being taken", to.display()),
+                    "docker-cr never overwrites a checkpoint; the new one was not kept under that name",
+                )
+            } else {
+                Error::Io { op: "rename into place", path: to.to_path_buf(), source: e.into() }
+            }
+        },
+    )
+}
+
+/// Removes `failed` only if it is what an earlier failed run of ours left:
+/// a directory holding nothing but CRIU's config and log.
+fn remove_if_ours(failed: &Path) {
+    let Ok(md) = fs::symlink_metadata(failed) else { return };
+    if !md.is_dir() {
+        return;
+    }
+    let ours = fs::read_dir(failed).into_iter().flatten().all(|e| {
+        e.is_ok_and(|e| {
+            (e.file_name() == mf::DUMP_LOG || e.file_name() == mf::DUMP_CONF)
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+    });
+    if ours {
+        let _ = fs::remove_dir_all(failed);
+    }
+}
+
+/// Opens the directory we just created without following a symlink, checks
+/// that it is ours (root's, 0700), and returns a path that reaches it through
+/// that descriptor (`/proc/<pid>/fd/<n>`, valid for CRIU too) when one of
+/// its ancestors is writable by someone other than root; otherwise the plain
+/// path, which then nobody else can swap. The file must stay open while the path is used.
+fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .at("open", dir)?;
+    let md = f.metadata().at("stat", dir)?;
+    if md.uid() != 0 || md.mode() & 0o077 != 0 {
+        return Err(Error::checkpoint(
+            format!("{} was replaced by someone else's directory while docker-cr created it", dir.display()),
+            "write checkpoints where only root can create files",
+        ));
+    }
+    let abs = fs::canonicalize(dir).at("resolve", dir)?;
+    let exposed =
+        abs.ancestors().skip(1).any(|p| fs::metadata(p).map_or(true, |m| mf::only_root_can_change(&m).is_err()));
+    let path = if exposed {
+        PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd()))
+    } else {
+        dir.to_path_buf()
+    };
+    Ok((path, f))
+}
+
+/// Dumps into `dir` and seals it; `publish` moves it into place. With
+/// `--stop` that happens while the container is still frozen, before it is
+/// killed: once its processes are gone, the checkpoint must already be
+/// complete, synced and under its name, so that nothing can fail after the
+/// kill in a way that loses it.
+#[allow(clippy::too_many_arguments)]
 fn dump_into(
     ctx: &Ctx,
     a: &CheckpointArgs,
@@ -255,6 +358,8 @@ fn dump_into(
     name: &str,
     dir: &Path,
     lock: &state::ContainerLock,
+    key: &ed25519_dalek::SigningKey,
+    publish: &dyn Fn() -> Result<()>,
 ) -> Result<Manifest> {
     let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0) as i32;
     if pid <= 0 {
@@ -378,10 +483,87 @@ fn dump_into(
     let rootfs_ms = t2.elapsed().as_millis() as u64;
     host::check_interrupted()?;
 
+    // Seals the checkpoint: digests, manifest, signature, sync. Without
+    // --stop this runs after the thaw (the files are read back from the
+    // page cache, outside the frozen window).
+    let seal = |frozen_ms: u64| -> Result<Manifest> {
+        let (images_bytes, pages_bytes) = dir_bytes(&images);
+        let t3 = Instant::now();
+        let files = mf::sum_dir(dir)?;
+        let sums_ms = t3.elapsed().as_millis() as u64;
+        let addresses = c
+            .pointer("/NetworkSettings/Networks")
+            .and_then(Value::as_object)
+            .map(|n| {
+                n.values()
+                    .filter_map(|v| v["IPAddress"].as_str())
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let m = Manifest {
+            format: mf::FORMAT,
+            tool: format!("docker-cr {}", env!("CARGO_PKG_VERSION")),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            container: mf::Source {
+                id: id.to_string(),
+                name: name.to_string(),
+                image: s(c, "/Image").to_string(),
+                init_pid: pid,
+                paused,
+                addresses,
+            },
+            host: mf::Host {
+                criu: ctx.criu.version_string(),
+                kernel: ctx.kernel.clone(),
+                arch: std::env::consts::ARCH.to_string(),
+                cgroup: ctx.cgroup.number(),
+                storage_driver: ctx.storage.clone(),
+                docker: ctx.docker_version.clone(),
+            },
+            options: mf::DumpOptions {
+                tcp_established: a.tcp_established,
+                ext_unix_sk: a.ext_unix_sk,
+                file_locks: a.file_locks,
+                stopped: a.stop,
+            },
+            timings_ms: mf::Timings {
+                total: ctx.out.elapsed_ms(),
+                frozen: frozen_ms,
+                criu_dump: criu_ms,
+                rootfs: rootfs_ms,
+                checksums: sums_ms,
+            },
+            sizes: mf::Sizes {
+                images_bytes,
+                pages_bytes,
+                rootfs_diff_bytes: fs::metadata(&tar_path).map(|m| m.len()).unwrap_or(0),
+                rootfs_files: rst.files,
+                rootfs_deleted: rst.deleted,
+            },
+            files,
+        };
+        let text = mf::to_json(&m);
+        criu::write_private(&dir.join(mf::MANIFEST), &text)?;
+        let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        criu::write_private(&dir.join(trust::SIG), &trust::sign(key, host.trim(), text.as_bytes()))?;
+        // Durable before it is visible: the rename comes after this.
+        let d = fs::File::open(dir).at("open", dir)?;
+        rustix::fs::syncfs(&d).at("sync", dir)?;
+        Ok(m)
+    };
+
     if a.stop {
-        // While still frozen: no restart, then SIGKILL, so no code of the
-        // container runs after the instant we saved (a SIGTERM handler could
-        // write files we did not capture).
+        // Still frozen. Everything that can fail is done first: the
+        // checkpoint is sealed and moved into place; only then is the
+        // container told not to restart and SIGKILLed, so no code of it runs
+        // after the instant we saved (a SIGTERM handler could write files we
+        // did not capture). If one of these last steps fails, the frozen
+        // guard thaws the container, and the checkpoint stays.
+        let m = seal(t0.elapsed().as_millis() as u64)?;
+        publish()?;
+        host::check_interrupted()?;
         ctx.engine.update_restart_policy(id, &json!({ "Name": "no" }))?;
         for p in freezer.pids()? {
             let _ = rustix::process::kill_process(
@@ -393,76 +575,20 @@ fn dump_into(
             Some(g) => g.thaw()?,
             None => freezer.thaw()?,
         }
+        lock.clear()?;
         let code = ctx.engine.wait_not_running(id)?;
         ctx.out.step(format!("stopped container {name} (exit {code}); its restart policy is now \"no\""));
-    } else if let Some(g) = frozen {
+        return Ok(m);
+    }
+    if let Some(g) = frozen {
         g.thaw()?;
         ctx.out.step(format!("thawed container {name}"));
     } else {
         ctx.out.step(format!("container {name} was paused; left paused"));
     }
     lock.clear()?;
-    let frozen_ms = t0.elapsed().as_millis() as u64;
-
-    let (images_bytes, pages_bytes) = dir_bytes(&images);
-    // Outside the frozen window: the files are read back from the page cache.
-    let t3 = Instant::now();
-    let files = mf::sum_dir(dir)?;
-    let sums_ms = t3.elapsed().as_millis() as u64;
-    // Durable before it is visible: the rename comes after this.
-    if let Ok(d) = fs::File::open(dir) {
-        rustix::fs::syncfs(&d).at("sync", dir)?;
-    }
-    let addresses = c
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-        .map(|n| {
-            n.values().filter_map(|v| v["IPAddress"].as_str()).filter(|a| !a.is_empty()).map(str::to_string).collect()
-        })
-        .unwrap_or_default();
-    let m = Manifest {
-        format: mf::FORMAT,
-        tool: format!("docker-cr {}", env!("CARGO_PKG_VERSION")),
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        container: mf::Source {
-            id: id.to_string(),
-            name: name.to_string(),
-            image: s(c, "/Image").to_string(),
-            init_pid: pid,
-            paused,
-            addresses,
-        },
-        host: mf::Host {
-            criu: ctx.criu.version_string(),
-            kernel: ctx.kernel.clone(),
-            arch: std::env::consts::ARCH.to_string(),
-            cgroup: ctx.cgroup.number(),
-            storage_driver: ctx.storage.clone(),
-            docker: ctx.docker_version.clone(),
-        },
-        options: mf::DumpOptions {
-            tcp_established: a.tcp_established,
-            ext_unix_sk: a.ext_unix_sk,
-            file_locks: a.file_locks,
-            stopped: a.stop,
-        },
-        timings_ms: mf::Timings {
-            total: ctx.out.elapsed_ms(),
-            frozen: frozen_ms,
-            criu_dump: criu_ms,
-            rootfs: rootfs_ms,
-            checksums: sums_ms,
-        },
-        sizes: mf::Sizes {
-            images_bytes,
-            pages_bytes,
-            rootfs_diff_bytes: fs::metadata(&tar_path).map(|m| m.len()).unwrap_or(0),
-            rootfs_files: rst.files,
-            rootfs_deleted: rst.deleted,
-        },
-        files,
-    };
-    criu::write_private(&dir.join(mf::MANIFEST), &mf::to_json(&m))?;
+    let m = seal(t0.elapsed().as_millis() as u64)?;
+    publish()?;
     Ok(m)
 }
 

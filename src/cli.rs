@@ -16,7 +16,8 @@ Usage:
   docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
   docker-cr restore    [OPTIONS] <container> <checkpoint-dir>
   docker-cr check      [--format text|json]
-  docker-cr help [checkpoint|restore|check]
+  docker-cr key        show | list | trust [--name NAME] <file|->
+  docker-cr help [checkpoint|restore|check|key]
   docker-cr --version
 
 Global options:
@@ -28,6 +29,8 @@ Global options:
 Environment:
   DOCKER_HOST          the engine's socket as unix:///path (default /var/run/docker.sock)
   DOCKER_CR_TIMEOUT    seconds to wait for one answer of the engine (default 60)
+  DOCKER_CR_KEYS       the directory of this host's signing key and of the
+                       keys it trusts (default /etc/docker-cr)
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.
@@ -47,6 +50,29 @@ Exit status: 0 all ok, 6 warnings only, 3 something fails.
 
 Options:
       --format <text|json>   output format (default text)
+  -h, --help                 print help
+";
+
+pub const KEY_HELP: &str = "\
+docker-cr key — this host's signing key, and the keys it trusts
+
+Usage:
+  docker-cr key show                    print this host's public key (made on
+                                        first use) as one line
+  docker-cr key list                    list the keys restore trusts
+  docker-cr key trust [--name NAME] <file|->
+                                        trust another host's public key (the
+                                        line 'docker-cr key show' printed there)
+
+Every checkpoint is signed with this host's key (/etc/docker-cr/host.key,
+0600). restore accepts a checkpoint without --trust only when it is signed by
+this host or by a key in /etc/docker-cr/trusted-keys/. To move checkpoints from
+host A to host B, trust A's key on B once:
+  ssh A docker-cr key show | docker-cr key trust --name A -
+
+Options:
+      --name <name>          the name to keep the key under (default: the
+                             comment of the key line, usually A's hostname)
   -h, --help                 print help
 ";
 
@@ -86,7 +112,24 @@ Options:
   -p, --publish <spec>       publish a port as docker run -p does, e.g.
                              8080:80, 127.0.0.1:8080:80/tcp; replaces the saved
                              published ports (repeatable)
+      --trust-key <file>     also trust this public key (another host's
+                             host.pub, from 'docker-cr key show' there) for
+                             this restore (repeatable)
+      --trust                restore a checkpoint that is unsigned or signed
+                             by a key this host does not trust. Restoring runs
+                             its processes as root with the capabilities and
+                             credentials saved in it: use it only for
+                             checkpoints whose source you trust
+      --allow-host-access    give the new container the host access its
+                             checkpoint asks for (privileged mode, added
+                             capabilities, devices, host namespaces, host
+                             paths, ...); without it such a restore is refused
+                             with the list
   -h, --help                 print help
+
+A checkpoint restores without --trust when it is signed by this host's key or
+by a key in /etc/docker-cr/trusted-keys/ (see 'docker-cr key'). A signature
+that does not match is refused whatever the options.
 ";
 
 #[derive(Debug, PartialEq)]
@@ -117,6 +160,12 @@ pub struct RestoreArgs {
     pub dir: PathBuf,
     pub name: Option<String>,
     pub publish: Vec<Publish>,
+    /// Restore even if the checkpoint is unsigned or signed by an untrusted key.
+    pub trust: bool,
+    /// More public keys to trust for this restore.
+    pub trust_keys: Vec<PathBuf>,
+    /// Give the new container the host access its checkpoint asks for.
+    pub allow_host_access: bool,
 }
 
 /// One `-p` spec: `[ip:][host_port]:container_port[/proto]`.
@@ -134,8 +183,16 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, PartialEq)]
+pub enum KeyArgs {
+    Show,
+    List,
+    Trust { file: PathBuf, name: Option<String> },
+}
+
+#[derive(Debug, PartialEq)]
 pub enum Command {
     Check(Global, CheckArgs),
+    Key(Global, KeyArgs),
     Checkpoint(Global, CheckpointArgs),
     Restore(Global, RestoreArgs),
     Help(&'static str),
@@ -198,14 +255,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "checkpoint" => checkpoint(p, g),
         "restore" => restore(p, g),
         "check" => check(p, g),
+        "key" => key(p, g),
         "help" => match p.next().map_err(lex(""))? {
             None => Ok(Command::Help(USAGE)),
             Some(Value(v)) if v == "checkpoint" => Ok(Command::Help(CHECKPOINT_HELP)),
             Some(Value(v)) if v == "restore" => Ok(Command::Help(RESTORE_HELP)),
             Some(Value(v)) if v == "check" => Ok(Command::Help(CHECK_HELP)),
-            Some(other) => Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore, check]"))),
+            Some(Value(v)) if v == "key" => Ok(Command::Help(KEY_HELP)),
+            Some(other) => {
+                Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore, check, key]")))
+            }
         },
-        other => Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, check, help]"))),
+        other => {
+            Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, check, key, help]")))
+        }
     }
 }
 
@@ -253,6 +316,46 @@ fn check(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     Ok(Command::Check(g, a))
 }
 
+fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "key";
+    let mut name = None;
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Help(KEY_HELP)),
+            Long("name") => {
+                let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
+                if !valid_name(&n) {
+                    return Err(usage(CMD, format!("invalid key name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+                }
+                name = Some(n);
+            }
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    let sub = it.next().map(|v| string(v, CMD, "the subcommand")).transpose()?;
+    let args = match (sub.as_deref(), it.next(), it.next()) {
+        (Some("show"), None, _) => KeyArgs::Show,
+        (Some("list"), None, _) => KeyArgs::List,
+        (Some("trust"), Some(f), None) => KeyArgs::Trust { file: f.into(), name: name.clone() },
+        (Some("trust"), None, _) => return Err(usage(CMD, "missing <file> (or - for standard input)")),
+        (Some("trust"), _, Some(x)) | (Some("show" | "list"), Some(x), _) => {
+            return Err(usage(CMD, format!("unexpected argument {x:?}")))
+        }
+        (Some(other), _, _) => {
+            return Err(usage(CMD, format!("unknown subcommand '{other}' [pick from: show, list, trust]")))
+        }
+        (None, _, _) => return Err(usage(CMD, "missing subcommand: show, list or trust")),
+    };
+    if name.is_some() && !matches!(args, KeyArgs::Trust { .. }) {
+        return Err(usage(CMD, "--name goes with 'trust' only"));
+    }
+    Ok(Command::Key(g, args))
+}
+
 fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
@@ -282,6 +385,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "restore";
     let mut name = None;
     let mut publish = Vec::new();
+    let (mut trust, mut trust_keys, mut allow_host_access) = (false, Vec::new(), false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -299,12 +403,15 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
                 let s = string(p.value().map_err(lex(CMD))?, CMD, "--publish")?;
                 publish.push(parse_publish(&s).map_err(|e| usage(CMD, e))?);
             }
+            Long("trust") => trust = true,
+            Long("trust-key") => trust_keys.push(p.value().map_err(lex(CMD))?.into()),
+            Long("allow-host-access") => allow_host_access = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
     let (container, dir) = positionals(pos, CMD)?;
-    Ok(Command::Restore(g, RestoreArgs { container, dir, name, publish }))
+    Ok(Command::Restore(g, RestoreArgs { container, dir, name, publish, trust, trust_keys, allow_host_access }))
 }
 
 /// Docker's rule for container names.
@@ -363,6 +470,27 @@ mod tests {
         assert_eq!(a.publish[1].host_ip, "127.0.0.1");
         assert_eq!(a.publish[1].host_port, "");
         assert_eq!(a.publish[1].proto, "udp");
+    }
+
+    #[test]
+    fn key_subcommands() {
+        assert_eq!(p(&["key", "show"]).unwrap(), Command::Key(Global::default(), KeyArgs::Show));
+        assert_eq!(
+            p(&["key", "trust", "--name", "hosta", "-"]).unwrap(),
+            Command::Key(Global::default(), KeyArgs::Trust { file: "-".into(), name: Some("hosta".into()) })
+        );
+        assert_eq!(err(&["key"]), "missing subcommand: show, list or trust\nTry 'docker-cr key --help'.");
+        assert!(err(&["key", "trust"]).starts_with("missing <file>"));
+        assert!(err(&["key", "show", "x"]).starts_with("unexpected argument"));
+        assert!(err(&["key", "--name", "a", "show"]).starts_with("--name goes with 'trust' only"));
+        assert!(err(&["key", "trust", "--name", "../x", "f"]).starts_with("invalid key name"));
+        let Command::Restore(_, a) =
+            p(&["restore", "--trust", "--trust-key", "/b.pub", "--allow-host-access", "web", "/cp"]).unwrap()
+        else {
+            panic!()
+        };
+        assert!(a.trust && a.allow_host_access);
+        assert_eq!(a.trust_keys, vec![PathBuf::from("/b.pub")]);
     }
 
     #[test]

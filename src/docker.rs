@@ -220,6 +220,16 @@ impl Engine {
         Ok(v["StatusCode"].as_i64().unwrap_or(-1))
     }
 
+    /// SIGKILLs the container and waits until it has stopped. A container
+    /// that is not running is not an error.
+    pub fn kill(&self, id: &str) -> Result<()> {
+        match self.call("POST", &format!("/containers/{}/kill?signal=KILL", esc(id)), None, self.timeout) {
+            Ok(_) => self.wait_not_running(id).map(drop),
+            Err(Error::Docker { status: 409, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn remove(&self, id: &str) -> Result<()> {
         match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, self.timeout) {
             Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),

@@ -11,11 +11,14 @@ pub mod docker;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod keys;
 pub mod manifest;
+pub mod policy;
 pub mod restore;
 pub mod rootfs;
 pub mod runcconf;
 pub mod state;
+pub mod trust;
 pub mod xxh64;
 
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{check, checkpoint, error, restore, VERSION};
+use docker_cr::{check, checkpoint, error, keys, restore, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
                 Err(e) => report(e),
             }
         }
+        Command::Key(g, a) => keys::run(&g, &a),
         Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
         Command::Restore(g, a) => restore::run(&g, &a),
     };

@@ -32,8 +32,12 @@ pub const DESCRIPTORS: &str = "descriptors.json";
 pub const ROOTFS_DIFF: &str = "rootfs-diff.tar";
 pub const RESTORE_LOG: &str = "criu-restore.log";
 
-/// Bumped whenever a reader of the old format would get it wrong.
-pub const FORMAT: u32 = 1;
+/// Bumped whenever a reader of the old format would get it wrong. Format 1
+/// had xxHash64 sums only; it is still read (such checkpoints are unsigned).
+pub const FORMAT: u32 = 2;
+/// The largest manifest accepted: a checkpoint's list of files is a few
+/// KiB; a larger one is not a manifest.
+pub const MAX_MANIFEST: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -49,10 +53,14 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileSum>,
 }
 
-/// A file's size and xxHash64 (see `xxh64` for what that protects against).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A file's size and SHA-256 (collision resistant, so the signature of the
+/// manifest covers the file). Format 1 manifests carry an xxHash64 instead.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FileSum {
     pub size: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub xxh64: String,
 }
 
@@ -104,9 +112,19 @@ pub struct Sizes {
     pub rootfs_deleted: u64,
 }
 
-pub fn sum_file(path: &Path) -> Result<FileSum> {
-    let mut f = fs::File::open(path).at("open", path)?;
-    let mut h = crate::xxh64::Xxh64::default();
+/// Which digest a sum carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Digest {
+    Sha256,
+    /// Format 1 only.
+    Xxh64,
+}
+
+/// Reads `f` (opened as `path`) to the end and sums it.
+pub fn sum_reader(mut f: impl Read, path: &Path, kind: Digest) -> Result<FileSum> {
+    use sha2::Digest as _;
+    let mut sha = sha2::Sha256::new();
+    let mut xx = crate::xxh64::Xxh64::default();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
@@ -114,10 +132,20 @@ pub fn sum_file(path: &Path) -> Result<FileSum> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        match kind {
+            Digest::Sha256 => sha.update(&buf[..n]),
+            Digest::Xxh64 => xx.update(&buf[..n]),
+        }
         size += n as u64;
     }
-    Ok(FileSum { size, xxh64: format!("{:016x}", h.finish()) })
+    Ok(match kind {
+        Digest::Sha256 => FileSum { size, sha256: crate::trust::hex(&sha.finalize()), xxh64: String::new() },
+        Digest::Xxh64 => FileSum { size, sha256: String::new(), xxh64: format!("{:016x}", xx.finish()) },
+    })
+}
+
+pub fn sum_file(path: &Path) -> Result<FileSum> {
+    sum_reader(fs::File::open(path).at("open", path)?, path, Digest::Sha256)
 }
 
 /// Sums every regular file under `dir` except the manifest.
@@ -140,34 +168,110 @@ pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
     Ok(out)
 }
 
+/// Opens `rel` inside the directory `dir` without following any symlink,
+/// and without leaving `dir` (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+/// as runc's securejoin and crun do): a checkpoint's paths are untrusted.
+pub fn open_beneath(dir: &fs::File, rel: &Path) -> std::io::Result<fs::File> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    let fd = rustix::fs::openat2(
+        dir,
+        rel,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(fs::File::from(fd))
+}
+
+/// Who may change a checkpoint after it was verified and before it is used:
+/// root only, or the verification proves nothing. Refuses a file or
+/// directory owned by another user or writable by group or others (a
+/// directory with the sticky bit, such as /tmp, is fine: others cannot move
+/// root's entries in it). Pure.
+pub fn only_root_can_change(md: &std::fs::Metadata) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if md.uid() != 0 {
+        return Err(format!("is owned by uid {}, not root", md.uid()));
+    }
+    let sticky_dir = md.is_dir() && md.mode() & 0o1000 != 0;
+    if md.mode() & 0o022 != 0 && !sticky_dir {
+        return Err(format!(
+            "is writable by {} (mode {:o})",
+            if md.mode() & 0o002 != 0 { "others" } else { "its group" },
+            md.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that nobody but root can change the checkpoint at `dir`: the
+/// directory, each of its ancestors, and `checkpoint/`.
+pub fn check_owner(dir: &Path) -> Result<()> {
+    let abs = fs::canonicalize(dir).at("resolve", dir)?;
+    let mut cur = Some(abs.as_path());
+    while let Some(p) = cur {
+        let md = fs::metadata(p).at("stat", p)?;
+        if let Err(why) = only_root_can_change(&md) {
+            return Err(Error::checkpoint(
+                format!(
+                    "{} {why}: someone else could change the checkpoint {} between its verification and its use",
+                    p.display(),
+                    dir.display()
+                ),
+                format!("keep checkpoints where only root can write: chown root {} and chmod go-w it", p.display()),
+            ));
+        }
+        cur = p.parent();
+    }
+    Ok(())
+}
+
 /// Checks every listed file before anything is restored: sizes first (cheap,
-/// catches truncation at once), then checksums.
-pub fn verify(dir: &Path, files: &BTreeMap<String, FileSum>) -> Result<u64> {
+/// catches truncation at once), then digests, each file read through one
+/// descriptor opened beneath `dir` without following links. Returns the
+/// bytes verified. Format 1 manifests are checked with xxHash64 (damage
+/// only; they are never signed).
+pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
     let damaged = |name: &str, why: String| {
         Error::checkpoint(
             format!("{}: {name} {why}", dir.display()),
-            "the checkpoint is damaged (truncated or corrupted copy?); nothing was changed. Copy it again from its source",
+            "the checkpoint is damaged (truncated or corrupted copy?) or was changed; nothing was changed here. Copy it again from its source",
         )
     };
-    let mut paths = Vec::with_capacity(files.len());
-    for (name, want) in files {
+    let kind = if m.format >= 2 { Digest::Sha256 } else { Digest::Xxh64 };
+    let root = fs::File::open(dir).at("open", dir)?;
+    let mut open = Vec::with_capacity(m.files.len());
+    for (name, want) in &m.files {
         let rel = crate::rootfs::safe_relative(Path::new(name))
-            .ok_or_else(|| damaged(name, "is not a path inside the checkpoint (hand-edited manifest?)".into()))?;
-        let p = dir.join(rel);
-        let md = fs::symlink_metadata(&p).map_err(|_| damaged(name, "is missing".into()))?;
+            .filter(|r| r.as_os_str() == std::ffi::OsStr::new(name))
+            .ok_or_else(|| damaged(name, "is not a plain path inside the checkpoint (hand-edited manifest?)".into()))?;
+        let f = open_beneath(&root, &rel).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => damaged(name, "is missing".into()),
+            Some(libc::ELOOP) | Some(libc::EXDEV) => damaged(name, "is reached through a symbolic link".into()),
+            _ => damaged(name, format!("cannot be opened: {e}")),
+        })?;
+        let md = f.metadata().at("stat", &dir.join(&rel))?;
         if !md.is_file() {
             return Err(damaged(name, "is not a regular file".into()));
         }
+        only_root_can_change(&md).map_err(|why| damaged(name, why))?;
         if md.len() != want.size {
             return Err(damaged(name, format!("has {} bytes; the manifest says {}", md.len(), want.size)));
         }
-        paths.push((name, p, want));
+        let has = match kind {
+            Digest::Sha256 => !want.sha256.is_empty(),
+            Digest::Xxh64 => !want.xxh64.is_empty(),
+        };
+        if !has {
+            return Err(damaged(name, "has no digest in the manifest".into()));
+        }
+        open.push((name, f, dir.join(&rel), want));
     }
     let mut bytes = 0;
-    for (name, p, want) in paths {
-        let got = sum_file(&p)?;
-        if got.xxh64 != want.xxh64 {
-            return Err(damaged(name, "does not match its checksum".into()));
+    for (name, f, p, want) in open {
+        let got = sum_reader(f, &p, kind)?;
+        if got.size != want.size || got.sha256 != want.sha256 || got.xxh64 != want.xxh64 {
+            return Err(damaged(name, "does not match its digest".into()));
         }
         bytes += got.size;
     }
@@ -191,7 +295,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
     let format = v.get("format").and_then(|f| f.as_u64()).ok_or_else(|| {
         Error::checkpoint(format!("{} has no format version", path.display()), "it was not written by docker-cr")
     })?;
-    if format != FORMAT as u64 {
+    if format != FORMAT as u64 && format != 1 {
         return Err(Error::checkpoint(
             format!("{} has format {format}; this docker-cr reads format {FORMAT}", path.display()),
             "restore it with the docker-cr version that wrote it (see \"tool\" in the manifest)",
@@ -201,19 +305,57 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
         .map_err(|e| Error::checkpoint(format!("{} is incomplete: {e}", path.display()), "the checkpoint is damaged"))
 }
 
-pub fn read(dir: &Path) -> Result<Manifest> {
-    let p = dir.join(MANIFEST);
-    let text = match fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+/// Reads at most `max` bytes of the file `name` in `dir` (opened beneath
+/// it, no links followed); a larger file is refused, not truncated.
+pub fn read_limited(dir: &Path, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let root = fs::File::open(dir).at("open", dir)?;
+    let f = match open_beneath(&root, Path::new(name)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EXDEV)) => {
             return Err(Error::checkpoint(
-                format!("{} is not a docker-cr checkpoint: it has no {MANIFEST}", dir.display()),
-                "name the directory 'docker-cr checkpoint' wrote",
+                format!("{}: {name} is a symbolic link", dir.display()),
+                "the checkpoint was not written by docker-cr or was tampered with",
             ))
         }
-        Err(e) => return Err(e).at("read", &p),
+        Err(e) => return Err(e).at("open", &dir.join(name)),
     };
-    parse(&text, &p)
+    let md = f.metadata().at("stat", &dir.join(name))?;
+    if !md.is_file() {
+        return Err(Error::checkpoint(
+            format!("{}: {name} is not a regular file", dir.display()),
+            "the checkpoint is damaged",
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf).at("read", &dir.join(name))?;
+    if buf.len() as u64 > max {
+        return Err(Error::checkpoint(
+            format!("{}: {name} is larger than {} MiB, which no checkpoint of docker-cr has", dir.display(), max >> 20),
+            "the checkpoint was not written by docker-cr or was tampered with",
+        ));
+    }
+    Ok(Some(buf))
+}
+
+/// The manifest's bytes (what a signature covers), or a clear error.
+pub fn read_bytes(dir: &Path) -> Result<Vec<u8>> {
+    read_limited(dir, MANIFEST, MAX_MANIFEST)?.ok_or_else(|| {
+        Error::checkpoint(
+            format!("{} is not a docker-cr checkpoint: it has no {MANIFEST}", dir.display()),
+            "name the directory 'docker-cr checkpoint' wrote",
+        )
+    })
+}
+
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Manifest> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::checkpoint(format!("{} is not UTF-8", path.display()), "the checkpoint is damaged"))?;
+    parse(text, path)
+}
+
+pub fn read(dir: &Path) -> Result<Manifest> {
+    parse_bytes(&read_bytes(dir)?, &dir.join(MANIFEST))
 }
 
 /// A manifest for other modules' tests.
@@ -281,22 +423,49 @@ mod tests {
         fs::write(d.join("checkpoint/pages-1.img"), vec![7u8; 100_000]).unwrap();
         fs::write(d.join("container.json"), "{}").unwrap();
         fs::write(d.join(MANIFEST), "ignored").unwrap();
-        let files = sum_dir(&d).unwrap();
-        assert_eq!(files.keys().collect::<Vec<_>>(), vec!["checkpoint/pages-1.img", "container.json"]);
+        let mut files = sample();
+        files.files = sum_dir(&d).unwrap();
+        assert_eq!(files.files.keys().collect::<Vec<_>>(), vec!["checkpoint/pages-1.img", "container.json"]);
+        assert_eq!(
+            files.files["container.json"].sha256, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "SHA-256 of {{}}"
+        );
         assert_eq!(verify(&d, &files).unwrap(), 100_002);
         // Truncated: named, by size.
         fs::write(d.join("checkpoint/pages-1.img"), vec![7u8; 4096]).unwrap();
         let e = verify(&d, &files).unwrap_err().to_string();
         assert!(e.contains("checkpoint/pages-1.img has 4096 bytes; the manifest says 100000"), "{e}");
-        // Same size, other bytes: named, by checksum.
+        // Same size, other bytes: named, by digest.
         let mut data = vec![7u8; 100_000];
         data[50_000] = 8;
-        fs::write(d.join("checkpoint/pages-1.img"), data).unwrap();
-        assert!(verify(&d, &files).unwrap_err().to_string().contains("pages-1.img does not match its checksum"));
+        fs::write(d.join("checkpoint/pages-1.img"), &data).unwrap();
+        assert!(verify(&d, &files).unwrap_err().to_string().contains("pages-1.img does not match its digest"));
+        // A format 1 manifest is checked with its xxHash64 sums.
+        let mut old = files.clone();
+        old.format = 1;
+        for (name, sum) in old.files.iter_mut() {
+            *sum = sum_reader(fs::File::open(d.join(name)).unwrap(), &d, Digest::Xxh64).unwrap();
+        }
+        assert_eq!(verify(&d, &old).unwrap(), 100_002);
+        assert!(verify(&d, &files).is_err(), "and a format 2 one never with those");
+        // A symlink in place of a file, or a file others may write, is refused.
+        fs::remove_file(d.join("checkpoint/pages-1.img")).unwrap();
+        fs::write(d.join("elsewhere"), &data).unwrap();
+        std::os::unix::fs::symlink("../elsewhere", d.join("checkpoint/pages-1.img")).unwrap();
+        let e = verify(&d, &old).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        fs::remove_file(d.join("checkpoint/pages-1.img")).unwrap();
+        fs::rename(d.join("elsewhere"), d.join("checkpoint/pages-1.img")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(d.join("container.json"), fs::Permissions::from_mode(0o666)).unwrap();
+        let e = verify(&d, &old).unwrap_err().to_string();
+        assert!(e.contains("container.json is writable by others"), "{e}");
         // A hand-edited manifest cannot make us read outside the checkpoint.
         let mut evil = BTreeMap::new();
-        evil.insert("../../etc/shadow".to_string(), FileSum { size: 1, xxh64: "0".into() });
-        assert!(verify(&d, &evil).unwrap_err().to_string().contains("not a path inside"));
+        evil.insert("../../etc/shadow".to_string(), FileSum { size: 1, sha256: "0".into(), xxh64: String::new() });
+        let mut m = sample();
+        m.files = evil;
+        assert!(verify(&d, &m).unwrap_err().to_string().contains("not a plain path inside"));
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 //! options in runc.conf → clean up after the engine.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
@@ -18,6 +18,7 @@ use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
 use crate::runcconf::{self, RuncConf};
+use crate::trust;
 
 /// CRIU's last line of a successful restore.
 const RESTORE_OK: &str = "Restore finished successfully";
@@ -50,9 +51,11 @@ const CONFIG_FIELDS: &[&str] = &[
     "Shell",
 ];
 
-/// The create request for a container like the saved one. Pure: `saved` is
-/// the inspect data from the checkpoint, `image` the reference to use.
-pub fn create_body(saved: &Value, image: &str, publish: &[Publish]) -> Value {
+/// The create request for a container like the saved one, and the host
+/// access the saved HostConfig asks for beyond docker-cr's allow-list (see
+/// `policy`), which is granted only with `allow_host`. Pure: `saved` is the
+/// inspect data from the checkpoint, `image` the reference to use.
+pub fn create_body(saved: &Value, image: &str, publish: &[Publish], allow_host: bool) -> (Value, Vec<String>) {
     let mut body = Map::new();
     if let Some(cfg) = saved["Config"].as_object() {
         for k in CONFIG_FIELDS {
@@ -64,10 +67,8 @@ pub fn create_body(saved: &Value, image: &str, publish: &[Publish]) -> Value {
         }
     }
     body.insert("Image".into(), json!(image));
-    let mut hc = saved["HostConfig"].clone();
-    if !hc.is_object() {
-        hc = json!({});
-    }
+    let (hc, grants) = crate::policy::host_config(&saved["HostConfig"], allow_host);
+    let mut hc = Value::Object(hc);
     if !publish.is_empty() {
         let mut bindings = Map::new();
         let mut exposed = body.get("ExposedPorts").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -119,7 +120,7 @@ pub fn create_body(saved: &Value, image: &str, publish: &[Publish]) -> Value {
             body.insert("NetworkingConfig".into(), json!({ "EndpointsConfig": { mode: e } }));
         }
     }
-    Value::Object(body)
+    (Value::Object(body), grants)
 }
 
 /// Whether established connections can come back: only when the restored
@@ -172,8 +173,13 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Reads and checks the checkpoint directory before anything is changed.
-pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
+/// The largest container.json accepted: inspect data is a few KiB.
+const MAX_CONTAINER_JSON: u64 = 16 << 20;
+
+/// Reads and checks the checkpoint directory before anything is changed:
+/// who may change it, its signature against the keys this host trusts, its
+/// manifest and the files it must have. The digests are checked by `run`.
+pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manifest, Value, trust::Provenance)> {
     let md = fs::metadata(dir).map_err(|e| {
         Error::checkpoint(
             format!("cannot open checkpoint directory {}: {e}", dir.display()),
@@ -186,34 +192,51 @@ pub fn load(dir: &Path) -> Result<(Manifest, Value)> {
             "name the directory 'docker-cr checkpoint' wrote",
         ));
     }
-    let m = mf::read(dir)?;
+    mf::check_owner(dir)?;
+    let bytes = mf::read_bytes(dir)?;
+    let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
+    let mut trusted = keys.trusted()?;
+    for p in &a.trust_keys {
+        trusted.push(trust::read_pub(p)?);
+    }
+    let prov =
+        trust::check(&bytes, sig.as_deref(), &trusted).map_err(|e| e.step(format!("checkpoint {}", dir.display())))?;
+    if !a.trust {
+        if let Some(e) = trust::refusal(&prov, &format!("the checkpoint {}", dir.display()), keys) {
+            return Err(e);
+        }
+    }
+    let m = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST))?;
+    if m.format < 2 && sig.is_some() {
+        return Err(Error::checkpoint(
+            format!("{}: a format {} manifest cannot be signed", dir.display(), m.format),
+            "the checkpoint was tampered with",
+        ));
+    }
     if m.host.arch != std::env::consts::ARCH {
         return Err(Error::checkpoint(
             format!("{} was taken on {}; this host is {}", dir.display(), m.host.arch, std::env::consts::ARCH),
             "restore it on a host of the same architecture",
         ));
     }
-    for need in [mf::IMAGES, mf::ROOTFS_DIFF, mf::CONTAINER] {
-        if !dir.join(need).exists() {
+    // What restore reads must be among the files the digests cover.
+    let images = |f: &str| format!("{}/{f}", mf::IMAGES);
+    for need in
+        [mf::ROOTFS_DIFF.to_string(), mf::CONTAINER.to_string(), images("inventory.img"), images(mf::DESCRIPTORS)]
+    {
+        if !m.files.contains_key(&need) {
             return Err(Error::checkpoint(
-                format!("{} lacks {need}", dir.display()),
-                "the checkpoint is incomplete; take it again",
-            ));
-        }
-    }
-    for need in ["inventory.img", mf::DESCRIPTORS] {
-        if !dir.join(mf::IMAGES).join(need).exists() {
-            return Err(Error::checkpoint(
-                format!("{} lacks {}/{need}", dir.display(), mf::IMAGES),
+                format!("{} lacks {need} (it is not in the manifest)", dir.display()),
                 "the checkpoint is incomplete; take it again",
             ));
         }
     }
     let p = dir.join(mf::CONTAINER);
-    let saved: Value = serde_json::from_str(&fs::read_to_string(&p).at("read", &p)?).map_err(|e| {
+    let text = mf::read_limited(dir, mf::CONTAINER, MAX_CONTAINER_JSON)?.unwrap_or_default();
+    let saved: Value = serde_json::from_slice(&text).map_err(|e| {
         Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged")
     })?;
-    Ok((m, saved))
+    Ok((m, saved, prov))
 }
 
 enum Target {
@@ -225,14 +248,23 @@ enum Target {
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     host::block_signals();
     host::require_root()?;
-    let (m, saved) = load(&a.dir)?;
+    let keys = trust::KeyDir::from_env();
+    let (m, saved, prov) = load(&a.dir, a, &keys)?;
     let ctx = Ctx::open(g, true)?;
+    match &prov {
+        trust::Provenance::Trusted(k) => ctx.out.step(format!("signed by trusted key {}", k.line().trim_end())),
+        other => ctx.out.step(format!(
+            "warning: {} checkpoint restored on the operator's word (--trust)",
+            if *other == trust::Provenance::Unsigned { "an unsigned" } else { "an untrusted" }
+        )),
+    }
     let t = std::time::Instant::now();
-    let bytes = mf::verify(&a.dir, &m.files)?;
+    let bytes = mf::verify(&a.dir, &m)?;
     ctx.out.step(format!(
-        "verified {} files ({:.1} MiB) against the manifest in {} ms",
+        "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
         m.files.len(),
         bytes as f64 / (1 << 20) as f64,
+        if m.format >= 2 { "SHA-256" } else { "xxHash64" },
         t.elapsed().as_millis()
     ));
     let _ = runcconf::recover(Path::new(runcconf::DEFAULT_DIR));
@@ -303,7 +335,19 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
         Target::Create => {
             let image = pick_image(&ctx, &saved)?;
-            let body = create_body(&saved, &image, &a.publish);
+            let (body, grants) = create_body(&saved, &image, &a.publish, a.allow_host_access);
+            if !grants.is_empty() && !a.allow_host_access {
+                return Err(Error::checkpoint(
+                    format!(
+                        "the checkpoint asks for host access that docker-cr does not grant on its own:\n  - {}",
+                        grants.join("\n  - ")
+                    ),
+                    "nothing was created. If you want the restored container to have exactly that, restore with --allow-host-access",
+                ));
+            }
+            for g in &grants {
+                ctx.out.step(format!("granted (--allow-host-access): {g}"));
+            }
             let id = ctx.engine.create(&name, &body).map_err(|e| e.step(format!("creating container {name}")))?;
             ctx.out.step(format!("created container {name} ({})", docker::short_id(&id)));
             (id, true)
@@ -380,7 +424,14 @@ fn restore_into(
             Ok(())
         }
         Err(e) => {
-            let undo = aside.put_back().and_then(|()| ctx.engine.update_restart_policy(id, &policy));
+            // The engine may have started it (from scratch, or CRIU's log
+            // lacks success, or the start timed out): its overlay is mounted
+            // on the upper dir, which must not be swapped under it.
+            let undo = ctx
+                .engine
+                .kill(id)
+                .and_then(|()| aside.put_back())
+                .and_then(|()| ctx.engine.update_restart_policy(id, &policy));
             Err(e.with_cleanup(undo))
         }
     }
@@ -409,27 +460,37 @@ fn files_and_start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
-    let placed = place_images(&a.dir.join(mf::IMAGES), &cp_dir);
+    let placed = place_images(&a.dir, m, &cp_dir);
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
     let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
 
-/// Small images are hard-linked (copied across filesystems); page images
+/// CRIU's images as the manifest lists them (nothing else of `checkpoint/`
+/// is placed, and only regular files, opened without following links):
+/// small images are hard-linked (copied across filesystems); page images
 /// become climbing symlinks, so the engine never streams them.
-fn place_images(src: &Path, dst: &Path) -> Result<()> {
-    let src = fs::canonicalize(src).at("resolve", src)?;
+fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
+    let dir = fs::canonicalize(dir).at("resolve", dir)?;
+    let root = fs::File::open(&dir).at("open", &dir)?;
     fs::DirBuilder::new().mode(0o700).create(dst).at("create", dst)?;
-    let same_fs = fs::metadata(&src).at("stat", &src)?.dev() == fs::metadata(dst).at("stat", dst)?.dev();
-    for e in fs::read_dir(&src).at("list", &src)? {
-        let e = e.at("list", &src)?;
-        let from = e.path();
-        let to = dst.join(e.file_name());
-        if e.file_name().to_string_lossy().starts_with("pages-") {
-            std::os::unix::fs::symlink(climbing_link(&from), &to).at("link", &to)?;
-        } else if !(same_fs && fs::hard_link(&from, &to).is_ok()) {
-            fs::copy(&from, &to).at("copy", &to)?;
+    let same_fs = fs::metadata(&dir).at("stat", &dir)?.dev() == fs::metadata(dst).at("stat", dst)?.dev();
+    let prefix = format!("{}/", mf::IMAGES);
+    for name in m.files.keys() {
+        let Some(file) = name.strip_prefix(&prefix).filter(|f| !f.is_empty() && !f.contains('/')) else { continue };
+        let rel = Path::new(name);
+        let to = dst.join(file);
+        let src = mf::open_beneath(&root, rel).at("open", &dir.join(rel))?;
+        if !src.metadata().at("stat", &dir.join(rel))?.is_file() {
+            return Err(Error::checkpoint(format!("{name} is not a regular file"), "the checkpoint is damaged"));
+        }
+        if file.starts_with("pages-") {
+            std::os::unix::fs::symlink(climbing_link(&dir.join(rel)), &to).at("link", &to)?;
+        } else if !(same_fs && fs::hard_link(dir.join(rel), &to).is_ok()) {
+            let mut out =
+                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&to).at("create", &to)?;
+            std::io::copy(&mut &src, &mut out).at("copy", &to)?;
         }
     }
     Ok(())
@@ -511,7 +572,10 @@ mod tests {
 
     #[test]
     fn create_body_keeps_the_configuration() {
-        let b = create_body(&saved(), "busy", &[]);
+        let (b, grants) = create_body(&saved(), "busy", &[], false);
+        assert_eq!(grants, vec!["host paths /srv:/srv".to_string()], "a host path needs the operator's word");
+        assert!(b["HostConfig"].get("Binds").is_some_and(|b| b == &json!(["v1:/data"])));
+        let (b, _) = create_body(&saved(), "busy", &[], true);
         assert_eq!(b["Hostname"], "a1b2c3");
         assert_eq!(b["Cmd"], json!(["httpd", "-f"]));
         assert_eq!(b["Image"], "busy");
@@ -525,7 +589,7 @@ mod tests {
     #[test]
     fn publish_replaces_port_bindings() {
         let p = crate::cli::parse_publish("127.0.0.1:9090:80").unwrap();
-        let b = create_body(&saved(), "busy", &[p]);
+        let (b, _) = create_body(&saved(), "busy", &[p], false);
         assert_eq!(b["HostConfig"]["PortBindings"], json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9090"}]}));
     }
 
@@ -535,7 +599,7 @@ mod tests {
         s["HostConfig"]["NetworkMode"] = json!("appnet");
         s["NetworkSettings"]["Networks"] =
             json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
-        let b = create_body(&s, "busy", &[]);
+        let (b, _) = create_body(&s, "busy", &[], false);
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
         let mut m = crate::manifest::tests_sample();
         assert_eq!(tcp_mode(&m, &s), Some(TcpRestore::Established));

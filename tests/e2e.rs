@@ -28,6 +28,7 @@ fn readme_workflow_checkpoint_rm_restore() {
     // The documented layout, private to root.
     for f in [
         "manifest.json",
+        "manifest.sig",
         "container.json",
         "spec.json",
         "criu-dump.conf",
@@ -42,7 +43,8 @@ fn readme_workflow_checkpoint_rm_restore() {
     }
     assert_eq!(mode(&dir), 0o700);
     let m: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(m["format"], 1);
+    assert_eq!(m["format"], 2);
+    assert_eq!(m["files"]["rootfs-diff.tar"]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["container"]["name"], name.as_str());
     assert!(m["host"]["criu"].as_str().unwrap().starts_with('4'));
     assert!(m["sizes"]["pages_bytes"].as_u64().unwrap() > 0);
@@ -221,7 +223,7 @@ fn failed_restore_leaves_nothing_behind() {
     docker_ok(&["rm", "-f", &name]);
     let core = image_file(&dir, "core-");
     reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
-    let o = dcr(&["restore", &name, s(&dir)]);
+    let o = dcr(&["restore", "--trust", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(!exists(&name), "a failed restore left the container behind");
     assert!(dir.join("criu-restore.log").exists(), "restore log not kept:\n{}", text(&o));
@@ -298,9 +300,10 @@ fn errors_about_the_checkpoint_directory() {
     fails_with(&dcr(&["restore", "x", s(&base.join("missing"))]), 5, "cannot open checkpoint directory");
     fails_with(&dcr(&["restore", "x", s(&base)]), 5, "has no manifest.json");
     fs::write(base.join("manifest.json"), "{\"format\": 1, \"tool\": ").unwrap();
-    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "is not valid JSON");
+    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "is not signed");
+    fails_with(&dcr(&["restore", "--trust", "x", s(&base)]), 5, "is not valid JSON");
     fs::write(base.join("manifest.json"), "{\"format\": 7}").unwrap();
-    fails_with(&dcr(&["restore", "x", s(&base)]), 5, "has format 7");
+    fails_with(&dcr(&["restore", "--trust", "x", s(&base)]), 5, "has format 7");
     let file = base.join("afile");
     fs::write(&file, "").unwrap();
     fails_with(&dcr(&["restore", "x", s(&file)]), 5, "is not a directory");
@@ -469,7 +472,7 @@ fn damaged_checkpoint_is_refused_before_any_change() {
     // Same size, flipped bytes: the checksum catches it.
     f.set_len(len).unwrap();
     let o = dcr(&["restore", &name, s(&dir)]);
-    fails_with(&o, 5, "does not match its checksum");
+    fails_with(&o, 5, "does not match its digest");
     assert!(!exists(&name));
 }
 
@@ -525,7 +528,7 @@ fn hostile_rootfs_diff_is_refused() {
     h.set_cksum();
     b.append(&h, &b"owned"[..]).unwrap();
     reseal(&dir, "rootfs-diff.tar", &b.into_inner().unwrap());
-    let o = dcr(&["restore", &name, s(&dir)]);
+    let o = dcr(&["restore", "--trust", &name, s(&dir)]);
     fails_with(&o, 5, "leaves the container root");
     assert!(!victim.exists(), "the archive wrote outside the container");
     assert!(!exists(&name), "a container was left behind");
@@ -625,14 +628,27 @@ fn bad_destinations_and_manifests() {
     let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
     m["host"]["arch"] = "riscv64".into();
     fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
-    fails_with(&dcr(&["restore", "--name", "x-arch", &name, s(&dir)]), 5, "was taken on riscv64");
+    // Signed by this host, then edited: refused whatever the options.
+    let o = dcr(&["restore", "--trust", "--name", "x-sig", &name, s(&dir)]);
+    fails_with(&o, 5, "the checkpoint's signature does not hold");
+    // Unsigned, restored on the operator's word: the manifest's own checks.
+    fs::remove_file(dir.join("manifest.sig")).unwrap();
+    fails_with(&dcr(&["restore", "--trust", "--name", "x-arch", &name, s(&dir)]), 5, "was taken on riscv64");
     fs::write(dir.join("manifest.json"), &good[..good.len() / 2]).unwrap();
-    fails_with(&dcr(&["restore", "--name", "x-trunc", &name, s(&dir)]), 5, "is not valid JSON");
+    fails_with(&dcr(&["restore", "--trust", "--name", "x-trunc", &name, s(&dir)]), 5, "is not valid JSON");
     let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
-    m["files"]["../../../etc/shadow"] = serde_json::json!({"size": 1, "xxh64": "0"});
+    m["files"]["../../../etc/shadow"] = serde_json::json!({"size": 1, "sha256": "0"});
     fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
-    fails_with(&dcr(&["restore", "--name", "x-evil", &name, s(&dir)]), 5, "not a path inside the checkpoint");
-    for n in ["x-arch", "x-trunc", "x-evil"] {
+    fails_with(
+        &dcr(&["restore", "--trust", "--name", "x-evil", &name, s(&dir)]),
+        5,
+        "not a plain path inside the checkpoint",
+    );
+    let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
+    m["files"].as_object_mut().unwrap().remove("container.json");
+    fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    fails_with(&dcr(&["restore", "--trust", "--name", "x-unlisted", &name, s(&dir)]), 5, "lacks container.json");
+    for n in ["x-sig", "x-arch", "x-trunc", "x-evil", "x-unlisted"] {
         assert!(!exists(n));
     }
 }
@@ -675,11 +691,146 @@ fn failed_restore_into_the_same_container_leaves_it_as_it_was() {
     docker_ok(&["cp", s(&later), &format!("{name}:/tmp/after.txt")]);
     let core = image_file(&dir, "core-");
     reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
-    let o = dcr(&["restore", &name, s(&dir)]);
+    let o = dcr(&["restore", "--trust", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(exists(&name), "the original container was removed");
     assert_eq!(inspect(&name, "{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}"), "false no");
     let back = temp_dir("back");
     docker_ok(&["cp", &format!("{name}:/tmp/after.txt"), s(&back)]);
     assert_eq!(fs::read_to_string(back.join("after.txt")).unwrap(), "written after the checkpoint");
+}
+
+/// Provenance (issue 7): a checkpoint made here restores with no flag (the
+/// README workflow); one that is unsigned or signed by another host's key is
+/// refused, nothing created, until the operator trusts it; a signed one that
+/// was changed is refused whatever the operator says.
+#[test]
+fn unsigned_foreign_and_tampered_checkpoints() {
+    require_engine();
+    let c = Counter::start("trust", &[], 3);
+    let name = c.name.clone();
+    let base = temp_dir("trust");
+    // Host "A" is a key directory of its own: its checkpoints are foreign here.
+    let host_a = base.join("keys-a");
+    let dir = base.join("cp");
+    let o = std::process::Command::new(bin())
+        .env("DOCKER_CR_KEYS", &host_a)
+        .args(["checkpoint", &name, s(&dir)])
+        .output()
+        .unwrap();
+    let o = ok(o);
+    assert_eq!(mode(&host_a.join("host.key")) & 0o777, 0o600, "{}", text(&o));
+    docker_ok(&["rm", "-f", &name]);
+
+    let clone = format!("{name}-x");
+    let o = dcr(&["restore", "--name", &clone, &name, s(&dir)]);
+    fails_with(&o, 5, "which this host does not trust");
+    assert!(text(&o).contains("docker-cr key trust"), "{}", text(&o));
+    assert!(!exists(&clone) && !exists(&name), "a container was created for an untrusted checkpoint");
+
+    // Trusted for one restore by its public key.
+    ok(dcr(&["restore", "--trust-key", s(&host_a.join("host.pub")), &name, s(&dir)]));
+    assert_continues(c.port, &c.token, c.count);
+    docker_ok(&["rm", "-f", &name]);
+
+    // Trusted for good with one command, on a host with its own key dir.
+    let host_b = base.join("keys-b");
+    let show = std::process::Command::new(bin()).env("DOCKER_CR_KEYS", &host_a).args(["key", "show"]).output().unwrap();
+    let line = String::from_utf8(ok(show).stdout).unwrap();
+    assert!(line.starts_with("docker-cr-ed25519 "), "{line}");
+    let mut trust = std::process::Command::new(bin())
+        .env("DOCKER_CR_KEYS", &host_b)
+        .args(["key", "trust", "--name", "host-a", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    trust.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    assert!(trust.wait().unwrap().success());
+    assert!(host_b.join("trusted-keys/host-a.pub").exists());
+    let o = std::process::Command::new(bin())
+        .env("DOCKER_CR_KEYS", &host_b)
+        .args(["restore", &name, s(&dir)])
+        .output()
+        .unwrap();
+    let o = ok(o);
+    assert!(text(&o).contains("signed by trusted key"), "{}", text(&o));
+    assert_continues(c.port, &c.token, c.count);
+    docker_ok(&["rm", "-f", &name]);
+
+    // Tampered: container.json changed and the digests redone, the
+    // signature kept. Refused even with the key trusted, and with --trust.
+    let saved = fs::read(dir.join("container.json")).unwrap();
+    let mut edited = saved.clone();
+    edited.extend_from_slice(b" ");
+    reseal_keep_signature(&dir, "container.json", &edited);
+    let a_pub = host_a.join("host.pub");
+    for extra in [&[][..], &["--trust"][..]] {
+        let mut args = vec!["restore"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--trust-key", s(&a_pub), &name, s(&dir)]);
+        let o = dcr(&args);
+        fails_with(&o, 5, "the checkpoint's signature does not hold");
+        assert!(!exists(&name));
+    }
+    // Unsigned (the signature removed): refused, then restored on --trust.
+    reseal(&dir, "container.json", &saved);
+    let o = dcr(&["restore", "--trust-key", s(&host_a.join("host.pub")), &name, s(&dir)]);
+    fails_with(&o, 5, "is not signed");
+    assert!(!exists(&name));
+    let o = ok(dcr(&["restore", "--trust", &name, s(&dir)]));
+    assert!(text(&o).contains("warning: an unsigned checkpoint restored on the operator's word"), "{}", text(&o));
+    assert_continues(c.port, &c.token, c.count);
+}
+
+/// Least privilege (issue 7): an edited checkpoint that asks for privileged
+/// mode, the host's root and the host's PID namespace is refused with the
+/// list, and nothing is created; with --allow-host-access what it asks for
+/// is granted.
+#[test]
+fn host_access_asked_by_a_checkpoint_needs_the_operators_word() {
+    require_engine();
+    let c = Counter::start("grant", &[], 3);
+    let name = c.name.clone();
+    let dir = temp_dir("cp").join("grant");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let pristine = fs::read(dir.join("container.json")).unwrap();
+    edit_container_json(&dir, |c| {
+        c["HostConfig"]["Privileged"] = true.into();
+        c["HostConfig"]["Binds"] = serde_json::json!(["/:/host"]);
+        c["HostConfig"]["PidMode"] = "host".into();
+        c["HostConfig"]["CapAdd"] = serde_json::json!(["ALL"]);
+    });
+    let o = dcr(&["restore", "--trust", &name, s(&dir)]);
+    fails_with(&o, 5, "the checkpoint asks for host access that docker-cr does not grant on its own");
+    for want in [
+        "privileged mode",
+        "host paths /:/host",
+        "the PID namespace of host",
+        "added capabilities ALL",
+        "--allow-host-access",
+    ] {
+        assert!(text(&o).contains(want), "{want:?} not in:\n{}", text(&o));
+    }
+    assert!(!exists(&name), "a container was created");
+
+    // Granted on the operator's word: a host path and a capability (what
+    // CRIU can restore into; the processes keep the capabilities they had).
+    let host_dir = temp_dir("granted");
+    reseal(&dir, "container.json", &pristine);
+    edit_container_json(&dir, |c| {
+        c["HostConfig"]["Binds"] = serde_json::json!([format!("{}:/granted:ro", host_dir.display())]);
+        c["HostConfig"]["CapAdd"] = serde_json::json!(["SYS_PTRACE"]);
+    });
+    fails_with(&dcr(&["restore", "--trust", &name, s(&dir)]), 5, "added capabilities SYS_PTRACE");
+    assert!(!exists(&name));
+    let o = ok(dcr(&["restore", "--trust", "--allow-host-access", &name, s(&dir)]));
+    assert!(text(&o).contains("granted (--allow-host-access): added capabilities SYS_PTRACE"), "{}", text(&o));
+    assert_continues(c.port, &c.token, c.count);
+    assert_eq!(inspect(&name, "{{.HostConfig.CapAdd}}"), "[SYS_PTRACE]");
+    // Granted in the container's configuration (the restored processes keep
+    // the mount namespace CRIU saved, so they do not see the new bind).
+    assert_eq!(inspect(&name, "{{.HostConfig.Binds}}"), format!("[{}:/granted:ro]", host_dir.display()));
 }

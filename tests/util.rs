@@ -337,13 +337,29 @@ pub fn image_file(dir: &Path, prefix: &str) -> PathBuf {
 
 /// Replaces a checkpoint file on purpose and records it in the manifest as
 /// if docker-cr had written it, so that what comes after (CRIU, the tar
-/// reader) meets the change rather than the checksum.
+/// reader) meets the change rather than the digest. Without the host's key
+/// the signature cannot follow: it is removed, so the checkpoint is now
+/// unsigned and restores only with --trust.
 pub fn reseal(dir: &Path, rel: &str, data: &[u8]) {
+    reseal_keep_signature(dir, rel, data);
+    let _ = std::fs::remove_file(dir.join("manifest.sig"));
+}
+
+/// As `reseal`, but leaves the (now wrong) signature in place: a tampered
+/// checkpoint.
+pub fn reseal_keep_signature(dir: &Path, rel: &str, data: &[u8]) {
     std::fs::write(dir.join(rel), data).unwrap();
     let path = dir.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let mut h = docker_cr::xxh64::Xxh64::default();
-    h.update(data);
-    m["files"][rel] = serde_json::json!({"size": data.len(), "xxh64": format!("{:016x}", h.finish())});
+    let sum = docker_cr::manifest::sum_file(&dir.join(rel)).unwrap();
+    m["files"][rel] = serde_json::json!({"size": data.len(), "sha256": sum.sha256});
     std::fs::write(&path, m.to_string()).unwrap();
+}
+
+/// Edits the saved inspect data of a checkpoint and reseals it (unsigned).
+pub fn edit_container_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("container.json")).unwrap()).unwrap();
+    edit(&mut c);
+    reseal(dir, "container.json", c.to_string().as_bytes());
 }

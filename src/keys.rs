@@ -1,0 +1,47 @@
+//! `docker-cr key`: show this host's public key, list the trusted ones, and
+//! trust another host's. The key handling itself is in `trust`.
+
+use crate::cli::{Global, KeyArgs};
+use crate::error::Result;
+use crate::host;
+use crate::trust::{self, KeyDir};
+
+pub fn run(g: &Global, a: &KeyArgs) -> Result<()> {
+    host::require_root()?;
+    let keys = KeyDir::from_env();
+    match a {
+        KeyArgs::Show => {
+            let secret = keys.host_key()?;
+            let comment = keys.host_public()?.map(|k| k.comment).unwrap_or_default();
+            print!("{}", trust::PubKey { key: secret.verifying_key().to_bytes(), comment }.line());
+        }
+        KeyArgs::List => {
+            for (i, k) in keys.trusted()?.iter().enumerate() {
+                let whose = if i == 0 && keys.host_public()?.is_some() { "this host" } else { "trusted" };
+                println!("{}  {:<10} {}", k.fingerprint(), whose, k.comment);
+            }
+        }
+        KeyArgs::Trust { file, name } => {
+            let k = trust::read_pub(file)?;
+            let name = match name {
+                Some(n) => n.clone(),
+                None if crate::cli::valid_name(&k.comment) => k.comment.clone(),
+                None => {
+                    return Err(crate::error::Error::Usage(format!(
+                        "the key has no usable name ({:?}): give one with --name\nTry 'docker-cr key --help'.",
+                        k.comment
+                    )))
+                }
+            };
+            let p = keys.trust(&k, &name)?;
+            if !g.quiet {
+                eprintln!(
+                    "docker-cr: trusting key {} as {name} ({}): checkpoints it signed restore without --trust",
+                    k.fingerprint(),
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
