@@ -15,14 +15,32 @@ fn host_b() -> (String, String) {
     (sock, pid)
 }
 
+/// Host B's own key directory: it is another host, with its own signing
+/// key, and trusts host A's only when told to.
+fn keys_b() -> String {
+    "/var/lib/docker-cr-hostb/keys".to_string()
+}
+
 /// A command run on host B: in its mount and network namespaces, against
-/// its engine.
+/// its engine, with its keys.
 fn on_b(pid: &str, sock: &str, args: &[&str]) -> std::process::Output {
-    Command::new("nsenter")
-        .args(["-t", pid, "-m", "-n", "env", &format!("DOCKER_HOST={sock}")])
+    on_b_with(pid, sock, args, None)
+}
+
+fn on_b_with(pid: &str, sock: &str, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new("nsenter")
+        .args(["-t", pid, "-m", "-n", "env", &format!("DOCKER_HOST={sock}"), &format!("DOCKER_CR_KEYS={}", keys_b())])
         .args(args)
-        .output()
-        .unwrap()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
 /// The counter's state as seen from inside host B's network namespace.
@@ -54,6 +72,14 @@ fn migrate_to_another_host() {
         .unwrap();
     assert!(save.status.success(), "{}", text(&save));
 
+    // Host B has never seen host A's key: the checkpoint is refused...
+    let _ = std::fs::remove_dir_all(keys_b());
+    let o = on_b(&pid, &sock, &[bin(), "restore", &name, dir.to_str().unwrap()]);
+    fails_with(&o, 5, "which this host does not trust");
+    // ...until B trusts A's public key, with one command.
+    let a_key = ok(dcr(&["key", "show"])).stdout;
+    let o = on_b_with(&pid, &sock, &[bin(), "key", "trust", "--name", "host-a", "-"], Some(&a_key));
+    assert!(o.status.success(), "{}", text(&o));
     let o = on_b(&pid, &sock, &[bin(), "restore", &name, dir.to_str().unwrap()]);
     struct OnB<'a>(&'a str, &'a str, &'a str);
     impl Drop for OnB<'_> {
