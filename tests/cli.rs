@@ -37,7 +37,7 @@ fn man_page_is_true_to_help() {
     let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/docker-cr.1")).unwrap();
     let man = man.replace("\\-", "-");
     let mut help = String::new();
-    for args in [&["--help"][..], &["help", "checkpoint"], &["help", "restore"]] {
+    for args in [&["--help"][..], &["help", "checkpoint"], &["help", "restore"], &["help", "key"]] {
         help.push_str(&text(&ok(dcr(args))));
     }
     let flags: std::collections::BTreeSet<&str> = help
