@@ -54,12 +54,16 @@ pub struct Manifest {
 }
 
 /// A file's size and SHA-256 (collision resistant, so the signature of the
-/// manifest covers the file). Format 1 manifests carry an xxHash64 instead.
+/// manifest covers the file): of the whole file up to `CHUNK` bytes, else
+/// of each `CHUNK`-sized piece, in order, so that large page images are
+/// hashed on every core. Format 1 manifests carry an xxHash64 instead.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FileSum {
     pub size: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sha256_chunks: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub xxh64: String,
 }
@@ -139,18 +143,104 @@ pub fn sum_reader(mut f: impl Read, path: &Path, kind: Digest) -> Result<FileSum
         size += n as u64;
     }
     Ok(match kind {
-        Digest::Sha256 => FileSum { size, sha256: crate::trust::hex(&sha.finalize()), xxh64: String::new() },
-        Digest::Xxh64 => FileSum { size, sha256: String::new(), xxh64: format!("{:016x}", xx.finish()) },
+        Digest::Sha256 => FileSum { size, sha256: crate::trust::hex(&sha.finalize()), ..FileSum::default() },
+        Digest::Xxh64 => FileSum { size, xxh64: format!("{:016x}", xx.finish()), ..FileSum::default() },
     })
 }
 
+/// The piece size of `FileSum::sha256_chunks`.
+pub const CHUNK: u64 = 16 << 20;
+
+/// The digests a file of `size` bytes gets: one piece, or one per CHUNK.
+fn pieces(size: u64) -> u64 {
+    size.div_ceil(CHUNK).max(1)
+}
+
+/// One piece of one file to hash.
+struct Piece {
+    file: usize,
+    off: u64,
+    len: u64,
+}
+
+/// SHA-256 of every piece of `files` (paths relative to `root`, opened
+/// beneath it without following links, with their sizes), on as many
+/// threads as there are cores (up to 4). Returns the FileSums in order.
+fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result<Vec<FileSum>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut work = Vec::new();
+    for (i, (_, size)) in files.iter().enumerate() {
+        for k in 0..pieces(*size) {
+            work.push(Piece { file: i, off: k * CHUNK, len: CHUNK.min(size - k * CHUNK) });
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(work.len().max(1));
+    let hash_some = || -> Result<Vec<(usize, String)>> {
+        use sha2::Digest as _;
+        use std::os::unix::fs::FileExt;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = work.get(i) else { return Ok(out) };
+            let rel = &files[p.file].0;
+            let path = dir.join(rel);
+            let f = open_beneath(root, rel).at("open", &path)?;
+            let mut h = sha2::Sha256::new();
+            let mut done = 0u64;
+            while done < p.len {
+                let want = (p.len - done).min(buf.len() as u64) as usize;
+                let n = f.read_at(&mut buf[..want], p.off + done).at("read", &path)?;
+                if n == 0 {
+                    return Err(Error::checkpoint(
+                        format!("{} became shorter while it was read", path.display()),
+                        "something else is changing the checkpoint; try again when nothing does",
+                    ));
+                }
+                h.update(&buf[..n]);
+                done += n as u64;
+            }
+            out.push((i, crate::trust::hex(&h.finalize())));
+        }
+    };
+    let mut digests = vec![String::new(); work.len()];
+    let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(&hash_some)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::engine("a hashing thread failed", None))))
+            .collect()
+    });
+    for r in results {
+        for (i, d) in r? {
+            digests[i] = d;
+        }
+    }
+    let mut sums: Vec<FileSum> = files.iter().map(|(_, size)| FileSum { size: *size, ..FileSum::default() }).collect();
+    for (p, d) in work.iter().zip(digests) {
+        let sum = &mut sums[p.file];
+        if pieces(sum.size) == 1 {
+            sum.sha256 = d;
+        } else {
+            sum.sha256_chunks.push(d);
+        }
+    }
+    Ok(sums)
+}
+
+/// The SHA-256 FileSum of one file, as a manifest records it.
 pub fn sum_file(path: &Path) -> Result<FileSum> {
-    sum_reader(fs::File::open(path).at("open", path)?, path, Digest::Sha256)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = PathBuf::from(path.file_name().unwrap_or_default());
+    let root = fs::File::open(dir).at("open", dir)?;
+    let size = fs::symlink_metadata(path).at("stat", path)?.len();
+    Ok(sha256_files(&root, dir, &[(name, size)])?.remove(0))
 }
 
 /// Sums every regular file under `dir` except the manifest.
 pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
-    let mut out = BTreeMap::new();
+    let mut files = Vec::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
         let d = dir.join(&rel);
@@ -161,11 +251,14 @@ pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
             if ft.is_dir() {
                 todo.push(r);
             } else if ft.is_file() && r != Path::new(MANIFEST) {
-                out.insert(r.to_string_lossy().into_owned(), sum_file(&e.path())?);
+                let size = e.metadata().at("stat", &e.path())?.len();
+                files.push((r, size));
             }
         }
     }
-    Ok(out)
+    let root = fs::File::open(dir).at("open", dir)?;
+    let sums = sha256_files(&root, dir, &files)?;
+    Ok(files.into_iter().map(|(r, _)| r.to_string_lossy().into_owned()).zip(sums).collect())
 }
 
 /// Opens `rel` inside the directory `dir` without following any symlink,
@@ -240,7 +333,7 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
     };
     let kind = if m.format >= 2 { Digest::Sha256 } else { Digest::Xxh64 };
     let root = fs::File::open(dir).at("open", dir)?;
-    let mut open = Vec::with_capacity(m.files.len());
+    let mut checked = Vec::with_capacity(m.files.len());
     for (name, want) in &m.files {
         let rel = crate::rootfs::safe_relative(Path::new(name))
             .filter(|r| r.as_os_str() == std::ffi::OsStr::new(name))
@@ -259,18 +352,38 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
             return Err(damaged(name, format!("has {} bytes; the manifest says {}", md.len(), want.size)));
         }
         let has = match kind {
-            Digest::Sha256 => !want.sha256.is_empty(),
+            Digest::Sha256 if pieces(want.size) == 1 => !want.sha256.is_empty() && want.sha256_chunks.is_empty(),
+            Digest::Sha256 => want.sha256.is_empty() && want.sha256_chunks.len() as u64 == pieces(want.size),
             Digest::Xxh64 => !want.xxh64.is_empty(),
         };
         if !has {
-            return Err(damaged(name, "has no digest in the manifest".into()));
+            return Err(damaged(name, "has no digest (or not the right number) in the manifest".into()));
         }
-        open.push((name, f, dir.join(&rel), want));
+        // Closed again: a checkpoint may have more files than we may keep
+        // open. Only root can change them (checked above), and each is
+        // opened the same way again to be read.
+        checked.push((name, rel, want));
     }
+    let got: Vec<FileSum> = match kind {
+        Digest::Sha256 => {
+            let files: Vec<(PathBuf, u64)> = checked.iter().map(|(_, rel, w)| (rel.clone(), w.size)).collect();
+            sha256_files(&root, dir, &files)?
+        }
+        Digest::Xxh64 => checked
+            .iter()
+            .map(|(_, rel, _)| {
+                let p = dir.join(rel);
+                sum_reader(open_beneath(&root, rel).at("open", &p)?, &p, Digest::Xxh64)
+            })
+            .collect::<Result<_>>()?,
+    };
     let mut bytes = 0;
-    for (name, f, p, want) in open {
-        let got = sum_reader(f, &p, kind)?;
-        if got.size != want.size || got.sha256 != want.sha256 || got.xxh64 != want.xxh64 {
+    for ((name, _, want), got) in checked.into_iter().zip(got) {
+        if got.size != want.size
+            || got.sha256 != want.sha256
+            || got.sha256_chunks != want.sha256_chunks
+            || got.xxh64 != want.xxh64
+        {
             return Err(damaged(name, "does not match its digest".into()));
         }
         bytes += got.size;
@@ -416,6 +529,32 @@ mod tests {
     }
 
     #[test]
+    fn large_files_are_hashed_by_pieces() {
+        let d = std::env::temp_dir().join(format!("docker-cr-pieces-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let mut data: Vec<u8> = (0..(2 * CHUNK + 5)).map(|i| (i % 251) as u8).collect();
+        fs::write(d.join("pages-1.img"), &data).unwrap();
+        fs::write(d.join("small"), b"abc").unwrap();
+        let mut m = sample();
+        m.files = sum_dir(&d).unwrap();
+        let big = &m.files["pages-1.img"];
+        assert_eq!((big.sha256.as_str(), big.sha256_chunks.len()), ("", 3));
+        use sha2::Digest as _;
+        assert_eq!(big.sha256_chunks[2], crate::trust::hex(&sha2::Sha256::digest(&data[2 * CHUNK as usize..])));
+        assert_eq!(m.files["small"].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(verify(&d, &m).unwrap(), 2 * CHUNK + 5 + 3);
+        data[CHUNK as usize + 7] ^= 1;
+        fs::write(d.join("pages-1.img"), &data).unwrap();
+        assert!(verify(&d, &m).unwrap_err().to_string().contains("pages-1.img does not match its digest"));
+        // A manifest that drops a piece is refused, not half checked.
+        let mut short = m.clone();
+        short.files.get_mut("pages-1.img").unwrap().sha256_chunks.pop();
+        assert!(verify(&d, &short).unwrap_err().to_string().contains("not the right number"));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn verify_names_the_damaged_file() {
         let d = std::env::temp_dir().join(format!("docker-cr-verify-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
@@ -462,7 +601,7 @@ mod tests {
         assert!(e.contains("container.json is writable by others"), "{e}");
         // A hand-edited manifest cannot make us read outside the checkpoint.
         let mut evil = BTreeMap::new();
-        evil.insert("../../etc/shadow".to_string(), FileSum { size: 1, sha256: "0".into(), xxh64: String::new() });
+        evil.insert("../../etc/shadow".to_string(), FileSum { size: 1, sha256: "0".into(), ..FileSum::default() });
         let mut m = sample();
         m.files = evil;
         assert!(verify(&d, &m).unwrap_err().to_string().contains("not a plain path inside"));

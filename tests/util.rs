@@ -352,7 +352,7 @@ pub fn reseal_keep_signature(dir: &Path, rel: &str, data: &[u8]) {
     let path = dir.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let sum = docker_cr::manifest::sum_file(&dir.join(rel)).unwrap();
-    m["files"][rel] = serde_json::json!({"size": data.len(), "sha256": sum.sha256});
+    m["files"][rel] = serde_json::to_value(&sum).unwrap();
     std::fs::write(&path, m.to_string()).unwrap();
 }
 
