@@ -195,19 +195,11 @@ impl Freezer {
 
     /// v2 signals a change of cgroup.events with POLLPRI: wait on that.
     fn wait_v2(&self) -> Result<()> {
-        use rustix::event::{poll, PollFd, PollFlags};
         let p = self.dir.join("cgroup.events");
-        let f = fs::File::open(&p).at("open", &p)?;
-        let start = Instant::now();
-        loop {
-            if events_frozen(&fs::read_to_string(&p).at("read", &p)?) {
-                return Ok(());
-            }
-            let left = FREEZE_TIMEOUT.checked_sub(start.elapsed()).ok_or_else(|| self.timeout_error())?;
-            let mut fds = [PollFd::new(&f, PollFlags::PRI | PollFlags::ERR)];
-            let wait = left.min(Duration::from_millis(100));
-            let ts = rustix::event::Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
-            let _ = poll(&mut fds, Some(&ts));
+        let mut f = fs::File::open(&p).at("open", &p)?;
+        match wait_events_frozen(&mut f, FREEZE_TIMEOUT).at("read", &p)? {
+            true => Ok(()),
+            false => Err(self.timeout_error()),
         }
     }
 
@@ -246,6 +238,34 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until the open `cgroup.events` says `frozen 1`; false after
+/// `timeout`. Each round reads the file through the polled fd, from the
+/// start: kernfs keeps POLLPRI raised on an fd until that fd reads the file
+/// again, so reading it by path instead made every poll after the first
+/// event return at once, and the loop spin.
+fn wait_events_frozen(events: &mut fs::File, timeout: Duration) -> std::io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use std::io::{Read, Seek, SeekFrom};
+    let start = Instant::now();
+    let mut text = String::new();
+    loop {
+        events.seek(SeekFrom::Start(0))?;
+        text.clear();
+        events.read_to_string(&mut text)?;
+        if events_frozen(&text) {
+            return Ok(true);
+        }
+        let Some(left) = timeout.checked_sub(start.elapsed()) else {
+            return Ok(false);
+        };
+        let wait = left.min(Duration::from_millis(100));
+        let ts = rustix::event::Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
+        let mut fds = [PollFd::new(&*events, PollFlags::PRI | PollFlags::ERR)];
+        // EINTR or a spurious wake-up: the next round reads the file anyway.
+        let _ = poll(&mut fds, Some(&ts));
+    }
 }
 
 fn events_frozen(events: &str) -> bool {
@@ -345,6 +365,36 @@ mod tests {
         assert_eq!(f.pids().unwrap(), vec![10, 11]);
         fs::remove_dir_all(&d).unwrap();
         assert!(f.thaw().is_ok(), "a vanished cgroup thaws without error");
+    }
+
+    // Issue "Trust and hardening": wait_v2 polled one fd and read the file by
+    // path, so the event was never consumed and the loop spun. It reads
+    // through the polled fd now: with the path gone, the fd still sees the
+    // "kernel" (another fd on the same file) report frozen.
+    #[test]
+    fn v2_wait_reads_through_the_polled_fd() {
+        use std::os::unix::fs::FileExt;
+        let d = tempdir("v2-events");
+        let p = d.join("cgroup.events");
+        fs::write(&p, "populated 1\nfrozen 0\n").unwrap();
+        let mut f = fs::File::open(&p).unwrap();
+        let kernel = fs::OpenOptions::new().write(true).open(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            kernel.write_all_at(b"populated 1\nfrozen 1\n", 0).unwrap();
+        });
+        let t0 = Instant::now();
+        assert!(wait_events_frozen(&mut f, Duration::from_secs(5)).unwrap());
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        t.join().unwrap();
+        // Never frozen: false once the timeout has passed, not an error.
+        let t0 = Instant::now();
+        fs::write(&p, "populated 1\nfrozen 0\n").unwrap();
+        let mut f = fs::File::open(&p).unwrap();
+        assert!(!wait_events_frozen(&mut f, Duration::from_millis(200)).unwrap());
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

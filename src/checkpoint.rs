@@ -435,7 +435,7 @@ fn dump_into(
         nft_lock: ctx.criu.has_nft_lock(),
     };
     let conf = dir.join(mf::DUMP_CONF);
-    criu::write_private(&conf, &criu::dump_config(&opts))?;
+    criu::write_private(&conf, &criu::dump_config(&opts)?)?;
     host::check_interrupted()?;
 
     // Paused by Docker: already frozen, and it must stay so, also on failure.

@@ -7,7 +7,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest response body we accept: inspect data is a few KiB, and an engine
 /// that sends more is broken or not an engine.
@@ -28,6 +28,8 @@ impl Response {
 }
 
 /// Sends one request over a new connection to `socket` and reads the reply.
+/// `timeout` bounds the whole exchange, not each read: an engine that
+/// trickles a byte now and then must not hold us forever.
 pub fn request(
     socket: &Path,
     method: &str,
@@ -36,13 +38,35 @@ pub fn request(
     timeout: Duration,
 ) -> io::Result<Response> {
     let stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
+    let deadline = Instant::now() + timeout;
     stream.set_write_timeout(Some(timeout))?;
     let mut w = io::BufWriter::new(&stream);
     write_request(&mut w, method, path, body)?;
     w.flush()?;
     drop(w);
-    read_response(BufReader::new(&stream), method == "HEAD")
+    read_response(BufReader::new(Deadline { stream: &stream, deadline }), method == "HEAD")
+}
+
+/// A socket reader that fails once `deadline` has passed. A socket's read
+/// timeout (SO_RCVTIMEO) bounds one read only, so before each read it is set
+/// to the time that is left.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // set_read_timeout refuses a zero duration: none left is a timeout.
+        let left =
+            self.deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()).ok_or_else(timed_out)?;
+        self.stream.set_read_timeout(Some(left))?;
+        // The kernel reports an expired SO_RCVTIMEO as EAGAIN.
+        self.stream.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => timed_out(),
+            _ => e,
+        })
+    }
 }
 
 pub fn write_request(w: &mut impl Write, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<()> {
@@ -58,6 +82,10 @@ pub fn write_request(w: &mut impl Write, method: &str, path: &str, body: Option<
         }
         None => w.write_all(b"\r\n"),
     }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the engine did not answer in time")
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -149,8 +177,10 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
             while !read_line(r)?.is_empty() {}
             return Ok(body);
         }
-        if body.len() as u64 + size > MAX_BODY {
-            return Err(bad("response body too large"));
+        // The size is anything up to u64::MAX: checked, so that a huge one
+        // is refused rather than wrapping past the limit.
+        if (body.len() as u64).checked_add(size).is_none_or(|total| total > MAX_BODY) {
+            return Err(bad(format!("chunk of {size} bytes makes the response body too large")));
         }
         let before = body.len();
         r.take(size).read_to_end(&mut body)?;
@@ -215,6 +245,40 @@ mod tests {
         assert!(String::from_utf8_lossy(&r.body).contains("No such container"));
         let r = parse(b"HTTP/1.1 204 No Content\r\nServer: Docker\r\n\r\n").unwrap();
         assert_eq!((r.status, r.body.len()), (204, 0));
+    }
+
+    // Issue "Trust and hardening": a size near u64::MAX overflowed the limit
+    // check (a panic in debug builds, a wrap past MAX_BODY in release ones).
+    #[test]
+    fn absurd_chunk_sizes_are_errors() {
+        for size in ["ffffffffffffffff", "fffffffffffffff0", "4000001"] {
+            let raw = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n{size}\r\nxyz");
+            let err = parse(raw.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("too large"), "{size}: {err}");
+        }
+    }
+
+    // Issue "Trust and hardening": the timeout bounded each read, so an engine
+    // sending a byte per interval never timed out. It bounds the answer now.
+    #[test]
+    fn a_trickling_engine_times_out() {
+        let (ours, mut engine) = UnixStream::pair().unwrap();
+        let trickle = std::thread::spawn(move || {
+            let _ = engine.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(20));
+                if engine.write_all(b"x").is_err() {
+                    break;
+                }
+            }
+        });
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_millis(300);
+        let err = read_response(BufReader::new(Deadline { stream: &ours, deadline }), false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(t0.elapsed() < Duration::from_millis(1000), "took {:?}", t0.elapsed());
+        drop(ours);
+        trickle.join().unwrap();
     }
 
     #[test]

@@ -516,7 +516,7 @@ fn start(
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
     };
-    let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts))?;
+    let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts)?)?;
     let before = ctrd_dirs();
     ctx.out.step("starting the container from the checkpoint");
     let started = ctx.engine.start_from_checkpoint(id, cp_name);

@@ -6,13 +6,16 @@
 //! an empty upper dir reproduces the merged view exactly.
 //!
 //! Applying trusts nothing in the tar: every path must be relative and free of
-//! `..`, no entry is written through a symlink, and the only device node
-//! accepted is the 0:0 whiteout.
+//! `..`, and is resolved from a directory fd of the target with openat2
+//! (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so no entry, hard link or
+//! metadata change goes through a symlink; the only device node accepted is
+//! the 0:0 whiteout, and GNU sparse entries are refused.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -179,42 +182,88 @@ fn unsafe_entry(path: &Path, why: &str) -> Error {
     )
 }
 
-/// Makes every parent of `rel` under `root` a real directory, refusing to
-/// go through a symlink the archive planted.
-fn ensure_parents(root: &Path, rel: &Path) -> Result<()> {
-    let mut cur = root.to_path_buf();
-    if let Some(parent) = rel.parent() {
-        for c in parent.components() {
-            cur.push(c);
-            match fs::symlink_metadata(&cur) {
-                Ok(md) if md.is_dir() => {}
-                Ok(_) => {
-                    return Err(unsafe_entry(
-                        rel,
-                        "has a parent that is not a directory (a link out of the container?)",
-                    ))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir(&cur).at("create", &cur)?;
-                }
-                Err(e) => return Err(e).at("stat", &cur),
-            }
-        }
-    }
-    Ok(())
+/// `openat2(dirfd, name, O_PATH | O_DIRECTORY, RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS)`—opens one directory below `dir` without following
+/// any symlink, so nothing the archive planted can lead out of the root.
+/// See openat2(2).
+fn open_beneath(dir: BorrowedFd<'_>, name: &Path) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
 }
 
-/// Removes whatever is at `p` (a previous entry of the same name).
-fn clear(p: &Path) -> Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(md) if md.is_dir() => Ok(()),
-        Ok(_) => fs::remove_file(p).at("remove", p),
+/// Why a path of the archive could not be resolved: a symlink or a file in
+/// the way is the archive's doing, anything else the host's.
+fn resolve_error(e: rustix::io::Errno, root: &Path, rel: &Path, entry: &Path, what: &str) -> Error {
+    use rustix::io::Errno;
+    match e {
+        Errno::LOOP | Errno::NOTDIR | Errno::XDEV => unsafe_entry(entry, what),
+        Errno::NOSYS => Error::host(
+            "this kernel has no openat2(2), which docker-cr needs to apply a rootfs diff safely",
+            "run docker-cr on Linux >= 5.6",
+        ),
+        e => Error::Io { op: "open", path: root.join(rel), source: e.into() },
+    }
+}
+
+/// The directory `rel` below the root (an O_PATH fd), resolved one component
+/// at a time without symlinks; with `create`, missing ones are made.
+fn open_dir(root_fd: &OwnedFd, root: &Path, rel: &Path, entry: &Path, create: bool) -> Result<OwnedFd> {
+    const NOT_A_DIR: &str = "has a parent that is not a directory (a link out of the container?)";
+    let mut cur = root_fd.try_clone().at("open", root)?;
+    let mut done = PathBuf::new();
+    for c in rel.components() {
+        let c = Path::new(c.as_os_str());
+        done.push(c);
+        cur = match open_beneath(cur.as_fd(), c) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) if create => {
+                match rustix::fs::mkdirat(&cur, c, rustix::fs::Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e).at("create", &root.join(&done)),
+                }
+                open_beneath(cur.as_fd(), c).map_err(|e| resolve_error(e, root, &done, entry, NOT_A_DIR))?
+            }
+            Err(rustix::io::Errno::NOENT) => {
+                return Err(unsafe_entry(entry, "names a directory that is not in the archive"))
+            }
+            Err(e) => return Err(resolve_error(e, root, &done, entry, NOT_A_DIR)),
+        };
+    }
+    Ok(cur)
+}
+
+/// Splits a checked relative path into its parent and last component.
+fn split(rel: &Path) -> (&Path, &std::ffi::OsStr) {
+    (rel.parent().unwrap_or(Path::new("")), rel.file_name().unwrap_or_default())
+}
+
+/// Removes whatever non-directory is at `name` in `dir` (a previous entry of
+/// the same name); a directory stays, as tar does.
+fn clear(dir: &OwnedFd, name: &std::ffi::OsStr, path: &Path) -> Result<()> {
+    match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory => Ok(()),
+        Ok(_) => rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty()).at("remove", path),
         Err(_) => Ok(()),
     }
 }
 
 /// Applies a captured tar to the (empty) upper dir `root`.
+///
+/// Every path of the archive (entries, their parents, hard-link targets) is
+/// resolved from a directory fd of `root` with openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS), and every entry is made and changed with *at()
+/// calls relative to its parent's fd: a symlink the archive planted can never
+/// lead a write, a link or a chmod out of the root.
 pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let root_fd =
+        rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("open", root)?;
     let mut ar = tar::Archive::new(input);
     let mut st = Stats::default();
     let mut dir_times = Vec::new();
@@ -226,9 +275,24 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
         let raw = e.path().map_err(tar_err)?.into_owned();
         let rel =
             safe_relative(&raw).ok_or_else(|| unsafe_entry(&raw, "leaves the container root (absolute or ..)"))?;
-        let dst = root.join(&rel);
-        ensure_parents(root, &rel)?;
         let h = e.header().clone();
+        let kind = h.entry_type();
+        if kind == tar::EntryType::GNUSparse {
+            // The tar crate expands a sparse file's holes into real zeros: a
+            // few bytes of archive could fill the disk. docker-cr's capture
+            // never writes sparse entries.
+            return Err(unsafe_entry(
+                &raw,
+                "is a GNU sparse file, which docker-cr never writes (its holes would be written out as zeros \
+                 and could fill the disk)",
+            ));
+        }
+        if kind == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        let dst = root.join(&rel);
+        let (parent_rel, name) = split(&rel);
+        let parent = open_dir(&root_fd, root, parent_rel, &raw, true)?;
         let mode = h.mode().map_err(tar_err)? & 0o7777;
         let (uid, gid) = (h.uid().map_err(tar_err)?, h.gid().map_err(tar_err)?);
         let mtime = h.mtime().unwrap_or(0) as i64;
@@ -243,54 +307,70 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
             None => Vec::new(),
         };
         st.entries += 1;
-        let kind = h.entry_type();
         match kind {
             tar::EntryType::Directory => {
-                clear(&dst)?;
-                match fs::create_dir(&dst) {
-                    Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err).at("create", &dst),
-                    _ => {}
+                clear(&parent, name, &dst)?;
+                match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(err) => return Err(err).at("create", &dst),
                 }
-                dir_times.push((dst.clone(), mtime));
+                dir_times.push((rel.clone(), mtime));
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                clear(&dst)?;
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .mode(0o600)
-                    .open(&dst)
-                    .at("create", &dst)?;
-                let n = io::copy(&mut e, &mut f).at("write", &dst)?;
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                clear(&parent, name, &dst)?;
+                let fd = rustix::fs::openat(
+                    &parent,
+                    name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .at("create", &dst)?;
+                let n = io::copy(&mut e, &mut fs::File::from(fd)).at("write", &dst)?;
                 st.files += 1;
                 st.bytes += n;
             }
             tar::EntryType::Symlink => {
-                clear(&dst)?;
+                clear(&parent, name, &dst)?;
                 let target = e
                     .link_name()
                     .map_err(tar_err)?
                     .ok_or_else(|| unsafe_entry(&raw, "is a symlink without a target"))?;
                 // A symlink may point anywhere: it is resolved inside the
-                // container at run time. We never write through one.
-                std::os::unix::fs::symlink(&*target, &dst).at("create symlink", &dst)?;
+                // container at run time. We never resolve through one.
+                rustix::fs::symlinkat(&*target, &parent, name).at("create symlink", &dst)?;
             }
             tar::EntryType::Link => {
-                clear(&dst)?;
                 let target = e
                     .link_name()
                     .map_err(tar_err)?
                     .ok_or_else(|| unsafe_entry(&raw, "is a hard link without a target"))?;
                 let trel = safe_relative(&target)
                     .ok_or_else(|| unsafe_entry(&raw, "is a hard link to outside the container root"))?;
-                let src = root.join(&trel);
-                let md = fs::symlink_metadata(&src)
-                    .map_err(|_| unsafe_entry(&raw, "is a hard link to a file that is not in the archive"))?;
-                if !md.is_file() {
-                    return Err(unsafe_entry(&raw, "is a hard link to something that is not a file"));
+                // The target must be a regular file reached from the root
+                // through directories only: a symlink on the way (`d ->
+                // /etc`, then a link to `d/shadow`) would link a host file.
+                let (tparent_rel, tname) = split(&trel);
+                let tparent = open_dir(&root_fd, root, tparent_rel, &raw, false).map_err(|err| match err {
+                    Error::Checkpoint { .. } => {
+                        unsafe_entry(&raw, "is a hard link through a symlink or to a file that is not in the archive")
+                    }
+                    err => err,
+                })?;
+                match rustix::fs::statat(&tparent, tname, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(t) if rustix::fs::FileType::from_raw_mode(t.st_mode) == rustix::fs::FileType::RegularFile => {}
+                    Ok(_) => return Err(unsafe_entry(&raw, "is a hard link to something that is not a file")),
+                    Err(_) => return Err(unsafe_entry(&raw, "is a hard link to a file that is not in the archive")),
                 }
-                fs::hard_link(&src, &dst).at("link", &dst)?;
+                clear(&parent, name, &dst)?;
+                // linkat without AT_SYMLINK_FOLLOW links the name itself.
+                match rustix::fs::linkat(&tparent, tname, &parent, name, AtFlags::empty()) {
+                    Ok(()) => {}
+                    // The entry replaced its own target (`a` linked to `a`).
+                    Err(rustix::io::Errno::NOENT) => {
+                        return Err(unsafe_entry(&raw, "is a hard link to a file that is not in the archive"))
+                    }
+                    Err(err) => return Err(err).at("link", &dst),
+                }
                 continue; // shares the inode: no metadata of its own
             }
             tar::EntryType::Char => {
@@ -299,68 +379,71 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
                 if (maj, min) != (0, 0) {
                     return Err(unsafe_entry(&raw, "is a device node (only 0:0 whiteouts are accepted)"));
                 }
-                clear(&dst)?;
-                mknod(&dst, rustix::fs::FileType::CharacterDevice, 0)?;
+                clear(&parent, name, &dst)?;
+                let whiteout = rustix::fs::FileType::CharacterDevice;
+                rustix::fs::mknodat(&parent, name, whiteout, Mode::from_raw_mode(0o600), 0).at("create", &dst)?;
                 st.deleted += 1;
             }
             tar::EntryType::Fifo => {
-                clear(&dst)?;
-                mknod(&dst, rustix::fs::FileType::Fifo, 0)?;
+                clear(&parent, name, &dst)?;
+                let fifo = rustix::fs::FileType::Fifo;
+                rustix::fs::mknodat(&parent, name, fifo, Mode::from_raw_mode(0o600), 0).at("create", &dst)?;
             }
-            tar::EntryType::XGlobalHeader => continue,
             other => return Err(unsafe_entry(&raw, &format!("has a type docker-cr does not apply ({other:?})"))),
         }
-        // Metadata, never following a link.
-        let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        // Metadata, relative to the parent's fd and never following a link.
         rustix::fs::chownat(
-            rustix::fs::CWD,
-            &dst,
+            &parent,
+            name,
             Some(rustix::fs::Uid::from_raw(uid as u32)),
             Some(rustix::fs::Gid::from_raw(gid as u32)),
-            nofollow,
+            AtFlags::SYMLINK_NOFOLLOW,
         )
         .at("chown", &dst)?;
         if kind != tar::EntryType::Symlink {
-            // chown clears set-id bits, so the mode comes after it.
-            rustix::fs::chmodat(
-                rustix::fs::CWD,
-                &dst,
-                rustix::fs::Mode::from_raw_mode(mode),
-                rustix::fs::AtFlags::empty(),
-            )
-            .at("chmod", &dst)?;
+            // chown clears set-id bits, so the mode comes after it. fchmodat
+            // has no AT_SYMLINK_NOFOLLOW before Linux 6.6; none is needed:
+            // the name was made above by us in a directory held by fd, and
+            // is not a symlink.
+            rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(mode), AtFlags::empty()).at("chmod", &dst)?;
         }
-        for (k, v) in &xattrs {
-            if xattr_allowed(k) {
-                let name = std::ffi::CString::new(k.clone()).map_err(|_| unsafe_entry(&raw, "has a bad xattr name"))?;
-                rustix::fs::lsetxattr(&dst, name.as_c_str(), v, rustix::fs::XattrFlags::empty())
-                    .at("set xattr on", &dst)?;
+        if !xattrs.is_empty() {
+            // There is no lsetxattrat: the name under the parent's fd, as
+            // /proc/self/fd shows it, reaches the same entry without
+            // following a symlink at the end (lsetxattr) or on the way.
+            let at_parent = Path::new("/proc/self/fd").join(parent.as_raw_fd().to_string()).join(name);
+            for (k, v) in &xattrs {
+                if xattr_allowed(k) {
+                    let xname =
+                        std::ffi::CString::new(k.clone()).map_err(|_| unsafe_entry(&raw, "has a bad xattr name"))?;
+                    rustix::fs::lsetxattr(&at_parent, xname.as_c_str(), v, rustix::fs::XattrFlags::empty())
+                        .at("set xattr on", &dst)?;
+                }
             }
         }
         if kind != tar::EntryType::Directory {
-            set_mtime(&dst, mtime)?;
+            set_mtime(&parent, name, mtime, &dst)?;
         }
     }
     // Directory times last: adding entries changed them.
-    for (d, t) in dir_times.iter().rev() {
-        set_mtime(d, *t)?;
+    for (rel, t) in dir_times.iter().rev() {
+        let (parent_rel, name) = split(rel);
+        let parent = open_dir(&root_fd, root, parent_rel, rel, false)?;
+        set_mtime(&parent, name, *t, &root.join(rel))?;
     }
     Ok(st)
 }
 
-fn mknod(p: &Path, ft: rustix::fs::FileType, dev: u64) -> Result<()> {
-    rustix::fs::mknodat(rustix::fs::CWD, p, ft, rustix::fs::Mode::from_raw_mode(0o600), dev).at("create", p)
-}
-
-fn set_mtime(p: &Path, secs: i64) -> Result<()> {
+/// `utimensat(dir, name, AT_SYMLINK_NOFOLLOW)`: sets both times of `name`.
+fn set_mtime(dir: &OwnedFd, name: &std::ffi::OsStr, secs: i64, path: &Path) -> Result<()> {
     let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: 0 };
     rustix::fs::utimensat(
-        rustix::fs::CWD,
-        p,
+        dir,
+        name,
         &rustix::fs::Timestamps { last_access: t, last_modification: t },
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
-    .at("set times of", p)
+    .at("set times of", path)
 }
 
 /// A directory moved aside with one rename and replaced by an empty one of
@@ -526,6 +609,110 @@ mod tests {
             assert_eq!(err.exit_code(), 5);
         }
         assert!(!Path::new("/etc/evil").exists());
+        fs::remove_dir_all(&dst).unwrap();
+    }
+
+    /// What a hostile archive could touch beside the target: each entry's
+    /// inode, link count, size and mtime, and the listing.
+    fn snapshot(dir: &Path) -> Vec<(std::ffi::OsString, u64, u64, u64, i64)> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                (e.file_name(), m.ino(), m.nlink(), m.size(), m.mtime())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    // Issue "Trust and hardening": only a link target's last component was
+    // checked, so `d -> <outside>` then `pw => d/secret` made the upper dir's
+    // pw the outside file itself (the host's /etc/shadow, say).
+    #[test]
+    fn hard_links_through_symlinks_are_refused() {
+        let base = tempdir("hardlink-escape");
+        let root = base.join("root");
+        let outside = base.join("outside");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("secret"), "host secret").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), outside.join("link")).unwrap();
+        let out_abs = outside.to_str().unwrap();
+        let before = (snapshot(&base), snapshot(&outside));
+        for entries in [
+            vec![(tar::EntryType::Symlink, "d", Some(out_abs)), (tar::EntryType::Link, "pw", Some("d/secret"))],
+            vec![(tar::EntryType::Symlink, "d", Some("../outside")), (tar::EntryType::Link, "pw", Some("d/secret"))],
+            vec![
+                (tar::EntryType::Directory, "a", None),
+                (tar::EntryType::Symlink, "a/d", Some("../../outside")),
+                (tar::EntryType::Link, "a/pw", Some("a/d/link")),
+            ],
+            // A link to a symlink to the outside file: not a regular file.
+            vec![(tar::EntryType::Symlink, "s", Some(out_abs)), (tar::EntryType::Link, "pw", Some("s"))],
+        ] {
+            let d = root.join("t");
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir(&d).unwrap();
+            let err = apply(&tar_with(&entries)[..], &d).unwrap_err();
+            assert_eq!(err.exit_code(), 5, "{err}");
+            assert!(err.to_string().contains("hard link"), "{err}");
+            assert!(!d.join("pw").exists() && !d.join("a/pw").exists());
+            let m = fs::metadata(outside.join("secret")).unwrap();
+            assert_eq!((m.nlink(), m.len()), (1, 11), "the outside file was linked to");
+            fs::remove_dir_all(&d).unwrap();
+        }
+        assert_eq!((snapshot(&base), snapshot(&outside)), before, "something changed outside the target");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    // Issue "Trust and hardening": the tar crate writes a sparse entry's holes
+    // out as zeros, so a tiny archive could fill the disk.
+    #[test]
+    fn sparse_entries_are_refused() {
+        let dst = tempdir("sparse");
+        // One byte of data at the end of a 16 MiB hole.
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNUSparse);
+        h.set_path("big").unwrap();
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(1);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.set_real_size(16 << 20);
+        gnu.sparse[0].set_offset((16 << 20) - 1);
+        gnu.sparse[0].set_length(1);
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        assert!(tar.len() < 4096);
+        let err = apply(&tar[..], &dst).unwrap_err();
+        assert!(err.to_string().contains("sparse"), "{err}");
+        assert_eq!(err.exit_code(), 5);
+        assert!(!dst.join("big").exists());
+        fs::remove_dir_all(&dst).unwrap();
+    }
+
+    #[test]
+    fn hard_links_to_non_files_are_refused() {
+        let dst = tempdir("hardlink-kinds");
+        for entries in [
+            vec![(tar::EntryType::Directory, "dir", None), (tar::EntryType::Link, "pw", Some("dir"))],
+            vec![(tar::EntryType::Regular, "f", None), (tar::EntryType::Link, "pw", Some("f/x"))],
+            vec![(tar::EntryType::Link, "pw", Some("nothere"))],
+            vec![(tar::EntryType::Link, "pw", Some("no/where"))],
+        ] {
+            let d = dst.join("t");
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir(&d).unwrap();
+            let err = apply(&tar_with(&entries)[..], &d).unwrap_err();
+            assert_eq!(err.exit_code(), 5, "{err}");
+            assert!(!d.join("pw").exists());
+        }
         fs::remove_dir_all(&dst).unwrap();
     }
 }
