@@ -142,7 +142,7 @@ fn concurrent_checkpoints_of_one_container() {
     if second.status.success() {
         assert!(base.join("b/manifest.json").exists());
     } else {
-        fails_with(&second, 4, "another docker-cr is checkpointing container");
+        fails_with(&second, 4, "another docker-cr is checkpointing or restoring container");
         assert!(!base.join("b").exists());
     }
     assert_serving(&name, port, 256);
@@ -154,7 +154,11 @@ fn concurrent_checkpoints_of_one_container() {
         fs::OpenOptions::new().create(true).append(true).open(format!("/run/docker-cr/containers/{id}.lock")).unwrap();
     // SAFETY: flock(2) on a file we opened.
     assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) }, 0);
-    fails_with(&dcr(&["checkpoint", &name, s(&base.join("c"))]), 4, "another docker-cr is checkpointing container");
+    fails_with(
+        &dcr(&["checkpoint", &name, s(&base.join("c"))]),
+        4,
+        "another docker-cr is checkpointing or restoring container",
+    );
     assert!(!base.join("c").exists());
     drop(held);
     assert_serving(&name, port, 256);
