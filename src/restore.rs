@@ -18,6 +18,7 @@ use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
 use crate::runcconf::{self, RuncConf};
+use crate::state;
 
 /// CRIU's last line of a successful restore.
 const RESTORE_OK: &str = "Restore finished successfully";
@@ -263,19 +264,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let name = a.name.clone().unwrap_or_else(|| src.name.clone());
     let target = match ctx.engine.inspect(&name)? {
-        Some(c)
-            if c.pointer("/State/Running") == Some(&Value::Bool(true))
-                || c.pointer("/State/Restarting") == Some(&Value::Bool(true)) =>
-        {
-            return Err(Error::container(
-                format!("container {name} is running; docker-cr never restores over a running container"),
-                if a.name.is_some() {
-                    "choose another --name".to_string()
-                } else {
-                    format!("stop it (docker stop {name}) to restore into it, or restore a copy with --name NEW")
-                },
-            ))
-        }
+        Some(c) if is_running(&c) => return Err(running(&name, a)),
         Some(c) if s(&c, "/Id") == src.id => {
             if !a.publish.is_empty() {
                 return Err(Error::Usage(format!(
@@ -309,7 +298,13 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             (id, true)
         }
     };
-    let result = restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)));
+    // Held until the restore is over: another restore into the same stopped
+    // container would take our moved-aside upper dir for a crash leftover
+    // and put it back over the files we apply, and a checkpoint must not
+    // dump a container we are still starting. A container we just created
+    // is locked by its new ID, against a checkpoint of it.
+    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name)
+        .and_then(|_lock| restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_))));
     match result {
         Ok(()) => {
             ctx.out.step(format!(
@@ -327,6 +322,22 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+fn is_running(c: &Value) -> bool {
+    c.pointer("/State/Running") == Some(&Value::Bool(true))
+        || c.pointer("/State/Restarting") == Some(&Value::Bool(true))
+}
+
+fn running(name: &str, a: &RestoreArgs) -> Error {
+    Error::container(
+        format!("container {name} is running; docker-cr never restores over a running container"),
+        if a.name.is_some() {
+            "choose another --name".to_string()
+        } else {
+            format!("stop it (docker stop {name}) to restore into it, or restore a copy with --name NEW")
+        },
+    )
 }
 
 /// The saved image by name if the name still means the same image, else by ID.
@@ -355,6 +366,11 @@ fn restore_into(
     same: bool,
 ) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
+    // Seen again under the lock: a restore that held it before us may have
+    // started the container since we first looked.
+    if is_running(&c) {
+        return Err(running(name, a));
+    }
     let upper = PathBuf::from(s(&c, "/GraphDriver/Data/UpperDir"));
     if !upper.is_dir() {
         return Err(Error::host(
