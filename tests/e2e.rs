@@ -704,9 +704,11 @@ fn two_restores_into_one_stopped_container() {
     // the container; the second comes in meanwhile.
     let (first, _) = spawn_until(&["restore", &name, s(&dir)], "applied file changes");
     signal(first.id(), libc::SIGSTOP);
-    assert_eq!(inspect(&name, "{{.State.Running}}"), "false", "the first restore got further than meant");
+    let running = inspect(&name, "{{.State.Running}}");
     let second = dcr(&["restore", &name, s(&dir)]);
+    // Before any assertion: a panic must not leave the first one stopped.
     signal(first.id(), libc::SIGCONT);
+    assert_eq!(running, "false", "the first restore got further than meant");
     fails_with(&second, 4, &busy);
     let o = first.wait_with_output().unwrap();
     assert!(o.status.success(), "{o:?}");
