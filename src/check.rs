@@ -299,16 +299,17 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
                 "",
             )
         });
-        let restored = crate::runcconf::recover(Path::new(crate::runcconf::DEFAULT_DIR)).unwrap_or(false);
-        items.push(if restored {
-            item(
+        let dir = Path::new(crate::runcconf::DEFAULT_DIR);
+        items.push(match crate::runcconf::recover(dir) {
+            Ok(Some(crate::runcconf::PutBack::Restored)) => item(
                 "runc.conf",
                 Status::Warning,
                 "put back /etc/criu/runc.conf left changed by an interrupted restore",
                 "",
-            )
-        } else {
-            item("runc.conf", Status::Ok, "no change of docker-cr's left in /etc/criu/runc.conf", "")
+            ),
+            Ok(Some(kept)) => item("runc.conf", Status::Warning, kept.warning(dir).unwrap_or_default(), ""),
+            Err(e) => item("runc.conf", Status::Warning, format!("cannot put back /etc/criu/runc.conf: {e}"), ""),
+            Ok(None) => item("runc.conf", Status::Ok, "no change of docker-cr's left in /etc/criu/runc.conf", ""),
         });
     }
     if a.json {

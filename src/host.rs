@@ -89,6 +89,10 @@ impl Progress {
             eprintln!("docker-cr: [{:>6.3}s] {msg}", self.start.elapsed().as_secs_f64());
         }
     }
+    /// Something the user should know even with --quiet.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        eprintln!("docker-cr: warning: {msg}");
+    }
     /// Our own peak resident memory (VmHWM), in KiB; CRIU's is not in it.
     pub fn peak_rss_kib(&self) -> u64 {
         fs::read_to_string("/proc/self/status")

@@ -18,6 +18,7 @@ use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
 use crate::runcconf::{self, RuncConf};
+use crate::state;
 use crate::trust;
 
 /// CRIU's last line of a successful restore.
@@ -159,14 +160,31 @@ pub fn climbing_link(target: &Path) -> PathBuf {
     p
 }
 
-fn ctrd_dirs() -> Vec<PathBuf> {
-    fs::read_dir("/tmp")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("ctrd-checkpoint"))
-        .map(|e| e.path())
-        .collect()
+/// containerd unpacks every checkpoint it starts from into
+/// /tmp/ctrd-checkpoint* and never removes it. Other tools' restores put
+/// theirs there too, so ours are told apart by `marker`, a file with a name
+/// unique to this run that we put into the checkpoint we hand the engine.
+fn remove_our_ctrd_dirs(marker: &str) {
+    for e in fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let d = e.path();
+        if e.file_name().as_encoded_bytes().starts_with(b"ctrd-checkpoint")
+            && fs::symlink_metadata(d.join(marker)).is_ok()
+        {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The checkpoint name the engine is given; unique to this run, since it
+/// also names the marker of our unpacked copy (`marker`).
+fn cp_name() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("docker-cr-{}-{nanos}", std::process::id())
+}
+
+/// The file that marks containerd's copy of checkpoint `cp_name` as ours.
+fn marker(cp_name: &str) -> String {
+    format!("{cp_name}.unpacked-for-docker-cr")
 }
 
 fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
@@ -267,7 +285,13 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         if m.format >= 2 { "SHA-256" } else { "xxHash64" },
         t.elapsed().as_millis()
     ));
-    let _ = runcconf::recover(Path::new(runcconf::DEFAULT_DIR));
+    let conf_dir = Path::new(runcconf::DEFAULT_DIR);
+    if let Ok(Some(put_back)) = runcconf::recover(conf_dir) {
+        match put_back.warning(conf_dir) {
+            Some(w) => ctx.out.warn(w),
+            None => ctx.out.step("put back /etc/criu/runc.conf left changed by an interrupted restore"),
+        }
+    }
     let src = &m.container;
     if a.container != src.name && !(a.container.len() >= 4 && src.id.starts_with(&a.container)) {
         return Err(Error::container(
@@ -295,19 +319,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let name = a.name.clone().unwrap_or_else(|| src.name.clone());
     let target = match ctx.engine.inspect(&name)? {
-        Some(c)
-            if c.pointer("/State/Running") == Some(&Value::Bool(true))
-                || c.pointer("/State/Restarting") == Some(&Value::Bool(true)) =>
-        {
-            return Err(Error::container(
-                format!("container {name} is running; docker-cr never restores over a running container"),
-                if a.name.is_some() {
-                    "choose another --name".to_string()
-                } else {
-                    format!("stop it (docker stop {name}) to restore into it, or restore a copy with --name NEW")
-                },
-            ))
-        }
+        Some(c) if is_running(&c) => return Err(running(&name, a)),
         Some(c) if s(&c, "/Id") == src.id => {
             if !a.publish.is_empty() {
                 return Err(Error::Usage(format!(
@@ -353,7 +365,13 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             (id, true)
         }
     };
-    let result = restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)));
+    // Held until the restore is over: another restore into the same stopped
+    // container would take our moved-aside upper dir for a crash leftover
+    // and put it back over the files we apply, and a checkpoint must not
+    // dump a container we are still starting. A container we just created
+    // is locked by its new ID, against a checkpoint of it.
+    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name)
+        .and_then(|_lock| restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_))));
     match result {
         Ok(()) => {
             ctx.out.step(format!(
@@ -371,6 +389,22 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+fn is_running(c: &Value) -> bool {
+    c.pointer("/State/Running") == Some(&Value::Bool(true))
+        || c.pointer("/State/Restarting") == Some(&Value::Bool(true))
+}
+
+fn running(name: &str, a: &RestoreArgs) -> Error {
+    Error::container(
+        format!("container {name} is running; docker-cr never restores over a running container"),
+        if a.name.is_some() {
+            "choose another --name".to_string()
+        } else {
+            format!("stop it (docker stop {name}) to restore into it, or restore a copy with --name NEW")
+        },
+    )
 }
 
 /// The saved image by name if the name still means the same image, else by ID.
@@ -399,6 +433,11 @@ fn restore_into(
     same: bool,
 ) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
+    // Seen again under the lock: a restore that held it before us may have
+    // started the container since we first looked.
+    if is_running(&c) {
+        return Err(running(name, a));
+    }
     let upper = PathBuf::from(s(&c, "/GraphDriver/Data/UpperDir"));
     if !upper.is_dir() {
         return Err(Error::host(
@@ -455,12 +494,15 @@ fn files_and_start(
     host::check_interrupted()?;
 
     // The engine only starts from <root>/containers/<id>/checkpoints/<name>.
-    let cp_name = format!("docker-cr-{}", std::process::id());
+    let cp_name = cp_name();
     let cp_parent = ctx.root_dir.join("containers").join(id).join("checkpoints");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
-    let placed = place_images(&a.dir, m, &cp_dir);
+    let placed = place_images(&a.dir, m, &cp_dir).and_then(|()| {
+        let p = cp_dir.join(marker(&cp_name));
+        fs::write(&p, "").at("create", &p)
+    });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
     let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
     let _ = fs::remove_dir_all(&cp_dir);
@@ -516,16 +558,22 @@ fn start(
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
     };
-    let conf = RuncConf::install(Path::new(runcconf::DEFAULT_DIR), &criu::restore_config(&opts)?)?;
-    let before = ctrd_dirs();
+    let dir = Path::new(runcconf::DEFAULT_DIR);
+    let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
     ctx.out.step("starting the container from the checkpoint");
     let started = ctx.engine.start_from_checkpoint(id, cp_name);
-    // containerd unpacks every checkpoint into /tmp and never removes it.
-    // Still under the runc.conf lock, so the new ones are ours.
-    for d in ctrd_dirs().into_iter().filter(|d| !before.contains(d)) {
-        let _ = fs::remove_dir_all(d);
+    // At once: every runc checkpoint/restore on the host reads the file.
+    match conf.remove() {
+        Ok(put_back) => {
+            if let Some(w) = put_back.warning(dir) {
+                ctx.out.warn(w);
+            }
+        }
+        // The saved file stays, and the next docker-cr run puts it back;
+        // the container itself is not the worse for it.
+        Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
     }
-    let undo = conf.remove();
+    remove_our_ctrd_dirs(&marker(cp_name));
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
     let result = match started {
@@ -534,7 +582,7 @@ fn start(
             "the engine started the container, but CRIU's log does not say the restore finished: it may have started from scratch",
             None,
         )),
-        Ok(()) => undo,
+        Ok(()) => Ok(()),
     };
     if let Err(e) = result {
         // Docker deletes the bundle, and the log with it: keep our copy.

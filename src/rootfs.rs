@@ -456,6 +456,8 @@ pub struct Aside {
 }
 
 impl Aside {
+    /// The caller holds the container's lock (state::ContainerLock): only
+    /// then is a saved tree found here a killed run's, never a live one's.
     pub fn take(dir: &Path) -> Result<Aside> {
         let mut name = dir.file_name().unwrap_or_default().to_os_string();
         name.push(".docker-cr-saved");

@@ -1,7 +1,8 @@
 //! docker-cr's own runtime state under /run/docker-cr: one lock file per
-//! container being checkpointed. Holding its flock means "a checkpoint of
-//! this container is running" (a second one fails clearly instead of running
-//! two CRIU dumps on one tree). While the container is frozen, the file says
+//! container being checkpointed or restored. Holding its flock means "a
+//! checkpoint or restore of this container is running" (a second one fails
+//! clearly instead of running two CRIU dumps on one tree, or two restores
+//! moving one upper dir aside). While the container is frozen, the file says
 //! which cgroup, so a run killed with SIGKILL (which no rollback survives) is
 //! repaired by the next run: an unlocked file that still says "frozen" means
 //! its owner died, and the cgroup is thawed.
@@ -54,31 +55,71 @@ fn open(path: &Path) -> Result<fs::File> {
     fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path).at("open", path)
 }
 
+/// What one attempt at a lock file gave.
+enum Attempt {
+    Locked(fs::File),
+    Busy,
+    /// We locked an inode that is no longer the one at the path: its holder
+    /// unlinked it (when done, or `recover_frozen`) after we opened it. A
+    /// lock on it excludes nobody, since the next run creates a new file.
+    Stale,
+}
+
+/// Locks `file`, opened from `path`, without blocking, and checks that the
+/// locked inode is still the one at `path` (fstat(2) against stat(2)).
+/// Whoever unlinks a lock file holds its lock, so once the check passes
+/// nobody can unlink it under us until we let go.
+fn lock_if_current(file: fs::File, path: &Path) -> Result<Attempt> {
+    use std::os::unix::fs::MetadataExt;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => return Ok(Attempt::Busy),
+        Err(e) => return Err(e).at("lock", path),
+    }
+    let ours = file.metadata().at("stat", path)?;
+    match fs::metadata(path) {
+        Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => Ok(Attempt::Locked(file)),
+        Ok(_) => Ok(Attempt::Stale),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Attempt::Stale),
+        Err(e) => Err(e).at("stat", path),
+    }
+}
+
+/// Opens (creating) and locks `path`; None while another run holds it.
+fn try_lock(path: &Path) -> Result<Option<fs::File>> {
+    // Each stale round means a holder let go meanwhile; a few suffice, the
+    // bound only keeps a pathological churn from spinning forever.
+    for _ in 0..100 {
+        match lock_if_current(open(path)?, path)? {
+            Attempt::Locked(f) => return Ok(Some(f)),
+            Attempt::Busy => return Ok(None),
+            Attempt::Stale => continue,
+        }
+    }
+    Ok(None)
+}
+
 impl ContainerLock {
     /// Takes the lock of container `id`, or says who holds it.
     pub fn take(dir: &Path, id: &str, name: &str) -> Result<ContainerLock> {
         fs::create_dir_all(dir).at("create", dir)?;
         let path = dir.join(format!("{id}.lock"));
-        let file = open(&path)?;
         // Another run's repair scan holds each lock for an instant: give it
-        // a moment before concluding that a checkpoint is running.
+        // a moment before concluding that a checkpoint or restore is running.
         let mut tries = 0;
-        loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => break,
-                Err(rustix::io::Errno::WOULDBLOCK) if tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(rustix::io::Errno::WOULDBLOCK) => {
-                    return Err(Error::container(
-                        format!("another docker-cr is checkpointing container {name} right now"),
-                        "wait for it to finish, then try again",
-                    ))
-                }
-                Err(e) => return Err(e).at("lock", &path),
+        let file = loop {
+            if let Some(f) = try_lock(&path)? {
+                break f;
             }
-        }
+            if tries == 20 {
+                return Err(Error::container(
+                    format!("another docker-cr is checkpointing or restoring container {name} right now"),
+                    "wait for it to finish, then try again",
+                ));
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         let lock = ContainerLock { file, path };
         // We hold the lock: a "frozen" record in it is a dead run's.
         if let Some((f, log)) = parse_record(&fs::read_to_string(&lock.path).unwrap_or_default()) {
@@ -126,10 +167,9 @@ pub fn recover_frozen(dir: &Path) -> Vec<PathBuf> {
     let mut thawed = Vec::new();
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = e.path();
-        let Ok(file) = open(&path) else { continue };
-        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-            continue;
-        }
+        // Only a lock on the file that is at the path now: a stale inode's
+        // record would be some live run's, read through the path.
+        let Ok(Some(_file)) = try_lock(&path) else { continue };
         if let Some((f, log)) = parse_record(&fs::read_to_string(&path).unwrap_or_default()) {
             if repair(&f, log.as_deref()).is_ok() {
                 thawed.push(f.dir.clone());
@@ -143,6 +183,8 @@ pub fn recover_frozen(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     #[test]
     fn records_round_trip() {
@@ -177,5 +219,38 @@ mod tests {
         drop(live);
         assert!(!locks.join("live.lock").exists());
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Issue 7, finding 6: a waiter that opened the lock file before its
+    /// holder unlinked it must not end up "holding" the unlinked inode while
+    /// a third run holds a new file at the same path.
+    #[test]
+    fn only_one_holder_at_a_time_despite_unlinks() {
+        let dir = std::env::temp_dir().join(format!("docker-cr-lockrace-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let holders = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, holders, most) = (dir.clone(), holders.clone(), most.clone());
+                std::thread::spawn(move || {
+                    while std::time::Instant::now() < until {
+                        if let Ok(l) = ContainerLock::take(&dir, "c", "web") {
+                            let n = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(n, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(l);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(most.load(Ordering::SeqCst), 1, "two runs held the container's lock at once");
     }
 }

@@ -834,3 +834,72 @@ fn host_access_asked_by_a_checkpoint_needs_the_operators_word() {
     // the mount namespace CRIU saved, so they do not see the new bind).
     assert_eq!(inspect(&name, "{{.HostConfig.Binds}}"), format!("[{}:/granted:ro]", host_dir.display()));
 }
+
+/// Two restores into one stopped container at once: one restores it, the
+/// other fails clearly and changes nothing; the container keeps its files
+/// and its memory (issue 7, finding 5: both moved the one upper dir aside,
+/// each taking the other's saved tree for a crash leftover).
+#[test]
+fn two_restores_into_one_stopped_container() {
+    require_engine();
+    let c = Counter::start("twin", &[], 10);
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
+    docker_ok(&["exec", &name, "sh", "-c", "echo kept > /tmp/kept.txt"]);
+    let dir = temp_dir("cp").join("twin");
+    ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
+    let id = inspect(&name, "{{.Id}}");
+    let busy = format!("another docker-cr is checkpointing or restoring container {name}");
+
+    // Deterministically first: the first restore is held (SIGSTOP) right
+    // after it applied the files into the fresh upper dir, before it starts
+    // the container; the second comes in meanwhile.
+    let (first, _) = spawn_until(&["restore", &name, s(&dir)], "applied file changes");
+    signal(first.id(), libc::SIGSTOP);
+    let running = inspect(&name, "{{.State.Running}}");
+    let second = dcr(&["restore", &name, s(&dir)]);
+    // Before any assertion: a panic must not leave the first one stopped.
+    signal(first.id(), libc::SIGCONT);
+    assert_eq!(running, "false", "the first restore got further than meant");
+    fails_with(&second, 4, &busy);
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(inspect(&name, "{{.Id}}"), id);
+    assert_continues(port, &token, n);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/kept.txt"]), "kept");
+
+    // Then two started together, as a user would.
+    let (_, n) = read_state(port);
+    let dir = dir.with_file_name("twin2");
+    ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
+    let spawn = || {
+        std::process::Command::new(bin())
+            .args(["restore", &name, s(&dir)])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let lost = match (a.status.success(), b.status.success()) {
+        (true, false) => b,
+        (false, true) => a,
+        _ => panic!("expected exactly one restore to succeed:\n--- first\n{}\n--- second\n{}", text(&a), text(&b)),
+    };
+    // The loser waits up to a second for the lock; a winner that is faster
+    // than that has started the container by then, which the loser sees.
+    let t = text(&lost);
+    assert_eq!(lost.status.code(), Some(4), "{t}");
+    assert!(t.contains(&busy) || t.contains(&format!("container {name} is running")), "{t}");
+    assert_eq!(inspect(&name, "{{.Id}}"), id);
+    assert_continues(port, &token, n);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/kept.txt"]), "kept");
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a child we spawned.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}

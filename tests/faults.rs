@@ -150,7 +150,7 @@ fn concurrent_checkpoints_of_one_container() {
     if second.status.success() {
         assert!(base.join("b/manifest.json").exists());
     } else {
-        fails_with(&second, 4, "another docker-cr is checkpointing container");
+        fails_with(&second, 4, "another docker-cr is checkpointing or restoring container");
         assert!(!base.join("b").exists());
     }
     assert_serving(&name, port, 256);
@@ -162,7 +162,11 @@ fn concurrent_checkpoints_of_one_container() {
         fs::OpenOptions::new().create(true).append(true).open(format!("/run/docker-cr/containers/{id}.lock")).unwrap();
     // SAFETY: flock(2) on a file we opened.
     assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) }, 0);
-    fails_with(&dcr(&["checkpoint", &name, s(&base.join("c"))]), 4, "another docker-cr is checkpointing container");
+    fails_with(
+        &dcr(&["checkpoint", &name, s(&base.join("c"))]),
+        4,
+        "another docker-cr is checkpointing or restoring container",
+    );
     assert!(!base.join("c").exists());
     drop(held);
     assert_serving(&name, port, 256);
@@ -248,6 +252,7 @@ fn runc_conf_left_by_a_killed_restore_is_put_back() {
     let dir = Path::new("/etc/criu");
     fs::create_dir_all(dir).unwrap();
     let conf = dir.join("runc.conf");
+    let _serial = conf_tests();
     let before = {
         let _quiet = RuncConfSerial::take();
         let before = fs::read(&conf).ok();
@@ -283,4 +288,130 @@ impl RuncConfSerial {
         assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
         RuncConfSerial { _lock: f }
     }
+}
+
+/// Tests that change /etc/criu/runc.conf run one at a time (docker-cr's own
+/// lock cannot do it: their restores must take that lock themselves).
+fn conf_tests() -> std::sync::MutexGuard<'static, ()> {
+    static M: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    M.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Moves the user's /etc/criu/runc.conf out of the way for a test and puts
+/// it back when dropped, whatever the test left there.
+struct UserConf {
+    backup: Option<std::path::PathBuf>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+const CONF: &str = "/etc/criu/runc.conf";
+
+impl UserConf {
+    fn take() -> UserConf {
+        let serial = conf_tests();
+        let _quiet = RuncConfSerial::take();
+        fs::create_dir_all("/etc/criu").unwrap();
+        let backup = Path::new("/etc/criu").join(format!(".runc.conf.test-backup-{}", std::process::id()));
+        let backup = fs::symlink_metadata(CONF).is_ok().then(|| {
+            fs::rename(CONF, &backup).unwrap();
+            backup
+        });
+        UserConf { backup, _serial: serial }
+    }
+
+    /// Sets runc.conf (under docker-cr's lock, so no restore sees half of it).
+    fn set(&self, f: impl FnOnce(&Path)) {
+        let _quiet = RuncConfSerial::take();
+        let _ = fs::remove_file(CONF);
+        f(Path::new(CONF));
+    }
+}
+
+impl Drop for UserConf {
+    fn drop(&mut self) {
+        let _quiet = RuncConfSerial::take();
+        let _ = fs::remove_file(CONF);
+        if let Some(b) = &self.backup {
+            let _ = fs::rename(b, CONF);
+        }
+    }
+}
+
+fn xattr(p: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: lgetxattr(2) with NUL-terminated strings and a buffer we own.
+    let n =
+        unsafe { libc::lgetxattr(path.as_ptr(), c"user.docker-cr-test".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+/// A checkpoint of a fresh counter, removed so it can be restored.
+fn checkpointed_counter(tag: &str) -> (Counter, std::path::PathBuf) {
+    let c = Counter::start(tag, &[], 5);
+    let dir = temp_dir("cp").join(tag);
+    ok(dcr(&["checkpoint", &c.name, s(&dir)]));
+    docker_ok(&["rm", "-f", &c.name]);
+    (c, dir)
+}
+
+/// Issue 7, finding 7: /etc/criu/runc.conf comes back exactly as it was (a
+/// 0644 file with bytes that are not UTF-8, its owner and xattrs; a
+/// symlink stays a symlink), and a /tmp/ctrd-checkpoint* directory that is
+/// not ours survives the restore.
+#[test]
+fn runc_conf_comes_back_exactly_and_foreign_ctrd_dirs_stay() {
+    require_engine();
+    use std::os::unix::fs::MetadataExt;
+    let user = UserConf::take();
+    let bytes = b"# the user's own, in latin-1: caf\xe9 cr\xe8me\n# no last line break".to_vec();
+    user.set(|p| {
+        fs::write(p, &bytes).unwrap();
+        fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(p, Some(1234), Some(5678)).unwrap();
+        let path = std::ffi::CString::new(s(p)).unwrap();
+        // SAFETY: setxattr(2) with NUL-terminated strings and a value we own.
+        let r =
+            unsafe { libc::setxattr(path.as_ptr(), c"user.docker-cr-test".as_ptr(), b"kept".as_ptr().cast(), 4, 0) };
+        assert_eq!(r, 0, "setxattr: {}", std::io::Error::last_os_error());
+    });
+    let md = fs::symlink_metadata(CONF).unwrap();
+    let (c, dir) = checkpointed_counter("conf-file");
+    // A foreign unpacked checkpoint appears while our restore starts the
+    // container (containerd names its own the same way).
+    let (child, _) = spawn_until(&["restore", &c.name, s(&dir)], "starting the container from the checkpoint");
+    let foreign = Path::new("/tmp").join(format!("ctrd-checkpoint-dcr-test-{}", std::process::id()));
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("descriptors.json"), "[]").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_continues(c.port, &c.token, c.count);
+    let exists = foreign.exists();
+    let _ = fs::remove_dir_all(&foreign);
+    assert!(exists, "the restore removed a /tmp/ctrd-checkpoint* directory that was not its own");
+    let after = fs::symlink_metadata(CONF).unwrap();
+    assert_eq!(fs::read(CONF).unwrap(), bytes, "runc.conf's content changed");
+    assert_eq!(
+        (after.mode(), after.uid(), after.gid(), after.ino()),
+        (md.mode(), md.uid(), md.gid(), md.ino()),
+        "runc.conf is not the same file with the same mode and owner"
+    );
+    assert_eq!(xattr(Path::new(CONF)).as_deref(), Some(&b"kept"[..]), "the xattr is gone");
+    drop(c);
+
+    // A symlink to the real file.
+    let real = Path::new("/etc/criu").join(format!("dcr-test-real-{}.conf", std::process::id()));
+    fs::write(&real, "# the user's own, behind a symlink\n").unwrap();
+    let target = real.file_name().unwrap().to_owned();
+    user.set(|p| std::os::unix::fs::symlink(&target, p).unwrap());
+    let (c, dir) = checkpointed_counter("conf-link");
+    let o = dcr(&["restore", &c.name, s(&dir)]);
+    let link = fs::read_link(CONF);
+    let content = fs::read_to_string(&real);
+    let _ = fs::remove_file(&real);
+    ok(o);
+    assert_continues(c.port, &c.token, c.count);
+    assert_eq!(link.unwrap(), Path::new(&target), "runc.conf is no longer the symlink");
+    assert_eq!(content.unwrap(), "# the user's own, behind a symlink\n");
 }
