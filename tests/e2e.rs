@@ -209,6 +209,25 @@ fn failed_dump_leaves_the_container_running() {
     assert!(!dir.with_file_name(".fail.partial").exists());
     assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
     assert_continues(port, &token, n);
+    // Our own NAME.failed from before is replaced by the new one; a
+    // NAME.failed that holds anything else is the user's and stays
+    // (issue 7, finding 12): the log goes to NAME.failed-TIME instead.
+    fails_with(&dcr(&["--criu", s(&criu), "checkpoint", &name, s(&dir)]), 1, "criu dump failed");
+    let failed = dir.with_file_name("fail.failed");
+    assert_eq!(fs::read_dir(&failed).unwrap().count(), 2, "ours, replaced: the config and the log");
+    assert!(failed.join("criu-dump.log").exists());
+    fs::write(failed.join("mine.txt"), "the user's").unwrap();
+    let o = dcr(&["--criu", s(&criu), "checkpoint", &name, s(&dir)]);
+    fails_with(&o, 1, "criu dump failed");
+    assert_eq!(fs::read_to_string(failed.join("mine.txt")).unwrap(), "the user's");
+    let kept: Vec<_> = fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("fail.failed-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{}", text(&o));
+    assert!(kept[0].path().join("criu-dump.log").exists());
+    assert!(text(&o).contains(&kept[0].path().display().to_string()), "{}", text(&o));
 }
 
 /// A restore that fails (damaged image) leaves no container behind and
