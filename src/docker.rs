@@ -168,6 +168,12 @@ impl Engine {
         self.json("GET", "/info", None)
     }
 
+    /// `GET /version`: the engine's version, its API and its components
+    /// (containerd, runc, docker-init).
+    pub fn version(&self) -> Result<Value> {
+        self.json("GET", "/version", None)
+    }
+
     /// Inspects a container; `Ok(None)` when there is none of that name or ID.
     pub fn inspect(&self, name: &str) -> Result<Option<Value>> {
         match self.json("GET", &format!("/containers/{}/json", esc(name)), None) {

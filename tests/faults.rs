@@ -160,9 +160,9 @@ fn concurrent_checkpoints_of_one_container() {
     assert_serving(&name, port, 256);
 }
 
-/// The engine restarts between checkpoint and restore. It restarts the
-/// shared engine, so it cannot run beside other tests: tests/run runs it on
-/// its own (`--ignored`), after the rest.
+/// The engine (the dockerd behind DOCKER_HOST) restarts between checkpoint
+/// and restore. It restarts a shared engine, so it cannot run beside other
+/// tests: tests/run runs it on its own (`--ignored`), after the rest.
 #[test]
 #[ignore = "restarts dockerd; tests/run runs it alone, after the others"]
 fn engine_restart_between_checkpoint_and_restore() {
@@ -172,18 +172,53 @@ fn engine_restart_between_checkpoint_and_restore() {
     let dir = temp_dir("cp").join("restart");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let pid: i32 = fs::read_to_string("/var/run/docker.pid").unwrap().trim().parse().unwrap();
-    signal(pid as u32, libc::SIGTERM);
+    let mut engine = EngineUnderTest::from_env();
+    signal(engine.pid, libc::SIGTERM);
     let start = std::time::Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() {
+    while Path::new(&format!("/proc/{}", engine.pid)).exists() {
         assert!(start.elapsed() < std::time::Duration::from_secs(60), "dockerd did not stop");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let setup = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/setup-host");
-    let st = std::process::Command::new(setup).env("DOCKER_CR_SKIP_IMAGES", "1").status().unwrap();
-    assert!(st.success(), "tests/setup-host could not start dockerd again");
+    let st = engine.start.status().unwrap();
+    assert!(st.success(), "{:?} could not start dockerd again", engine.start);
     ok(dcr(&["restore", &name, s(&dir)]));
     assert_continues(port, &token, n);
+}
+
+/// The dockerd behind DOCKER_HOST and how to start it again: the host's
+/// (/var/run/docker.pid, tests/setup-host) for the default socket; for any
+/// other socket DOCKER_CR_DOCKERD_PID and DOCKER_CR_ENGINE_START (a shell
+/// command), which tests/run sets. It checks that the pid's command line
+/// names the socket, so a missing setting never restarts another engine.
+struct EngineUnderTest {
+    pid: u32,
+    start: std::process::Command,
+}
+
+impl EngineUnderTest {
+    fn from_env() -> EngineUnderTest {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        let socket = host.strip_prefix("unix://").unwrap_or(&host);
+        if socket.is_empty() || socket == "/var/run/docker.sock" || socket == "/run/docker.sock" {
+            let pid = fs::read_to_string("/var/run/docker.pid").unwrap().trim().parse().unwrap();
+            let mut start = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/setup-host"));
+            start.env("DOCKER_CR_SKIP_IMAGES", "1");
+            return EngineUnderTest { pid, start };
+        }
+        let (Ok(pid), Ok(cmd)) = (std::env::var("DOCKER_CR_DOCKERD_PID"), std::env::var("DOCKER_CR_ENGINE_START"))
+        else {
+            panic!("DOCKER_HOST={host}: set DOCKER_CR_DOCKERD_PID (its dockerd) and DOCKER_CR_ENGINE_START (a command that starts it again), as tests/run does");
+        };
+        let pid: u32 = pid.trim().parse().expect("DOCKER_CR_DOCKERD_PID is a pid");
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&cmdline).contains(socket),
+            "DOCKER_CR_DOCKERD_PID={pid} is not the dockerd of {socket}"
+        );
+        let mut start = std::process::Command::new("sh");
+        start.args(["-c", &cmd]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        EngineUnderTest { pid, start }
+    }
 }
 
 /// A restore killed while /etc/criu/runc.conf holds its options: the next
