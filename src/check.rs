@@ -143,6 +143,39 @@ pub fn judge_engine(experimental: bool, info: &Value) -> Vec<Item> {
     out
 }
 
+/// The engine line of `check`: which Docker generation docker-cr talks to,
+/// with the containerd and runc it drives (they restore the checkpoint), and
+/// the API version in use when it differs from the engine's own.
+pub fn engine_detail(version: &Value, info: &Value, socket: &Path, api_used: &str) -> String {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut engine = s(version, "Version");
+    if engine.is_empty() {
+        engine = s(info, "ServerVersion");
+    }
+    if engine.is_empty() {
+        engine = "?".into();
+    }
+    let component = |name: &str| {
+        version
+            .get("Components")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c.get("Name").and_then(Value::as_str) == Some(name)))
+            .and_then(|c| c.get("Version"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let parts: Vec<String> =
+        ["containerd", "runc"].iter().filter_map(|n| component(n).map(|v| format!("{n} {v}"))).collect();
+    let with = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
+    let server_api = s(version, "ApiVersion");
+    let api = if server_api.is_empty() || server_api == api_used {
+        format!("API {api_used}")
+    } else {
+        format!("API {server_api}, docker-cr uses {api_used}")
+    };
+    format!("Docker {engine}{with} at {}, {api}", socket.display())
+}
+
 /// How CRIU will lock the container's network during a dump, and whether
 /// a lock left by a CRIU killed mid-dump can be removed automatically.
 pub fn judge_network_lock(nft_lock: bool, nft_cli: bool) -> Item {
@@ -258,13 +291,9 @@ fn probe_engine() -> Vec<Item> {
         Ok(i) => i,
         Err(e) => return vec![item("engine", Status::Fail, e.to_string(), "")],
     };
-    let version = info.get("ServerVersion").and_then(Value::as_str).unwrap_or("?");
-    let mut out = vec![item(
-        "engine",
-        Status::Ok,
-        format!("Docker {version} at {}, API {}", engine.socket.display(), engine.api()),
-        "",
-    )];
+    // Older engines answer /version too; without it the line says less.
+    let version = engine.version().unwrap_or(Value::Null);
+    let mut out = vec![item("engine", Status::Ok, engine_detail(&version, &info, &engine.socket, engine.api()), "")];
     out.extend(judge_engine(engine.experimental, &info));
     out
 }
@@ -348,6 +377,23 @@ mod tests {
         assert_eq!(judge_network_lock(true, true).status, Status::Ok);
         assert_eq!(judge_network_lock(true, false).status, Status::Warning);
         assert!(judge_network_lock(false, false).detail.starts_with("iptables"));
+    }
+
+    #[test]
+    fn engine_line_names_the_generation() {
+        let version = json!({"Version": "26.1.5+dfsg1", "ApiVersion": "1.45", "Components": [
+            {"Name": "Engine", "Version": "26.1.5+dfsg1"},
+            {"Name": "containerd", "Version": "1.7.24~ds1"},
+            {"Name": "runc", "Version": "1.1.15+ds1"}]});
+        let sock = Path::new("/run/d.sock");
+        assert_eq!(
+            engine_detail(&version, &json!({}), sock, "1.43"),
+            "Docker 26.1.5+dfsg1 (containerd 1.7.24~ds1, runc 1.1.15+ds1) at /run/d.sock, API 1.45, docker-cr uses 1.43"
+        );
+        let old = json!({"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"});
+        assert_eq!(engine_detail(&old, &json!({}), sock, "1.41"), "Docker 20.10.24+dfsg1 at /run/d.sock, API 1.41");
+        let info = json!({"ServerVersion": "20.10.24"});
+        assert_eq!(engine_detail(&Value::Null, &info, sock, "1.41"), "Docker 20.10.24 at /run/d.sock, API 1.41");
     }
 
     #[test]

@@ -378,6 +378,14 @@ fn in_netns(pid: i32, tool: &str, args: &[&str], input: &str) -> std::io::Result
 /// iptables chain. Ok(true) when a lock was removed; Err says what to run
 /// by hand when the tool for it is missing.
 pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
+    if fs::File::open(format!("/proc/{pid}/ns/net")).is_err() {
+        // Dead (a zombie has no namespaces left): its network namespace went
+        // with it; nothing to unlock, and no tool is missing.
+        return Err(format!(
+            "the container's main process (pid {pid}) is gone: a CRIU that dies while it injects its code into a \
+             task can take the task down with it (SIGTRAP); the container's memory is lost, start it again"
+        ));
+    }
     let mut removed = false;
     for tool in ["iptables-restore", "ip6tables-restore"] {
         removed |= in_netns(pid, tool, &["-w", "--noflush"], IPTABLES_UNLOCK).is_ok_and(|(ok, _)| ok);
@@ -551,6 +559,15 @@ mod tests {
         // Other odd characters stay, quoted: they cannot end a line.
         let o = RestoreOpts { log_file: "/l \u{85}\u{2028}#\"\\".into(), ..Default::default() };
         assert_eq!(restore_config(&o).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn a_dead_task_is_not_blamed_on_a_missing_nft() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        let e = unlock_network(pid, "net: Lock network\nnft: table inet CRIU-x\n").unwrap_err();
+        assert!(e.contains("is gone") && !e.contains("not installed"), "{e}");
     }
 
     #[test]

@@ -168,13 +168,19 @@ impl Engine {
         self.json("GET", "/info", None)
     }
 
+    /// `GET /version`: the engine's version, its API and its components
+    /// (containerd, runc, docker-init).
+    pub fn version(&self) -> Result<Value> {
+        self.json("GET", "/version", None)
+    }
+
     /// Inspects a container; `Ok(None)` when there is none of that name or ID.
     pub fn inspect(&self, name: &str) -> Result<Option<Value>> {
         match self.json("GET", &format!("/containers/{}/json", esc(name)), None) {
             Ok(v) if v.get("Id").and_then(Value::as_str).is_some_and(|id| !id.is_empty()) => Ok(Some(v)),
             Ok(_) => Err(Error::engine(format!("GET /containers/{name}/json: the answer is not a container"), None)),
             Err(Error::Docker { status: 404, .. }) => Ok(None),
-            Err(Error::Docker { message, .. }) if message.contains("Multiple IDs found") => Err(Error::container(
+            Err(Error::Docker { message, .. }) if is_ambiguous(&message) => Err(Error::container(
                 format!("the ID prefix {name} is ambiguous: it matches more than one container"),
                 "give more characters of the ID, or the name",
             )),
@@ -238,6 +244,13 @@ impl Engine {
     }
 }
 
+/// The engine's answer to an ID prefix that matches several containers:
+/// "Multiple IDs found with provided prefix" on Docker 20.10,
+/// "multiple IDs found ..." (status 400) on Docker 26 and 28.
+pub fn is_ambiguous(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("multiple ids found")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +292,12 @@ mod tests {
         assert_eq!(esc("a/b c"), "a%2Fb%20c");
         assert_eq!(message(br#"{"message":"No such container: x"}"#), "No such container: x");
         assert_eq!(message(b"page not found\n"), "page not found");
+    }
+
+    #[test]
+    fn ambiguous_prefix_on_every_generation() {
+        assert!(is_ambiguous("Multiple IDs found with provided prefix: 9")); // 20.10
+        assert!(is_ambiguous("multiple IDs found with provided prefix: 9")); // 26, 28
+        assert!(!is_ambiguous("No such container: 9"));
     }
 }
