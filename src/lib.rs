@@ -11,6 +11,7 @@ pub mod docker;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod img;
 pub mod keys;
 pub mod manifest;
 pub mod policy;
