@@ -298,6 +298,26 @@ fn probe_engine() -> Vec<Item> {
     out
 }
 
+/// This host's signing key and the keys it trusts (see `trust`).
+fn judge_keys(keys: &crate::trust::KeyDir) -> Item {
+    match (keys.host_public(), keys.trusted()) {
+        (Ok(own), Ok(trusted)) => {
+            let others = trusted.len() - usize::from(own.is_some());
+            let own = match own {
+                Some(k) => format!("this host signs with {}", k.fingerprint()),
+                None => "no host key yet (made by the first checkpoint)".to_string(),
+            };
+            item(
+                "keys",
+                Status::Ok,
+                format!("{own}; {others} other host key(s) trusted in {}", keys.trusted_dir().display()),
+                "",
+            )
+        }
+        (Err(e), _) | (_, Err(e)) => item("keys", Status::Fail, e.to_string(), e.hint().unwrap_or_default()),
+    }
+}
+
 pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
     let mut items = Vec::new();
     let root = rustix::process::geteuid().is_root();
@@ -340,6 +360,9 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
             Err(e) => item("runc.conf", Status::Warning, format!("cannot put back /etc/criu/runc.conf: {e}"), ""),
             Ok(None) => item("runc.conf", Status::Ok, "no change of docker-cr's left in /etc/criu/runc.conf", ""),
         });
+    }
+    if root {
+        items.push(judge_keys(&crate::trust::KeyDir::from_env()));
     }
     if a.json {
         print!("{}", render_json(&items));
