@@ -44,8 +44,8 @@ Usage: docker-cr check [--format text|json]
 Checks root and capabilities, CRIU (present, new enough for the kernel,
 'criu check', dirty-memory tracking), the cgroup freezer, the engine (reachable,
 API version, experimental mode, storage driver, root dir), this host's signing
-key and the keys it trusts, and repairs what an
-interrupted docker-cr left (a frozen container, a changed /etc/criu/runc.conf).
+key and the keys it trusts, and repairs what an interrupted docker-cr left (a
+frozen container, a changed /etc/criu/runc.conf).
 One line per item: ok, warning or FAIL, with the fix.
 Exit status: 0 all ok, 6 warnings only, 3 something fails.
 
