@@ -922,3 +922,32 @@ fn signal(pid: u32, sig: i32) {
         libc::kill(pid as i32, sig);
     }
 }
+
+/// A checkpoint written where someone other than root may create and rename
+/// files (issue 7, finding 12): docker-cr and CRIU write through a
+/// descriptor of the directory docker-cr created, so the checkpoint is whole;
+/// restore refuses it there (it could be changed after its verification)
+/// until only root can change it.
+#[test]
+fn checkpoint_in_a_directory_others_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    require_engine();
+    let c = Counter::start("exposed", &[], 3);
+    let name = c.name.clone();
+    let open = temp_dir("exposed");
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let dir = open.join("cp");
+    let o = ok(dcr(&["checkpoint", &name, s(&dir)]));
+    assert_eq!(mode(&dir), 0o700, "{}", text(&o));
+    assert!(fs::read_to_string(dir.join("criu-dump.log")).unwrap().contains("Dumping finished successfully"));
+    let conf = fs::read_to_string(dir.join("criu-dump.conf")).unwrap();
+    assert!(conf.lines().any(|l| l.starts_with("images-dir /proc/") && l.ends_with("/checkpoint")), "{conf}");
+    docker_ok(&["rm", "-f", &name]);
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 5, "is writable by others (mode 777)");
+    assert!(text(&o).contains("chmod go-w"), "{}", text(&o));
+    assert!(!exists(&name));
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(c.port, &c.token, c.count);
+}
