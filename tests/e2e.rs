@@ -247,6 +247,9 @@ fn failed_restore_leaves_nothing_behind() {
     assert!(!exists(&name), "a failed restore left the container behind");
     assert!(dir.join("criu-restore.log").exists(), "restore log not kept:\n{}", text(&o));
     assert!(text(&o).contains("criu-restore.log"));
+    // Under the lock restores take: a parallel test's restore may be between
+    // installing its options and putting the file back.
+    let _serial = RuncConfSerial::take();
     assert!(
         !Path::new("/etc/criu/.runc.conf.docker-cr-saved").exists()
             && !Path::new("/etc/criu/.runc.conf.docker-cr-absent").exists()

@@ -343,22 +343,6 @@ fn runc_conf_left_by_a_killed_restore_is_put_back() {
     }
 }
 
-/// Holds docker-cr's own runc.conf lock, so no restore of a parallel test
-/// installs its options while this test plays with the file.
-struct RuncConfSerial {
-    _lock: fs::File,
-}
-
-impl RuncConfSerial {
-    fn take() -> RuncConfSerial {
-        use std::os::fd::AsRawFd;
-        let f = fs::OpenOptions::new().create(true).append(true).open("/run/docker-cr.lock").unwrap();
-        // SAFETY: flock(2) on an fd we own.
-        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-        RuncConfSerial { _lock: f }
-    }
-}
-
 /// Tests that change /etc/criu/runc.conf run one at a time (docker-cr's own
 /// lock cannot do it: their restores must take that lock themselves).
 fn conf_tests() -> std::sync::MutexGuard<'static, ()> {

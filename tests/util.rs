@@ -363,3 +363,19 @@ pub fn edit_container_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)
     edit(&mut c);
     reseal(dir, "container.json", c.to_string().as_bytes());
 }
+
+/// Holds docker-cr's own runc.conf lock, so no restore of a parallel test
+/// installs its options while a test looks at or plays with the file.
+pub struct RuncConfSerial {
+    _lock: std::fs::File,
+}
+
+impl RuncConfSerial {
+    pub fn take() -> RuncConfSerial {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open("/run/docker-cr.lock").unwrap();
+        // SAFETY: flock(2) on an fd we own.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        RuncConfSerial { _lock: f }
+    }
+}
