@@ -487,6 +487,16 @@ fn dump_into(
     // --stop this runs after the thaw (the files are read back from the
     // page cache, outside the frozen window).
     let seal = |frozen_ms: u64| -> Result<Manifest> {
+        // Before the digests: CRIU saved expired periodic timerfds with a
+        // zero value, which its restore would take as "disarmed". Runs
+        // after the thaw unless --stop (then everything is frozen anyway).
+        for t in crate::timerfd::fix_in_dir(&images)? {
+            ctx.out.step(format!(
+                "timerfd {:#x}: periodic ({} us), expired unread at the freeze; saved to fire one period after the restore (CRIU would restore it disarmed)",
+                t.id,
+                t.interval_ns / 1000
+            ));
+        }
         let (images_bytes, pages_bytes) = dir_bytes(&images);
         let t3 = Instant::now();
         let files = mf::sum_dir(dir)?;

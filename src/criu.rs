@@ -445,10 +445,15 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 
 /// Writes a file only root can read (it names paths and the page layout).
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    write_private_bytes(path, text.as_bytes())
+}
+
+/// `write_private` for bytes (a rewritten CRIU image).
+pub fn write_private_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).at("create", path)?;
-    f.write_all(text.as_bytes()).at("write", path)
+    f.write_all(bytes).at("write", path)
 }
 
 #[cfg(test)]

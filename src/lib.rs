@@ -19,6 +19,7 @@ pub mod restore;
 pub mod rootfs;
 pub mod runcconf;
 pub mod state;
+pub mod timerfd;
 pub mod trust;
 pub mod xxh64;
 
