@@ -149,6 +149,9 @@ pub struct RestoreOpts {
     /// cgroup v2: the new container's cgroup (runc 1.1 passes none to CRIU).
     pub cgroup_root_v2: Option<String>,
     pub log_file: PathBuf,
+    /// Leave the restored tasks stopped (SIGSTOP) instead of resuming them:
+    /// a paused container comes back paused (see restore.rs `repause`).
+    pub leave_stopped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,6 +188,9 @@ fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
     if let Some(cg) = &o.cgroup_root_v2 {
         // The empty controller name before ':' selects the v2 hierarchy only.
         line(&mut s, "cgroup-root", &format!(":{cg}"))?;
+    }
+    if o.leave_stopped {
+        s.push_str("leave-stopped\n");
     }
     line(&mut s, "log-file", &o.log_file.to_string_lossy())?;
     Ok(s)
@@ -535,11 +541,14 @@ mod tests {
             file_locks: true,
             cgroup_root_v2: Some("/docker/new".into()),
             log_file: "/run/docker-cr/restore.log".into(),
+            leave_stopped: false,
         };
         assert_eq!(
             restore_config(&o).unwrap(),
             "tcp-close\next-unix-sk\nfile-locks\ncgroup-root :/docker/new\nlog-file /run/docker-cr/restore.log\n"
         );
+        let paused = RestoreOpts { leave_stopped: true, log_file: "/l".into(), ..Default::default() };
+        assert_eq!(restore_config(&paused).unwrap(), "leave-stopped\nlog-file /l\n");
     }
 
     // Issue "Trust and hardening": the cgroup parent comes from a checkpoint's

@@ -215,6 +215,11 @@ impl Engine {
             .map(drop)
     }
 
+    /// `docker pause`: freezes the container's cgroup; the engine records it.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.call("POST", &format!("/containers/{}/pause", esc(id)), None, self.timeout).map(drop)
+    }
+
     pub fn start_from_checkpoint(&self, id: &str, checkpoint: &str) -> Result<()> {
         let path = format!("/containers/{}/start?checkpoint={}", esc(id), esc(checkpoint));
         self.call("POST", &path, None, START_TIMEOUT.max(self.timeout)).map(drop)

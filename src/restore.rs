@@ -504,7 +504,8 @@ fn files_and_start(
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
+    let paused = m.container.paused && !a.unpause;
+    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir, paused));
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -538,6 +539,9 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Starts container `id` from the placed checkpoint `cp_name`; `paused`:
+/// brings it back paused, without any of its code running (see `repause`).
+#[allow(clippy::too_many_arguments)]
 fn start(
     ctx: &Ctx,
     m: &Manifest,
@@ -546,6 +550,7 @@ fn start(
     cgroup_parent: &str,
     cp_name: &str,
     cp_dir: &Path,
+    paused: bool,
 ) -> Result<()> {
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
@@ -557,6 +562,7 @@ fn start(
         file_locks: m.options.file_locks,
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
+        leave_stopped: paused,
     };
     let dir = Path::new(runcconf::DEFAULT_DIR);
     let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
@@ -598,6 +604,51 @@ fn start(
         });
     }
     let _ = fs::remove_file(&log);
+    if paused {
+        repause(ctx, id)?;
+        ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
+    }
+    Ok(())
+}
+
+/// A checkpoint of a paused container: CRIU has left every restored task
+/// stopped (`leave-stopped`: SIGSTOP before it let go of them), so none has
+/// run a single instruction. The engine pauses the container (it freezes
+/// the cgroup and records the state, so `docker unpause` works); then the
+/// stopped tasks get SIGCONT: frozen, they go from the stop straight into
+/// the freezer, and run only when unpaused. (CRIU's own freezer-state
+/// restore is v1-only and invisible to the engine, and runc refuses to
+/// pause a cgroup that is already frozen.) A failure here fails the
+/// restore, which is rolled back as any other.
+fn repause(ctx: &Ctx, id: &str) -> Result<()> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
+        .map_err(|e| e.step("finding the restored container's cgroup, to keep it paused"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
+        Error::host(
+            "cannot find the restored container's freezer cgroup, to keep it paused",
+            "is cgroupfs mounted at /sys/fs/cgroup?",
+        )
+    })?;
+    let freezer = cgroup::Freezer { version: ctx.cgroup, dir };
+    ctx.engine.pause(id).map_err(|e| {
+        e.step("pausing the restored container (its checkpoint was taken paused; --unpause restores it running)")
+    })?;
+    if !freezer.is_frozen()? {
+        return Err(Error::engine(
+            format!("the engine paused the restored container, but its cgroup {} is not frozen", freezer.dir.display()),
+            None,
+        ));
+    }
+    for p in freezer.pids()? {
+        if let Some(pid) = rustix::process::Pid::from_raw(p) {
+            // A task that is gone needs no waking.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        }
+    }
     Ok(())
 }
 

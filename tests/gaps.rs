@@ -19,17 +19,8 @@ fn s(p: &Path) -> &str {
 #[test]
 fn periodic_timerfd_keeps_firing_after_restore() {
     require_engine();
-    let prog = static_program("timerfd-counter");
-    let name = unique("timerfd");
-    let _g = Container(name.clone());
-    let port = free_port();
-    let token = start_service(
-        &name,
-        port,
-        &[],
-        "httpd -p 80 -h /var/www; exec /bin/timerfd-counter",
-        &[(&prog, "/bin/timerfd-counter")],
-    );
+    let (c, port, token) = timer_counter("timerfd");
+    let name = c.0.clone();
     let (_, n) = wait_count(port, 20);
     let dir = temp_dir("cp").join("timerfd");
     let o = ok(dcr(&["checkpoint", &name, s(&dir)]));
@@ -45,4 +36,62 @@ fn periodic_timerfd_keeps_firing_after_restore() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (_, b) = read_state(port);
     assert!(b >= a + 20, "a 10 ms timer fired {} times in 500 ms", b - a);
+}
+
+/// The timerfd counter (tests/progs/timerfd-counter.c), serving its count.
+fn timer_counter(tag: &str) -> (Container, u16, String) {
+    let prog = static_program("timerfd-counter");
+    let name = unique(tag);
+    let guard = Container(name.clone());
+    let port = free_port();
+    let token = start_service(
+        &name,
+        port,
+        &[],
+        "httpd -p 80 -h /var/www; exec /bin/timerfd-counter",
+        &[(&prog, "/bin/timerfd-counter")],
+    );
+    (guard, port, token)
+}
+
+/// The counter's state file read from the host (the container may be
+/// paused: nothing in it answers).
+fn state_file(name: &str) -> String {
+    let merged = inspect(name, "{{.GraphDriver.Data.MergedDir}}");
+    fs::read_to_string(Path::new(&merged).join("var/www/state")).unwrap()
+}
+
+/// A checkpoint of a paused container restores paused, and none of its code
+/// runs before `docker unpause`: the timerfd counter has an expiry pending
+/// and would write its file at once. `--unpause` restores it running.
+/// See issue 12.
+#[test]
+fn paused_container_comes_back_paused() {
+    require_engine();
+    let (c, port, token) = timer_counter("paused");
+    let name = c.0.clone();
+    wait_count(port, 10);
+    docker_ok(&["pause", &name]);
+    let at_pause = state_file(&name);
+    let dir = temp_dir("cp").join("paused");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let o = ok(dcr(&["restore", &name, s(&dir)]));
+    assert!(text(&o).contains("restored paused"), "{}", text(&o));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true true");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(state_file(&name), at_pause, "the restored container ran before it was unpaused");
+    let n: u64 = at_pause.split_whitespace().nth(1).unwrap().parse().unwrap();
+    docker_ok(&["unpause", &name]);
+    assert_continues(port, &token, n);
+    // A second checkpoint of the restored container works as usual.
+    docker_ok(&["pause", &name]);
+    let dir2 = temp_dir("cp").join("paused2");
+    ok(dcr(&["checkpoint", &name, s(&dir2)]));
+    docker_ok(&["rm", "-f", &name]);
+
+    // --unpause: running at once.
+    ok(dcr(&["restore", "--unpause", &name, s(&dir2)]));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
+    assert_continues(port, &token, n);
 }
