@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::cgroup::{self, Freezer};
 use crate::cli::{CheckpointArgs, Global};
 use crate::criu::{self, DumpOpts};
+use crate::deleted;
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Ctx};
@@ -344,6 +345,40 @@ fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
     Ok((path, f))
 }
 
+/// Refuses, before anything is frozen, open deleted files that CRIU would
+/// dump as link remaps the restore cannot find (see `deleted`).
+fn refuse_link_remaps(name: &str, pid: i32, freezer: &Freezer, upper: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let open = deleted::scan(&freezer.pids()?);
+    if open.is_empty() {
+        return Ok(());
+    }
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let root_dev = fs::metadata(&root).at("stat", &root)?.dev();
+    let bad = deleted::link_remaps(&open, root_dev, &|ino| deleted::tree_has_ino(upper, ino));
+    let Some(f) = bad.first() else { return Ok(()) };
+    let mut files: Vec<(u64, u64)> = bad.iter().map(|o| (o.dev, o.ino)).collect();
+    files.sort_unstable();
+    files.dedup();
+    Err(Error::container(
+        format!(
+            "process {} ({}) holds {} open (fd {}), a file deleted in the container that still has \
+             another name; CRIU would save it under a temporary name in the container's files that it deletes again \
+             when the dump ends, and the checkpoint could not be restored{}",
+            f.ns_pid,
+            f.comm,
+            f.path,
+            f.fd,
+            if files.len() > 1 { format!(" ({} such files in all)", files.len()) } else { String::new() }
+        ),
+        format!(
+            "have the process close it, or delete its other names too (docker exec {name} find / -xdev -inum {}), \
+             which makes it a deleted file docker-cr carries in the checkpoint; nothing was frozen",
+            f.ino
+        ),
+    ))
+}
+
 /// Dumps into `dir` and seals it; `publish` moves it into place. With
 /// `--stop` that happens while the container is still frozen, before it is
 /// killed: once its processes are gone, the checkpoint must already be
@@ -413,6 +448,8 @@ fn dump_into(
             "docker-cr needs overlay2",
         ));
     }
+
+    refuse_link_remaps(name, pid, &freezer, &upper)?;
 
     write_json(&dir.join(mf::CONTAINER), c)?;
     write_json(&dir.join(mf::SPEC), &spec)?;

@@ -118,6 +118,15 @@ fn dump_lines(o: &DumpOpts) -> Result<String, BadValue> {
     // Connections still in a listen queue, not yet accepted: a busy server
     // always has some. Dropping them (their clients retry) beats failing.
     s.push_str("skip-in-flight\n");
+    // Open files deleted in the container: without this CRIU refuses a file
+    // of the image's lower layers deleted in the container ("Use link-remap
+    // option"). With it, such a file, whose hard link overlayfs refuses, is
+    // carried in the images as a ghost file, as a deleted file of the
+    // container's own already is, and CRIU removes it after the restore.
+    // A link remap proper (a deleted file that still has another name) is
+    // a file CRIU creates in the container and, the container left running,
+    // deletes after the dump: see `lost_link_remaps`.
+    s.push_str("link-remap\n");
     if o.tcp_established {
         s.push_str("tcp-established\n");
     }
@@ -503,6 +512,7 @@ mod tests {
                 "network-lock nftables",
                 "leave-running",
                 "skip-in-flight",
+                "link-remap",
                 "tcp-established",
                 "ext-unix-sk",
                 "ext-mount-map /etc/resolv.conf:/etc/resolv.conf",

@@ -7,6 +7,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod criu;
+pub mod deleted;
 pub mod docker;
 pub mod error;
 pub mod host;

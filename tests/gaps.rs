@@ -95,3 +95,69 @@ fn paused_container_comes_back_paused() {
     assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
     assert_continues(port, &token, n);
 }
+
+const COUNT_LOOP: &str = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
+    while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
+
+/// A counter whose shell first runs `prelude` (to open files, ...).
+fn counter_with(tag: &str, prelude: &str) -> (Container, u16, String) {
+    let name = unique(tag);
+    let guard = Container(name.clone());
+    let port = free_port();
+    let token = start_service(&name, port, &[], &format!("{prelude}; {COUNT_LOOP}"), &[]);
+    (guard, port, token)
+}
+
+/// A file of the image's lower layers, deleted in the container but still
+/// open: CRIU refused it ("Can't create link remap ... Use link-remap
+/// option"); docker-cr has CRIU carry it in the images, and the restored
+/// process reads it through its descriptor while it stays deleted.
+/// See issue 12.
+#[test]
+fn open_file_deleted_from_the_image_is_carried() {
+    require_engine();
+    let (c, port, token) = counter_with("lowerdel", "exec 3</var/www/index.html; rm /var/www/index.html");
+    let name = c.0.clone();
+    let (_, n) = wait_count(port, 5);
+    let dir = temp_dir("cp").join("lowerdel");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/proc/1/fd/3"]), "hello from docker-cr-test");
+    assert!(!docker(&["exec", &name, "test", "-e", "/var/www/index.html"]).status.success(), "it came back");
+    // Nothing of CRIU's is left in the container's files.
+    let found = docker_ok(&["exec", &name, "find", "/", "-xdev", "-name", "link_remap.*"]);
+    assert_eq!(found, "", "CRIU's remap files left behind");
+}
+
+/// A deleted file that still has another name (a hard link) would need a
+/// CRIU link remap: a file CRIU creates in the container and deletes again
+/// after a dump that leaves the container running, so the restore fails
+/// ("Can't link tmp/link_remap.6 -> tmp/a"). docker-cr refuses it before
+/// freezing, naming the process and the file, and the container runs on.
+/// Once every name is gone it is an ordinary deleted file, carried in the
+/// images. See issue 12.
+#[test]
+fn open_deleted_file_with_another_name_is_refused_up_front() {
+    require_engine();
+    let (c, port, token) = counter_with("hardln", "echo data > /tmp/a; ln /tmp/a /tmp/b; exec 3</tmp/a; rm /tmp/a");
+    let name = c.0.clone();
+    let (_, n) = wait_count(port, 5);
+    let dir = temp_dir("cp").join("hardln");
+    let o = dcr(&["checkpoint", &name, s(&dir)]);
+    fails_with(&o, 4, "process 1 (sh) holds /tmp/a open (fd 3)");
+    let t = text(&o);
+    assert!(t.contains("another name") && !t.contains("link-remap") && !t.contains("froze /"), "{t}");
+    assert!(!dir.exists() && !dir.with_file_name("hardln.failed").exists());
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
+    assert_continues(port, &token, n);
+    // The fix the hint gives: remove the other name too.
+    docker_ok(&["exec", &name, "rm", "/tmp/b"]);
+    let (_, n) = read_state(port);
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/proc/1/fd/3"]), "data");
+}
