@@ -321,7 +321,9 @@ impl Criu {
         if out.status.success() {
             return Ok(());
         }
-        let mut excerpt = log_excerpt(&fs::read_to_string(log).unwrap_or_default());
+        let ns_pid =
+            |p: i32| fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::deleted::ns_pid(&s));
+        let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &ns_pid);
         if excerpt.is_empty() {
             excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
         }
@@ -423,15 +425,192 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     Ok(removed)
 }
 
+/// CRIU's hints that name a CRIU option, and what docker-cr says instead
+/// ("" when docker-cr always passes that option, so the hint cannot help).
+/// Each needle is where the hint starts in CRIU's line; the line is cut
+/// there (criu/*.c, 4.2).
+const HINTS: &[(&str, &str)] = &[
+    (
+        "consider using --tcp-established option",
+        "a process has an established TCP connection, and the checkpoint was taken with --no-tcp-established: \
+         checkpoint without it (connections come back when the container keeps its address, closed otherwise)",
+    ),
+    (
+        "Consider using --ext-unix-sk option",
+        "a process is connected to a unix socket outside the container, and the checkpoint was taken with \
+         --no-ext-unix-sk: checkpoint without it",
+    ),
+    (
+        "Consider using the --ext-unix-sk option to allow restoring it",
+        "the checkpoint holds a unix socket connected outside the container, which docker-cr restores only from a \
+         checkpoint taken without --no-ext-unix-sk",
+    ),
+    (
+        "You can try --file-locks to dump them",
+        "a process holds file locks, and the checkpoint was taken with --no-file-locks: checkpoint without it",
+    ),
+    ("Use link-remap option", ""),
+    ("In-flight connections can be ignored with the --skip-in-flight option", ""),
+    (
+        "Consider using --shell-job option",
+        "a process of the container belongs to a session or terminal outside it, which docker-cr cannot checkpoint",
+    ),
+    (
+        "Try --enable-external-masters",
+        "a mount of the container receives mounts from the host (shared or slave propagation); docker-cr \
+         checkpoints containers whose volumes and binds have private propagation (Docker's default)",
+    ),
+    (
+        "Try \"--ext-mount-map auto\" to allow them",
+        "a mount made after the container started (inside it, or propagated from the host) is not one docker-cr \
+         knows of; unmount it, then checkpoint",
+    ),
+    (
+        "File r/w/x checks can be skipped with the --skip-file-rwx-check option",
+        "a file the checkpointed processes had open has another mode in the restored container (another image, or \
+         a volume that changed)",
+    ),
+    (
+        "increase limit",
+        "CRIU carries a deleted file that is still open in the checkpoint only up to 1 MiB; have the process close it \
+         (or keep it undeleted), then checkpoint",
+    ),
+    (
+        "Consider using --allow-uprobes",
+        "a process has uprobes attached (a tracer such as perf or bpftrace); detach the tracer, then checkpoint",
+    ),
+    ("criu should be re-executed with the", ""),
+    ("Need to set the --tcp-close options", "the checkpoint's connections can only be restored closed"),
+];
+
+/// `line` without CRIU's hint, and what to say instead of it (see `HINTS`).
+/// Any other sentence that names a `--option` (CRIU's, not docker-cr's)
+/// is dropped as well.
+fn translate(line: &str) -> (String, Option<&'static str>) {
+    let mut line = line.to_string();
+    let mut note = None;
+    for (needle, instead) in HINTS {
+        if let Some(i) = line.find(needle) {
+            line.truncate(i);
+            if !instead.is_empty() {
+                note = Some(*instead);
+            }
+        }
+    }
+    // Sentences of the message part (after "Error (file:line): ").
+    let head = line.find("): ").map_or(0, |i| i + 3);
+    let (prefix, msg) = line.split_at(head);
+    let kept: Vec<&str> = msg.split_inclusive(". ").filter(|s| !names_an_option(s)).collect();
+    (format!("{prefix}{}", kept.concat()).trim_end_matches([' ', ',']).to_string(), note)
+}
+
+/// Whether `s` has a `--word` in it.
+fn names_an_option(s: &str) -> bool {
+    s.match_indices("--").any(|(i, _)| s[i + 2..].starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
+/// What CRIU was working on when it failed: the process (pid as CRIU saw
+/// it, i.e. on the host, and its command), the descriptor and what it
+/// names, read from the log lines before the first error.
+#[derive(Debug, Default, PartialEq)]
+pub struct Culprit {
+    pub pid: i32,
+    pub comm: String,
+    pub fd: Option<i32>,
+    pub object: Option<String>,
+}
+
+fn is_error(l: &str) -> bool {
+    (l.contains("Error") || l.contains("error (")) && !HARMLESS.iter().any(|h| l.contains(h))
+}
+
+/// The process CRIU's dump failed on, from its log (None when the log does
+/// not show one: the failure was not about one process).
+pub fn culprit(log: &str) -> Option<Culprit> {
+    let lines: Vec<&str> = log.lines().collect();
+    let first = lines.iter().position(|l| is_error(l))?;
+    let before = &lines[..first];
+    let t = before.iter().rposition(|l| l.contains("Dumping task (pid: "))?;
+    let task = before[t].split("Dumping task (pid: ").nth(1)?;
+    let (pid, rest) = task.split_once(" comm: ")?;
+    let mut c = Culprit {
+        pid: pid.trim().parse().ok()?,
+        comm: rest.strip_suffix(')').unwrap_or(rest).to_string(),
+        ..Default::default()
+    };
+    let fdinfo = format!("{} fdinfo ", c.pid);
+    for l in before[t..].iter().rev() {
+        if c.fd.is_none() {
+            if let Some(fd) = l.split(&fdinfo).nth(1).and_then(|r| r.split(':').next()?.trim().parse().ok()) {
+                c.fd = Some(fd);
+            }
+        }
+        if c.object.is_none() {
+            if let Some(ino) = l.split("Searching for socket ").nth(1).and_then(|r| r.split_whitespace().next()) {
+                let key = format!("Collected: ino {ino} ");
+                c.object = lines.iter().find_map(|x| x.split(&key).nth(1)).map(describe_socket);
+            } else if let Some(p) = l.split(" fd via self ").nth(1).and_then(|r| r.split_once(" [")) {
+                c.object = Some(p.1.strip_suffix(']').unwrap_or(p.1).to_string());
+            }
+        }
+        if c.fd.is_some() {
+            break;
+        }
+    }
+    Some(c)
+}
+
+/// "family AF_INET6 type SOCK_STREAM port 80 state TCP_ESTABLISHED
+/// src_addr ::ffff:172.17.0.2" (CRIU's inet collect line) in words.
+fn describe_socket(fields: &str) -> String {
+    let w: Vec<&str> = fields.split_whitespace().collect();
+    let get = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied().unwrap_or("?");
+    match get("type") {
+        "SOCK_STREAM" if get("family").starts_with("AF_INET") => {
+            format!("a TCP socket, port {} ({}, address {})", get("port"), get("state"), get("src_addr"))
+        }
+        _ => format!("a socket ({})", w.join(" ")),
+    }
+}
+
 /// The lines of a CRIU log that say what went wrong (crun's approach), at most
-/// a screenful, plus an explanation for errors we know.
+/// a screenful, plus an explanation for errors we know. CRIU's hints that
+/// name its own options are put in docker-cr's terms (see `HINTS`).
 pub fn log_excerpt(log: &str) -> String {
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("Error") || l.contains("error ("))
-        .filter(|l| !HARMLESS.iter().any(|h| l.contains(h)))
-        .collect();
-    let mut out: Vec<String> = errors.iter().rev().take(12).rev().map(|l| l.to_string()).collect();
+    log_excerpt_with(log, &|_| None)
+}
+
+/// `log_excerpt`, with `ns_pid` giving the pid a host pid has in the
+/// container (while the process still exists), to name it as the container
+/// knows it.
+pub fn log_excerpt_with(log: &str, ns_pid: &dyn Fn(i32) -> Option<i32>) -> String {
+    let errors: Vec<&str> = log.lines().filter(|l| is_error(l)).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for l in errors.iter().rev().take(12).rev() {
+        let (line, note) = translate(l);
+        out.push(line);
+        if let Some(n) = note {
+            let n = format!("note: {n}");
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    if let Some(c) = culprit(log) {
+        let what = match (c.fd, &c.object) {
+            (Some(fd), Some(o)) => format!(", its fd {fd}: {o}"),
+            (Some(fd), None) => format!(", its fd {fd}"),
+            (None, Some(o)) => format!(": {o}"),
+            (None, None) => String::new(),
+        };
+        let who = match ns_pid(c.pid) {
+            Some(n) => format!("process {n} ({}; host pid {})", c.comm, c.pid),
+            None => format!("process {} ({}; host pid)", c.pid, c.comm),
+        };
+        out.push(format!("note: CRIU failed on {who}{what}"));
+    }
+    out.extend(notes);
     if log.contains("Can't get rlimit") {
         out.push("note: CRIU lacks CAP_SYS_RESOURCE here, so it cannot dump processes that run under another uid; run the workload as root or give the host that capability".into());
     }
@@ -603,6 +782,94 @@ mod tests {
         assert_eq!(minimum_for_kernel((6, 18)).unwrap().0, (4, 2));
         assert_eq!(minimum_for_kernel((6, 13)).unwrap().0, (4, 1));
         assert!(minimum_for_kernel((6, 1)).is_none());
+    }
+
+    /// The lines of a real dump log (CRIU 4.2.1, Docker 26.1) around a
+    /// failure: a busybox httpd child holding a client's connection, dumped
+    /// with --no-tcp-established.
+    const TCP_LOG: &str = "(00.123306) inet: \tCollected: ino 0x11b1a9 family AF_INET6   type SOCK_STREAM    port       80 state TCP_LISTEN       src_addr ::
+(00.123312) inet: \tCollected: ino 0x11b1e6 family AF_INET6   type SOCK_STREAM    port       80 state TCP_ESTABLISHED  src_addr ::ffff:172.17.0.2
+(00.123650) Dumping task (pid: 3926 comm: sh)
+(00.181537) sockets: Searching for socket 0x11b1a9 family 10
+(00.205542) Dumping task (pid: 4074 comm: httpd)
+(00.207397) Dumping opened files (pid: 4074)
+(00.208368) 4074 fdinfo 0: pos:                0 flags:                2/0
+(00.208378) sockets: Searching for socket 0x11b1e6 family 10
+(00.208381) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.
+(00.208393) Error (criu/cr-dump.c:1545): Dump files (pid: 4074) failed with -1
+(00.220578) Error (criu/cr-dump.c:1975): Dumping FAILED.
+";
+
+    #[test]
+    fn a_failure_is_told_in_the_containers_terms() {
+        let c = culprit(TCP_LOG).unwrap();
+        assert_eq!(
+            c,
+            Culprit {
+                pid: 4074,
+                comm: "httpd".into(),
+                fd: Some(0),
+                object: Some("a TCP socket, port 80 (TCP_ESTABLISHED, address ::ffff:172.17.0.2)".into())
+            }
+        );
+        let e = log_excerpt_with(TCP_LOG, &|p| (p == 4074).then_some(2));
+        assert!(e.contains("inet: Connected TCP socket\n"), "{e}");
+        assert!(
+            e.contains("note: CRIU failed on process 2 (httpd; host pid 4074), its fd 0: a TCP socket, port 80"),
+            "{e}"
+        );
+        assert!(e.contains("checkpoint without it"), "{e}");
+        assert!(!e.contains("--tcp-established"), "{e}");
+
+        // A deleted file too big for a ghost file: the file, its fd.
+        let ghost = "(00.1) Dumping task (pid: 5018 comm: sh)
+(00.2) 5018 fdinfo 4: pos:                0 flags:           100000/0
+(00.3) Dumping path for 4 fd via self 20 [/tmp/big (deleted)]
+(00.4) Error (criu/files-reg.c:1031): Can't dump ghost file /tmp/big of 3145728 size, increase limit
+";
+        let e = log_excerpt(ghost);
+        assert!(e.contains("Can't dump ghost file /tmp/big of 3145728 size\n") && !e.contains("increase limit"), "{e}");
+        assert!(e.contains("process 5018 (sh; host pid), its fd 4: /tmp/big (deleted)"), "{e}");
+        assert!(e.contains("only up to 1 MiB"), "{e}");
+        assert_eq!(culprit("(00.1) Error (criu/cr-dump.c:1): no task\n"), None);
+    }
+
+    /// Every hint of CRIU 4.2 that names one of its options (grep -rn
+    /// "Consider using\|You can try\|Try \|Use .* option\|--" criu/*.c),
+    /// as CRIU prints it: none reaches the user as a CRIU option.
+    #[test]
+    fn criu_options_never_reach_the_user() {
+        let lines = [
+            "Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.",
+            "Error (criu/sk-inet.c:187): In-flight connections can be ignored with the --skip-in-flight option.",
+            "Error (criu/sk-unix.c:875): External socket is used. Consider using --ext-unix-sk option.",
+            "Error (criu/sk-unix.c:1913): External socket found in image. Consider using the --ext-unix-sk option to allow restoring it.",
+            "Error (criu/file-lock.c:111): Some file locks are hold by dumping tasks! You can try --file-locks to dump them.",
+            "Error (criu/files-reg.c:1122): Can't create link remap for /var/www/index.html. Use link-remap option.",
+            "Error (criu/pstree.c:305): The root process 1 is not a session leader. Consider using --shell-job option",
+            "Error (criu/tty.c:1838): Task attached to shell terminal. Consider using --shell-job option. More details on http://criu.org/Simple_loop",
+            "Error (criu/mount.c:1093): Mount 12 ./data (master_id: 3 shared_id: 0) has unreachable sharing. Try --enable-external-masters.",
+            "Error (criu/mount.c:3121): Mount 40:/mnt is autodetected external mount. Try \"--ext-mount-map auto\" to allow them.",
+            "Error (criu/files-reg.c:2295): File r/w/x checks can be skipped with the --skip-file-rwx-check option",
+            "Error (criu/files-reg.c:1031): Can't dump ghost file /tmp/big of 3145728 size, increase limit",
+            "Error (criu/proc_parse.c:614): PID 7 has uprobes vma. Consider using --allow-uprobes.",
+            "Error (criu/image.c:94): Need to set the --tcp-close options.",
+            "Error (criu/x.c:1): Something new. Try --some-new-flag to avoid it.",
+        ];
+        // Options docker-cr has may be named; no other.
+        let ours = format!("{}{}", crate::cli::CHECKPOINT_HELP, crate::cli::RESTORE_HELP);
+        for l in lines {
+            let e = log_excerpt(&format!("(00.1) {l}\n"));
+            for (i, _) in e.match_indices("--") {
+                let opt: String = e[i..].chars().take_while(|c| *c == '-' || c.is_ascii_lowercase()).collect();
+                assert!(opt.len() > 2 && ours.contains(&format!("{opt} ")), "{opt} is not docker-cr's: {l}\n=> {e}");
+            }
+            assert!(!e.contains("link-remap") && !e.contains("ghost-limit"), "{e}");
+        }
+        let e = log_excerpt(
+            "(00.1) Error (criu/sk-unix.c:875): External socket is used. Consider using --ext-unix-sk option.\n",
+        );
+        assert!(e.contains("External socket is used.") && e.contains("--no-ext-unix-sk"), "{e}");
     }
 
     #[test]

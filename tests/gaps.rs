@@ -161,3 +161,48 @@ fn open_deleted_file_with_another_name_is_refused_up_front() {
     assert_continues(port, &token, n);
     assert_eq!(docker_ok(&["exec", &name, "cat", "/proc/1/fd/3"]), "data");
 }
+
+/// A dump that fails on one process says which (its pid in the container
+/// and its command), which descriptor and what it is, and what to do in
+/// docker-cr's options, never CRIU's; the container runs on. See issue 12.
+#[test]
+fn failed_dump_names_the_process_and_the_socket() {
+    require_engine();
+    let c = Counter::start("tcpfail", &[], 5);
+    // busybox httpd forks a child per client: it holds the connection.
+    let held = std::net::TcpStream::connect(("127.0.0.1", c.port)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = temp_dir("cp").join("tcp");
+    let o = dcr(&["checkpoint", "--no-tcp-established", &c.name, s(&dir)]);
+    fails_with(&o, 1, "criu dump failed");
+    let t = text(&o);
+    let httpd = docker_ok(&["exec", &c.name, "sh", "-c", "pidof httpd"]);
+    let child = httpd.split_whitespace().map(|p| p.parse::<u64>().unwrap()).max().unwrap();
+    assert!(
+        t.contains(&format!("CRIU failed on process {child} (httpd; host pid")),
+        "not the connection's httpd ({httpd}):\n{t}"
+    );
+    assert!(t.contains("its fd 0: a TCP socket, port 80 (TCP_ESTABLISHED"), "{t}");
+    assert!(t.contains("checkpoint without it") && !t.contains("--tcp-established option"), "{t}");
+    drop(held);
+    assert_continues(c.port, &c.token, c.count);
+}
+
+/// A deleted open file beyond CRIU's 1 MiB ghost-file limit: the file and
+/// the process are named, CRIU's "increase limit" (an option docker-cr does
+/// not have) is not. See issue 12.
+#[test]
+fn failed_dump_names_a_deleted_file_too_big_to_carry() {
+    require_engine();
+    let (c, port, token) =
+        counter_with("ghost", "dd if=/dev/urandom of=/tmp/big bs=1M count=3 2>/dev/null; exec 4</tmp/big; rm /tmp/big");
+    let name = c.0.clone();
+    let (_, n) = wait_count(port, 5);
+    let dir = temp_dir("cp").join("ghost");
+    let o = dcr(&["checkpoint", &name, s(&dir)]);
+    fails_with(&o, 1, "Can't dump ghost file /tmp/big of 3145728 size");
+    let t = text(&o);
+    assert!(t.contains("CRIU failed on process 1 (sh; host pid") && t.contains("its fd 4: /tmp/big (deleted)"), "{t}");
+    assert!(t.contains("only up to 1 MiB") && !t.contains("increase limit"), "{t}");
+    assert_continues(port, &token, n);
+}
