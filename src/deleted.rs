@@ -41,7 +41,8 @@ pub struct OpenDeleted {
 /// whether the container's upper dir holds an inode of that number (then
 /// the file is the container's own, with another name in it).
 pub fn link_remaps<'a>(open: &'a [OpenDeleted], root_dev: u64, in_upper: &dyn Fn(u64) -> bool) -> Vec<&'a OpenDeleted> {
-    open.iter().filter(|f| f.nlink > 0 && !(f.dev == root_dev && !in_upper(f.ino))).collect()
+    // A lower-layer file: on the root, and not the container's own inode.
+    open.iter().filter(|f| f.nlink > 0 && (f.dev != root_dev || in_upper(f.ino))).collect()
 }
 
 /// The path of a `/proc/PID/fd/N` link to a deleted file, or None.

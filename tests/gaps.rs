@@ -206,3 +206,82 @@ fn failed_dump_names_a_deleted_file_too_big_to_carry() {
     assert!(t.contains("only up to 1 MiB") && !t.contains("increase limit"), "{t}");
     assert_continues(port, &token, n);
 }
+
+/// The volume mounted at `dest` in container `name`.
+fn volume_at(name: &str, dest: &str) -> String {
+    inspect(
+        name,
+        &format!("{{{{range .Mounts}}}}{{{{if eq .Destination \"{dest}\"}}}}{{{{.Name}}}}{{{{end}}}}{{{{end}}}}"),
+    )
+}
+
+/// An anonymous volume (docker run -v /data) stays anonymous: restored
+/// after `docker rm` (which keeps it), the new container has an anonymous
+/// volume holding the data, and `docker rm -v` removes it, leaving no
+/// volume behind, as for the original. A clone taken while the original
+/// runs shares the original's volume by name: removing the clone with -v
+/// leaves it to the original. See issue 12.
+#[test]
+fn anonymous_volume_stays_anonymous() {
+    require_engine();
+    let c = Counter::start("anonvol", &["-v", "/data"], 5);
+    let name = c.name.clone();
+    docker_ok(&["exec", &name, "sh", "-c", "echo kept > /data/x"]);
+    let old = volume_at(&name, "/data");
+    assert_eq!(old.len(), 64, "no anonymous volume at /data");
+
+    // A clone while the original runs: shares it.
+    let clone = unique("anonclone");
+    let _k = Container(clone.clone());
+    let dir = temp_dir("cp").join("anonvol");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    let port2 = free_port();
+    let publish = format!("127.0.0.1:{port2}:80");
+    let o = ok(dcr(&["restore", "--name", &clone, "-p", &publish, &name, s(&dir)]));
+    assert!(text(&o).contains("shared with it, by name"), "{}", text(&o));
+    assert_eq!(volume_at(&clone, "/data"), old);
+    assert_eq!(docker_ok(&["exec", &clone, "cat", "/data/x"]), "kept");
+    docker_ok(&["rm", "-f", "-v", &clone]);
+    assert!(docker(&["volume", "inspect", &old]).status.success(), "the clone took the original's volume with it");
+
+    // After docker rm (without -v): adopted, anonymous.
+    let (_, n) = read_state(c.port);
+    let dir = temp_dir("cp").join("anonvol2");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    assert!(docker(&["volume", "inspect", &old]).status.success());
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(c.port, &c.token, n);
+    let new = volume_at(&name, "/data");
+    assert_eq!(new.len(), 64, "not an anonymous volume: {new}");
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/data/x"]), "kept");
+    assert!(!docker(&["volume", "inspect", &old]).status.success(), "the emptied old volume is left");
+    docker_ok(&["rm", "-f", "-v", &name]);
+    assert!(
+        !docker(&["volume", "inspect", &new]).status.success(),
+        "docker rm -v left the restored volume: it is named"
+    );
+}
+
+/// A restore that fails after the anonymous volume's data was moved into
+/// the new container's volume moves it back.
+#[test]
+fn failed_restore_gives_the_anonymous_volume_back() {
+    require_engine();
+    let c = Counter::start("anonfail", &["-v", "/data"], 5);
+    let name = c.name.clone();
+    docker_ok(&["exec", &name, "sh", "-c", "echo kept > /data/x"]);
+    let old = volume_at(&name, "/data");
+    let dir = temp_dir("cp").join("anonfail");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let core = image_file(&dir, "core-");
+    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
+    fails_with(&dcr(&["restore", "--trust", &name, s(&dir)]), 1, "criu restore failed");
+    assert!(!exists(&name));
+    // (Whether the new container's volume went with it is not checked
+    // here: other tests add and remove volumes on the same engine.)
+    let mp = docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &old]);
+    assert_eq!(fs::read_to_string(Path::new(&mp).join("x")).unwrap(), "kept\n");
+    docker_ok(&["volume", "rm", &old]);
+}
