@@ -66,12 +66,6 @@ pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
     if c.pointer("/State/Restarting") == Some(&Value::Bool(true)) {
         return Err(Error::container(format!("container {name} is restarting"), "wait until it runs, then try again"));
     }
-    if c.pointer("/Config/Tty") == Some(&Value::Bool(true)) {
-        return Err(Error::container(
-            format!("container {name} has a TTY (docker run -t), which CRIU cannot restore through Docker"),
-            "run the container without -t to checkpoint it",
-        ));
-    }
     if storage != "overlay2" {
         return Err(Error::host(
             format!(
@@ -487,7 +481,10 @@ fn dump_into(
         Some(g)
     };
     let t1 = Instant::now();
-    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd()) {
+    // A terminal: dumped through CRIU's RPC (see `criu::Tty`).
+    let tty =
+        (c.pointer("/Config/Tty") == Some(&Value::Bool(true))).then(|| criu::Tty { pid, images_dir: images.clone() });
+    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd(), tty.as_ref()) {
         let log = fs::read_to_string(dir.join(mf::DUMP_LOG)).unwrap_or_default();
         return Err(match criu::unlock_network(pid, &log) {
             Ok(true) => {
@@ -671,8 +668,9 @@ mod tests {
         let stopped = json!({"State": {"Running": false, "Status": "exited"}});
         let e = check_container(&stopped, "web", "overlay2").unwrap_err();
         assert_eq!((e.exit_code(), e.to_string()), (4, "container web is not running (status: exited)".into()));
+        // Issue 12: a terminal is dumped through CRIU's RPC, no longer refused.
         let tty = json!({"State": {"Running": true}, "Config": {"Tty": true}});
-        assert!(check_container(&tty, "web", "overlay2").unwrap_err().to_string().contains("TTY"));
+        assert!(check_container(&tty, "web", "overlay2").is_ok());
         assert_eq!(check_container(&ok, "web", "vfs").unwrap_err().exit_code(), 3);
         let ipc = json!({"State": {"Running": true}, "HostConfig": {"IpcMode": "container:db"}});
         assert!(check_container(&ipc, "web", "overlay2").unwrap_err().to_string().contains("IPC"));

@@ -290,35 +290,76 @@ impl Criu {
     /// a Ctrl-C on the terminal reaches only us: we roll back, then exit.
     /// `lock` is an fd CRIU inherits: the container's lock (see `state`),
     /// so that if we are killed, the lock is held until CRIU is done too.
-    pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd) -> Result<()> {
+    /// `tty`: the container has a terminal (see `Tty`).
+    pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd, tty: Option<&Tty>) -> Result<()> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.bin);
+        // The RPC socket of `criu swrk`, for a TTY: ours, and CRIU's end.
+        let pair = match tty {
+            Some(_) => {
+                let mut fds = [0; 2];
+                // SAFETY: socketpair(2) writes two fds into the array.
+                if unsafe {
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+                } != 0
+                {
+                    return Err(Error::host(
+                        format!("cannot create a socket for CRIU's RPC: {}", std::io::Error::last_os_error()),
+                        "",
+                    ));
+                }
+                // SAFETY: both fds are new and ours.
+                Some(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+            }
+            None => None,
+        };
+        let child_end = pair.as_ref().map(|(_, c)| c.as_raw_fd());
         // SAFETY: signal(2) and fcntl(2) are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
                 // If we are killed, CRIU must still finish (and unlock the
                 // network): a write to our dead stderr pipe must not kill it.
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                if libc::fcntl(lock, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                for fd in std::iter::once(lock).chain(child_end) {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
-        let out = cmd
-            .arg("dump")
-            .arg("--config")
-            .arg(config)
+        match child_end {
+            Some(fd) => cmd.arg("swrk").arg(fd.to_string()),
+            None => cmd.arg("dump").arg("--config").arg(config),
+        };
+        let child = cmd
             .env_remove("CRIU_CONFIG_FILE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)
-            .output()
+            .spawn()
             .map_err(|e| {
                 Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation")
             })?;
-        if out.status.success() {
+        let rpc = match (pair, tty) {
+            (Some((ours, theirs)), Some(t)) => {
+                drop(theirs);
+                Some(rpc_dump(ours, &dump_request(t, config)))
+            }
+            _ => None,
+        };
+        let out = child.wait_with_output().map_err(|e| {
+            Error::host(format!("cannot wait for {}: {e}", self.bin.display()), "check the CRIU installation")
+        })?;
+        let failed = match rpc {
+            // criu swrk exits 0 once it has answered, whatever the answer.
+            Some(Ok(())) => !out.status.success(),
+            Some(Err(_)) => true,
+            None => !out.status.success(),
+        };
+        if !failed {
             return Ok(());
         }
         let ns_pid =
@@ -333,8 +374,90 @@ impl Criu {
                 excerpt.push_str(&format!("\nnote: {} is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory", dir.display()));
             }
         }
-        Err(Error::Criu { action: "dump", status: out.status.to_string(), log: log.to_path_buf(), excerpt })
+        let status = match rpc {
+            Some(Err(why)) => format!("{why} ({})", out.status),
+            _ => out.status.to_string(),
+        };
+        Err(Error::Criu { action: "dump", status, log: log.to_path_buf(), excerpt })
     }
+}
+
+/// A container with a terminal: its processes hold the slave of a pty whose
+/// master the shim holds, outside the container (runc also bind-mounts the
+/// slave on /dev/console). CRIU dumps such a slave only with
+/// `orphan-pts-master`, which exists only in its RPC interface (`criu
+/// swrk`), not on its command line or in a config file. On restore runc
+/// asks CRIU for the same, receives the new pty's master and hands it to
+/// the shim through the console socket the shim gives it for a container
+/// with a terminal: `docker attach` then reaches the restored pty.
+#[derive(Debug, Clone)]
+pub struct Tty {
+    pub pid: i32,
+    pub images_dir: PathBuf,
+}
+
+/// `criu_req` fields (CRIU's images/rpc.proto).
+const REQ_TYPE: u32 = 1;
+const REQ_OPTS: u32 = 2;
+const REQ_DUMP: u64 = 1;
+/// `criu_opts` fields.
+const OPT_IMAGES_DIR_FD: u32 = 1;
+const OPT_PID: u32 = 2;
+const OPT_LOG_LEVEL: u32 = 9;
+const OPT_ORPHAN_PTS_MASTER: u32 = 50;
+const OPT_CONFIG_FILE: u32 = 51;
+const OPT_IMAGES_DIR: u32 = 68;
+/// `criu_resp` fields.
+const RESP_SUCCESS: u32 = 2;
+const RESP_ERRNO: u32 = 7;
+const RESP_ERRMSG: u32 = 9;
+
+/// The `criu_req` of a dump through RPC: the process tree, the images
+/// directory by path, orphan-pts-master; everything else comes from the
+/// same config file the command-line dump reads (CRIU applies it over the
+/// request: "Would overwrite RPC settings with values from ..."). Pure.
+pub fn dump_request(t: &Tty, config: &Path) -> Vec<u8> {
+    use crate::img::{encode, Value};
+    let images = t.images_dir.to_string_lossy();
+    let conf = config.to_string_lossy();
+    let opts = encode(&[
+        // -1: no fd, the path (field 68) instead; int32 -1 is ten bytes.
+        (OPT_IMAGES_DIR_FD, Value::Varint(u64::MAX)),
+        (OPT_PID, Value::Varint(t.pid as u64)),
+        (OPT_LOG_LEVEL, Value::Varint(4)),
+        (OPT_ORPHAN_PTS_MASTER, Value::Varint(1)),
+        (OPT_CONFIG_FILE, Value::Bytes(conf.as_bytes())),
+        (OPT_IMAGES_DIR, Value::Bytes(images.as_bytes())),
+    ]);
+    encode(&[(REQ_TYPE, Value::Varint(REQ_DUMP)), (REQ_OPTS, Value::Bytes(&opts))])
+}
+
+/// CRIU's answer: Ok, or what it says went wrong. Pure.
+pub fn dump_response(msg: &[u8]) -> std::result::Result<(), String> {
+    let f = crate::img::fields(msg).map_err(|e| format!("CRIU's RPC answer is damaged: {e}"))?;
+    if crate::img::field(&f, RESP_SUCCESS).and_then(|v| v.uint()) == Some(1) {
+        return Ok(());
+    }
+    let errno = crate::img::field(&f, RESP_ERRNO).and_then(|v| v.uint()).map(|e| e as i32);
+    let msg = crate::img::field(&f, RESP_ERRMSG).and_then(|v| v.bytes()).map(String::from_utf8_lossy);
+    Err(match (msg, errno) {
+        (Some(m), _) => format!("CRIU's RPC answer: {}", m.trim()),
+        (None, Some(e)) if e != 0 => format!("CRIU's RPC answer: {}", std::io::Error::from_raw_os_error(e)),
+        _ => "CRIU's RPC answer: the dump failed".into(),
+    })
+}
+
+/// Sends the request on the swrk socket and reads the one answer.
+fn rpc_dump(sock: std::os::fd::OwnedFd, req: &[u8]) -> std::result::Result<(), String> {
+    use std::io::{Read, Write};
+    let mut f = fs::File::from(sock);
+    f.write_all(req).map_err(|e| format!("cannot send CRIU its RPC request: {e}"))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let n = f.read(&mut buf).map_err(|e| format!("cannot read CRIU's RPC answer: {e}"))?;
+    if n == 0 {
+        return Err("CRIU ended without answering its RPC request".into());
+    }
+    dump_response(&buf[..n])
 }
 
 /// What CRIU's own iptables unlock does (criu/net.c): that lock is a `CRIU`
@@ -549,8 +672,16 @@ pub fn culprit(log: &str) -> Option<Culprit> {
             if let Some(ino) = l.split("Searching for socket ").nth(1).and_then(|r| r.split_whitespace().next()) {
                 let key = format!("Collected: ino {ino} ");
                 c.object = lines.iter().find_map(|x| x.split(&key).nth(1)).map(describe_socket);
-            } else if let Some(p) = l.split(" fd via self ").nth(1).and_then(|r| r.split_once(" [")) {
-                c.object = Some(p.1.strip_suffix(']').unwrap_or(p.1).to_string());
+            } else if let Some((n, p)) = l
+                .split("Dumping path for ")
+                .nth(1)
+                .and_then(|r| r.split_once(" fd via self "))
+                .and_then(|(n, r)| Some((n.parse::<i32>().ok()?, r.split_once(" [")?.1)))
+            {
+                // -3 and the like are the cwd, root and mappings, not fds.
+                if n >= 0 {
+                    c.object = Some(p.strip_suffix(']').unwrap_or(p).to_string());
+                }
             }
         }
         if c.fd.is_some() {
@@ -832,6 +963,9 @@ mod tests {
         assert!(e.contains("process 5018 (sh; host pid), its fd 4: /tmp/big (deleted)"), "{e}");
         assert!(e.contains("only up to 1 MiB"), "{e}");
         assert_eq!(culprit("(00.1) Error (criu/cr-dump.c:1): no task\n"), None);
+        // The cwd is not a descriptor.
+        let cwd = "(00.1) Dumping task (pid: 7 comm: sleep)\n(00.2) 7 fdinfo 2: pos: 0\n(00.3) Dumping path for -3 fd via self 18 [/]\n(00.4) Error (x.c:1): y\n";
+        assert_eq!(culprit(cwd).unwrap().object, None);
     }
 
     /// Every hint of CRIU 4.2 that names one of its options (grep -rn
@@ -870,6 +1004,34 @@ mod tests {
             "(00.1) Error (criu/sk-unix.c:875): External socket is used. Consider using --ext-unix-sk option.\n",
         );
         assert!(e.contains("External socket is used.") && e.contains("--no-ext-unix-sk"), "{e}");
+    }
+
+    #[test]
+    fn rpc_dump_request_and_answers() {
+        use crate::img::{encode, field, fields, Value};
+        let t = Tty { pid: 4242, images_dir: "/cp/.x.partial/checkpoint".into() };
+        let req = dump_request(&t, Path::new("/cp/.x.partial/criu-dump.conf"));
+        let f = fields(&req).unwrap();
+        assert_eq!(field(&f, 1).unwrap().uint(), Some(1), "DUMP");
+        let opts = fields(field(&f, 2).unwrap().bytes().unwrap()).unwrap();
+        // int32 -1 as protobuf-c writes it: sign-extended, ten bytes.
+        assert_eq!(&req[4..16], &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10]);
+        assert_eq!(field(&opts, 2).unwrap().uint(), Some(4242));
+        assert_eq!(field(&opts, 50).unwrap().uint(), Some(1), "orphan_pts_master");
+        assert_eq!(field(&opts, 51).unwrap().bytes(), Some(&b"/cp/.x.partial/criu-dump.conf"[..]));
+        assert_eq!(field(&opts, 68).unwrap().bytes(), Some(&b"/cp/.x.partial/checkpoint"[..]));
+
+        assert_eq!(dump_response(&encode(&[(1, Value::Varint(1)), (2, Value::Varint(1))])), Ok(()));
+        let bad = encode(&[
+            (1, Value::Varint(1)),
+            (2, Value::Varint(0)),
+            (7, Value::Varint(1)),
+            (9, Value::Bytes(b"Dump failed\n")),
+        ]);
+        assert_eq!(dump_response(&bad), Err("CRIU's RPC answer: Dump failed".into()));
+        let errno = encode(&[(1, Value::Varint(1)), (2, Value::Varint(0)), (7, Value::Varint(13))]);
+        assert!(dump_response(&errno).unwrap_err().contains("Permission denied"));
+        assert!(dump_response(&[0xff]).is_err());
     }
 
     #[test]

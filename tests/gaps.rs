@@ -285,3 +285,63 @@ fn failed_restore_gives_the_anonymous_volume_back() {
     assert_eq!(fs::read_to_string(Path::new(&mp).join("x")).unwrap(), "kept\n");
     docker_ok(&["volume", "rm", &old]);
 }
+
+/// Writes `input` to the container's stdin as `docker attach` does: the
+/// Engine API's attach, hijacked (the CLI wants a terminal of its own).
+fn type_into(name: &str, input: &str) {
+    use std::io::{Read, Write};
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let path = host.strip_prefix("unix://").unwrap().to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /containers/{name}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "attach: the engine closed the connection");
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "attach: {}", String::from_utf8_lossy(&head));
+    s.write_all(input.as_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// A container with a terminal (docker run -it) is checkpointed and
+/// restored with its terminal: the shell that reads its TTY before the
+/// checkpoint reads, after the restore, what is typed into the container's
+/// console through the engine (the pty the restored process holds, whose
+/// new master the shim received from runc). See issue 12.
+#[test]
+fn tty_container_keeps_its_terminal() {
+    require_engine();
+    let name = unique("tty");
+    let _g = Container(name.clone());
+    let port = free_port();
+    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; \
+                  echo \"$tok 0\" > /var/www/state; while read -r n; do echo \"$tok $n\" > /var/www/state; done";
+    let token = start_service(&name, port, &["-i", "-t"], script, &[]);
+    assert_eq!(read_state(port), (token.clone(), 0));
+    type_into(&name, "7\r");
+    assert_eq!(wait_count(port, 7), (token.clone(), 7), "typing before the checkpoint");
+    let dir = temp_dir("cp").join("tty");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    type_into(&name, "8\r");
+    assert_eq!(wait_count(port, 8), (token.clone(), 8), "the source's terminal after the checkpoint");
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&dir)]));
+    assert_eq!(read_state(port), (token.clone(), 7), "not the checkpointed shell");
+    assert_eq!(inspect(&name, "{{.Config.Tty}} {{.Config.OpenStdin}}"), "true true");
+    type_into(&name, "9\r");
+    assert_eq!(wait_count(port, 9), (token.clone(), 9), "the restored shell reads nothing from its terminal");
+    // Checkpointed and restored again, as any restored container.
+    let dir2 = temp_dir("cp").join("tty2");
+    ok(dcr(&["checkpoint", &name, s(&dir2)]));
+    docker_ok(&["rm", "-f", &name]);
+    ok(dcr(&["restore", &name, s(&dir2)]));
+    type_into(&name, "10\r");
+    assert_eq!(wait_count(port, 10), (token, 10));
+}
