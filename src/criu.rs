@@ -691,6 +691,27 @@ pub fn culprit(log: &str) -> Option<Culprit> {
     Some(c)
 }
 
+/// The pid (as the container knows it) of the first restored task whose
+/// restore failed: CRIU prefixes a restored task's log lines with it
+/// ("(00.324220)      1: Error (...)"). None when the failure was CRIU's own.
+pub fn restore_culprit(log: &str) -> Option<i32> {
+    log.lines().filter(|l| is_error(l)).find_map(|l| {
+        let rest = l.split_once(") ")?.1.trim_start();
+        let (pid, err) = rest.split_once(": ")?;
+        err.starts_with("Error").then(|| pid.parse().ok()).flatten()
+    })
+}
+
+/// The command of process `pid` from a checkpoint's `core-PID.img`
+/// (`core_entry.tc.comm`: fields 3 and 6 of CRIU's images/core.proto).
+pub fn comm_in_core(core: &[u8]) -> Option<String> {
+    let img = crate::img::parse(core).ok()?;
+    let core = crate::img::fields(img.entries.first()?).ok()?;
+    let tc = crate::img::fields(crate::img::field(&core, 3)?.bytes()?).ok()?;
+    let comm = crate::img::field(&tc, 6)?.bytes()?;
+    Some(String::from_utf8_lossy(comm).into_owned())
+}
+
 /// "family AF_INET6 type SOCK_STREAM port 80 state TCP_ESTABLISHED
 /// src_addr ::ffff:172.17.0.2" (CRIU's inet collect line) in words.
 fn describe_socket(fields: &str) -> String {
@@ -963,6 +984,22 @@ mod tests {
         assert!(e.contains("process 5018 (sh; host pid), its fd 4: /tmp/big (deleted)"), "{e}");
         assert!(e.contains("only up to 1 MiB"), "{e}");
         assert_eq!(culprit("(00.1) Error (criu/cr-dump.c:1): no task\n"), None);
+        // Restore logs name the task by its pid in the container.
+        let rst =
+            "(00.16) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
+(00.32)      1: Error (criu/files-reg.c:2258): Can't link tmp/link_remap.6 -> tmp/a: No such file or directory
+(00.33) Error (criu/cr-restore.c:2331): Restoring FAILED.
+";
+        assert_eq!(restore_culprit(rst), Some(1));
+        assert_eq!(restore_culprit("(00.1) Error (criu/image.c:554): Head magic doesn't match for core-1.img\n"), None);
+        use crate::img::{encode, write, Value};
+        let tc = encode(&[(1, Value::Varint(1)), (6, Value::Bytes(b"httpd"))]);
+        let core = write(
+            &[crate::img::COMMON_MAGIC, 0x5505_3847],
+            &[encode(&[(1, Value::Varint(1)), (3, Value::Bytes(&tc))])],
+        );
+        assert_eq!(comm_in_core(&core).as_deref(), Some("httpd"));
+        assert_eq!(comm_in_core(b"junk"), None);
         // The cwd is not a descriptor.
         let cwd = "(00.1) Dumping task (pid: 7 comm: sleep)\n(00.2) 7 fdinfo 2: pos: 0\n(00.3) Dumping path for -3 fd via self 18 [/]\n(00.4) Error (x.c:1): y\n";
         assert_eq!(culprit(cwd).unwrap().object, None);

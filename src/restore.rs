@@ -758,7 +758,7 @@ fn start(
             action: "restore",
             status: e.to_string(),
             log: log_path,
-            excerpt: criu::log_excerpt(&log_text),
+            excerpt: restore_excerpt(&log_text, cp_dir),
         });
     }
     let _ = fs::remove_file(&log);
@@ -767,6 +767,21 @@ fn start(
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
     }
     Ok(())
+}
+
+/// CRIU's restore log excerpt, and the process it failed on, named by its
+/// pid in the container and its command (from the checkpoint's core image).
+fn restore_excerpt(log: &str, cp_dir: &Path) -> String {
+    let mut e = criu::log_excerpt(log);
+    if let Some(pid) = criu::restore_culprit(log) {
+        let core = mf::read_limited(cp_dir, &format!("{}/core-{pid}.img", mf::IMAGES), 64 << 20).ok().flatten();
+        let comm = core.as_deref().and_then(criu::comm_in_core);
+        e.push_str(&format!(
+            "\nnote: CRIU failed restoring process {pid}{} of the container",
+            comm.map(|c| format!(" ({c})")).unwrap_or_default()
+        ));
+    }
+    e
 }
 
 /// A checkpoint of a paused container: CRIU has left every restored task

@@ -345,3 +345,38 @@ fn tty_container_keeps_its_terminal() {
     type_into(&name, "10\r");
     assert_eq!(wait_count(port, 10), (token, 10));
 }
+
+/// A restore that fails on one process names it as the container knows it
+/// (pid and command, from the checkpoint's images) beside CRIU's line that
+/// names the file: here a file on a volume, open at the checkpoint, that
+/// was deleted from the volume before the restore. See issue 12.
+#[test]
+fn failed_restore_names_the_process() {
+    require_engine();
+    let vol = unique("vol");
+    docker_ok(&["volume", "create", &vol]);
+    struct Vol(String);
+    impl Drop for Vol {
+        fn drop(&mut self) {
+            let _ = docker(&["volume", "rm", "-f", &self.0]);
+        }
+    }
+    let _v = Vol(vol.clone());
+    let name = unique("volfile");
+    let _g = Container(name.clone());
+    let port = free_port();
+    let script = format!("echo v > /data/x; exec 3</data/x; {COUNT_LOOP}");
+    let mount = format!("{vol}:/data");
+    start_service(&name, port, &["-v", &mount], &script, &[]);
+    wait_count(port, 5);
+    let dir = temp_dir("cp").join("volfile");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    docker_ok(&["run", "--rm", "-v", &mount, IMAGE, "rm", "/data/x"]);
+    let o = dcr(&["restore", &name, s(&dir)]);
+    fails_with(&o, 1, "criu restore failed");
+    let t = text(&o);
+    assert!(t.contains("data/x"), "the file is not named:\n{t}");
+    assert!(t.contains("note: CRIU failed restoring process 1 (sh) of the container"), "{t}");
+    assert!(!exists(&name));
+}
