@@ -396,12 +396,16 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                     docker::short_id(&v.name),
                     v.dest
                 )),
-                Some(info) if info["Driver"] == "local" && ctx.engine.volume_users(&v.name)?.is_empty() => {
+                Some(info)
+                    if info["Driver"] == "local"
+                        && looks_anonymous(&v.name, &info)
+                        && ctx.engine.volume_users(&v.name)?.is_empty() =>
+                {
                     adopt.push((v, PathBuf::from(s(&info, "/Mountpoint"))))
                 }
                 Some(_) => {
                     ctx.out.step(format!(
-                        "anonymous volume {} ({}) is in use by another container (or not a local volume): shared with it, by name",
+                        "anonymous volume {} ({}) is in use by another container, or not one the engine made (local, unnamed): attached by name, shared",
                         docker::short_id(&v.name),
                         v.dest
                     ));
@@ -481,6 +485,17 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+/// Whether volume `name` (its `GET /volumes` answer `info`) is one the
+/// engine made as anonymous: a 64-hex-digit name, and Docker >= 23's
+/// anonymous label when it has labels. A checkpoint's container.json is
+/// what calls a volume anonymous; adopting moves the data and removes the
+/// old volume, so a volume a user named is never taken for one. Pure.
+pub fn looks_anonymous(name: &str, info: &Value) -> bool {
+    let hex = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    let labels = info["Labels"].as_object();
+    hex && labels.is_none_or(|l| l.is_empty() || l.contains_key("com.docker.volume.anonymous"))
 }
 
 /// An anonymous volume's data moved into the new container's anonymous
@@ -881,6 +896,12 @@ mod tests {
         named["HostConfig"]["Binds"] = json!([]);
         named["HostConfig"]["Mounts"] = json!([{"Type": "volume", "Source": "v1", "Target": "/data"}]);
         assert_eq!(anonymous_volumes(&named), vec![]);
+        // Only volumes the engine made anonymous are adopted (moved, then removed).
+        let id = "f988d47c633a490161cae2ed90b1a3ac10ee4ef69a1ed0ef1ee26a11ebbfd9c1";
+        assert!(looks_anonymous(id, &json!({"Labels": {"com.docker.volume.anonymous": ""}})));
+        assert!(looks_anonymous(id, &json!({"Labels": null})), "Docker 20.10 labels none");
+        assert!(!looks_anonymous(id, &json!({"Labels": {"owner": "db"}})));
+        assert!(!looks_anonymous("pgdata", &json!({"Labels": null})));
     }
 
     #[test]

@@ -238,7 +238,7 @@ fn anonymous_volume_stays_anonymous() {
     let port2 = free_port();
     let publish = format!("127.0.0.1:{port2}:80");
     let o = ok(dcr(&["restore", "--name", &clone, "-p", &publish, &name, s(&dir)]));
-    assert!(text(&o).contains("shared with it, by name"), "{}", text(&o));
+    assert!(text(&o).contains("attached by name, shared"), "{}", text(&o));
     assert_eq!(volume_at(&clone, "/data"), old);
     assert_eq!(docker_ok(&["exec", &clone, "cat", "/data/x"]), "kept");
     docker_ok(&["rm", "-f", "-v", &clone]);
