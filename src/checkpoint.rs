@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::cgroup::{self, Freezer};
 use crate::cli::{CheckpointArgs, Global};
 use crate::criu::{self, DumpOpts};
+use crate::deleted;
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Ctx};
@@ -64,12 +65,6 @@ pub fn check_container(c: &Value, name: &str, storage: &str) -> Result<()> {
     }
     if c.pointer("/State/Restarting") == Some(&Value::Bool(true)) {
         return Err(Error::container(format!("container {name} is restarting"), "wait until it runs, then try again"));
-    }
-    if c.pointer("/Config/Tty") == Some(&Value::Bool(true)) {
-        return Err(Error::container(
-            format!("container {name} has a TTY (docker run -t), which CRIU cannot restore through Docker"),
-            "run the container without -t to checkpoint it",
-        ));
     }
     if storage != "overlay2" {
         return Err(Error::host(
@@ -344,6 +339,40 @@ fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
     Ok((path, f))
 }
 
+/// Refuses, before anything is frozen, open deleted files that CRIU would
+/// dump as link remaps the restore cannot find (see `deleted`).
+fn refuse_link_remaps(name: &str, pid: i32, freezer: &Freezer, upper: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let open = deleted::scan(&freezer.pids()?);
+    if open.is_empty() {
+        return Ok(());
+    }
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let root_dev = fs::metadata(&root).at("stat", &root)?.dev();
+    let bad = deleted::link_remaps(&open, root_dev, &|ino| deleted::tree_has_ino(upper, ino));
+    let Some(f) = bad.first() else { return Ok(()) };
+    let mut files: Vec<(u64, u64)> = bad.iter().map(|o| (o.dev, o.ino)).collect();
+    files.sort_unstable();
+    files.dedup();
+    Err(Error::container(
+        format!(
+            "process {} ({}) holds {} open (fd {}), a file deleted in the container that still has \
+             another name; CRIU would save it under a temporary name in the container's files that it deletes again \
+             when the dump ends, and the checkpoint could not be restored{}",
+            f.ns_pid,
+            f.comm,
+            f.path,
+            f.fd,
+            if files.len() > 1 { format!(" ({} such files in all)", files.len()) } else { String::new() }
+        ),
+        format!(
+            "have the process close it, or delete its other names too (docker exec {name} find / -xdev -inum {}), \
+             which makes it a deleted file docker-cr carries in the checkpoint; nothing was frozen",
+            f.ino
+        ),
+    ))
+}
+
 /// Dumps into `dir` and seals it; `publish` moves it into place. With
 /// `--stop` that happens while the container is still frozen, before it is
 /// killed: once its processes are gone, the checkpoint must already be
@@ -414,6 +443,8 @@ fn dump_into(
         ));
     }
 
+    refuse_link_remaps(name, pid, &freezer, &upper)?;
+
     write_json(&dir.join(mf::CONTAINER), c)?;
     write_json(&dir.join(mf::SPEC), &spec)?;
     let images = dir.join(mf::IMAGES);
@@ -450,7 +481,10 @@ fn dump_into(
         Some(g)
     };
     let t1 = Instant::now();
-    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd()) {
+    // A terminal: dumped through CRIU's RPC (see `criu::Tty`).
+    let tty =
+        (c.pointer("/Config/Tty") == Some(&Value::Bool(true))).then(|| criu::Tty { pid, images_dir: images.clone() });
+    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd(), tty.as_ref()) {
         let log = fs::read_to_string(dir.join(mf::DUMP_LOG)).unwrap_or_default();
         return Err(match criu::unlock_network(pid, &log) {
             Ok(true) => {
@@ -487,6 +521,16 @@ fn dump_into(
     // --stop this runs after the thaw (the files are read back from the
     // page cache, outside the frozen window).
     let seal = |frozen_ms: u64| -> Result<Manifest> {
+        // Before the digests: CRIU saved expired periodic timerfds with a
+        // zero value, which its restore would take as "disarmed". Runs
+        // after the thaw unless --stop (then everything is frozen anyway).
+        for t in crate::timerfd::fix_in_dir(&images)? {
+            ctx.out.step(format!(
+                "timerfd {:#x}: periodic ({} us), expired unread at the freeze; saved to fire one period after the restore (CRIU would restore it disarmed)",
+                t.id,
+                t.interval_ns / 1000
+            ));
+        }
         let (images_bytes, pages_bytes) = dir_bytes(&images);
         let t3 = Instant::now();
         let files = mf::sum_dir(dir)?;
@@ -624,8 +668,9 @@ mod tests {
         let stopped = json!({"State": {"Running": false, "Status": "exited"}});
         let e = check_container(&stopped, "web", "overlay2").unwrap_err();
         assert_eq!((e.exit_code(), e.to_string()), (4, "container web is not running (status: exited)".into()));
+        // Issue 12: a terminal is dumped through CRIU's RPC, no longer refused.
         let tty = json!({"State": {"Running": true}, "Config": {"Tty": true}});
-        assert!(check_container(&tty, "web", "overlay2").unwrap_err().to_string().contains("TTY"));
+        assert!(check_container(&tty, "web", "overlay2").is_ok());
         assert_eq!(check_container(&ok, "web", "vfs").unwrap_err().exit_code(), 3);
         let ipc = json!({"State": {"Running": true}, "HostConfig": {"IpcMode": "container:db"}});
         assert!(check_container(&ipc, "web", "overlay2").unwrap_err().to_string().contains("IPC"));

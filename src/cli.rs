@@ -126,6 +126,9 @@ Options:
                              capabilities, devices, host namespaces, host
                              paths, ...); without it such a restore is refused
                              with the list
+      --unpause              restore a checkpoint of a paused container
+                             running (by default it comes back paused, and
+                             none of its code runs until 'docker unpause')
   -h, --help                 print help
 
 A checkpoint restores without --trust when it is signed by this host's key or
@@ -167,6 +170,8 @@ pub struct RestoreArgs {
     pub trust_keys: Vec<PathBuf>,
     /// Give the new container the host access its checkpoint asks for.
     pub allow_host_access: bool,
+    /// A checkpoint of a paused container restores running, not paused.
+    pub unpause: bool,
 }
 
 /// One `-p` spec: `[ip:][host_port]:container_port[/proto]`.
@@ -386,7 +391,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "restore";
     let mut name = None;
     let mut publish = Vec::new();
-    let (mut trust, mut trust_keys, mut allow_host_access) = (false, Vec::new(), false);
+    let (mut trust, mut trust_keys, mut allow_host_access, mut unpause) = (false, Vec::new(), false, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -407,12 +412,16 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("trust") => trust = true,
             Long("trust-key") => trust_keys.push(p.value().map_err(lex(CMD))?.into()),
             Long("allow-host-access") => allow_host_access = true,
+            Long("unpause") => unpause = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
     let (container, dir) = positionals(pos, CMD)?;
-    Ok(Command::Restore(g, RestoreArgs { container, dir, name, publish, trust, trust_keys, allow_host_access }))
+    Ok(Command::Restore(
+        g,
+        RestoreArgs { container, dir, name, publish, trust, trust_keys, allow_host_access, unpause },
+    ))
 }
 
 /// Docker's rule for container names.
@@ -490,8 +499,10 @@ mod tests {
         else {
             panic!()
         };
-        assert!(a.trust && a.allow_host_access);
+        assert!(a.trust && a.allow_host_access && !a.unpause);
         assert_eq!(a.trust_keys, vec![PathBuf::from("/b.pub")]);
+        let Command::Restore(_, a) = p(&["restore", "--unpause", "web", "/cp"]).unwrap() else { panic!() };
+        assert!(a.unpause);
     }
 
     #[test]

@@ -118,6 +118,15 @@ fn dump_lines(o: &DumpOpts) -> Result<String, BadValue> {
     // Connections still in a listen queue, not yet accepted: a busy server
     // always has some. Dropping them (their clients retry) beats failing.
     s.push_str("skip-in-flight\n");
+    // Open files deleted in the container: without this CRIU refuses a file
+    // of the image's lower layers deleted in the container ("Use link-remap
+    // option"). With it, such a file, whose hard link overlayfs refuses, is
+    // carried in the images as a ghost file, as a deleted file of the
+    // container's own already is, and CRIU removes it after the restore.
+    // A link remap proper (a deleted file that still has another name) is
+    // a file CRIU creates in the container and, the container left running,
+    // deletes after the dump: see `lost_link_remaps`.
+    s.push_str("link-remap\n");
     if o.tcp_established {
         s.push_str("tcp-established\n");
     }
@@ -149,6 +158,9 @@ pub struct RestoreOpts {
     /// cgroup v2: the new container's cgroup (runc 1.1 passes none to CRIU).
     pub cgroup_root_v2: Option<String>,
     pub log_file: PathBuf,
+    /// Leave the restored tasks stopped (SIGSTOP) instead of resuming them:
+    /// a paused container comes back paused (see restore.rs `repause`).
+    pub leave_stopped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,6 +197,9 @@ fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
     if let Some(cg) = &o.cgroup_root_v2 {
         // The empty controller name before ':' selects the v2 hierarchy only.
         line(&mut s, "cgroup-root", &format!(":{cg}"))?;
+    }
+    if o.leave_stopped {
+        s.push_str("leave-stopped\n");
     }
     line(&mut s, "log-file", &o.log_file.to_string_lossy())?;
     Ok(s)
@@ -275,38 +290,81 @@ impl Criu {
     /// a Ctrl-C on the terminal reaches only us: we roll back, then exit.
     /// `lock` is an fd CRIU inherits: the container's lock (see `state`),
     /// so that if we are killed, the lock is held until CRIU is done too.
-    pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd) -> Result<()> {
+    /// `tty`: the container has a terminal (see `Tty`).
+    pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd, tty: Option<&Tty>) -> Result<()> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.bin);
+        // The RPC socket of `criu swrk`, for a TTY: ours, and CRIU's end.
+        let pair = match tty {
+            Some(_) => {
+                let mut fds = [0; 2];
+                // SAFETY: socketpair(2) writes two fds into the array.
+                if unsafe {
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+                } != 0
+                {
+                    return Err(Error::host(
+                        format!("cannot create a socket for CRIU's RPC: {}", std::io::Error::last_os_error()),
+                        "",
+                    ));
+                }
+                // SAFETY: both fds are new and ours.
+                Some(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+            }
+            None => None,
+        };
+        let child_end = pair.as_ref().map(|(_, c)| c.as_raw_fd());
         // SAFETY: signal(2) and fcntl(2) are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
                 // If we are killed, CRIU must still finish (and unlock the
                 // network): a write to our dead stderr pipe must not kill it.
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                if libc::fcntl(lock, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                for fd in std::iter::once(lock).chain(child_end) {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
-        let out = cmd
-            .arg("dump")
-            .arg("--config")
-            .arg(config)
+        match child_end {
+            Some(fd) => cmd.arg("swrk").arg(fd.to_string()),
+            None => cmd.arg("dump").arg("--config").arg(config),
+        };
+        let child = cmd
             .env_remove("CRIU_CONFIG_FILE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)
-            .output()
+            .spawn()
             .map_err(|e| {
                 Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation")
             })?;
-        if out.status.success() {
+        let rpc = match (pair, tty) {
+            (Some((ours, theirs)), Some(t)) => {
+                drop(theirs);
+                Some(rpc_dump(ours, &dump_request(t, config)))
+            }
+            _ => None,
+        };
+        let out = child.wait_with_output().map_err(|e| {
+            Error::host(format!("cannot wait for {}: {e}", self.bin.display()), "check the CRIU installation")
+        })?;
+        let failed = match rpc {
+            // criu swrk exits 0 once it has answered, whatever the answer.
+            Some(Ok(())) => !out.status.success(),
+            Some(Err(_)) => true,
+            None => !out.status.success(),
+        };
+        if !failed {
             return Ok(());
         }
-        let mut excerpt = log_excerpt(&fs::read_to_string(log).unwrap_or_default());
+        let ns_pid =
+            |p: i32| fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::deleted::ns_pid(&s));
+        let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &ns_pid);
         if excerpt.is_empty() {
             excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
         }
@@ -316,8 +374,90 @@ impl Criu {
                 excerpt.push_str(&format!("\nnote: {} is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory", dir.display()));
             }
         }
-        Err(Error::Criu { action: "dump", status: out.status.to_string(), log: log.to_path_buf(), excerpt })
+        let status = match rpc {
+            Some(Err(why)) => format!("{why} ({})", out.status),
+            _ => out.status.to_string(),
+        };
+        Err(Error::Criu { action: "dump", status, log: log.to_path_buf(), excerpt })
     }
+}
+
+/// A container with a terminal: its processes hold the slave of a pty whose
+/// master the shim holds, outside the container (runc also bind-mounts the
+/// slave on /dev/console). CRIU dumps such a slave only with
+/// `orphan-pts-master`, which exists only in its RPC interface (`criu
+/// swrk`), not on its command line or in a config file. On restore runc
+/// asks CRIU for the same, receives the new pty's master and hands it to
+/// the shim through the console socket the shim gives it for a container
+/// with a terminal: `docker attach` then reaches the restored pty.
+#[derive(Debug, Clone)]
+pub struct Tty {
+    pub pid: i32,
+    pub images_dir: PathBuf,
+}
+
+/// `criu_req` fields (CRIU's images/rpc.proto).
+const REQ_TYPE: u32 = 1;
+const REQ_OPTS: u32 = 2;
+const REQ_DUMP: u64 = 1;
+/// `criu_opts` fields.
+const OPT_IMAGES_DIR_FD: u32 = 1;
+const OPT_PID: u32 = 2;
+const OPT_LOG_LEVEL: u32 = 9;
+const OPT_ORPHAN_PTS_MASTER: u32 = 50;
+const OPT_CONFIG_FILE: u32 = 51;
+const OPT_IMAGES_DIR: u32 = 68;
+/// `criu_resp` fields.
+const RESP_SUCCESS: u32 = 2;
+const RESP_ERRNO: u32 = 7;
+const RESP_ERRMSG: u32 = 9;
+
+/// The `criu_req` of a dump through RPC: the process tree, the images
+/// directory by path, orphan-pts-master; everything else comes from the
+/// same config file the command-line dump reads (CRIU applies it over the
+/// request: "Would overwrite RPC settings with values from ..."). Pure.
+pub fn dump_request(t: &Tty, config: &Path) -> Vec<u8> {
+    use crate::img::{encode, Value};
+    let images = t.images_dir.to_string_lossy();
+    let conf = config.to_string_lossy();
+    let opts = encode(&[
+        // -1: no fd, the path (field 68) instead; int32 -1 is ten bytes.
+        (OPT_IMAGES_DIR_FD, Value::Varint(u64::MAX)),
+        (OPT_PID, Value::Varint(t.pid as u64)),
+        (OPT_LOG_LEVEL, Value::Varint(4)),
+        (OPT_ORPHAN_PTS_MASTER, Value::Varint(1)),
+        (OPT_CONFIG_FILE, Value::Bytes(conf.as_bytes())),
+        (OPT_IMAGES_DIR, Value::Bytes(images.as_bytes())),
+    ]);
+    encode(&[(REQ_TYPE, Value::Varint(REQ_DUMP)), (REQ_OPTS, Value::Bytes(&opts))])
+}
+
+/// CRIU's answer: Ok, or what it says went wrong. Pure.
+pub fn dump_response(msg: &[u8]) -> std::result::Result<(), String> {
+    let f = crate::img::fields(msg).map_err(|e| format!("CRIU's RPC answer is damaged: {e}"))?;
+    if crate::img::field(&f, RESP_SUCCESS).and_then(|v| v.uint()) == Some(1) {
+        return Ok(());
+    }
+    let errno = crate::img::field(&f, RESP_ERRNO).and_then(|v| v.uint()).map(|e| e as i32);
+    let msg = crate::img::field(&f, RESP_ERRMSG).and_then(|v| v.bytes()).map(String::from_utf8_lossy);
+    Err(match (msg, errno) {
+        (Some(m), _) => format!("CRIU's RPC answer: {}", m.trim()),
+        (None, Some(e)) if e != 0 => format!("CRIU's RPC answer: {}", std::io::Error::from_raw_os_error(e)),
+        _ => "CRIU's RPC answer: the dump failed".into(),
+    })
+}
+
+/// Sends the request on the swrk socket and reads the one answer.
+fn rpc_dump(sock: std::os::fd::OwnedFd, req: &[u8]) -> std::result::Result<(), String> {
+    use std::io::{Read, Write};
+    let mut f = fs::File::from(sock);
+    f.write_all(req).map_err(|e| format!("cannot send CRIU its RPC request: {e}"))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let n = f.read(&mut buf).map_err(|e| format!("cannot read CRIU's RPC answer: {e}"))?;
+    if n == 0 {
+        return Err("CRIU ended without answering its RPC request".into());
+    }
+    dump_response(&buf[..n])
 }
 
 /// What CRIU's own iptables unlock does (criu/net.c): that lock is a `CRIU`
@@ -408,15 +548,221 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     Ok(removed)
 }
 
+/// CRIU's hints that name a CRIU option, and what docker-cr says instead
+/// ("" when docker-cr always passes that option, so the hint cannot help).
+/// Each needle is where the hint starts in CRIU's line; the line is cut
+/// there (criu/*.c, 4.2).
+const HINTS: &[(&str, &str)] = &[
+    (
+        "consider using --tcp-established option",
+        "a process has an established TCP connection, and the checkpoint was taken with --no-tcp-established: \
+         checkpoint without it (connections come back when the container keeps its address, closed otherwise)",
+    ),
+    (
+        "Consider using --ext-unix-sk option",
+        "a process is connected to a unix socket outside the container, and the checkpoint was taken with \
+         --no-ext-unix-sk: checkpoint without it",
+    ),
+    (
+        "Consider using the --ext-unix-sk option to allow restoring it",
+        "the checkpoint holds a unix socket connected outside the container, which docker-cr restores only from a \
+         checkpoint taken without --no-ext-unix-sk",
+    ),
+    (
+        "You can try --file-locks to dump them",
+        "a process holds file locks, and the checkpoint was taken with --no-file-locks: checkpoint without it",
+    ),
+    ("Use link-remap option", ""),
+    ("In-flight connections can be ignored with the --skip-in-flight option", ""),
+    (
+        "Consider using --shell-job option",
+        "a process of the container belongs to a session or terminal outside it, which docker-cr cannot checkpoint",
+    ),
+    (
+        "Try --enable-external-masters",
+        "a mount of the container receives mounts from the host (shared or slave propagation); docker-cr \
+         checkpoints containers whose volumes and binds have private propagation (Docker's default)",
+    ),
+    (
+        "Try \"--ext-mount-map auto\" to allow them",
+        "a mount made after the container started (inside it, or propagated from the host) is not one docker-cr \
+         knows of; unmount it, then checkpoint",
+    ),
+    (
+        "File r/w/x checks can be skipped with the --skip-file-rwx-check option",
+        "a file the checkpointed processes had open has another mode in the restored container (another image, or \
+         a volume that changed)",
+    ),
+    (
+        "increase limit",
+        "CRIU carries a deleted file that is still open in the checkpoint only up to 1 MiB; have the process close it \
+         (or keep it undeleted), then checkpoint",
+    ),
+    (
+        "Consider using --allow-uprobes",
+        "a process has uprobes attached (a tracer such as perf or bpftrace); detach the tracer, then checkpoint",
+    ),
+    ("criu should be re-executed with the", ""),
+    ("Need to set the --tcp-close options", "the checkpoint's connections can only be restored closed"),
+];
+
+/// `line` without CRIU's hint, and what to say instead of it (see `HINTS`).
+/// Any other sentence that names a `--option` (CRIU's, not docker-cr's)
+/// is dropped as well.
+fn translate(line: &str) -> (String, Option<&'static str>) {
+    let mut line = line.to_string();
+    let mut note = None;
+    for (needle, instead) in HINTS {
+        if let Some(i) = line.find(needle) {
+            line.truncate(i);
+            if !instead.is_empty() {
+                note = Some(*instead);
+            }
+        }
+    }
+    // Sentences of the message part (after "Error (file:line): ").
+    let head = line.find("): ").map_or(0, |i| i + 3);
+    let (prefix, msg) = line.split_at(head);
+    let kept: Vec<&str> = msg.split_inclusive(". ").filter(|s| !names_an_option(s)).collect();
+    (format!("{prefix}{}", kept.concat()).trim_end_matches([' ', ',']).to_string(), note)
+}
+
+/// Whether `s` has a `--word` in it.
+fn names_an_option(s: &str) -> bool {
+    s.match_indices("--").any(|(i, _)| s[i + 2..].starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
+/// What CRIU was working on when it failed: the process (pid as CRIU saw
+/// it, i.e. on the host, and its command), the descriptor and what it
+/// names, read from the log lines before the first error.
+#[derive(Debug, Default, PartialEq)]
+pub struct Culprit {
+    pub pid: i32,
+    pub comm: String,
+    pub fd: Option<i32>,
+    pub object: Option<String>,
+}
+
+fn is_error(l: &str) -> bool {
+    (l.contains("Error") || l.contains("error (")) && !HARMLESS.iter().any(|h| l.contains(h))
+}
+
+/// The process CRIU's dump failed on, from its log (None when the log does
+/// not show one: the failure was not about one process).
+pub fn culprit(log: &str) -> Option<Culprit> {
+    let lines: Vec<&str> = log.lines().collect();
+    let first = lines.iter().position(|l| is_error(l))?;
+    let before = &lines[..first];
+    let t = before.iter().rposition(|l| l.contains("Dumping task (pid: "))?;
+    let task = before[t].split("Dumping task (pid: ").nth(1)?;
+    let (pid, rest) = task.split_once(" comm: ")?;
+    let mut c = Culprit {
+        pid: pid.trim().parse().ok()?,
+        comm: rest.strip_suffix(')').unwrap_or(rest).to_string(),
+        ..Default::default()
+    };
+    let fdinfo = format!("{} fdinfo ", c.pid);
+    for l in before[t..].iter().rev() {
+        if c.fd.is_none() {
+            if let Some(fd) = l.split(&fdinfo).nth(1).and_then(|r| r.split(':').next()?.trim().parse().ok()) {
+                c.fd = Some(fd);
+            }
+        }
+        if c.object.is_none() {
+            if let Some(ino) = l.split("Searching for socket ").nth(1).and_then(|r| r.split_whitespace().next()) {
+                let key = format!("Collected: ino {ino} ");
+                c.object = lines.iter().find_map(|x| x.split(&key).nth(1)).map(describe_socket);
+            } else if let Some((n, p)) = l
+                .split("Dumping path for ")
+                .nth(1)
+                .and_then(|r| r.split_once(" fd via self "))
+                .and_then(|(n, r)| Some((n.parse::<i32>().ok()?, r.split_once(" [")?.1)))
+            {
+                // -3 and the like are the cwd, root and mappings, not fds.
+                if n >= 0 {
+                    c.object = Some(p.strip_suffix(']').unwrap_or(p).to_string());
+                }
+            }
+        }
+        if c.fd.is_some() {
+            break;
+        }
+    }
+    Some(c)
+}
+
+/// The pid (as the container knows it) of the first restored task whose
+/// restore failed: CRIU prefixes a restored task's log lines with it
+/// ("(00.324220)      1: Error (...)"). None when the failure was CRIU's own.
+pub fn restore_culprit(log: &str) -> Option<i32> {
+    log.lines().filter(|l| is_error(l)).find_map(|l| {
+        let rest = l.split_once(") ")?.1.trim_start();
+        let (pid, err) = rest.split_once(": ")?;
+        err.starts_with("Error").then(|| pid.parse().ok()).flatten()
+    })
+}
+
+/// The command of process `pid` from a checkpoint's `core-PID.img`
+/// (`core_entry.tc.comm`: fields 3 and 6 of CRIU's images/core.proto).
+pub fn comm_in_core(core: &[u8]) -> Option<String> {
+    let img = crate::img::parse(core).ok()?;
+    let core = crate::img::fields(img.entries.first()?).ok()?;
+    let tc = crate::img::fields(crate::img::field(&core, 3)?.bytes()?).ok()?;
+    let comm = crate::img::field(&tc, 6)?.bytes()?;
+    Some(String::from_utf8_lossy(comm).into_owned())
+}
+
+/// "family AF_INET6 type SOCK_STREAM port 80 state TCP_ESTABLISHED
+/// src_addr ::ffff:172.17.0.2" (CRIU's inet collect line) in words.
+fn describe_socket(fields: &str) -> String {
+    let w: Vec<&str> = fields.split_whitespace().collect();
+    let get = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied().unwrap_or("?");
+    match get("type") {
+        "SOCK_STREAM" if get("family").starts_with("AF_INET") => {
+            format!("a TCP socket, port {} ({}, address {})", get("port"), get("state"), get("src_addr"))
+        }
+        _ => format!("a socket ({})", w.join(" ")),
+    }
+}
+
 /// The lines of a CRIU log that say what went wrong (crun's approach), at most
-/// a screenful, plus an explanation for errors we know.
+/// a screenful, plus an explanation for errors we know. CRIU's hints that
+/// name its own options are put in docker-cr's terms (see `HINTS`).
 pub fn log_excerpt(log: &str) -> String {
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("Error") || l.contains("error ("))
-        .filter(|l| !HARMLESS.iter().any(|h| l.contains(h)))
-        .collect();
-    let mut out: Vec<String> = errors.iter().rev().take(12).rev().map(|l| l.to_string()).collect();
+    log_excerpt_with(log, &|_| None)
+}
+
+/// `log_excerpt`, with `ns_pid` giving the pid a host pid has in the
+/// container (while the process still exists), to name it as the container
+/// knows it.
+pub fn log_excerpt_with(log: &str, ns_pid: &dyn Fn(i32) -> Option<i32>) -> String {
+    let errors: Vec<&str> = log.lines().filter(|l| is_error(l)).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for l in errors.iter().rev().take(12).rev() {
+        let (line, note) = translate(l);
+        out.push(line);
+        if let Some(n) = note {
+            let n = format!("note: {n}");
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    if let Some(c) = culprit(log) {
+        let what = match (c.fd, &c.object) {
+            (Some(fd), Some(o)) => format!(", its fd {fd}: {o}"),
+            (Some(fd), None) => format!(", its fd {fd}"),
+            (None, Some(o)) => format!(": {o}"),
+            (None, None) => String::new(),
+        };
+        let who = match ns_pid(c.pid) {
+            Some(n) => format!("process {n} ({}; host pid {})", c.comm, c.pid),
+            None => format!("process {} ({}; host pid)", c.pid, c.comm),
+        };
+        out.push(format!("note: CRIU failed on {who}{what}"));
+    }
+    out.extend(notes);
     if log.contains("Can't get rlimit") {
         out.push("note: CRIU lacks CAP_SYS_RESOURCE here, so it cannot dump processes that run under another uid; run the workload as root or give the host that capability".into());
     }
@@ -445,10 +791,15 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 
 /// Writes a file only root can read (it names paths and the page layout).
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    write_private_bytes(path, text.as_bytes())
+}
+
+/// `write_private` for bytes (a rewritten CRIU image).
+pub fn write_private_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).at("create", path)?;
-    f.write_all(text.as_bytes()).at("write", path)
+    f.write_all(bytes).at("write", path)
 }
 
 #[cfg(test)]
@@ -492,6 +843,7 @@ mod tests {
                 "network-lock nftables",
                 "leave-running",
                 "skip-in-flight",
+                "link-remap",
                 "tcp-established",
                 "ext-unix-sk",
                 "ext-mount-map /etc/resolv.conf:/etc/resolv.conf",
@@ -530,11 +882,14 @@ mod tests {
             file_locks: true,
             cgroup_root_v2: Some("/docker/new".into()),
             log_file: "/run/docker-cr/restore.log".into(),
+            leave_stopped: false,
         };
         assert_eq!(
             restore_config(&o).unwrap(),
             "tcp-close\next-unix-sk\nfile-locks\ncgroup-root :/docker/new\nlog-file /run/docker-cr/restore.log\n"
         );
+        let paused = RestoreOpts { leave_stopped: true, log_file: "/l".into(), ..Default::default() };
+        assert_eq!(restore_config(&paused).unwrap(), "leave-stopped\nlog-file /l\n");
     }
 
     // Issue "Trust and hardening": the cgroup parent comes from a checkpoint's
@@ -579,6 +934,141 @@ mod tests {
         assert_eq!(minimum_for_kernel((6, 18)).unwrap().0, (4, 2));
         assert_eq!(minimum_for_kernel((6, 13)).unwrap().0, (4, 1));
         assert!(minimum_for_kernel((6, 1)).is_none());
+    }
+
+    /// The lines of a real dump log (CRIU 4.2.1, Docker 26.1) around a
+    /// failure: a busybox httpd child holding a client's connection, dumped
+    /// with --no-tcp-established.
+    const TCP_LOG: &str = "(00.123306) inet: \tCollected: ino 0x11b1a9 family AF_INET6   type SOCK_STREAM    port       80 state TCP_LISTEN       src_addr ::
+(00.123312) inet: \tCollected: ino 0x11b1e6 family AF_INET6   type SOCK_STREAM    port       80 state TCP_ESTABLISHED  src_addr ::ffff:172.17.0.2
+(00.123650) Dumping task (pid: 3926 comm: sh)
+(00.181537) sockets: Searching for socket 0x11b1a9 family 10
+(00.205542) Dumping task (pid: 4074 comm: httpd)
+(00.207397) Dumping opened files (pid: 4074)
+(00.208368) 4074 fdinfo 0: pos:                0 flags:                2/0
+(00.208378) sockets: Searching for socket 0x11b1e6 family 10
+(00.208381) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.
+(00.208393) Error (criu/cr-dump.c:1545): Dump files (pid: 4074) failed with -1
+(00.220578) Error (criu/cr-dump.c:1975): Dumping FAILED.
+";
+
+    #[test]
+    fn a_failure_is_told_in_the_containers_terms() {
+        let c = culprit(TCP_LOG).unwrap();
+        assert_eq!(
+            c,
+            Culprit {
+                pid: 4074,
+                comm: "httpd".into(),
+                fd: Some(0),
+                object: Some("a TCP socket, port 80 (TCP_ESTABLISHED, address ::ffff:172.17.0.2)".into())
+            }
+        );
+        let e = log_excerpt_with(TCP_LOG, &|p| (p == 4074).then_some(2));
+        assert!(e.contains("inet: Connected TCP socket\n"), "{e}");
+        assert!(
+            e.contains("note: CRIU failed on process 2 (httpd; host pid 4074), its fd 0: a TCP socket, port 80"),
+            "{e}"
+        );
+        assert!(e.contains("checkpoint without it"), "{e}");
+        assert!(!e.contains("--tcp-established"), "{e}");
+
+        // A deleted file too big for a ghost file: the file, its fd.
+        let ghost = "(00.1) Dumping task (pid: 5018 comm: sh)
+(00.2) 5018 fdinfo 4: pos:                0 flags:           100000/0
+(00.3) Dumping path for 4 fd via self 20 [/tmp/big (deleted)]
+(00.4) Error (criu/files-reg.c:1031): Can't dump ghost file /tmp/big of 3145728 size, increase limit
+";
+        let e = log_excerpt(ghost);
+        assert!(e.contains("Can't dump ghost file /tmp/big of 3145728 size\n") && !e.contains("increase limit"), "{e}");
+        assert!(e.contains("process 5018 (sh; host pid), its fd 4: /tmp/big (deleted)"), "{e}");
+        assert!(e.contains("only up to 1 MiB"), "{e}");
+        assert_eq!(culprit("(00.1) Error (criu/cr-dump.c:1): no task\n"), None);
+        // Restore logs name the task by its pid in the container.
+        let rst =
+            "(00.16) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted
+(00.32)      1: Error (criu/files-reg.c:2258): Can't link tmp/link_remap.6 -> tmp/a: No such file or directory
+(00.33) Error (criu/cr-restore.c:2331): Restoring FAILED.
+";
+        assert_eq!(restore_culprit(rst), Some(1));
+        assert_eq!(restore_culprit("(00.1) Error (criu/image.c:554): Head magic doesn't match for core-1.img\n"), None);
+        use crate::img::{encode, write, Value};
+        let tc = encode(&[(1, Value::Varint(1)), (6, Value::Bytes(b"httpd"))]);
+        let core = write(
+            &[crate::img::COMMON_MAGIC, 0x5505_3847],
+            &[encode(&[(1, Value::Varint(1)), (3, Value::Bytes(&tc))])],
+        );
+        assert_eq!(comm_in_core(&core).as_deref(), Some("httpd"));
+        assert_eq!(comm_in_core(b"junk"), None);
+        // The cwd is not a descriptor.
+        let cwd = "(00.1) Dumping task (pid: 7 comm: sleep)\n(00.2) 7 fdinfo 2: pos: 0\n(00.3) Dumping path for -3 fd via self 18 [/]\n(00.4) Error (x.c:1): y\n";
+        assert_eq!(culprit(cwd).unwrap().object, None);
+    }
+
+    /// Every hint of CRIU 4.2 that names one of its options (grep -rn
+    /// "Consider using\|You can try\|Try \|Use .* option\|--" criu/*.c),
+    /// as CRIU prints it: none reaches the user as a CRIU option.
+    #[test]
+    fn criu_options_never_reach_the_user() {
+        let lines = [
+            "Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.",
+            "Error (criu/sk-inet.c:187): In-flight connections can be ignored with the --skip-in-flight option.",
+            "Error (criu/sk-unix.c:875): External socket is used. Consider using --ext-unix-sk option.",
+            "Error (criu/sk-unix.c:1913): External socket found in image. Consider using the --ext-unix-sk option to allow restoring it.",
+            "Error (criu/file-lock.c:111): Some file locks are hold by dumping tasks! You can try --file-locks to dump them.",
+            "Error (criu/files-reg.c:1122): Can't create link remap for /var/www/index.html. Use link-remap option.",
+            "Error (criu/pstree.c:305): The root process 1 is not a session leader. Consider using --shell-job option",
+            "Error (criu/tty.c:1838): Task attached to shell terminal. Consider using --shell-job option. More details on http://criu.org/Simple_loop",
+            "Error (criu/mount.c:1093): Mount 12 ./data (master_id: 3 shared_id: 0) has unreachable sharing. Try --enable-external-masters.",
+            "Error (criu/mount.c:3121): Mount 40:/mnt is autodetected external mount. Try \"--ext-mount-map auto\" to allow them.",
+            "Error (criu/files-reg.c:2295): File r/w/x checks can be skipped with the --skip-file-rwx-check option",
+            "Error (criu/files-reg.c:1031): Can't dump ghost file /tmp/big of 3145728 size, increase limit",
+            "Error (criu/proc_parse.c:614): PID 7 has uprobes vma. Consider using --allow-uprobes.",
+            "Error (criu/image.c:94): Need to set the --tcp-close options.",
+            "Error (criu/x.c:1): Something new. Try --some-new-flag to avoid it.",
+        ];
+        // Options docker-cr has may be named; no other.
+        let ours = format!("{}{}", crate::cli::CHECKPOINT_HELP, crate::cli::RESTORE_HELP);
+        for l in lines {
+            let e = log_excerpt(&format!("(00.1) {l}\n"));
+            for (i, _) in e.match_indices("--") {
+                let opt: String = e[i..].chars().take_while(|c| *c == '-' || c.is_ascii_lowercase()).collect();
+                assert!(opt.len() > 2 && ours.contains(&format!("{opt} ")), "{opt} is not docker-cr's: {l}\n=> {e}");
+            }
+            assert!(!e.contains("link-remap") && !e.contains("ghost-limit"), "{e}");
+        }
+        let e = log_excerpt(
+            "(00.1) Error (criu/sk-unix.c:875): External socket is used. Consider using --ext-unix-sk option.\n",
+        );
+        assert!(e.contains("External socket is used.") && e.contains("--no-ext-unix-sk"), "{e}");
+    }
+
+    #[test]
+    fn rpc_dump_request_and_answers() {
+        use crate::img::{encode, field, fields, Value};
+        let t = Tty { pid: 4242, images_dir: "/cp/.x.partial/checkpoint".into() };
+        let req = dump_request(&t, Path::new("/cp/.x.partial/criu-dump.conf"));
+        let f = fields(&req).unwrap();
+        assert_eq!(field(&f, 1).unwrap().uint(), Some(1), "DUMP");
+        let opts = fields(field(&f, 2).unwrap().bytes().unwrap()).unwrap();
+        // int32 -1 as protobuf-c writes it: sign-extended, ten bytes.
+        assert_eq!(&req[4..16], &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10]);
+        assert_eq!(field(&opts, 2).unwrap().uint(), Some(4242));
+        assert_eq!(field(&opts, 50).unwrap().uint(), Some(1), "orphan_pts_master");
+        assert_eq!(field(&opts, 51).unwrap().bytes(), Some(&b"/cp/.x.partial/criu-dump.conf"[..]));
+        assert_eq!(field(&opts, 68).unwrap().bytes(), Some(&b"/cp/.x.partial/checkpoint"[..]));
+
+        assert_eq!(dump_response(&encode(&[(1, Value::Varint(1)), (2, Value::Varint(1))])), Ok(()));
+        let bad = encode(&[
+            (1, Value::Varint(1)),
+            (2, Value::Varint(0)),
+            (7, Value::Varint(1)),
+            (9, Value::Bytes(b"Dump failed\n")),
+        ]);
+        assert_eq!(dump_response(&bad), Err("CRIU's RPC answer: Dump failed".into()));
+        let errno = encode(&[(1, Value::Varint(1)), (2, Value::Varint(0)), (7, Value::Varint(13))]);
+        assert!(dump_response(&errno).unwrap_err().contains("Permission denied"));
+        assert!(dump_response(&[0xff]).is_err());
     }
 
     #[test]

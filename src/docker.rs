@@ -215,6 +215,43 @@ impl Engine {
             .map(drop)
     }
 
+    /// `GET /volumes/NAME`; `Ok(None)` when there is none.
+    pub fn volume(&self, name: &str) -> Result<Option<Value>> {
+        match self.json("GET", &format!("/volumes/{}", esc(name)), None) {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Docker { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// IDs of the containers (running or not) that use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        let filter = json!({ "volume": [name] }).to_string();
+        let v = self.json("GET", &format!("/containers/json?all=1&filters={}", esc(&filter)), None)?;
+        Ok(v.as_array().into_iter().flatten().filter_map(|c| c["Id"].as_str().map(str::to_string)).collect())
+    }
+
+    /// `docker volume rm NAME`; one that is already gone is fine.
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        match self.call("DELETE", &format!("/volumes/{}", esc(name)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `docker rm -f -v`: also removes its anonymous volumes.
+    pub fn remove_with_volumes(&self, id: &str) -> Result<()> {
+        match self.call("DELETE", &format!("/containers/{}?force=1&v=1", esc(id)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `docker pause`: freezes the container's cgroup; the engine records it.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.call("POST", &format!("/containers/{}/pause", esc(id)), None, self.timeout).map(drop)
+    }
+
     pub fn start_from_checkpoint(&self, id: &str, checkpoint: &str) -> Result<()> {
         let path = format!("/containers/{}/start?checkpoint={}", esc(id), esc(checkpoint));
         self.call("POST", &path, None, START_TIMEOUT.max(self.timeout)).map(drop)

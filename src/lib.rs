@@ -7,6 +7,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod criu;
+pub mod deleted;
 pub mod docker;
 pub mod error;
 pub mod host;
@@ -19,6 +20,7 @@ pub mod restore;
 pub mod rootfs;
 pub mod runcconf;
 pub mod state;
+pub mod timerfd;
 pub mod trust;
 pub mod xxh64;
 

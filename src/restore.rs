@@ -52,11 +52,59 @@ const CONFIG_FIELDS: &[&str] = &[
     "Shell",
 ];
 
+/// An anonymous volume of the checkpointed container: a volume mount that
+/// neither its Binds nor its Mounts name (`docker run -v /data`, or a
+/// VOLUME of the image).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnonVolume {
+    pub name: String,
+    pub dest: String,
+    pub rw: bool,
+}
+
+/// The checkpointed container's anonymous volumes. Pure.
+pub fn anonymous_volumes(saved: &Value) -> Vec<AnonVolume> {
+    let hc = &saved["HostConfig"];
+    let covered: Vec<&str> = hc["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|b| b.split(':').nth(1))
+        .chain(hc["Mounts"].as_array().into_iter().flatten().filter_map(|m| m["Target"].as_str()))
+        .collect();
+    saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .filter_map(|m| {
+            let (name, dest) = (m["Name"].as_str()?, m["Destination"].as_str()?);
+            (!covered.contains(&dest)).then(|| AnonVolume {
+                name: name.into(),
+                dest: dest.into(),
+                rw: m["RW"] != false,
+            })
+        })
+        .collect()
+}
+
 /// The create request for a container like the saved one, and the host
 /// access the saved HostConfig asks for beyond docker-cr's allow-list (see
 /// `policy`), which is granted only with `allow_host`. Pure: `saved` is the
 /// inspect data from the checkpoint, `image` the reference to use.
-pub fn create_body(saved: &Value, image: &str, publish: &[Publish], allow_host: bool) -> (Value, Vec<String>) {
+/// Anonymous volumes stay anonymous (`Volumes`: the engine makes a new
+/// one, which `adopt_volumes` fills with the old one's data), except those
+/// named in `shared`: volumes another container still uses (the original,
+/// for a clone), attached by name, so shared and never removed with the
+/// new container.
+pub fn create_body(
+    saved: &Value,
+    image: &str,
+    publish: &[Publish],
+    allow_host: bool,
+    shared: &[String],
+) -> (Value, Vec<String>) {
     let mut body = Map::new();
     if let Some(cfg) = saved["Config"].as_object() {
         for k in CONFIG_FIELDS {
@@ -84,26 +132,22 @@ pub fn create_body(saved: &Value, image: &str, publish: &[Publish], allow_host: 
         hc["PortBindings"] = Value::Object(bindings);
         body.insert("ExposedPorts".into(), Value::Object(exposed));
     }
-    // Anonymous and image volumes are not in Binds: name them so the new
-    // container gets the same data rather than a fresh empty volume.
-    let covered: Vec<String> = hc["Binds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|b| b.split(':').nth(1).map(str::to_string))
-        .chain(hc["Mounts"].as_array().into_iter().flatten().filter_map(|m| m["Target"].as_str().map(str::to_string)))
-        .collect();
     let mut binds: Vec<Value> = hc["Binds"].as_array().cloned().unwrap_or_default();
-    for m in saved["Mounts"].as_array().into_iter().flatten() {
-        let (Some(n), Some(dest)) = (m["Name"].as_str(), m["Destination"].as_str()) else { continue };
-        if m["Type"] == "volume" && !covered.iter().any(|c| c == dest) {
-            let ro = if m["RW"] == false { ":ro" } else { "" };
-            binds.push(json!(format!("{n}:{dest}{ro}")));
+    let mut volumes = body.get("Volumes").and_then(Value::as_object).cloned().unwrap_or_default();
+    for v in anonymous_volumes(saved) {
+        if shared.contains(&v.name) {
+            let ro = if v.rw { "" } else { ":ro" };
+            binds.push(json!(format!("{}:{}{ro}", v.name, v.dest)));
+            volumes.remove(&v.dest);
+        } else {
+            volumes.insert(v.dest, json!({}));
         }
     }
     if !binds.is_empty() {
         hc["Binds"] = Value::Array(binds);
+    }
+    if !volumes.is_empty() {
+        body.insert("Volumes".into(), Value::Object(volumes));
     }
     let mode = hc["NetworkMode"].as_str().unwrap_or("").to_string();
     body.insert("HostConfig".into(), hc);
@@ -340,6 +384,37 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         None => Target::Create,
     };
 
+    // Anonymous volumes: adopted by the new container when nothing else
+    // uses them (see `adopt_volumes`), shared by name otherwise.
+    let mut shared = Vec::new();
+    let mut adopt = Vec::new();
+    if matches!(target, Target::Create) {
+        for v in anonymous_volumes(&saved) {
+            match ctx.engine.volume(&v.name)? {
+                None => ctx.out.warn(format!(
+                    "the anonymous volume {} ({}) of the checkpointed container is gone (docker rm -v?): the restored container gets a new, empty one",
+                    docker::short_id(&v.name),
+                    v.dest
+                )),
+                Some(info)
+                    if info["Driver"] == "local"
+                        && looks_anonymous(&v.name, &info)
+                        && ctx.engine.volume_users(&v.name)?.is_empty() =>
+                {
+                    adopt.push((v, PathBuf::from(s(&info, "/Mountpoint"))))
+                }
+                Some(_) => {
+                    ctx.out.step(format!(
+                        "anonymous volume {} ({}) is in use by another container, or not one the engine made (local, unnamed): attached by name, shared",
+                        docker::short_id(&v.name),
+                        v.dest
+                    ));
+                    shared.push(v.name);
+                }
+            }
+        }
+    }
+
     let (id, created) = match &target {
         Target::Same(id) => {
             ctx.out.step(format!("restoring into the stopped container {name}"));
@@ -347,7 +422,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
         Target::Create => {
             let image = pick_image(&ctx, &saved)?;
-            let (body, grants) = create_body(&saved, &image, &a.publish, a.allow_host_access);
+            let (body, grants) = create_body(&saved, &image, &a.publish, a.allow_host_access, &shared);
             if !grants.is_empty() && !a.allow_host_access {
                 return Err(Error::checkpoint(
                     format!(
@@ -370,10 +445,27 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     // and put it back over the files we apply, and a checkpoint must not
     // dump a container we are still starting. A container we just created
     // is locked by its new ID, against a checkpoint of it.
-    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name)
-        .and_then(|_lock| restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_))));
+    let mut adopted = Vec::new();
+    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
+        adopted = adopt_volumes(&ctx, &id, &adopt)?;
+        restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)))
+    });
     match result {
         Ok(()) => {
+            for v in &adopted {
+                match ctx.engine.remove_volume(&v.old) {
+                    Ok(()) => ctx.out.step(format!(
+                        "anonymous volume {} ({}) moved into the new anonymous volume {}",
+                        docker::short_id(&v.old),
+                        v.dest,
+                        docker::short_id(&v.new)
+                    )),
+                    Err(e) => ctx.out.warn(format!(
+                        "the emptied anonymous volume {} could not be removed ({e}); docker volume rm it",
+                        v.old
+                    )),
+                }
+            }
             ctx.out.step(format!(
                 "restored container {name} in {} ms; peak RSS of docker-cr: {} KiB",
                 ctx.out.elapsed_ms(),
@@ -382,13 +474,94 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            let cleanup = if created { ctx.engine.remove(&id) } else { Ok(()) };
+            // The data goes back into the old volumes first; then the new
+            // container goes with its (now empty) anonymous volumes.
+            let back = adopted.iter().try_for_each(Adopted::put_back);
+            // Its anonymous volumes are all new (shared ones are named).
+            let cleanup = if created { back.and_then(|()| ctx.engine.remove_with_volumes(&id)) } else { back };
             if created && cleanup.is_ok() {
                 ctx.out.step(format!("removed the container {name} this restore had created"));
             }
             Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+/// Whether volume `name` (its `GET /volumes` answer `info`) is one the
+/// engine made as anonymous: a 64-hex-digit name, and Docker >= 23's
+/// anonymous label when it has labels. A checkpoint's container.json is
+/// what calls a volume anonymous; adopting moves the data and removes the
+/// old volume, so a volume a user named is never taken for one. Pure.
+pub fn looks_anonymous(name: &str, info: &Value) -> bool {
+    let hex = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    let labels = info["Labels"].as_object();
+    hex && labels.is_none_or(|l| l.is_empty() || l.contains_key("com.docker.volume.anonymous"))
+}
+
+/// An anonymous volume's data moved into the new container's anonymous
+/// volume for the same destination.
+#[derive(Debug)]
+struct Adopted {
+    old: String,
+    new: String,
+    dest: String,
+    old_dir: PathBuf,
+    new_dir: PathBuf,
+}
+
+impl Adopted {
+    /// Moves the data back into the old volume (a failed restore).
+    fn put_back(&self) -> Result<()> {
+        let _ = fs::remove_dir(&self.old_dir);
+        fs::rename(&self.new_dir, &self.old_dir).at("move back", &self.old_dir)?;
+        fs::create_dir(&self.new_dir).at("create", &self.new_dir)
+    }
+}
+
+/// Gives the new container the checkpointed container's anonymous volumes
+/// while keeping them anonymous, as `docker rm -v` expects: the engine
+/// made a new anonymous volume for each destination (see `create_body`);
+/// the old one's data directory replaces the new one's (a rename, within
+/// the engine's volumes directory: nothing is copied), and the old volume,
+/// left empty, is removed once the restore has succeeded. Only for local
+/// volumes no other container uses.
+fn adopt_volumes(ctx: &Ctx, id: &str, adopt: &[(AnonVolume, PathBuf)]) -> Result<Vec<Adopted>> {
+    if adopt.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the new container vanished", None))?;
+    let mut done: Vec<Adopted> = Vec::new();
+    for (v, old_dir) in adopt {
+        let new = c["Mounts"].as_array().into_iter().flatten().find(|m| m["Destination"] == v.dest.as_str());
+        let (Some(new), Some(new_dir)) = (new.and_then(|m| m["Name"].as_str()), new.and_then(|m| m["Source"].as_str()))
+        else {
+            let undo = done.iter().try_for_each(Adopted::put_back);
+            return Err(Error::engine(
+                format!("the new container has no anonymous volume at {} for the old one's data", v.dest),
+                None,
+            )
+            .with_cleanup(undo));
+        };
+        let a = Adopted {
+            old: v.name.clone(),
+            new: new.to_string(),
+            dest: v.dest.clone(),
+            old_dir: old_dir.clone(),
+            new_dir: PathBuf::from(new_dir),
+        };
+        let moved = fs::remove_dir_all(&a.new_dir)
+            .at("empty", &a.new_dir)
+            .and_then(|()| fs::rename(&a.old_dir, &a.new_dir).at("move into place", &a.new_dir))
+            .and_then(|()| fs::create_dir(&a.old_dir).at("create", &a.old_dir));
+        if let Err(e) = moved {
+            let undo = done.iter().try_for_each(Adopted::put_back);
+            return Err(e
+                .step(format!("moving anonymous volume {} into the new container", v.name))
+                .with_cleanup(undo));
+        }
+        done.push(a);
+    }
+    Ok(done)
 }
 
 fn is_running(c: &Value) -> bool {
@@ -504,7 +677,8 @@ fn files_and_start(
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
+    let paused = m.container.paused && !a.unpause;
+    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir, paused));
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -538,6 +712,9 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Starts container `id` from the placed checkpoint `cp_name`; `paused`:
+/// brings it back paused, without any of its code running (see `repause`).
+#[allow(clippy::too_many_arguments)]
 fn start(
     ctx: &Ctx,
     m: &Manifest,
@@ -546,6 +723,7 @@ fn start(
     cgroup_parent: &str,
     cp_name: &str,
     cp_dir: &Path,
+    paused: bool,
 ) -> Result<()> {
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
@@ -557,6 +735,7 @@ fn start(
         file_locks: m.options.file_locks,
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
+        leave_stopped: paused,
     };
     let dir = Path::new(runcconf::DEFAULT_DIR);
     let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
@@ -594,10 +773,70 @@ fn start(
             action: "restore",
             status: e.to_string(),
             log: log_path,
-            excerpt: criu::log_excerpt(&log_text),
+            excerpt: restore_excerpt(&log_text, cp_dir),
         });
     }
     let _ = fs::remove_file(&log);
+    if paused {
+        repause(ctx, id)?;
+        ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
+    }
+    Ok(())
+}
+
+/// CRIU's restore log excerpt, and the process it failed on, named by its
+/// pid in the container and its command (from the checkpoint's core image).
+fn restore_excerpt(log: &str, cp_dir: &Path) -> String {
+    let mut e = criu::log_excerpt(log);
+    if let Some(pid) = criu::restore_culprit(log) {
+        let core = mf::read_limited(cp_dir, &format!("{}/core-{pid}.img", mf::IMAGES), 64 << 20).ok().flatten();
+        let comm = core.as_deref().and_then(criu::comm_in_core);
+        e.push_str(&format!(
+            "\nnote: CRIU failed restoring process {pid}{} of the container",
+            comm.map(|c| format!(" ({c})")).unwrap_or_default()
+        ));
+    }
+    e
+}
+
+/// A checkpoint of a paused container: CRIU has left every restored task
+/// stopped (`leave-stopped`: SIGSTOP before it let go of them), so none has
+/// run a single instruction. The engine pauses the container (it freezes
+/// the cgroup and records the state, so `docker unpause` works); then the
+/// stopped tasks get SIGCONT: frozen, they go from the stop straight into
+/// the freezer, and run only when unpaused. (CRIU's own freezer-state
+/// restore is v1-only and invisible to the engine, and runc refuses to
+/// pause a cgroup that is already frozen.) A failure here fails the
+/// restore, which is rolled back as any other.
+fn repause(ctx: &Ctx, id: &str) -> Result<()> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
+        .map_err(|e| e.step("finding the restored container's cgroup, to keep it paused"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
+        Error::host(
+            "cannot find the restored container's freezer cgroup, to keep it paused",
+            "is cgroupfs mounted at /sys/fs/cgroup?",
+        )
+    })?;
+    let freezer = cgroup::Freezer { version: ctx.cgroup, dir };
+    ctx.engine.pause(id).map_err(|e| {
+        e.step("pausing the restored container (its checkpoint was taken paused; --unpause restores it running)")
+    })?;
+    if !freezer.is_frozen()? {
+        return Err(Error::engine(
+            format!("the engine paused the restored container, but its cgroup {} is not frozen", freezer.dir.display()),
+            None,
+        ));
+    }
+    for p in freezer.pids()? {
+        if let Some(pid) = rustix::process::Pid::from_raw(p) {
+            // A task that is gone needs no waking.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        }
+    }
     Ok(())
 }
 
@@ -620,24 +859,55 @@ mod tests {
 
     #[test]
     fn create_body_keeps_the_configuration() {
-        let (b, grants) = create_body(&saved(), "busy", &[], false);
+        let (b, grants) = create_body(&saved(), "busy", &[], false, &[]);
         assert_eq!(grants, vec!["host paths /srv:/srv".to_string()], "a host path needs the operator's word");
-        assert!(b["HostConfig"].get("Binds").is_some_and(|b| b == &json!(["v1:/data"])));
-        let (b, _) = create_body(&saved(), "busy", &[], true);
+        assert!(b["HostConfig"].get("Binds").is_none(), "{b}");
+        let (b, _) = create_body(&saved(), "busy", &[], true, &[]);
         assert_eq!(b["Hostname"], "a1b2c3");
         assert_eq!(b["Cmd"], json!(["httpd", "-f"]));
         assert_eq!(b["Image"], "busy");
         assert!(b.get("Entrypoint").is_none(), "nulls are left out");
         assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
         assert_eq!(b["HostConfig"]["RestartPolicy"]["Name"], "always");
-        assert_eq!(b["HostConfig"]["Binds"], json!(["/srv:/srv", "v1:/data"]));
+        assert_eq!(b["HostConfig"]["Binds"], json!(["/srv:/srv"]));
         assert!(b.get("NetworkingConfig").is_none());
+    }
+
+    // Issue 12: an anonymous volume stays anonymous (the engine makes a new
+    // one, filled with the old one's data), unless another container still
+    // uses it (a clone shares it by name).
+    #[test]
+    fn anonymous_volumes_stay_anonymous() {
+        let s = saved();
+        assert_eq!(
+            anonymous_volumes(&s),
+            vec![AnonVolume { name: "v1".into(), dest: "/data".into(), rw: true }],
+            "the bind mount and named volumes are not anonymous"
+        );
+        let (b, _) = create_body(&s, "busy", &[], true, &[]);
+        assert_eq!(b["Volumes"], json!({"/data": {}}));
+        assert_eq!(b["HostConfig"]["Binds"], json!(["/srv:/srv"]));
+        let (b, _) = create_body(&s, "busy", &[], true, &["v1".into()]);
+        assert_eq!(b["HostConfig"]["Binds"], json!(["/srv:/srv", "v1:/data"]));
+        assert!(b.get("Volumes").is_none(), "{b}");
+        let mut named = saved();
+        named["HostConfig"]["Binds"] = json!(["v1:/data"]);
+        assert_eq!(anonymous_volumes(&named), vec![]);
+        named["HostConfig"]["Binds"] = json!([]);
+        named["HostConfig"]["Mounts"] = json!([{"Type": "volume", "Source": "v1", "Target": "/data"}]);
+        assert_eq!(anonymous_volumes(&named), vec![]);
+        // Only volumes the engine made anonymous are adopted (moved, then removed).
+        let id = "f988d47c633a490161cae2ed90b1a3ac10ee4ef69a1ed0ef1ee26a11ebbfd9c1";
+        assert!(looks_anonymous(id, &json!({"Labels": {"com.docker.volume.anonymous": ""}})));
+        assert!(looks_anonymous(id, &json!({"Labels": null})), "Docker 20.10 labels none");
+        assert!(!looks_anonymous(id, &json!({"Labels": {"owner": "db"}})));
+        assert!(!looks_anonymous("pgdata", &json!({"Labels": null})));
     }
 
     #[test]
     fn publish_replaces_port_bindings() {
         let p = crate::cli::parse_publish("127.0.0.1:9090:80").unwrap();
-        let (b, _) = create_body(&saved(), "busy", &[p], false);
+        let (b, _) = create_body(&saved(), "busy", &[p], false, &[]);
         assert_eq!(b["HostConfig"]["PortBindings"], json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9090"}]}));
     }
 
@@ -647,7 +917,7 @@ mod tests {
         s["HostConfig"]["NetworkMode"] = json!("appnet");
         s["NetworkSettings"]["Networks"] =
             json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
-        let (b, _) = create_body(&s, "busy", &[], false);
+        let (b, _) = create_body(&s, "busy", &[], false, &[]);
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
         let mut m = crate::manifest::tests_sample();
         assert_eq!(tcp_mode(&m, &s), Some(TcpRestore::Established));

@@ -176,7 +176,8 @@ fn clone_under_a_new_name_while_the_original_runs() {
     assert_ne!(inspect(&clone, "{{.Id}}"), inspect(&name, "{{.Id}}"));
 }
 
-/// A container paused by Docker is checkpointed and left paused.
+/// A container paused by Docker is checkpointed and left paused, and comes
+/// back paused (issue 12; tests/gaps.rs shows that none of its code runs).
 #[test]
 fn paused_container_stays_paused() {
     require_engine();
@@ -189,6 +190,8 @@ fn paused_container_stays_paused() {
     docker_ok(&["unpause", &name]);
     docker_ok(&["rm", "-f", &name]);
     ok(dcr(&["restore", &name, s(&dir)]));
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true true");
+    docker_ok(&["unpause", &name]);
     assert_continues(port, &token, n);
 }
 
@@ -267,10 +270,7 @@ fn errors_about_the_container() {
     docker_ok(&["create", "--name", &stopped, IMAGE, "sleep", "100"]);
     fails_with(&dcr(&["checkpoint", &stopped, s(&dir)]), 4, &format!("container {stopped} is not running"));
 
-    let tty = unique("tty");
-    let _b = Container(tty.clone());
-    docker_ok(&["run", "-d", "-t", "--name", &tty, IMAGE, "sleep", "100"]);
-    fails_with(&dcr(&["checkpoint", &tty, s(&dir)]), 4, "has a TTY");
+    // A TTY is no longer refused (issue 12): tests/gaps.rs.
 
     let ex = unique("exec");
     let _e = Container(ex.clone());

@@ -105,6 +105,13 @@ pub fn free_port() -> u16 {
 pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
     let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
                   while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
+    start_service(name, port, extra, script, &[])
+}
+
+/// Creates a busybox container that runs `script` with port 80 published on
+/// `port`, copies `files` (host path, container path) and a fresh token
+/// (/tmp/token) into it, starts it; returns the token.
+pub fn start_service(name: &str, port: u16, extra: &[&str], script: &str, files: &[(&Path, &str)]) -> String {
     let publish = format!("127.0.0.1:{port}:80");
     let mut args = vec!["create", "--name", name, "-p", &publish];
     args.extend_from_slice(extra);
@@ -114,8 +121,32 @@ pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
     let dir = temp_dir("token");
     std::fs::write(dir.join("token"), &token).unwrap();
     docker_ok(&["cp", dir.join("token").to_str().unwrap(), &format!("{name}:/tmp/token")]);
+    for (from, to) in files {
+        docker_ok(&["cp", from.to_str().unwrap(), &format!("{name}:{to}")]);
+    }
     docker_ok(&["start", name]);
     token
+}
+
+/// A static program built from tests/progs/NAME.c (gcc -static, once per
+/// test run), to copy into a busybox container.
+pub fn static_program(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs").join(format!("{name}.c"));
+    let out = temp_dir("prog").join(name);
+    let o = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("run gcc (tests/setup-host installs it)");
+    assert!(o.status.success(), "gcc -static {}:\n{}", src.display(), text(&o));
+    built.push((name.to_string(), out.clone()));
+    out
 }
 
 /// A running counter service (see `start_counter`) that has counted to at
