@@ -279,7 +279,7 @@ fn probe_criu(g: &Global, kernel: &str) -> Vec<Item> {
 }
 
 fn probe_engine() -> Vec<Item> {
-    let socket = match docker::socket_from_env(std::env::var("DOCKER_HOST").ok().as_deref()) {
+    let socket = match docker::socket() {
         Ok(s) => s,
         Err(e) => return vec![item("engine", Status::Fail, e.to_string(), e.hint().unwrap_or_default())],
     };

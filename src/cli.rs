@@ -17,8 +17,12 @@ Usage:
   docker-cr restore    [OPTIONS] <container> <checkpoint-dir>
   docker-cr check      [--format text|json]
   docker-cr key        show | list | trust [--name NAME] <file|->
-  docker-cr help [checkpoint|restore|check|key]
+  docker-cr completion bash|zsh|fish
+  docker-cr install-plugin [--user|--system]
+  docker-cr help [COMMAND]
   docker-cr --version
+
+As a Docker CLI plugin (docker-cr install-plugin): docker cr COMMAND ...
 
 Global options:
       --criu <path>    the CRIU binary to run (default: criu on PATH)
@@ -27,13 +31,50 @@ Global options:
   -V, --version        print the version
 
 Environment:
-  DOCKER_HOST          the engine's socket as unix:///path (default /var/run/docker.sock)
+  DOCKER_HOST          the engine's socket as unix:///path; without it, the
+                       docker CLI's context (DOCKER_CONTEXT, or currentContext
+                       in DOCKER_CONFIG/config.json), else /var/run/docker.sock
+  DOCKER_CONFIG        the docker CLI's configuration directory (default ~/.docker)
   DOCKER_CR_TIMEOUT    seconds to wait for one answer of the engine (default 60)
   DOCKER_CR_KEYS       the directory of this host's signing key and of the
                        keys it trusts (default /etc/docker-cr)
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.
+";
+
+pub const COMPLETION_HELP: &str = "\
+docker-cr completion — a shell completion script
+
+Usage: docker-cr completion bash|zsh|fish
+
+Prints a script that completes docker-cr's commands, options, container names
+and file names. Load it for the current shell, or install it:
+  source <(docker-cr completion bash)
+  docker-cr completion bash > /etc/bash_completion.d/docker-cr
+  docker-cr completion zsh > \"${fpath[1]}/_docker-cr\"
+  docker-cr completion fish > ~/.config/fish/completions/docker-cr.fish
+'docker cr' completes through the docker CLI's own completion.
+
+Options:
+  -h, --help                 print help
+";
+
+pub const INSTALL_PLUGIN_HELP: &str = "\
+docker-cr install-plugin — make 'docker cr ...' run this docker-cr
+
+Usage: docker-cr install-plugin [--user|--system]
+
+Links this binary as docker-cr into the docker CLI's plugin directory, so that
+'docker cr checkpoint web' is 'docker-cr checkpoint web', with the docker CLI's
+--context, -H and --config honoured. docker-cr itself keeps working alone.
+
+Options:
+      --user                 into $DOCKER_CONFIG/cli-plugins (default
+                             ~/.docker/cli-plugins); the default
+      --system               into /usr/local/lib/docker/cli-plugins, for every
+                             user of this host
+  -h, --help                 print help
 ";
 
 pub const CHECK_HELP: &str = "\
@@ -195,9 +236,29 @@ pub enum KeyArgs {
     Trust { file: PathBuf, name: Option<String> },
 }
 
+/// Every command and its help text: `help COMMAND`, completion and the man
+/// page test read this one table.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("checkpoint", CHECKPOINT_HELP),
+    ("restore", RESTORE_HELP),
+    ("check", CHECK_HELP),
+    ("key", KEY_HELP),
+    ("completion", COMPLETION_HELP),
+    ("install-plugin", INSTALL_PLUGIN_HELP),
+    ("help", USAGE),
+];
+
+pub const COMMAND_NAMES: &[&str] = &["checkpoint", "restore", "check", "key", "completion", "install-plugin", "help"];
+
+pub fn help_of(command: &str) -> Option<&'static str> {
+    COMMANDS.iter().find(|(c, _)| *c == command).map(|(_, h)| *h)
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Check(Global, CheckArgs),
+    Completion(String),
+    InstallPlugin { system: bool },
     Key(Global, KeyArgs),
     Checkpoint(Global, CheckpointArgs),
     Restore(Global, RestoreArgs),
@@ -262,19 +323,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "restore" => restore(p, g),
         "check" => check(p, g),
         "key" => key(p, g),
+        "completion" => completion(p),
+        "install-plugin" => install_plugin(p),
         "help" => match p.next().map_err(lex(""))? {
             None => Ok(Command::Help(USAGE)),
-            Some(Value(v)) if v == "checkpoint" => Ok(Command::Help(CHECKPOINT_HELP)),
-            Some(Value(v)) if v == "restore" => Ok(Command::Help(RESTORE_HELP)),
-            Some(Value(v)) if v == "check" => Ok(Command::Help(CHECK_HELP)),
-            Some(Value(v)) if v == "key" => Ok(Command::Help(KEY_HELP)),
-            Some(other) => {
-                Err(usage("", format!("no help for {other:?} [pick from: checkpoint, restore, check, key]")))
-            }
+            Some(Value(v)) => match v.to_str().and_then(help_of) {
+                Some(h) => Ok(Command::Help(h)),
+                None => Err(usage("", format!("no help for {v:?} [pick from: {}]", COMMAND_NAMES.join(", ")))),
+            },
+            Some(other) => Err(usage("", other.unexpected())),
         },
-        other => {
-            Err(usage("", format!("unknown command '{other}' [pick from: checkpoint, restore, check, key, help]")))
-        }
+        other => Err(usage("", format!("unknown command '{other}' [pick from: {}]", COMMAND_NAMES.join(", ")))),
     }
 }
 
@@ -320,6 +379,37 @@ fn check(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
         }
     }
     Ok(Command::Check(g, a))
+}
+
+fn completion(mut p: lexopt::Parser) -> Result<Command, Error> {
+    const CMD: &str = "completion";
+    let mut shell = None;
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(COMPLETION_HELP)),
+            Value(v) if shell.is_none() => shell = Some(string(v, CMD, "the shell")?),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    match shell.as_deref() {
+        Some(s @ ("bash" | "zsh" | "fish")) => Ok(Command::Completion(s.to_string())),
+        Some(s) => Err(usage(CMD, format!("no completion for '{s}' [pick from: bash, zsh, fish]"))),
+        None => Err(usage(CMD, "missing shell: bash, zsh or fish")),
+    }
+}
+
+fn install_plugin(mut p: lexopt::Parser) -> Result<Command, Error> {
+    const CMD: &str = "install-plugin";
+    let mut system = false;
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(INSTALL_PLUGIN_HELP)),
+            Long("user") => system = false,
+            Long("system") => system = true,
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    Ok(Command::InstallPlugin { system })
 }
 
 fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {

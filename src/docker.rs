@@ -55,18 +55,9 @@ fn io_error(what: String, e: std::io::Error, timeout: Duration) -> Error {
     Error::engine(what, Some(e))
 }
 
-/// The socket from DOCKER_HOST (only `unix://` is supported).
-pub fn socket_from_env(docker_host: Option<&str>) -> Result<PathBuf> {
-    match docker_host {
-        None | Some("") => Ok(PathBuf::from("/var/run/docker.sock")),
-        Some(h) => match h.strip_prefix("unix://") {
-            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-            _ => Err(Error::host(
-                format!("DOCKER_HOST={h} is not supported"),
-                "docker-cr works on the engine's own host: use DOCKER_HOST=unix:///path/to/docker.sock",
-            )),
-        },
-    }
+/// The engine's socket, found as the docker CLI finds it (see `endpoint`).
+pub fn socket() -> Result<PathBuf> {
+    crate::endpoint::from_process().map(|e| e.socket)
 }
 
 fn parse_api(v: &str) -> Option<(u32, u32)> {
@@ -273,6 +264,16 @@ impl Engine {
         }
     }
 
+    /// The names of all containers, for completion.
+    pub fn container_names(&self) -> Result<Vec<String>> {
+        let v = self.json("GET", "/containers/json?all=1", None)?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Names"].as_array()?.first()?.as_str().map(|n| n.trim_start_matches('/').to_string()))
+            .collect())
+    }
+
     pub fn remove(&self, id: &str) -> Result<()> {
         match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, self.timeout) {
             Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
@@ -291,15 +292,6 @@ pub fn is_ambiguous(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docker_host() {
-        assert_eq!(socket_from_env(None).unwrap(), PathBuf::from("/var/run/docker.sock"));
-        assert_eq!(socket_from_env(Some("unix:///tmp/d.sock")).unwrap(), PathBuf::from("/tmp/d.sock"));
-        let e = socket_from_env(Some("tcp://1.2.3.4:2375")).unwrap_err();
-        assert_eq!(e.exit_code(), 3);
-        assert!(e.to_string().contains("tcp://1.2.3.4:2375"));
-    }
 
     #[test]
     fn timeout_setting() {

@@ -31,7 +31,7 @@ impl Ctx {
         require_root()?;
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
         let criu = Criu::find(&g.criu, &kernel)?;
-        let socket = docker::socket_from_env(std::env::var("DOCKER_HOST").ok().as_deref())?;
+        let socket = docker::socket()?;
         let engine = Engine::connect(&socket)?;
         if need_experimental && !engine.experimental {
             return Err(Error::host(

@@ -1,29 +1,75 @@
 //! docker-cr: checkpoint a running Docker container with CRIU and restore it
 //! later, as itself or as a clone. `main` parses, runs, and maps errors to
 //! the exit status documented in docker-cr(1); the work is in the modules.
+//! The same binary is a Docker CLI plugin (`docker cr …`): `main` tells the
+//! two apart and hands the rest the same arguments either way.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{check, checkpoint, error, keys, restore, VERSION};
+use docker_cr::{check, checkpoint, complete, docker, error, keys, plugin, restore, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
     // anyone but root.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.len() == 1 && args[0] == plugin::METADATA_CMD {
+        println!("{}", plugin::metadata());
+        return ExitCode::SUCCESS;
+    }
+    let as_plugin = std::env::var_os(plugin::ORIGINAL_CLI).is_some();
+    if args.first().is_some_and(|a| a == "__complete") {
+        // docker's own completion asks `docker-cr __complete cr WORD…`.
+        let mut words: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        if as_plugin && words.first().is_some_and(|w| w == plugin::NAME) {
+            words.remove(0);
+        }
+        let (candidates, directive) = complete::complete(&words, container_names);
+        print!("{}", complete::render(&candidates, directive));
+        return ExitCode::SUCCESS;
+    }
+    if as_plugin {
+        // The docker CLI's global options govern the engine as they would
+        // for `docker` itself. Set here, while this process has one thread.
+        let split = plugin::split_args(&args).and_then(|(g, rest)| Ok((plugin::env_for(&g)?, rest)));
+        match split {
+            Ok((env, rest)) => {
+                for (k, v) in env {
+                    match v {
+                        Some(v) => std::env::set_var(k, v),
+                        None => std::env::remove_var(k),
+                    }
+                }
+                args = rest;
+            }
+            Err(e) => return report(e),
+        }
+        if let Some(sock) = std::env::var_os(plugin::SOCKET_ENV) {
+            plugin::watch_socket(&sock);
+        }
+    }
+    let cmd = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => return report(e),
     };
     let r = match cmd {
         Command::Help(text) => {
-            print!("{text}");
+            print!("{}", if as_plugin { text.replace("docker-cr ", "docker cr ") } else { text.to_string() });
             Ok(())
         }
         Command::Version => {
             println!("docker-cr {VERSION}");
             Ok(())
         }
+        Command::Completion(shell) => {
+            print!("{}", complete::script(&shell).unwrap_or_default());
+            Ok(())
+        }
+        Command::InstallPlugin { system } => plugin::install(system).map(|link| {
+            eprintln!("docker-cr: installed {} -> this binary; try 'docker cr --help'", link.display());
+        }),
         Command::Check(g, a) => {
             return match check::run(&g, &a) {
                 Ok(code) => ExitCode::from(code),
@@ -38,6 +84,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(e),
     }
+}
+
+/// Container names for completion; none if the engine cannot be asked.
+fn container_names() -> Vec<String> {
+    docker::socket().and_then(|s| docker::Engine::connect(&s)).and_then(|e| e.container_names()).unwrap_or_default()
 }
 
 fn report(e: error::Error) -> ExitCode {

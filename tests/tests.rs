@@ -11,3 +11,4 @@ mod e2e;
 mod faults;
 mod gaps;
 mod migrate;
+mod plugin;

@@ -320,8 +320,15 @@ pub fn start_big_redis(name: &str, mib: u32) -> u16 {
 /// Starts docker-cr with stderr piped and waits for a progress line that
 /// contains `marker`. Returns the child and what it printed so far.
 pub fn spawn_until(args: &[&str], marker: &str) -> (std::process::Child, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    spawn_cmd_until(cmd, marker)
+}
+
+/// As `spawn_until`, for any command (e.g. docker-cr run by the docker CLI).
+pub fn spawn_cmd_until(mut cmd: Command, marker: &str) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = Command::new(bin()).args(args).stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut r = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
