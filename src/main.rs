@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{check, checkpoint, error, keys, restore, VERSION};
+use docker_cr::{all, catalog, check, checkpoint, error, inspect, keys, restore, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
@@ -31,8 +31,14 @@ fn main() -> ExitCode {
             }
         }
         Command::Key(g, a) => keys::run(&g, &a),
+        Command::Checkpoint(g, a) if a.all => all::checkpoint(&g, &a),
+        Command::Restore(g, a) if a.all => all::restore(&g, &a),
         Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
         Command::Restore(g, a) => restore::run(&g, &a),
+        Command::Ls(g, a) => catalog::ls(&g, &a),
+        Command::Inspect(g, a) => inspect::run(&g, &a),
+        Command::Rm(g, a) => catalog::rm(&g, &a),
+        Command::Prune(g, a) => catalog::prune(&g, &a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::cgroup;
-use crate::cli::{Global, Publish, RestoreArgs};
+use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::criu::{self, RestoreOpts, TcpRestore};
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
@@ -164,15 +164,21 @@ pub fn climbing_link(target: &Path) -> PathBuf {
 /// /tmp/ctrd-checkpoint* and never removes it. Other tools' restores put
 /// theirs there too, so ours are told apart by `marker`, a file with a name
 /// unique to this run that we put into the checkpoint we hand the engine.
-fn remove_our_ctrd_dirs(marker: &str) {
+/// Returns CRIU's stats-restore found in it, if any.
+fn remove_our_ctrd_dirs(marker: &str) -> Option<Vec<u8>> {
+    let mut stats = None;
     for e in fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let d = e.path();
         if e.file_name().as_encoded_bytes().starts_with(b"ctrd-checkpoint")
             && fs::symlink_metadata(d.join(marker)).is_ok()
         {
+            if let Ok(Some(b)) = mf::read_limited(&d, "stats-restore", 1 << 20) {
+                stats = Some(b);
+            }
             let _ = fs::remove_dir_all(d);
         }
     }
+    stats
 }
 
 /// The checkpoint name the engine is given; unique to this run, since it
@@ -263,11 +269,58 @@ enum Target {
     Create,
 }
 
+/// What a finished restore reports (`--print-stats`, `--all`); ms.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub total: u64,
+    pub verify: u64,
+    pub rootfs: u64,
+    /// The engine's start from the checkpoint, CRIU's restore included.
+    pub start: u64,
+    /// CRIU's stats-restore, decoded.
+    pub criu: Option<serde_json::Map<String, Value>>,
+}
+
+/// The `--print-stats` object of one restore (Podman's names where they
+/// mean the same; microseconds).
+pub fn stats_json(o: &Outcome) -> Value {
+    json!({
+        "Id": o.id,
+        "Name": o.name,
+        "checkpoint": o.dir,
+        "docker_cr_restore_duration": o.total * 1000,
+        "runtime_restore_duration": o.start * 1000,
+        "verify_duration": o.verify * 1000,
+        "rootfs_diff_duration": o.rootfs * 1000,
+        "criu_statistics": o.criu,
+    })
+}
+
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
+    let o = run_one(g, a)?;
+    if a.json {
+        let v = json!({ "docker_cr_restore_duration": o.total * 1000, "container_statistics": [stats_json(&o)] });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// One restore: from the directory `a.from` names, or from the store.
+pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     host::block_signals();
     host::require_root()?;
+    let dir = match &a.from {
+        Where::Dir(d) => d.clone(),
+        Where::Store(n) => crate::store::find(&crate::catalog::store_root(g), &a.container, n.as_deref())?.path,
+    };
+    // Held to the end: rm and prune leave a checkpoint in use alone.
+    let _in_use = crate::store::hold_shared(&dir)?;
+    let mut out = Outcome { dir: dir.clone(), ..Outcome::default() };
     let keys = trust::KeyDir::from_env();
-    let (m, saved, prov) = load(&a.dir, a, &keys)?;
+    let (m, saved, prov) = load(&dir, a, &keys)?;
     let ctx = Ctx::open(g, true)?;
     match &prov {
         trust::Provenance::Trusted(k) => ctx.out.step(format!("signed by trusted key {}", k.line().trim_end())),
@@ -277,7 +330,8 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         )),
     }
     let t = std::time::Instant::now();
-    let bytes = mf::verify(&a.dir, &m)?;
+    let bytes = mf::verify(&dir, &m)?;
+    out.verify = t.elapsed().as_millis() as u64;
     ctx.out.step(format!(
         "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
         m.files.len(),
@@ -297,7 +351,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         return Err(Error::container(
             format!(
                 "{} holds a checkpoint of container {} ({}), not of {}",
-                a.dir.display(),
+                dir.display(),
                 src.name,
                 docker::short_id(&src.id),
                 a.container
@@ -306,7 +360,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                 "to restore it under another name: docker-cr restore --name {} {} {}",
                 a.container,
                 src.name,
-                a.dir.display()
+                dir.display()
             ),
         ));
     }
@@ -370,8 +424,9 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     // and put it back over the files we apply, and a checkpoint must not
     // dump a container we are still starting. A container we just created
     // is locked by its new ID, against a checkpoint of it.
-    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name)
-        .and_then(|_lock| restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_))));
+    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
+        restore_into(&ctx, a, &dir, &m, &saved, &id, &name, matches!(target, Target::Same(_)), &mut out)
+    });
     match result {
         Ok(()) => {
             ctx.out.step(format!(
@@ -379,14 +434,17 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                 ctx.out.elapsed_ms(),
                 ctx.out.peak_rss_kib()
             ));
-            Ok(())
+            out.total = ctx.out.elapsed_ms();
+            out.id = id;
+            out.name = name;
+            Ok(out)
         }
         Err(e) => {
             let cleanup = if created { ctx.engine.remove(&id) } else { Ok(()) };
             if created && cleanup.is_ok() {
                 ctx.out.step(format!("removed the container {name} this restore had created"));
             }
-            Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
+            Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(cleanup))
         }
     }
 }
@@ -423,14 +481,17 @@ fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn restore_into(
     ctx: &Ctx,
     a: &RestoreArgs,
+    dir: &Path,
     m: &Manifest,
     saved: &Value,
     id: &str,
     name: &str,
     same: bool,
+    out: &mut Outcome,
 ) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
     // Seen again under the lock: a restore that held it before us may have
@@ -446,7 +507,7 @@ fn restore_into(
         ));
     }
     if !same {
-        return files_and_start(ctx, a, m, saved, id, &upper, &c);
+        return files_and_start(ctx, dir, m, saved, id, &upper, &c, out);
     }
     // The container the checkpoint came from: its files and restart policy
     // (set to "no" by a stopping checkpoint) stay as they were until the
@@ -456,7 +517,7 @@ fn restore_into(
     let r = ctx
         .engine
         .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
-        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper, &c));
+        .and_then(|()| files_and_start(ctx, dir, m, saved, id, &upper, &c, out));
     match r {
         Ok(()) => {
             aside.discard();
@@ -479,18 +540,22 @@ fn restore_into(
 /// Applies the file changes to the (empty) upper dir, places the images
 /// where the engine looks for them, and starts the container from them.
 /// `c` is the target container's inspect data.
+#[allow(clippy::too_many_arguments)]
 fn files_and_start(
     ctx: &Ctx,
-    a: &RestoreArgs,
+    dir: &Path,
     m: &Manifest,
     saved: &Value,
     id: &str,
     upper: &Path,
     c: &Value,
+    out: &mut Outcome,
 ) -> Result<()> {
-    let tar = a.dir.join(mf::ROOTFS_DIFF);
+    let t = std::time::Instant::now();
+    let tar = dir.join(mf::ROOTFS_DIFF);
     let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
     ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
+    out.rootfs = t.elapsed().as_millis() as u64;
     host::check_interrupted()?;
 
     // The engine only starts from <root>/containers/<id>/checkpoints/<name>.
@@ -499,12 +564,14 @@ fn files_and_start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
-    let placed = place_images(&a.dir, m, &cp_dir).and_then(|()| {
+    let placed = place_images(dir, m, &cp_dir).and_then(|()| {
         let p = cp_dir.join(marker(&cp_name));
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir));
+    let t = std::time::Instant::now();
+    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, dir, out));
+    out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -538,6 +605,7 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start(
     ctx: &Ctx,
     m: &Manifest,
@@ -546,6 +614,7 @@ fn start(
     cgroup_parent: &str,
     cp_name: &str,
     cp_dir: &Path,
+    out: &mut Outcome,
 ) -> Result<()> {
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
@@ -561,7 +630,18 @@ fn start(
     let dir = Path::new(runcconf::DEFAULT_DIR);
     let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
     ctx.out.step("starting the container from the checkpoint");
+    // The restored processes' memory grows in the new container's cgroup.
+    let cg = v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id);
+    let mem = if ctx.cgroup == cgroup::Version::V2 {
+        PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current"))
+    } else {
+        PathBuf::from(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes"))
+    };
+    let ticker = host::Ticker::start(ctx.out.is_quiet(), "restoring memory".into(), m.sizes.pages_bytes, move || {
+        fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+    });
     let started = ctx.engine.start_from_checkpoint(id, cp_name);
+    drop(ticker);
     // At once: every runc checkpoint/restore on the host reads the file.
     match conf.remove() {
         Ok(put_back) => {
@@ -573,7 +653,7 @@ fn start(
         // the container itself is not the worse for it.
         Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
     }
-    remove_our_ctrd_dirs(&marker(cp_name));
+    out.criu = remove_our_ctrd_dirs(&marker(cp_name)).and_then(|b| crate::inspect::stats(&b, true).ok());
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
     let result = match started {
