@@ -19,6 +19,7 @@ use crate::manifest::{self as mf, Manifest};
 
 /// The most of one image inspect reads: process trees and cores are KiB.
 const MAX_IMAGE: u64 = 16 << 20;
+pub const STATS_DUMP: &str = "stats-dump";
 /// The most processes listed; a pstree.img with more is not a container's.
 const MAX_PROCS: usize = 100_000;
 
@@ -145,11 +146,15 @@ pub fn processes(dir: &Path) -> Result<Vec<Proc>> {
     Ok(procs)
 }
 
-/// CRIU's dump statistics of the checkpoint at `dir`, if it has them.
+/// CRIU's dump statistics of the checkpoint at `dir`, if it has them: CRIU
+/// writes stats-dump into its work dir, the checkpoint's top (where Podman's
+/// archives have it too).
 pub fn dump_stats(dir: &Path) -> Result<Option<serde_json::Map<String, Value>>> {
-    match read_image(dir, "stats-dump")? {
+    match mf::read_limited(dir, STATS_DUMP, MAX_IMAGE)? {
         None => Ok(None),
-        Some(raw) => stats(&raw, false).map(Some).map_err(|e| damaged(dir, "stats-dump", e)),
+        Some(raw) => stats(&raw, false).map(Some).map_err(|e| {
+            Error::checkpoint(format!("{}: {STATS_DUMP} is damaged: {e}", dir.display()), "the checkpoint is damaged")
+        }),
     }
 }
 

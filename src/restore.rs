@@ -164,21 +164,29 @@ pub fn climbing_link(target: &Path) -> PathBuf {
 /// /tmp/ctrd-checkpoint* and never removes it. Other tools' restores put
 /// theirs there too, so ours are told apart by `marker`, a file with a name
 /// unique to this run that we put into the checkpoint we hand the engine.
-/// Returns CRIU's stats-restore found in it, if any.
-fn remove_our_ctrd_dirs(marker: &str) -> Option<Vec<u8>> {
-    let mut stats = None;
+fn remove_our_ctrd_dirs(marker: &str) {
     for e in fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let d = e.path();
         if e.file_name().as_encoded_bytes().starts_with(b"ctrd-checkpoint")
             && fs::symlink_metadata(d.join(marker)).is_ok()
         {
-            if let Ok(Some(b)) = mf::read_limited(&d, "stats-restore", 1 << 20) {
-                stats = Some(b);
-            }
             let _ = fs::remove_dir_all(d);
         }
     }
-    stats
+}
+
+/// CRIU's stats-restore of a container just restored: runc has CRIU write it
+/// into its work dir, which the shim (the parent of the container's first
+/// process) reaches from its working directory.
+fn restore_stats(ctx: &Ctx, id: &str) -> Option<serde_json::Map<String, Value>> {
+    let pid = ctx.engine.inspect(id).ok()??.pointer("/State/Pid")?.as_i64()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().to_string();
+    let bundle = fs::read_link(format!("/proc/{ppid}/cwd")).ok()?;
+    // containerd's shim v2 keeps runc's work dir behind the link `work`.
+    let work = fs::canonicalize(bundle.join("work")).unwrap_or(bundle);
+    let raw = mf::read_limited(&work, "stats-restore", 1 << 20).ok()??;
+    crate::inspect::stats(&raw, true).ok()
 }
 
 /// The checkpoint name the engine is given; unique to this run, since it
@@ -653,7 +661,7 @@ fn start(
         // the container itself is not the worse for it.
         Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
     }
-    out.criu = remove_our_ctrd_dirs(&marker(cp_name)).and_then(|b| crate::inspect::stats(&b, true).ok());
+    remove_our_ctrd_dirs(&marker(cp_name));
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
     let result = match started {
@@ -678,6 +686,7 @@ fn start(
         });
     }
     let _ = fs::remove_file(&log);
+    out.criu = restore_stats(ctx, id);
     Ok(())
 }
 
