@@ -7,8 +7,12 @@ use crate::util::*;
 fn help_lists_the_commands() {
     let o = ok(dcr(&["--help"]));
     let t = text(&o);
-    assert!(t.contains("docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>"));
-    assert!(t.contains("docker-cr restore    [OPTIONS] <container> <checkpoint-dir>"));
+    assert!(t.contains("docker-cr checkpoint [OPTIONS] <container> [<name> | <checkpoint-dir>]"));
+    assert!(t.contains("docker-cr restore    [OPTIONS] <container> [<name> | <checkpoint-dir>]"));
+    for cmd in ["ls", "inspect", "rm", "prune"] {
+        assert!(t.contains(&format!("docker-cr {cmd} ")), "--help lacks {cmd}");
+        assert_eq!(text(&ok(dcr(&["help", cmd]))), text(&ok(dcr(&[cmd, "--help"]))));
+    }
     assert_eq!(text(&ok(dcr(&["help", "checkpoint"]))), text(&ok(dcr(&["checkpoint", "--help"]))));
 }
 
@@ -26,7 +30,8 @@ fn usage_errors_exit_2() {
         2,
         "invalid option '--bogus'\nTry 'docker-cr checkpoint --help'.",
     );
-    fails_with(&dcr(&["restore", "onlyone"]), 2, "missing <checkpoint-dir>");
+    fails_with(&dcr(&["restore"]), 2, "missing <container> (or --all)");
+    fails_with(&dcr(&["prune"]), 2, "say what to remove");
     fails_with(&dcr(&["restore", "-p", "notaport", "a", "b"]), 2, "invalid port spec");
 }
 
@@ -37,7 +42,17 @@ fn man_page_is_true_to_help() {
     let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/docker-cr.1")).unwrap();
     let man = man.replace("\\-", "-");
     let mut help = String::new();
-    for args in [&["--help"][..], &["help", "checkpoint"], &["help", "restore"], &["help", "key"]] {
+    for args in [
+        &["--help"][..],
+        &["help", "checkpoint"],
+        &["help", "restore"],
+        &["help", "key"],
+        &["help", "check"],
+        &["help", "ls"],
+        &["help", "inspect"],
+        &["help", "rm"],
+        &["help", "prune"],
+    ] {
         help.push_str(&text(&ok(dcr(args))));
     }
     let flags: std::collections::BTreeSet<&str> = help
@@ -49,7 +64,7 @@ fn man_page_is_true_to_help() {
     for f in flags {
         assert!(man.contains(f), "man/docker-cr.1 does not mention {f}");
     }
-    for code in ["0", "1", "2", "3", "4", "5", "130"] {
+    for code in ["0", "1", "2", "3", "4", "5", "7", "130"] {
         assert!(man.contains(&format!(".B {code}\n")), "man page lacks exit status {code}");
     }
 }

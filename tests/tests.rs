@@ -10,3 +10,4 @@ mod cli;
 mod e2e;
 mod faults;
 mod migrate;
+mod store;
