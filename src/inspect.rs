@@ -113,7 +113,7 @@ pub fn stats(bytes: &[u8], restore: bool) -> std::result::Result<serde_json::Map
 
 /// All that the decoders read, for the fuzz target: never panics.
 pub fn decode_all(pstree_img: &[u8], core_img: &[u8], stats_img: &[u8]) -> usize {
-    let mut n = pstree(pstree_img).map_or(0, |p| p.len());
+    let mut n = pstree(pstree_img).map_or(0, |p| tree_lines(&p).len());
     n += core_comm(core_img).map_or(0, |c| c.len());
     n += stats(stats_img, false).map_or(0, |s| s.len());
     n + stats(stats_img, true).map_or(0, |s| s.len())
