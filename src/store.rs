@@ -320,7 +320,13 @@ fn open_dir(dir: &Path) -> Result<fs::File> {
 
 /// Held by a restore while it uses the checkpoint: `rm` and `prune` skip it.
 pub fn hold_shared(dir: &Path) -> Result<fs::File> {
-    let f = open_dir(dir)?;
+    // Followed if it is a link: a directory given by the user may be one.
+    let f = fs::File::open(dir).map_err(|e| {
+        Error::checkpoint(
+            format!("cannot open checkpoint directory {}: {e}", dir.display()),
+            "name the directory 'docker-cr checkpoint' wrote",
+        )
+    })?;
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared) {
         Ok(()) => Ok(f),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::checkpoint(
