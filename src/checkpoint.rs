@@ -488,18 +488,7 @@ fn dump_into(
     host::check_interrupted()?;
 
     // What the dump will write, roughly: the processes' anonymous memory.
-    let expected: u64 = freezer
-        .pids()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|st| {
-            st.lines()
-                .find_map(|l| l.strip_prefix("RssAnon:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .sum::<u64>()
-        * 1024;
+    let expected = host::rss_anon(&freezer.pids().unwrap_or_default());
     // Paused by Docker: already frozen, and it must stay so, also on failure.
     let paused = freezer.is_frozen()?;
     let t0 = Instant::now();

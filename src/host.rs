@@ -195,6 +195,30 @@ impl Drop for Ticker {
     }
 }
 
+/// The anonymous memory (RssAnon) of these processes, in bytes: what a
+/// dump writes, roughly, and what a restore brings back.
+pub fn rss_anon(pids: &[i32]) -> u64 {
+    let kib: u64 = pids
+        .iter()
+        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum();
+    kib * 1024
+}
+
+/// The processes listed in a cgroup directory's cgroup.procs.
+pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
 /// The bytes of the files directly in `dir` (CRIU's images as they grow).
 pub fn dir_size(dir: &Path) -> u64 {
     fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()

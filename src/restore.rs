@@ -638,15 +638,23 @@ fn start(
     let dir = Path::new(runcconf::DEFAULT_DIR);
     let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
     ctx.out.step("starting the container from the checkpoint");
-    // The restored processes' memory grows in the new container's cgroup.
+    // The restored processes' memory grows in the new container's cgroup:
+    // its memory counter, or (no memory controller there, as on hybrid
+    // hosts) the anonymous memory of the processes in it.
     let cg = v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id);
-    let mem = if ctx.cgroup == cgroup::Version::V2 {
-        PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current"))
+    let (mem, procs) = if ctx.cgroup == cgroup::Version::V2 {
+        (PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current")), PathBuf::from(format!("/sys/fs/cgroup{cg}")))
     } else {
-        PathBuf::from(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes"))
+        (
+            PathBuf::from(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes")),
+            PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}")),
+        )
     };
     let ticker = host::Ticker::start(ctx.out.is_quiet(), "restoring memory".into(), m.sizes.pages_bytes, move || {
-        fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+        match fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()) {
+            Some(b) => b,
+            None => host::rss_anon(&host::cgroup_procs(&procs)),
+        }
     });
     let started = ctx.engine.start_from_checkpoint(id, cp_name);
     drop(ticker);

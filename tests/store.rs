@@ -334,3 +334,33 @@ fn all_one_failure_leaves_the_others_done() {
     assert!(names(&store, &bad.name).is_empty());
     assert_eq!(inspect(&bad.name, "{{.State.Running}}"), "true", "the failed one was left running");
 }
+
+/// On a terminal a long dump and restore draw a live line (MiB of expected,
+/// rate); with -q, none. `script` gives docker-cr a terminal.
+#[test]
+fn live_progress_on_a_terminal_only() {
+    require_engine();
+    let store = temp_dir("store").join("s");
+    let name = unique("tty");
+    let _g = Container(name.clone());
+    start_big_redis(&name, 256);
+    let run = |args: &str| {
+        let cmd = format!("{} {args}", bin());
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("DOCKER_CR_STORE", &store)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script(1)");
+        assert!(o.status.success(), "{cmd}:\n{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let out = run(&format!("checkpoint --stop {name} big"));
+    let line = out.split('\r').find(|l| l.contains("dumping") && l.contains("MiB/s")).unwrap_or_default();
+    assert!(line.contains(&format!("dumping {name}: ")) && line.contains(" / 2"), "no live line:\n{out}");
+    docker_ok(&["rm", "-f", &name]);
+    let out = run(&format!("restore {name}"));
+    assert!(out.contains("restoring memory: "), "no live line:\n{out}");
+    let out = run(&format!("-q checkpoint {name} quiet"));
+    assert!(!out.contains("MiB/s"), "a live line despite -q:\n{out}");
+}
