@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::cgroup::{self, Freezer};
-use crate::cli::{CheckpointArgs, Global};
+use crate::cli::{CheckpointArgs, Global, Where};
 use crate::criu::{self, DumpOpts};
 use crate::deleted;
 use crate::docker;
@@ -141,7 +141,48 @@ pub fn partial_paths(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((parent.join(partial), parent.join(failed)))
 }
 
+/// What a finished checkpoint reports (`--print-stats`, `--all`).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    /// CRIU's stats-dump, decoded.
+    pub criu: Option<serde_json::Map<String, Value>>,
+}
+
+/// The `--print-stats` object of one checkpoint, in the spirit of Podman's
+/// (its names where they mean the same: durations in microseconds,
+/// `runtime_checkpoint_duration` is CRIU's dump, `criu_statistics` CRIU's own).
+pub fn stats_json(o: &Outcome) -> Value {
+    let m = &o.manifest;
+    let us = |ms: u64| ms * 1000;
+    json!({
+        "Id": m.container.id,
+        "Name": m.container.name,
+        "checkpoint": o.dir,
+        "created": crate::store::rfc3339(m.created),
+        "docker_cr_checkpoint_duration": us(m.timings_ms.total),
+        "runtime_checkpoint_duration": us(m.timings_ms.criu_dump),
+        "frozen_duration": us(m.timings_ms.frozen),
+        "rootfs_diff_duration": us(m.timings_ms.rootfs),
+        "checksums_duration": us(m.timings_ms.checksums),
+        "sizes": m.sizes,
+        "criu_statistics": o.criu,
+    })
+}
+
 pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
+    let o = run_one(g, a)?;
+    if a.json {
+        let total = o.manifest.timings_ms.total * 1000;
+        let v = json!({ "docker_cr_checkpoint_duration": total, "container_statistics": [stats_json(&o)] });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// One checkpoint: where `a.to` says, or into the store.
+pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     host::block_signals();
     let ctx = Ctx::open(g, false)?;
     let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
@@ -150,6 +191,13 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
     let id = s(&c, "/Id").to_string();
     let name = s(&c, "/Name").trim_start_matches('/').to_string();
     check_container(&c, &name, &ctx.storage)?;
+    let dir = match &a.to {
+        Where::Dir(d) => d.clone(),
+        Where::Store(n) => {
+            let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            crate::store::new_path(&crate::catalog::store_root(g), &name, n.as_deref(), millis)?
+        }
+    };
     for exec in c["ExecIDs"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if let Some(pid) = ctx.engine.exec_running(exec)? {
             return Err(Error::container(
@@ -159,21 +207,21 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
         }
     }
 
-    match fs::symlink_metadata(&a.dir) {
+    match fs::symlink_metadata(&dir) {
         Ok(_) => {
             return Err(Error::checkpoint(
-                format!("{} already exists", a.dir.display()),
+                format!("{} already exists", dir.display()),
                 "name a new directory; docker-cr never overwrites a checkpoint",
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).at("stat", &a.dir),
+        Err(e) => return Err(e).at("stat", &dir),
     }
     let lock = state::ContainerLock::take(Path::new(state::DIR), &id, &name)?;
     // Before anything is frozen: a host that cannot sign fails now.
     let keys = trust::KeyDir::from_env();
     let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
-    let (partial, failed) = partial_paths(&a.dir)?;
+    let (partial, failed) = partial_paths(&dir)?;
     if let Some(parent) = partial.parent() {
         fs::create_dir_all(parent).at("create", parent)?;
     }
@@ -183,7 +231,7 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
                 format!(
                     "{} exists: another checkpoint to {} is running, or one was interrupted",
                     partial.display(),
-                    a.dir.display()
+                    dir.display()
                 ),
                 format!("if no docker-cr is running, remove {}", partial.display()),
             )
@@ -195,19 +243,20 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
     // that others can write to, the name could be swapped for a symlink
     // after the mkdir, and CRIU would write memory pages wherever it points.
     let (work, _keep) = private_dir(&partial)?;
-    ctx.out.step(format!("checkpointing container {name} ({}) into {}", docker::short_id(&id), a.dir.display()));
+    ctx.out.step(format!("checkpointing container {name} ({}) into {}", docker::short_id(&id), dir.display()));
 
     let published = std::cell::Cell::new(false);
     let publish = || -> Result<()> {
-        rename_noreplace(&partial, &a.dir)?;
+        rename_noreplace(&partial, &dir)?;
         published.set(true);
-        if let Some(parent) = a.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             let d = fs::File::open(parent).at("open", parent)?;
             d.sync_all().at("sync", parent)?;
         }
         Ok(())
     };
     let result = dump_into(&ctx, a, &c, &id, &name, &work, &lock, &key, &publish);
+    let criu_stats = crate::inspect::dump_stats(&dir).ok().flatten();
     // Any freeze of ours has been undone by now (thawed, or kept because
     // Docker had paused it): the record must not make a later run thaw.
     let _ = lock.clear();
@@ -228,12 +277,12 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
                 if a.stop { "; container stopped" } else { "; container running" },
             ));
             ctx.out.step(format!("peak RSS of docker-cr: {} KiB", ctx.out.peak_rss_kib()));
-            Ok(())
+            Ok(Outcome { dir: dir.clone(), manifest: m, criu: criu_stats })
         }
         // The checkpoint is complete and in place: whatever failed after
         // that (stopping the container), it is never deleted.
         Err(e) if published.get() => {
-            Err(e.step(format!("the checkpoint of container {name} is complete in {}, but then", a.dir.display())))
+            Err(e.step(format!("the checkpoint of container {name} is complete in {}, but then", dir.display())))
         }
         Err(e) => {
             // Keep only what explains the failure, under a name that says
@@ -469,6 +518,8 @@ fn dump_into(
     criu::write_private(&conf, &criu::dump_config(&opts)?)?;
     host::check_interrupted()?;
 
+    // What the dump will write, roughly: the processes' anonymous memory.
+    let expected = host::rss_anon(&freezer.pids().unwrap_or_default());
     // Paused by Docker: already frozen, and it must stay so, also on failure.
     let paused = freezer.is_frozen()?;
     let t0 = Instant::now();
@@ -484,7 +535,13 @@ fn dump_into(
     // A terminal: dumped through CRIU's RPC (see `criu::Tty`).
     let tty =
         (c.pointer("/Config/Tty") == Some(&Value::Bool(true))).then(|| criu::Tty { pid, images_dir: images.clone() });
-    if let Err(e) = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd(), tty.as_ref()) {
+    let ticker = host::Ticker::start(ctx.out.is_quiet(), format!("dumping {name}"), expected, {
+        let images = images.clone();
+        move || host::dir_size(&images)
+    });
+    let dumped = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd(), tty.as_ref());
+    drop(ticker);
+    if let Err(e) = dumped {
         let log = fs::read_to_string(dir.join(mf::DUMP_LOG)).unwrap_or_default();
         return Err(match criu::unlock_network(pid, &log) {
             Ok(true) => {

@@ -35,6 +35,10 @@ pub fn options(help: &str) -> Vec<String> {
 #[derive(Debug, PartialEq)]
 pub enum Positional {
     Container,
+    /// A stored checkpoint (CONTAINER/NAME), or a directory.
+    Stored,
+    /// Any number of stored checkpoints.
+    StoredMany,
     /// A checkpoint directory (file names) or a stored checkpoint's name.
     Checkpoint,
     Word(&'static [&'static str]),
@@ -44,8 +48,10 @@ pub enum Positional {
 /// What `command`'s `n`th positional argument is. Pure.
 pub fn positional(command: &str, n: usize) -> Positional {
     match (command, n) {
-        ("checkpoint" | "restore", 0) => Positional::Container,
+        ("checkpoint" | "restore" | "ls" | "prune", 0) => Positional::Container,
         ("checkpoint" | "restore", 1) => Positional::Checkpoint,
+        ("inspect", 0) => Positional::Stored,
+        ("rm", _) => Positional::StoredMany,
         ("key", 0) => Positional::Word(&["show", "list", "trust"]),
         ("key", 1) => Positional::Checkpoint,
         ("completion", 0) => Positional::Word(&["bash", "zsh", "fish"]),
@@ -66,7 +72,11 @@ fn takes_value(help: &str, opt: &str) -> bool {
 /// The candidates for `words` (the arguments so far; the last one is the
 /// word being completed, maybe empty) and the directive. `containers` is
 /// called only when container names are wanted. Pure but for that.
-pub fn complete(words: &[String], containers: impl FnOnce() -> Vec<String>) -> (Vec<String>, u32) {
+pub fn complete(
+    words: &[String],
+    containers: impl FnOnce() -> Vec<String>,
+    stored: impl FnOnce() -> Vec<String>,
+) -> (Vec<String>, u32) {
     let Some((current, before)) = words.split_last() else {
         return (cli::COMMAND_NAMES.iter().map(|c| c.to_string()).collect(), NO_FILE);
     };
@@ -113,6 +123,7 @@ pub fn complete(words: &[String], containers: impl FnOnce() -> Vec<String>) -> (
     match positional(command, n) {
         Positional::Container => (matching(containers()), NO_FILE),
         Positional::Checkpoint => (Vec::new(), DEFAULT),
+        Positional::Stored | Positional::StoredMany => (matching(stored()), DEFAULT),
         Positional::Word(w) => (matching(w.iter().map(|s| s.to_string()).collect()), NO_FILE),
         Positional::Nothing => (Vec::new(), NO_FILE),
     }
@@ -203,6 +214,9 @@ mod tests {
     fn names() -> Vec<String> {
         w(&["web", "db", "webcache"])
     }
+    fn stored() -> Vec<String> {
+        w(&["web/20261128T185605.123Z", "db/before-upgrade"])
+    }
 
     #[test]
     fn options_come_from_the_help_text() {
@@ -215,14 +229,24 @@ mod tests {
 
     #[test]
     fn commands_options_containers_and_files() {
-        assert_eq!(complete(&w(&["che"]), names), (w(&["checkpoint", "check"]), NO_FILE));
-        assert_eq!(complete(&w(&["checkpoint", "we"]), names), (w(&["web", "webcache"]), NO_FILE));
-        assert_eq!(complete(&w(&["checkpoint", "--stop", "web", ""]), names).1, DEFAULT, "the directory: files");
-        assert_eq!(complete(&w(&["restore", "--name", ""]), names), (w(&[]), DEFAULT), "a value, not a container");
-        assert_eq!(complete(&w(&["restore", "--name", "x", "d"]), names), (w(&["db"]), NO_FILE));
-        assert_eq!(complete(&w(&["restore", "--tr"]), names), (w(&["--trust-key", "--trust"]), NO_FILE));
-        assert_eq!(complete(&w(&["key", ""]), names), (w(&["show", "list", "trust"]), NO_FILE));
-        assert_eq!(complete(&w(&["-q", "--criu", "/x", "res"]), names), (w(&["restore"]), NO_FILE));
+        assert_eq!(complete(&w(&["che"]), names, stored), (w(&["checkpoint", "check"]), NO_FILE));
+        assert_eq!(complete(&w(&["checkpoint", "we"]), names, stored), (w(&["web", "webcache"]), NO_FILE));
+        assert_eq!(
+            complete(&w(&["checkpoint", "--stop", "web", ""]), names, stored).1,
+            DEFAULT,
+            "the directory: files"
+        );
+        assert_eq!(
+            complete(&w(&["restore", "--name", ""]), names, stored),
+            (w(&[]), DEFAULT),
+            "a value, not a container"
+        );
+        assert_eq!(complete(&w(&["restore", "--name", "x", "d"]), names, stored), (w(&["db"]), NO_FILE));
+        assert_eq!(complete(&w(&["restore", "--tr"]), names, stored), (w(&["--trust-key", "--trust"]), NO_FILE));
+        assert_eq!(complete(&w(&["key", ""]), names, stored), (w(&["show", "list", "trust"]), NO_FILE));
+        assert_eq!(complete(&w(&["-q", "--criu", "/x", "res"]), names, stored), (w(&["restore"]), NO_FILE));
+        assert_eq!(complete(&w(&["inspect", "d"]), names, stored), (w(&["db/before-upgrade"]), DEFAULT));
+        assert_eq!(complete(&w(&["rm", "db/before-upgrade", "w"]), names, stored).0, w(&["web/20261128T185605.123Z"]));
         assert_eq!(render(&w(&["a", "b"]), 4), "a\nb\n:4\n");
     }
 }

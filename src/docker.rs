@@ -179,6 +179,11 @@ impl Engine {
         }
     }
 
+    /// `GET /containers/json`: the running containers (summaries).
+    pub fn running(&self) -> Result<Vec<Value>> {
+        Ok(self.json("GET", "/containers/json", None)?.as_array().cloned().unwrap_or_default())
+    }
+
     pub fn image_id(&self, name: &str) -> Result<Option<String>> {
         match self.json("GET", &format!("/images/{}/json", esc(name)), None) {
             Ok(v) => Ok(v.get("Id").and_then(Value::as_str).map(str::to_string)),

@@ -31,6 +31,9 @@ pub enum Error {
     Step { step: String, source: Box<Error> },
     /// Interrupted by a signal; everything was rolled back.
     Interrupted,
+    /// `--all`, or `rm`/`prune` of several: some failed, the others are
+    /// done; the summary was printed (exit 7).
+    Partial(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -76,6 +79,7 @@ impl Error {
             Error::Container { .. } => 4,
             Error::Checkpoint { .. } => 5,
             Error::Interrupted => 130,
+            Error::Partial(_) => 7,
             _ => 1,
         }
     }
@@ -137,6 +141,7 @@ impl fmt::Display for Error {
             }
             Error::Step { step, source } => write!(f, "{step}: {source}"),
             Error::Interrupted => write!(f, "interrupted; the container was left as it was"),
+            Error::Partial(what) => write!(f, "{what}"),
         }
     }
 }

@@ -84,6 +84,9 @@ impl Progress {
     pub fn new(quiet: bool) -> Progress {
         Progress { quiet, start: Instant::now() }
     }
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
     pub fn step(&self, msg: impl std::fmt::Display) {
         if !self.quiet {
             eprintln!("docker-cr: [{:>6.3}s] {msg}", self.start.elapsed().as_secs_f64());
@@ -139,5 +142,96 @@ pub fn check_interrupted() -> Result<()> {
         Err(Error::Interrupted)
     } else {
         Ok(())
+    }
+}
+
+/// The live line of a long dump or restore: bytes done of expected, rate.
+/// Pure.
+pub fn progress_line(what: &str, done: u64, expected: u64, secs: f64) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let rate = if secs > 0.0 { mib(done) / secs } else { 0.0 };
+    if expected > 0 {
+        let pct = (done as f64 * 100.0 / expected as f64).min(100.0);
+        format!("{what}: {:.0} / {:.0} MiB ({pct:.0}%), {rate:.0} MiB/s", mib(done), mib(expected))
+    } else {
+        format!("{what}: {:.0} MiB, {rate:.0} MiB/s", mib(done))
+    }
+}
+
+/// Redraws `progress_line` on stderr every 200 ms while it lives, when
+/// stderr is a terminal and not --quiet; erases it when dropped.
+pub struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn start(quiet: bool, what: String, expected: u64, probe: impl Fn() -> u64 + Send + 'static) -> Ticker {
+        use std::io::{IsTerminal, Write};
+        if quiet || !std::io::stderr().is_terminal() {
+            return Ticker { stop: None, thread: None };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t0 = Instant::now();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(200))
+            {
+                let line = progress_line(&what, probe(), expected, t0.elapsed().as_secs_f64());
+                let _ = write!(std::io::stderr(), "\r\x1b[Kdocker-cr: {line}");
+            }
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        });
+        Ticker { stop: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The anonymous memory (RssAnon) of these processes, in bytes: what a
+/// dump writes, roughly, and what a restore brings back.
+pub fn rss_anon(pids: &[i32]) -> u64 {
+    let kib: u64 = pids
+        .iter()
+        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum();
+    kib * 1024
+}
+
+/// The processes listed in a cgroup directory's cgroup.procs.
+pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// The bytes of the files directly in `dir` (CRIU's images as they grow).
+pub fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(progress_line("dump", 100 << 20, 400 << 20, 2.0), "dump: 100 / 400 MiB (25%), 50 MiB/s");
+        assert_eq!(progress_line("dump", 500 << 20, 400 << 20, 0.0), "dump: 500 / 400 MiB (100%), 0 MiB/s");
+        assert_eq!(progress_line("restore", 3 << 20, 0, 1.0), "restore: 3 MiB, 3 MiB/s");
     }
 }

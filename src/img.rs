@@ -92,6 +92,12 @@ pub fn field<'a>(fields: &[(u32, Value<'a>)], number: u32) -> Option<Value<'a>> 
     fields.iter().rev().find(|(n, _)| *n == number).map(|(_, v)| *v)
 }
 
+/// How many varints a packed repeated field holds (each ends with a byte
+/// below 0x80).
+pub fn packed_count(b: &[u8]) -> usize {
+    b.iter().filter(|&&x| x & 0x80 == 0).count()
+}
+
 /// An image's magic words and its entries (one message each).
 #[derive(Debug, PartialEq)]
 pub struct Image<'a> {

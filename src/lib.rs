@@ -2,6 +2,8 @@
 //! tests can reach the parsers of untrusted bytes. The binary is `main.rs`;
 //! this API is not meant for other programs and is not stable.
 
+pub mod all;
+pub mod catalog;
 pub mod cgroup;
 pub mod check;
 pub mod checkpoint;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod host;
 pub mod http;
 pub mod img;
+pub mod inspect;
 pub mod keys;
 pub mod manifest;
 pub mod plugin;
@@ -23,6 +26,7 @@ pub mod restore;
 pub mod rootfs;
 pub mod runcconf;
 pub mod state;
+pub mod store;
 pub mod timerfd;
 pub mod trust;
 pub mod xxh64;

@@ -8,7 +8,9 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{check, checkpoint, complete, docker, error, keys, plugin, restore, VERSION};
+use docker_cr::{
+    all, catalog, check, checkpoint, complete, docker, error, inspect, keys, plugin, restore, store, VERSION,
+};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
         if as_plugin && words.first().is_some_and(|w| w == plugin::NAME) {
             words.remove(0);
         }
-        let (candidates, directive) = complete::complete(&words, container_names);
+        let (candidates, directive) = complete::complete(&words, container_names, stored_checkpoints);
         print!("{}", complete::render(&candidates, directive));
         return ExitCode::SUCCESS;
     }
@@ -77,8 +79,14 @@ fn main() -> ExitCode {
             }
         }
         Command::Key(g, a) => keys::run(&g, &a),
+        Command::Checkpoint(g, a) if a.all => all::checkpoint(&g, &a),
+        Command::Restore(g, a) if a.all => all::restore(&g, &a),
         Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
         Command::Restore(g, a) => restore::run(&g, &a),
+        Command::Ls(g, a) => catalog::ls(&g, &a),
+        Command::Inspect(g, a) => inspect::run(&g, &a),
+        Command::Rm(g, a) => catalog::rm(&g, &a),
+        Command::Prune(g, a) => catalog::prune(&g, &a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +97,12 @@ fn main() -> ExitCode {
 /// Container names for completion; none if the engine cannot be asked.
 fn container_names() -> Vec<String> {
     docker::socket().and_then(|s| docker::Engine::connect(&s)).and_then(|e| e.container_names()).unwrap_or_default()
+}
+
+/// CONTAINER/NAME of every stored checkpoint, for completion.
+fn stored_checkpoints() -> Vec<String> {
+    let root = store::root(None, std::env::var_os("DOCKER_CR_STORE").as_deref());
+    store::scan(&root).map(|es| es.iter().map(|e| e.reference()).collect()).unwrap_or_default()
 }
 
 fn report(e: error::Error) -> ExitCode {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::cgroup;
-use crate::cli::{Global, Publish, RestoreArgs};
+use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::criu::{self, RestoreOpts, TcpRestore};
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
@@ -219,6 +219,20 @@ fn remove_our_ctrd_dirs(marker: &str) {
     }
 }
 
+/// CRIU's stats-restore of a container just restored: runc has CRIU write it
+/// into its work dir, which the shim (the parent of the container's first
+/// process) reaches from its working directory.
+fn restore_stats(ctx: &Ctx, id: &str) -> Option<serde_json::Map<String, Value>> {
+    let pid = ctx.engine.inspect(id).ok()??.pointer("/State/Pid")?.as_i64()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().to_string();
+    let bundle = fs::read_link(format!("/proc/{ppid}/cwd")).ok()?;
+    // containerd's shim v2 keeps runc's work dir behind the link `work`.
+    let work = fs::canonicalize(bundle.join("work")).unwrap_or(bundle);
+    let raw = mf::read_limited(&work, "stats-restore", 1 << 20).ok()??;
+    crate::inspect::stats(&raw, true).ok()
+}
+
 /// The checkpoint name the engine is given; unique to this run, since it
 /// also names the marker of our unpacked copy (`marker`).
 fn cp_name() -> String {
@@ -307,11 +321,58 @@ enum Target {
     Create,
 }
 
+/// What a finished restore reports (`--print-stats`, `--all`); ms.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub total: u64,
+    pub verify: u64,
+    pub rootfs: u64,
+    /// The engine's start from the checkpoint, CRIU's restore included.
+    pub start: u64,
+    /// CRIU's stats-restore, decoded.
+    pub criu: Option<serde_json::Map<String, Value>>,
+}
+
+/// The `--print-stats` object of one restore (Podman's names where they
+/// mean the same; microseconds).
+pub fn stats_json(o: &Outcome) -> Value {
+    json!({
+        "Id": o.id,
+        "Name": o.name,
+        "checkpoint": o.dir,
+        "docker_cr_restore_duration": o.total * 1000,
+        "runtime_restore_duration": o.start * 1000,
+        "verify_duration": o.verify * 1000,
+        "rootfs_diff_duration": o.rootfs * 1000,
+        "criu_statistics": o.criu,
+    })
+}
+
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
+    let o = run_one(g, a)?;
+    if a.json {
+        let v = json!({ "docker_cr_restore_duration": o.total * 1000, "container_statistics": [stats_json(&o)] });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// One restore: from the directory `a.from` names, or from the store.
+pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     host::block_signals();
     host::require_root()?;
+    let dir = match &a.from {
+        Where::Dir(d) => d.clone(),
+        Where::Store(n) => crate::store::find(&crate::catalog::store_root(g), &a.container, n.as_deref())?.path,
+    };
+    // Held to the end: rm and prune leave a checkpoint in use alone.
+    let _in_use = crate::store::hold_shared(&dir)?;
+    let mut out = Outcome { dir: dir.clone(), ..Outcome::default() };
     let keys = trust::KeyDir::from_env();
-    let (m, saved, prov) = load(&a.dir, a, &keys)?;
+    let (m, saved, prov) = load(&dir, a, &keys)?;
     let ctx = Ctx::open(g, true)?;
     match &prov {
         trust::Provenance::Trusted(k) => ctx.out.step(format!("signed by trusted key {}", k.line().trim_end())),
@@ -321,7 +382,8 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         )),
     }
     let t = std::time::Instant::now();
-    let bytes = mf::verify(&a.dir, &m)?;
+    let bytes = mf::verify(&dir, &m)?;
+    out.verify = t.elapsed().as_millis() as u64;
     ctx.out.step(format!(
         "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
         m.files.len(),
@@ -341,7 +403,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         return Err(Error::container(
             format!(
                 "{} holds a checkpoint of container {} ({}), not of {}",
-                a.dir.display(),
+                dir.display(),
                 src.name,
                 docker::short_id(&src.id),
                 a.container
@@ -350,7 +412,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                 "to restore it under another name: docker-cr restore --name {} {} {}",
                 a.container,
                 src.name,
-                a.dir.display()
+                dir.display()
             ),
         ));
     }
@@ -448,7 +510,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     let mut adopted = Vec::new();
     let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
         adopted = adopt_volumes(&ctx, &id, &adopt)?;
-        restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)))
+        restore_into(&ctx, a, &dir, &m, &saved, &id, &name, matches!(target, Target::Same(_)), &mut out)
     });
     match result {
         Ok(()) => {
@@ -471,7 +533,10 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
                 ctx.out.elapsed_ms(),
                 ctx.out.peak_rss_kib()
             ));
-            Ok(())
+            out.total = ctx.out.elapsed_ms();
+            out.id = id;
+            out.name = name;
+            Ok(out)
         }
         Err(e) => {
             // The data goes back into the old volumes first; then the new
@@ -482,7 +547,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             if created && cleanup.is_ok() {
                 ctx.out.step(format!("removed the container {name} this restore had created"));
             }
-            Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
+            Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(cleanup))
         }
     }
 }
@@ -596,14 +661,17 @@ fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn restore_into(
     ctx: &Ctx,
     a: &RestoreArgs,
+    dir: &Path,
     m: &Manifest,
     saved: &Value,
     id: &str,
     name: &str,
     same: bool,
+    out: &mut Outcome,
 ) -> Result<()> {
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
     // Seen again under the lock: a restore that held it before us may have
@@ -619,7 +687,7 @@ fn restore_into(
         ));
     }
     if !same {
-        return files_and_start(ctx, a, m, saved, id, &upper, &c);
+        return files_and_start(ctx, dir, m, saved, id, &upper, &c, a.unpause, out);
     }
     // The container the checkpoint came from: its files and restart policy
     // (set to "no" by a stopping checkpoint) stay as they were until the
@@ -629,7 +697,7 @@ fn restore_into(
     let r = ctx
         .engine
         .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
-        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper, &c));
+        .and_then(|()| files_and_start(ctx, dir, m, saved, id, &upper, &c, a.unpause, out));
     match r {
         Ok(()) => {
             aside.discard();
@@ -652,18 +720,23 @@ fn restore_into(
 /// Applies the file changes to the (empty) upper dir, places the images
 /// where the engine looks for them, and starts the container from them.
 /// `c` is the target container's inspect data.
+#[allow(clippy::too_many_arguments)]
 fn files_and_start(
     ctx: &Ctx,
-    a: &RestoreArgs,
+    dir: &Path,
     m: &Manifest,
     saved: &Value,
     id: &str,
     upper: &Path,
     c: &Value,
+    unpause: bool,
+    out: &mut Outcome,
 ) -> Result<()> {
-    let tar = a.dir.join(mf::ROOTFS_DIFF);
+    let t = std::time::Instant::now();
+    let tar = dir.join(mf::ROOTFS_DIFF);
     let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
     ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
+    out.rootfs = t.elapsed().as_millis() as u64;
     host::check_interrupted()?;
 
     // The engine only starts from <root>/containers/<id>/checkpoints/<name>.
@@ -672,13 +745,15 @@ fn files_and_start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
-    let placed = place_images(&a.dir, m, &cp_dir).and_then(|()| {
+    let placed = place_images(dir, m, &cp_dir).and_then(|()| {
         let p = cp_dir.join(marker(&cp_name));
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let paused = m.container.paused && !a.unpause;
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir, paused));
+    let paused = m.container.paused && !unpause;
+    let t = std::time::Instant::now();
+    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, dir, paused, out));
+    out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -724,6 +799,7 @@ fn start(
     cp_name: &str,
     cp_dir: &Path,
     paused: bool,
+    out: &mut Outcome,
 ) -> Result<()> {
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
@@ -740,7 +816,26 @@ fn start(
     let dir = Path::new(runcconf::DEFAULT_DIR);
     let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
     ctx.out.step("starting the container from the checkpoint");
+    // The restored processes' memory grows in the new container's cgroup:
+    // its memory counter, or (no memory controller there, as on hybrid
+    // hosts) the anonymous memory of the processes in it.
+    let cg = v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id);
+    let (mem, procs) = if ctx.cgroup == cgroup::Version::V2 {
+        (PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current")), PathBuf::from(format!("/sys/fs/cgroup{cg}")))
+    } else {
+        (
+            PathBuf::from(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes")),
+            PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}")),
+        )
+    };
+    let ticker = host::Ticker::start(ctx.out.is_quiet(), "restoring memory".into(), m.sizes.pages_bytes, move || {
+        match fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()) {
+            Some(b) => b,
+            None => host::rss_anon(&host::cgroup_procs(&procs)),
+        }
+    });
     let started = ctx.engine.start_from_checkpoint(id, cp_name);
+    drop(ticker);
     // At once: every runc checkpoint/restore on the host reads the file.
     match conf.remove() {
         Ok(put_back) => {
@@ -777,6 +872,7 @@ fn start(
         });
     }
     let _ = fs::remove_file(&log);
+    out.criu = restore_stats(ctx, id);
     if paused {
         repause(ctx, id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");

@@ -52,7 +52,7 @@ impl PubKey {
         let d = sha2::Sha256::digest(self.key);
         format!("SHA256:{}", &hex(&d)[..16])
     }
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         if self.comment.is_empty() {
             self.fingerprint()
         } else {

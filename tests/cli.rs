@@ -7,8 +7,12 @@ use crate::util::*;
 fn help_lists_the_commands() {
     let o = ok(dcr(&["--help"]));
     let t = text(&o);
-    assert!(t.contains("docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>"));
-    assert!(t.contains("docker-cr restore    [OPTIONS] <container> <checkpoint-dir>"));
+    assert!(t.contains("docker-cr checkpoint [OPTIONS] <container> [<name> | <checkpoint-dir>]"));
+    assert!(t.contains("docker-cr restore    [OPTIONS] <container> [<name> | <checkpoint-dir>]"));
+    for cmd in ["ls", "inspect", "rm", "prune"] {
+        assert!(t.contains(&format!("docker-cr {cmd} ")), "--help lacks {cmd}");
+        assert_eq!(text(&ok(dcr(&["help", cmd]))), text(&ok(dcr(&[cmd, "--help"]))));
+    }
     assert_eq!(text(&ok(dcr(&["help", "checkpoint"]))), text(&ok(dcr(&["checkpoint", "--help"]))));
 }
 
@@ -26,7 +30,8 @@ fn usage_errors_exit_2() {
         2,
         "invalid option '--bogus'\nTry 'docker-cr checkpoint --help'.",
     );
-    fails_with(&dcr(&["restore", "onlyone"]), 2, "missing <checkpoint-dir>");
+    fails_with(&dcr(&["restore"]), 2, "missing <container> (or --all)");
+    fails_with(&dcr(&["prune"]), 2, "say what to remove");
     fails_with(&dcr(&["restore", "-p", "notaport", "a", "b"]), 2, "invalid port spec");
 }
 
@@ -37,11 +42,19 @@ fn usage_errors_exit_2() {
 fn man_page_is_true_to_help() {
     let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/docker-cr.1")).unwrap();
     let man = man.replace("\\-", "-");
+    // The OPTIONS section of a command: ".SH LS OPTIONS", or one shared
+    // with others, ".SH LS, INSPECT AND PRUNE OPTIONS".
     let section = |title: &str| -> String {
-        let head = format!(".SH {title}\n");
-        let Some(start) = man.find(&head) else { return String::new() };
-        let body = &man[start + head.len()..];
-        body[..body.find("\n.SH ").unwrap_or(body.len())].to_string()
+        let cmd = title.trim_end_matches(" OPTIONS");
+        let mut out = String::new();
+        for part in man.split("\n.SH ").skip(1) {
+            let (head, body) = part.split_once('\n').unwrap_or((part, ""));
+            let Some(names) = head.strip_suffix(" OPTIONS") else { continue };
+            if names.split(", ").flat_map(|n| n.split(" AND ")).any(|n| n == cmd) {
+                out.push_str(body);
+            }
+        }
+        out
     };
     let mut checked = 0;
     for (cmd, _) in docker_cr::cli::COMMANDS {
@@ -61,7 +74,7 @@ fn man_page_is_true_to_help() {
         }
     }
     assert!(checked >= 15, "{checked}");
-    for code in ["0", "1", "2", "3", "4", "5", "130"] {
+    for code in ["0", "1", "2", "3", "4", "5", "7", "130"] {
         assert!(man.contains(&format!(".B {code}\n")), "man page lacks exit status {code}");
     }
 }

@@ -12,3 +12,4 @@ mod faults;
 mod gaps;
 mod migrate;
 mod plugin;
+mod store;

@@ -1,0 +1,15 @@
+//! CRIU's pstree.img, core-PID.img and stats-dump, as `docker-cr inspect`
+//! decodes them (and the process tree it draws from them). The input is two
+//! little-endian u16 lengths, then the three images one after another.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 4 {
+        return;
+    }
+    let rest = &data[4..];
+    let a = usize::from(u16::from_le_bytes([data[0], data[1]])).min(rest.len());
+    let b = usize::from(u16::from_le_bytes([data[2], data[3]])).min(rest.len() - a);
+    let _ = docker_cr::inspect::decode_all(&rest[..a], &rest[a..a + b], &rest[a + b..]);
+});
