@@ -210,6 +210,18 @@ impl Engine {
             .ok_or_else(|| Error::engine("POST /containers/create: no Id in the answer", None))
     }
 
+    /// Starts a container (no checkpoint).
+    pub fn start(&self, id: &str) -> Result<()> {
+        match self.call("POST", &format!("/containers/{}/start", esc(id)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 304, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn rename(&self, id: &str, name: &str) -> Result<()> {
+        self.call("POST", &format!("/containers/{}/rename?name={}", esc(id), esc(name)), None, self.timeout).map(drop)
+    }
+
     pub fn update_restart_policy(&self, id: &str, policy: &Value) -> Result<()> {
         self.json("POST", &format!("/containers/{}/update", esc(id)), Some(&json!({ "RestartPolicy": policy })))
             .map(drop)

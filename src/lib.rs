@@ -9,6 +9,7 @@ pub mod cli;
 pub mod criu;
 pub mod docker;
 pub mod error;
+pub mod holder;
 pub mod host;
 pub mod http;
 pub mod keys;
