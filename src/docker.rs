@@ -248,9 +248,18 @@ impl Engine {
         }
     }
 
+    /// Removes a container (forced, its volumes kept). One the engine is
+    /// removing already (AutoRemove, as network holders have) is waited for.
     pub fn remove(&self, id: &str) -> Result<()> {
         match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, self.timeout) {
             Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(Error::Docker { status: 409, message, .. }) if message.contains("already in progress") => {
+                match self.call("POST", &format!("/containers/{}/wait?condition=removed", esc(id)), None, self.timeout)
+                {
+                    Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     }

@@ -372,6 +372,28 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
         None => Target::Create,
     };
 
+    // Replacing: held until the restore is over, like the lock of a
+    // container restored into (see below); the old container must not be
+    // renamed under a restore or checkpoint of it.
+    let _replace_lock = match &target {
+        Target::Replace(old) => {
+            let l = state::ContainerLock::take(Path::new(state::DIR), old, &name)?;
+            // Seen again under the lock: a restore that held it before us
+            // may have started or replaced the container since.
+            match ctx.engine.inspect(&name)? {
+                Some(c) if is_running(&c) => return Err(running(&name, a)),
+                Some(c) if s(&c, "/Id") == old => {}
+                _ => {
+                    return Err(Error::container(
+                        format!("container {name} was replaced by another docker-cr restore meanwhile"),
+                        "look at it with docker ps -a; restore again if needed",
+                    ))
+                }
+            }
+            Some(l)
+        }
+        _ => None,
+    };
     let mut saved = saved;
     holder::drop_our_labels(&mut saved);
     drop_our_annotation(&mut saved);

@@ -9,4 +9,5 @@ mod util;
 mod cli;
 mod e2e;
 mod faults;
+mod generations;
 mod migrate;

@@ -106,7 +106,11 @@ pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
     let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
                   while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
     let publish = format!("127.0.0.1:{port}:80");
-    let mut args = vec!["create", "--name", name, "-p", &publish];
+    let mut args = vec!["create", "--name", name];
+    // Port 0: none published (e.g. it joins another container's network).
+    if port != 0 {
+        args.extend_from_slice(&["-p", &publish]);
+    }
     args.extend_from_slice(extra);
     args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
     docker_ok(&args);
@@ -362,4 +366,39 @@ pub fn edit_container_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)
         serde_json::from_str(&std::fs::read_to_string(dir.join("container.json")).unwrap()).unwrap();
     edit(&mut c);
     reseal(dir, "container.json", c.to_string().as_bytes());
+}
+
+/// Whether the engine is Docker >= 28, which cannot restore into the network
+/// namespace of an existing container: docker-cr then replaces a stopped
+/// container restored into by a new one of the same name (issue 10).
+pub fn engine_replaces_on_restore() -> bool {
+    let v = docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    v.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 28)
+}
+
+/// After a restore into the stopped container `id` named `name`: the same
+/// container, or on Docker >= 28 a new one of that name with the old one
+/// gone. Returns the ID the container has now.
+#[track_caller]
+pub fn assert_same_or_replaced(name: &str, id: &str) -> String {
+    let now = inspect(name, "{{.Id}}");
+    if engine_replaces_on_restore() {
+        assert_ne!(now, id, "Docker >= 28: {name} should have been replaced");
+        assert!(!exists(id), "the replaced container {id} is still there");
+        assert!(!exists(&format!("{name}-docker-cr-replaced")));
+    } else {
+        assert_eq!(now, id, "restored into another container");
+    }
+    now
+}
+
+/// The container that owns `name`'s network settings: its network holder
+/// on Docker >= 28 (issue 10), else itself.
+pub fn network_owner(name: &str) -> String {
+    let h = inspect(name, "{{index .Config.Labels \"org.docker-cr.net-holder\"}}");
+    if h.is_empty() || h == "<no value>" {
+        name.to_string()
+    } else {
+        h
+    }
 }
