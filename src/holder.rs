@@ -213,14 +213,17 @@ pub fn holder_body(s: &Split, image: &str, pause: &Path, peer_dir: &Path, for_na
     );
     hc.insert("CapDrop".into(), json!(["ALL"]));
     hc.insert("SecurityOpt".into(), json!(["no-new-privileges"]));
-    // A holder whose container is gone exits; the engine then removes it.
-    // With a restart policy the engine must bring the holder back first on
-    // its own restart, and AutoRemove cannot go with one.
+    // A holder whose container is gone exits (status 0); the engine then
+    // removes it. A container with a restart policy needs its holder back
+    // when the engine restarts (it stops the holder with SIGKILL, status
+    // 137): "on-failure" brings it back then, and not after its clean exit.
+    // AutoRemove cannot go with a restart policy: such a holder stays
+    // stopped, and the next restore of the name removes it.
     let policy = restart["Name"].as_str().unwrap_or("");
     if matches!(policy, "" | "no") {
         hc.insert("AutoRemove".into(), json!(true));
     } else {
-        hc.insert("RestartPolicy".into(), restart.clone());
+        hc.insert("RestartPolicy".into(), json!({"Name": "on-failure", "MaximumRetryCount": 0}));
     }
     b.insert("HostConfig".into(), Value::Object(hc));
     if let Some(n) = &s.networking {
@@ -413,7 +416,7 @@ mod tests {
         assert_eq!(h["Labels"], json!({LABEL_HOLDER_FOR: "web"}));
         let h = holder_body(&s, "busy", Path::new("/p"), Path::new("/d"), "web", &json!({"Name": "always"}));
         assert!(h["HostConfig"].get("AutoRemove").is_none());
-        assert_eq!(h["HostConfig"]["RestartPolicy"]["Name"], "always");
+        assert_eq!(h["HostConfig"]["RestartPolicy"]["Name"], "on-failure", "not after its clean exit");
     }
 
     // Issue 10: "create copies the saved Hostname, which Docker refuses in

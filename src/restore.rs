@@ -361,13 +361,23 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             }
         }
         Some(c) => {
+            // A restore on Docker >= 28 may be replacing the checkpointed
+            // container right now (it renamed it aside, see Target::Replace).
+            let aside = format!("{name}-docker-cr-replaced");
+            if ctx.engine.inspect(&src.id)?.is_some_and(|o| s(&o, "/Name").trim_start_matches('/') == aside) {
+                let _busy = state::ContainerLock::take(Path::new(state::DIR), &src.id, &name)?;
+                return Err(Error::container(
+                    format!("an interrupted docker-cr restore left the checkpointed container as {aside} beside a new {name}"),
+                    format!("remove {name} and rename {aside} back to {name} (docker rename), then restore again"),
+                ));
+            }
             return Err(Error::container(
                 format!(
                     "a container named {name} already exists ({}) and is not the one checkpointed",
                     docker::short_id(s(&c, "/Id"))
                 ),
                 "remove it (docker rm) or restore under another name with --name NEW",
-            ))
+            ));
         }
         None => Target::Create,
     };
@@ -438,7 +448,8 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
     // dump a container we are still starting. A container we just created
     // is locked by its new ID, against a checkpoint of it.
     let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
-        restore_into(&ctx, a, &m, &saved, &id, &name, matches!(target, Target::Same(_)), criu_conf.as_deref())
+        let job = Job { ctx: &ctx, a, m: &m, saved: &saved };
+        restore_into(job, &id, &name, matches!(target, Target::Same(_)), criu_conf.as_deref())
     });
     match result {
         Ok(()) => {
@@ -475,6 +486,15 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
             Err(e.step(format!("restore of {name} from {}", a.dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+/// What every step of one restore reads.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    ctx: &'a Ctx,
+    a: &'a RestoreArgs,
+    m: &'a Manifest,
+    saved: &'a Value,
 }
 
 /// What a restore created: the container, its network holder, its CRIU
@@ -674,16 +694,8 @@ fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
     ))
 }
 
-fn restore_into(
-    ctx: &Ctx,
-    a: &RestoreArgs,
-    m: &Manifest,
-    saved: &Value,
-    id: &str,
-    name: &str,
-    same: bool,
-    criu_conf: Option<&Path>,
-) -> Result<()> {
+fn restore_into(job: Job, id: &str, name: &str, same: bool, criu_conf: Option<&Path>) -> Result<()> {
+    let Job { ctx, a, saved, .. } = job;
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
     // Seen again under the lock: a restore that held it before us may have
     // started the container since we first looked.
@@ -698,7 +710,7 @@ fn restore_into(
         ));
     }
     if !same {
-        return files_and_start(ctx, a, m, saved, id, &upper, &c, criu_conf);
+        return files_and_start(job, id, &upper, &c, criu_conf);
     }
     // The container the checkpoint came from: its files and restart policy
     // (set to "no" by a stopping checkpoint) stay as they were until the
@@ -708,7 +720,7 @@ fn restore_into(
     let r = ctx
         .engine
         .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
-        .and_then(|()| files_and_start(ctx, a, m, saved, id, &upper, &c, criu_conf));
+        .and_then(|()| files_and_start(job, id, &upper, &c, criu_conf));
     match r {
         Ok(()) => {
             aside.discard();
@@ -731,16 +743,8 @@ fn restore_into(
 /// Applies the file changes to the (empty) upper dir, places the images
 /// where the engine looks for them, and starts the container from them.
 /// `c` is the target container's inspect data.
-fn files_and_start(
-    ctx: &Ctx,
-    a: &RestoreArgs,
-    m: &Manifest,
-    saved: &Value,
-    id: &str,
-    upper: &Path,
-    c: &Value,
-    criu_conf: Option<&Path>,
-) -> Result<()> {
+fn files_and_start(job: Job, id: &str, upper: &Path, c: &Value, criu_conf: Option<&Path>) -> Result<()> {
+    let Job { ctx, a, m, .. } = job;
     let tar = a.dir.join(mf::ROOTFS_DIFF);
     let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
     ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
@@ -760,7 +764,7 @@ fn files_and_start(
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, &a.dir, criu_conf));
+    let r = placed.and_then(|()| start(job, id, cgroup_parent, &cp_name, &a.dir, criu_conf));
     let _ = fs::remove_dir_all(&cp_dir);
     r
 }
@@ -823,15 +827,14 @@ fn join_netns_image(root: &fs::File, dir: &Path, m: &Manifest, dst: &Path) -> Re
 }
 
 fn start(
-    ctx: &Ctx,
-    m: &Manifest,
-    saved: &Value,
+    job: Job,
     id: &str,
     cgroup_parent: &str,
     cp_name: &str,
     cp_dir: &Path,
     criu_conf: Option<&Path>,
 ) -> Result<()> {
+    let Job { ctx, m, saved, .. } = job;
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));

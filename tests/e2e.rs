@@ -126,8 +126,9 @@ fn stop_then_restore_into_the_same_container() {
         "false false",
         "the restart policy brought it back"
     );
+    let replaced = restore_will_replace(&name);
     ok(dcr(&["restore", &name, s(&dir)]));
-    assert_same_or_replaced(&name, &id);
+    assert_same_or_replaced(&name, &id, replaced);
     assert_continues(port, &token, n);
     assert_eq!(inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"), "always", "restart policy not given back");
 }
@@ -875,6 +876,7 @@ fn two_restores_into_one_stopped_container() {
     // Deterministically first: the first restore is held (SIGSTOP) right
     // after it applied the files into the fresh upper dir, before it starts
     // the container; the second comes in meanwhile.
+    let replaced = restore_will_replace(&name);
     let (first, _) = spawn_until(&["restore", &name, s(&dir)], "applied file changes");
     signal(first.id(), libc::SIGSTOP);
     let running = inspect(&name, "{{.State.Running}}");
@@ -885,7 +887,7 @@ fn two_restores_into_one_stopped_container() {
     fails_with(&second, 4, &busy);
     let o = first.wait_with_output().unwrap();
     assert!(o.status.success(), "{o:?}");
-    assert_same_or_replaced(&name, &id);
+    assert_same_or_replaced(&name, &id, replaced);
     assert_continues(port, &token, n);
     assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/kept.txt"]), "kept");
 
@@ -894,6 +896,7 @@ fn two_restores_into_one_stopped_container() {
     let dir = dir.with_file_name("twin2");
     ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
     let id = inspect(&name, "{{.Id}}");
+    let replaced = restore_will_replace(&name);
     let spawn = || {
         std::process::Command::new(bin())
             .args(["restore", &name, s(&dir)])
@@ -920,7 +923,7 @@ fn two_restores_into_one_stopped_container() {
             || t.contains(&format!("container {name} was replaced by another docker-cr restore")),
         "{t}"
     );
-    assert_same_or_replaced(&name, &id);
+    assert_same_or_replaced(&name, &id, replaced);
     assert_continues(port, &token, n);
     assert_eq!(docker_ok(&["exec", &name, "cat", "/tmp/kept.txt"]), "kept");
 }

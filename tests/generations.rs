@@ -1,8 +1,8 @@
 //! What differs between Docker generations (issue 10), on whichever engine
 //! DOCKER_HOST names: tests/run runs these on Docker 20.10 (cgroup v1 and
 //! v2), 26.1 and 28.5. On Docker >= 28 restores of containers with a
-//! network namespace of their own go through a network holder; on Engine API
-//! >= 1.43 a restore's CRIU options go through the container's own
+//! network namespace of their own go through a network holder; from Engine
+//! API 1.43 on, a restore's CRIU options go through the container's own
 //! `org.criu.config` file, never through /etc/criu/runc.conf.
 
 use std::path::Path;

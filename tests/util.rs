@@ -368,21 +368,24 @@ pub fn edit_container_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)
     reseal(dir, "container.json", c.to_string().as_bytes());
 }
 
-/// Whether the engine is Docker >= 28, which cannot restore into the network
-/// namespace of an existing container: docker-cr then replaces a stopped
-/// container restored into by a new one of the same name (issue 10).
-pub fn engine_replaces_on_restore() -> bool {
+/// Whether a restore into the stopped container `name` will replace it:
+/// on Docker >= 28, which cannot restore into the network namespace of an
+/// existing container, when it has one of its own (a container docker-cr
+/// restored behind a network holder has not). Ask before the restore.
+pub fn restore_will_replace(name: &str) -> bool {
     let v = docker_ok(&["version", "--format", "{{.Server.Version}}"]);
-    v.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 28)
+    let new = v.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 28);
+    let mode = inspect(name, "{{.HostConfig.NetworkMode}}");
+    new && mode != "host" && !mode.starts_with("container:")
 }
 
 /// After a restore into the stopped container `id` named `name`: the same
-/// container, or on Docker >= 28 a new one of that name with the old one
-/// gone. Returns the ID the container has now.
+/// container, or (`replaced`, see `restore_will_replace`) a new one of that
+/// name with the old one gone. Returns the ID the container has now.
 #[track_caller]
-pub fn assert_same_or_replaced(name: &str, id: &str) -> String {
+pub fn assert_same_or_replaced(name: &str, id: &str, replaced: bool) -> String {
     let now = inspect(name, "{{.Id}}");
-    if engine_replaces_on_restore() {
+    if replaced {
         assert_ne!(now, id, "Docker >= 28: {name} should have been replaced");
         assert!(!exists(id), "the replaced container {id} is still there");
         assert!(!exists(&format!("{name}-docker-cr-replaced")));
