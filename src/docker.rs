@@ -188,6 +188,13 @@ impl Engine {
         }
     }
 
+    /// The labels of every container that has `label` (`GET /containers/json`).
+    pub fn labels_of_all_with(&self, label: &str) -> Result<Vec<Value>> {
+        let filters = json!({ "label": [label] }).to_string();
+        let v = self.json("GET", &format!("/containers/json?all=1&filters={}", esc(&filters)), None)?;
+        Ok(v.as_array().into_iter().flatten().map(|c| c["Labels"].clone()).collect())
+    }
+
     pub fn image_id(&self, name: &str) -> Result<Option<String>> {
         match self.json("GET", &format!("/images/{}/json", esc(name)), None) {
             Ok(v) => Ok(v.get("Id").and_then(Value::as_str).map(str::to_string)),

@@ -520,13 +520,50 @@ impl Made {
 fn own_criu_conf(c: &Value) -> Option<PathBuf> {
     let p = c["HostConfig"]["Annotations"]["org.criu.config"].as_str()?;
     let p = Path::new(p);
-    (p.parent() == Some(Path::new(CRIU_CONF_DIR))).then(|| p.to_path_buf())
+    (p.parent().and_then(Path::parent) == Some(Path::new(CRIU_CONF_DIR))).then(|| p.to_path_buf())
+}
+
+/// Label on a restored container: its CRIU config file, so that files of
+/// removed containers can be told apart.
+const LABEL_CRIU_CONF: &str = "org.docker-cr.criu-conf";
+
+/// This engine's directory of per-restore CRIU config files (engines on one
+/// host share /var/lib).
+fn criu_conf_dir(ctx: &Ctx) -> PathBuf {
+    let id: String = ctx.engine_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    Path::new(CRIU_CONF_DIR).join(if id.is_empty() { "engine".to_string() } else { id })
 }
 
 /// A name for this restore's CRIU config file.
-fn criu_conf_path() -> PathBuf {
+fn criu_conf_path(ctx: &Ctx) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    Path::new(CRIU_CONF_DIR).join(format!("restore-{}-{nanos}.conf", std::process::id()))
+    criu_conf_dir(ctx).join(format!("restore-{}-{nanos}.conf", std::process::id()))
+}
+
+/// The files of `files` (name, age) no container refers to any more, old
+/// enough not to be a file a restore running now has just made for the
+/// container it is about to create. Pure.
+pub fn stale_confs(files: &[(PathBuf, std::time::Duration)], referenced: &[PathBuf]) -> Vec<PathBuf> {
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+    files.iter().filter(|(p, age)| *age > GRACE && !referenced.contains(p)).map(|(p, _)| p.clone()).collect()
+}
+
+/// Removes the CRIU config files of containers that are gone (best effort:
+/// a file left over costs a few bytes).
+fn remove_stale_confs(ctx: &Ctx) {
+    let dir = criu_conf_dir(ctx);
+    let Ok(entries) = fs::read_dir(&dir) else { return };
+    let Ok(labels) = ctx.engine.labels_of_all_with(LABEL_CRIU_CONF) else { return };
+    let referenced: Vec<PathBuf> =
+        labels.iter().filter_map(|l| l[LABEL_CRIU_CONF].as_str()).map(PathBuf::from).collect();
+    let files: Vec<(PathBuf, std::time::Duration)> = entries
+        .flatten()
+        .filter(|e| e.file_name().as_encoded_bytes().starts_with(b"restore-"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?.elapsed().ok()?)))
+        .collect();
+    for p in stale_confs(&files, &referenced) {
+        let _ = fs::remove_file(p);
+    }
 }
 
 /// Creates the new container from the saved configuration (after the policy
@@ -551,14 +588,17 @@ fn create(ctx: &Ctx, a: &RestoreArgs, saved: &Value, name: &str, gen: holder::Ge
     // Added by docker-cr after the policy check: not the checkpoint's asking.
     let mut body = body;
     let criu_conf = if gen.annotations {
-        let p = criu_conf_path();
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(CRIU_CONF_DIR)
-            .at("create", Path::new(CRIU_CONF_DIR))?;
+        remove_stale_confs(ctx);
+        let p = criu_conf_path(ctx);
+        let dir = criu_conf_dir(ctx);
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).at("create", &dir)?;
         criu::rewrite_private(&p, CONF_DONE)?;
         body["HostConfig"]["Annotations"] = json!({ "org.criu.config": p.to_string_lossy() });
+        if let Some(l) = body["Labels"].as_object_mut() {
+            l.insert(LABEL_CRIU_CONF.into(), json!(p.to_string_lossy()));
+        } else {
+            body["Labels"] = json!({ LABEL_CRIU_CONF: p.to_string_lossy() });
+        }
         Some(p)
     } else {
         None
@@ -964,6 +1004,32 @@ mod tests {
         assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::Close));
         m.options.tcp_established = false;
         assert_eq!(tcp_mode(&m, &s), None);
+    }
+
+    #[test]
+    fn config_files_of_removed_containers_go() {
+        use std::time::Duration;
+        let (a, b, c) = (
+            PathBuf::from("/d/restore-1.conf"),
+            PathBuf::from("/d/restore-2.conf"),
+            PathBuf::from("/d/restore-3.conf"),
+        );
+        let files = vec![
+            (a.clone(), Duration::from_secs(3600)),
+            (b.clone(), Duration::from_secs(3600)),
+            (c, Duration::from_secs(5)),
+        ];
+        assert_eq!(stale_confs(&files, &[b]), vec![a], "referenced and fresh files stay");
+        let mut saved = json!({"HostConfig": {"Annotations": {"org.criu.config": "/var/lib/docker-cr/criu/x/restore-1.conf", "other": "1"}}});
+        drop_our_annotation(&mut saved);
+        assert_eq!(
+            saved["HostConfig"]["Annotations"],
+            json!({"other": "1"}),
+            "another annotation still meets the policy"
+        );
+        let c = json!({"HostConfig": {"Annotations": {"org.criu.config": "/var/lib/docker-cr/criu/x/restore-1.conf"}}});
+        assert_eq!(own_criu_conf(&c), Some(PathBuf::from("/var/lib/docker-cr/criu/x/restore-1.conf")));
+        assert_eq!(own_criu_conf(&json!({"HostConfig": {"Annotations": {"org.criu.config": "/etc/x.conf"}}})), None);
     }
 
     #[test]
