@@ -188,11 +188,15 @@ impl Engine {
         }
     }
 
-    /// The labels of every container that has `label` (`GET /containers/json`).
-    pub fn labels_of_all_with(&self, label: &str) -> Result<Vec<Value>> {
-        let filters = json!({ "label": [label] }).to_string();
-        let v = self.json("GET", &format!("/containers/json?all=1&filters={}", esc(&filters)), None)?;
-        Ok(v.as_array().into_iter().flatten().map(|c| c["Labels"].clone()).collect())
+    /// The summaries (Id, Names, Labels, State...) of every container that
+    /// has `label`, only those in `status` if given (`GET /containers/json`).
+    pub fn list_with_label(&self, label: &str, status: Option<&str>) -> Result<Vec<Value>> {
+        let mut f = json!({ "label": [label] });
+        if let Some(st) = status {
+            f["status"] = json!([st]);
+        }
+        let v = self.json("GET", &format!("/containers/json?all=1&filters={}", esc(&f.to_string())), None)?;
+        Ok(v.as_array().cloned().unwrap_or_default())
     }
 
     pub fn image_id(&self, name: &str) -> Result<Option<String>> {

@@ -553,9 +553,9 @@ pub fn stale_confs(files: &[(PathBuf, std::time::Duration)], referenced: &[PathB
 fn remove_stale_confs(ctx: &Ctx) {
     let dir = criu_conf_dir(ctx);
     let Ok(entries) = fs::read_dir(&dir) else { return };
-    let Ok(labels) = ctx.engine.labels_of_all_with(LABEL_CRIU_CONF) else { return };
+    let Ok(list) = ctx.engine.list_with_label(LABEL_CRIU_CONF, None) else { return };
     let referenced: Vec<PathBuf> =
-        labels.iter().filter_map(|l| l[LABEL_CRIU_CONF].as_str()).map(PathBuf::from).collect();
+        list.iter().filter_map(|c| c["Labels"][LABEL_CRIU_CONF].as_str()).map(PathBuf::from).collect();
     let files: Vec<(PathBuf, std::time::Duration)> = entries
         .flatten()
         .filter(|e| e.file_name().as_encoded_bytes().starts_with(b"restore-"))
@@ -628,6 +628,27 @@ fn create_plain(ctx: &Ctx, name: &str, body: &Value) -> Result<(String, Option<S
     Ok((id, None))
 }
 
+/// Stopped network holders whose container is gone: those with a restart
+/// policy (no AutoRemove) stay after their container's `docker rm`, and go
+/// at the next restore on this engine. Best effort.
+fn remove_orphan_holders(ctx: &Ctx) {
+    let Ok(list) = ctx.engine.list_with_label(holder::LABEL_HOLDER_FOR, Some("exited")) else { return };
+    for h in list {
+        let (Some(id), Some(owner)) = (h["Id"].as_str(), h["Labels"][holder::LABEL_HOLDER_FOR].as_str()) else {
+            continue;
+        };
+        let name = h["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
+        let held = match ctx.engine.inspect(owner) {
+            Ok(Some(c)) => c["Config"]["Labels"][holder::LABEL_HOLDER] == name,
+            Ok(None) => false,
+            Err(_) => continue,
+        };
+        if !held && ctx.engine.remove(id).is_ok() {
+            ctx.out.step(format!("removed {name}, the stopped network holder of a removed {owner}"));
+        }
+    }
+}
+
 /// The restored container first (the holder watches its directory), joined
 /// to a holder that does not exist yet (the engine resolves the name at
 /// start); then the holder, started at once so that it owns the addresses
@@ -640,6 +661,7 @@ fn create_with_holder(
     gen: holder::Generation,
 ) -> Result<(String, Option<String>)> {
     let hname = holder::holder_name(name);
+    remove_orphan_holders(ctx);
     if let Some(h) = ctx.engine.inspect(&hname)? {
         // One left by a restored container removed while the engine was
         // down (or before docker-cr had holders watch): its container is
