@@ -660,6 +660,18 @@ fn create_with_holder(
     body: &Value,
     gen: holder::Generation,
 ) -> Result<(String, Option<String>)> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err(Error::host(
+            format!(
+                "Docker {}.{} cannot restore {name} into a new network namespace ({}), and docker-cr's network \
+                 holder exists for x86-64 only so far",
+                gen.version.0,
+                gen.version.1,
+                holder::NETNS_ISSUE
+            ),
+            "restore on an engine older than Docker 28, or on an x86-64 host",
+        ));
+    }
     let hname = holder::holder_name(name);
     remove_orphan_holders(ctx);
     if let Some(h) = ctx.engine.inspect(&hname)? {
