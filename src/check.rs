@@ -176,6 +176,17 @@ pub fn engine_detail(version: &Value, info: &Value, socket: &Path, api_used: &st
     format!("Docker {engine}{with} at {}, {api}", socket.display())
 }
 
+/// The known limits of the engine's generation and how docker-cr deals
+/// with them: information, not a failure (restores still work).
+pub fn judge_limits(g: &crate::holder::Generation) -> Item {
+    let limits = g.limits();
+    if limits.is_empty() {
+        item("engine limits", Status::Ok, "none known for this generation", "")
+    } else {
+        item("engine limits", Status::Ok, limits.join("; "), "")
+    }
+}
+
 /// How CRIU will lock the container's network during a dump, and whether
 /// a lock left by a CRIU killed mid-dump can be removed automatically.
 pub fn judge_network_lock(nft_lock: bool, nft_cli: bool) -> Item {
@@ -295,6 +306,8 @@ fn probe_engine() -> Vec<Item> {
     let version = engine.version().unwrap_or(Value::Null);
     let mut out = vec![item("engine", Status::Ok, engine_detail(&version, &info, &engine.socket, engine.api()), "")];
     out.extend(judge_engine(engine.experimental, &info));
+    let v = version.get("Version").and_then(Value::as_str).unwrap_or("");
+    out.push(judge_limits(&crate::holder::generation(v, engine.api())));
     out
 }
 

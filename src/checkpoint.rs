@@ -185,9 +185,18 @@ pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
 pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     host::block_signals();
     let ctx = Ctx::open(g, false)?;
-    let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
+    let mut c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
         Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
     })?;
+    // Restored behind a network holder (Docker >= 28): the network settings
+    // are the holder's. Saved as the container's own, the checkpoint
+    // restores like the container it once was, on any engine.
+    if let Some(h) = c["Config"]["Labels"][crate::holder::LABEL_HOLDER].as_str().map(str::to_string) {
+        if let Some(hc) = ctx.engine.inspect(&h)? {
+            crate::holder::fold_into_saved(&mut c, &hc);
+            ctx.out.step(format!("network settings taken from its network holder {h}"));
+        }
+    }
     let id = s(&c, "/Id").to_string();
     let name = s(&c, "/Name").trim_start_matches('/').to_string();
     check_container(&c, &name, &ctx.storage)?;

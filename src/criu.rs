@@ -802,6 +802,124 @@ pub fn write_private_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).at("write", path)
 }
 
+/// Replaces the content of a root-only file docker-cr owns (a per-restore
+/// CRIU config), creating it 0600 if needed, without following a symlink.
+pub fn rewrite_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .at("write", path)?;
+    f.write_all(text.as_bytes()).at("write", path)?;
+    f.sync_all().at("sync", path)
+}
+
+/// CRIU's image magics (criu/include/magic.h).
+const IMG_COMMON_MAGIC: u32 = 0x5456_4319;
+const NETNS_MAGIC: u32 = 0x5593_3752;
+/// The key runc gives the network namespace it hands CRIU on restore when
+/// the container joins an existing one (`inherit-fd fd[N]:extRootNetNS`).
+pub const EXT_NETNS_KEY: &str = "extRootNetNS";
+
+/// A `netns-<id>.img` that makes CRIU join the namespace runc passes as
+/// `extRootNetNS` instead of making a new empty one. docker-cr dumps with
+/// `empty-ns net` and no external namespace, so the image's one
+/// `netns_entry` has no `ext_key` (field 8, images/netdev.proto); restoring
+/// into a container that joins another's namespace (the network holder, or
+/// `--network container:X`) needs it, else the processes end up in a
+/// namespace with only `lo`. Pure: `None` when the bytes are not a netns
+/// image of that shape, unchanged bytes when the key is there already.
+///
+/// CRIU 4.2 writes no netns image at all for an `empty-ns net` dump without
+/// conntrack entries: `img` is then `None`, and the image is made anew.
+pub fn netns_join_external(img: Option<&[u8]>) -> Option<Vec<u8>> {
+    let Some(img) = img else {
+        let mut fresh = IMG_COMMON_MAGIC.to_le_bytes().to_vec();
+        fresh.extend_from_slice(&NETNS_MAGIC.to_le_bytes());
+        fresh.extend_from_slice(&0u32.to_le_bytes());
+        return netns_join_external(Some(&fresh));
+    };
+    let (magic, msg) = single_entry(img)?;
+    if magic != NETNS_MAGIC {
+        return None;
+    }
+    if fields(msg)?.iter().any(|(f, _)| *f == 8) {
+        return Some(img.to_vec());
+    }
+    let mut out = img[..8].to_vec();
+    let mut m = msg.to_vec();
+    m.push(8 << 3 | 2);
+    m.push(EXT_NETNS_KEY.len() as u8);
+    m.extend_from_slice(EXT_NETNS_KEY.as_bytes());
+    out.extend_from_slice(&(m.len() as u32).to_le_bytes());
+    out.extend_from_slice(&m);
+    Some(out)
+}
+
+/// The one entry of a CRIU image: (its type magic, the protobuf message).
+fn single_entry(img: &[u8]) -> Option<(u32, &[u8])> {
+    let u32_at = |i: usize| img.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    if u32_at(0)? != IMG_COMMON_MAGIC {
+        return None;
+    }
+    let len = u32_at(8)? as usize;
+    if img.len() != 12 + len {
+        return None; // one entry only, as CRIU writes these
+    }
+    Some((u32_at(4)?, img.get(12..)?))
+}
+
+/// The fields of a protobuf message: (number, varint value; 0 for others).
+fn fields(msg: &[u8]) -> Option<Vec<(u64, u64)>> {
+    let mut i = 0;
+    let varint = |i: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *msg.get(*i)?;
+            *i += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    let mut out = Vec::new();
+    while i < msg.len() {
+        let tag = varint(&mut i)?;
+        let mut value = 0;
+        match tag & 7 {
+            0 => value = varint(&mut i)?,
+            1 => i += 8,
+            2 => i += usize::try_from(varint(&mut i)?).ok()?,
+            5 => i += 4,
+            _ => return None,
+        }
+        if i > msg.len() {
+            return None;
+        }
+        out.push((tag >> 3, value));
+    }
+    Some(out)
+}
+
+/// The network namespace's ID in a task's `ids-<pid>.img`
+/// (`task_kobj_ids_entry.net_ns_id`, field 6, images/core.proto): it names
+/// the namespace's `netns-<id>.img`.
+pub fn net_ns_id(ids_img: &[u8]) -> Option<u64> {
+    const IDS_MAGIC: u32 = 0x5443_2030;
+    let (magic, msg) = single_entry(ids_img)?;
+    if magic != IDS_MAGIC {
+        return None;
+    }
+    fields(msg)?.into_iter().find(|(f, _)| *f == 6).map(|(_, v)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1078,5 +1196,26 @@ mod tests {
         let e = log_excerpt(log);
         assert!(e.starts_with("(00.2) Error"));
         assert!(e.contains("CAP_SYS_RESOURCE"));
+    }
+    #[test]
+    fn netns_image_gets_the_external_key() {
+        let mut img = Vec::new();
+        img.extend_from_slice(&IMG_COMMON_MAGIC.to_le_bytes());
+        img.extend_from_slice(&NETNS_MAGIC.to_le_bytes());
+        let msg = [0x08, 0x01, 0x08, 0x02]; // def_conf = 1, 2
+        img.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        img.extend_from_slice(&msg);
+        let out = netns_join_external(Some(&img)).unwrap();
+        assert_eq!(u32::from_le_bytes(out[8..12].try_into().unwrap()), 4 + 2 + 12);
+        assert!(out.ends_with(b"\x42\x0cextRootNetNS"));
+        assert_eq!(netns_join_external(Some(&out)).unwrap(), out, "already there: unchanged");
+        assert!(netns_join_external(Some(&img[..10])).is_none());
+        assert!(netns_join_external(Some(b"not an image at all")).is_none());
+        let fresh = netns_join_external(None).unwrap();
+        assert_eq!(&fresh[12..], b"\x42\x0cextRootNetNS");
+        // ids-1.img of a busybox checkpoint (CRIU 4.2.1): net_ns_id 10.
+        let ids = b"\x19\x43\x56\x54\x30\x20\x43\x54\x18\x00\x00\x00\x08\x02\x10\x02\x18\x02\x20\x02\x28\x09\x30\x0a\x38\x0b\x40\x0c\x48\x0d\x50\x07\x58\x0e\x60\x05";
+        assert_eq!(net_ns_id(ids), Some(10));
+        assert_eq!(net_ns_id(&out), None, "not an ids image");
     }
 }

@@ -184,6 +184,17 @@ impl Engine {
         Ok(self.json("GET", "/containers/json", None)?.as_array().cloned().unwrap_or_default())
     }
 
+    /// The summaries (Id, Names, Labels, State...) of every container that
+    /// has `label`, only those in `status` if given (`GET /containers/json`).
+    pub fn list_with_label(&self, label: &str, status: Option<&str>) -> Result<Vec<Value>> {
+        let mut f = json!({ "label": [label] });
+        if let Some(st) = status {
+            f["status"] = json!([st]);
+        }
+        let v = self.json("GET", &format!("/containers/json?all=1&filters={}", esc(&f.to_string())), None)?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
     pub fn image_id(&self, name: &str) -> Result<Option<String>> {
         match self.json("GET", &format!("/images/{}/json", esc(name)), None) {
             Ok(v) => Ok(v.get("Id").and_then(Value::as_str).map(str::to_string)),
@@ -204,6 +215,18 @@ impl Engine {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| Error::engine("POST /containers/create: no Id in the answer", None))
+    }
+
+    /// Starts a container (no checkpoint).
+    pub fn start(&self, id: &str) -> Result<()> {
+        match self.call("POST", &format!("/containers/{}/start", esc(id)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 304, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn rename(&self, id: &str, name: &str) -> Result<()> {
+        self.call("POST", &format!("/containers/{}/rename?name={}", esc(id), esc(name)), None, self.timeout).map(drop)
     }
 
     pub fn update_restart_policy(&self, id: &str, policy: &Value) -> Result<()> {
@@ -279,9 +302,18 @@ impl Engine {
             .collect())
     }
 
+    /// Removes a container (forced, its volumes kept). One the engine is
+    /// removing already (AutoRemove, as network holders have) is waited for.
     pub fn remove(&self, id: &str) -> Result<()> {
         match self.call("DELETE", &format!("/containers/{}?force=1", esc(id)), None, self.timeout) {
             Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(Error::Docker { status: 409, message, .. }) if message.contains("already in progress") => {
+                match self.call("POST", &format!("/containers/{}/wait?condition=removed", esc(id)), None, self.timeout)
+                {
+                    Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     }

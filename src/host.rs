@@ -23,6 +23,9 @@ pub struct Ctx {
     pub storage: String,
     pub docker_version: String,
     pub cgroup_driver: String,
+    /// The engine's ID (`/info`): names its share of docker-cr's files
+    /// under /var/lib/docker-cr, which engines on one host share.
+    pub engine_id: String,
     pub out: Progress,
 }
 
@@ -60,6 +63,7 @@ impl Ctx {
             storage: s("Driver"),
             docker_version: s("ServerVersion"),
             cgroup_driver: s("CgroupDriver"),
+            engine_id: s("ID"),
             engine,
             out,
         })

@@ -14,6 +14,7 @@ pub mod deleted;
 pub mod docker;
 pub mod endpoint;
 pub mod error;
+pub mod holder;
 pub mod host;
 pub mod http;
 pub mod img;

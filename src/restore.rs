@@ -4,6 +4,7 @@
 //! options in runc.conf → clean up after the engine.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::criu::{self, RestoreOpts, TcpRestore};
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
+use crate::holder;
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
 use crate::rootfs;
@@ -318,6 +320,11 @@ pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manife
 enum Target {
     /// The container the checkpoint came from, stopped.
     Same(String),
+    /// That container, on an engine that cannot restore into its network
+    /// namespace (Docker >= 28): it is renamed aside, a new one of the same
+    /// name is restored behind a network holder, and the old one is removed
+    /// once that has worked (renamed back if not).
+    Replace(String),
     Create,
 }
 
@@ -349,6 +356,27 @@ pub fn stats_json(o: &Outcome) -> Value {
         "rootfs_diff_duration": o.rootfs * 1000,
         "criu_statistics": o.criu,
     })
+}
+
+/// Where per-restore CRIU config files live (`org.criu.config`): they must
+/// outlive the restore, since the container keeps the annotation and runc
+/// reads the file again at each of its checkpoints and restores. A dot
+/// directory of the default store, which the store's listing skips.
+pub const CRIU_CONF_DIR: &str = "/var/lib/docker-cr/.criu";
+
+/// What the file says once its restore is over: nothing for CRIU.
+const CONF_DONE: &str = "# docker-cr: the restore that used this file is over; empty so that later checkpoints and\n# restores of this container by the engine get runc's defaults.\n";
+
+/// A checkpoint of a container docker-cr restored carries docker-cr's own
+/// annotation (a file of this host's, emptied after its restore): that one
+/// is not the checkpoint asking for anything, and is left out; any other
+/// annotation still goes through the policy.
+fn drop_our_annotation(saved: &mut Value) {
+    if let Some(a) = saved["HostConfig"]["Annotations"].as_object_mut() {
+        if a.get("org.criu.config").and_then(Value::as_str).is_some_and(|p| p.starts_with(CRIU_CONF_DIR)) {
+            a.remove("org.criu.config");
+        }
+    }
 }
 
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
@@ -424,6 +452,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
         ));
     }
     let name = a.name.clone().unwrap_or_else(|| src.name.clone());
+    let gen = holder::generation(&ctx.docker_version, ctx.engine.api());
     let target = match ctx.engine.inspect(&name)? {
         Some(c) if is_running(&c) => return Err(running(&name, a)),
         Some(c) if s(&c, "/Id") == src.id => {
@@ -432,20 +461,59 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
                     "--publish cannot change the ports of the existing container {name}\nTry 'docker-cr restore --help'."
                 )));
             }
-            Target::Same(src.id.clone())
+            if gen.needs_holder && holder::own_netns(s(&c, "/HostConfig/NetworkMode")) {
+                Target::Replace(src.id.clone())
+            } else {
+                Target::Same(src.id.clone())
+            }
         }
         Some(c) => {
+            // A restore on Docker >= 28 may be replacing the checkpointed
+            // container right now (it renamed it aside, see Target::Replace).
+            let aside = format!("{name}-docker-cr-replaced");
+            if ctx.engine.inspect(&src.id)?.is_some_and(|o| s(&o, "/Name").trim_start_matches('/') == aside) {
+                let _busy = state::ContainerLock::take(Path::new(state::DIR), &src.id, &name)?;
+                return Err(Error::container(
+                    format!("an interrupted docker-cr restore left the checkpointed container as {aside} beside a new {name}"),
+                    format!("remove {name} and rename {aside} back to {name} (docker rename), then restore again"),
+                ));
+            }
             return Err(Error::container(
                 format!(
                     "a container named {name} already exists ({}) and is not the one checkpointed",
                     docker::short_id(s(&c, "/Id"))
                 ),
                 "remove it (docker rm) or restore under another name with --name NEW",
-            ))
+            ));
         }
         None => Target::Create,
     };
 
+    // Replacing: held until the restore is over, like the lock of a
+    // container restored into (see below); the old container must not be
+    // renamed under a restore or checkpoint of it.
+    let _replace_lock = match &target {
+        Target::Replace(old) => {
+            let l = state::ContainerLock::take(Path::new(state::DIR), old, &name)?;
+            // Seen again under the lock: a restore that held it before us
+            // may have started or replaced the container since.
+            match ctx.engine.inspect(&name)? {
+                Some(c) if is_running(&c) => return Err(running(&name, a)),
+                Some(c) if s(&c, "/Id") == old => {}
+                _ => {
+                    return Err(Error::container(
+                        format!("container {name} was replaced by another docker-cr restore meanwhile"),
+                        "look at it with docker ps -a; restore again if needed",
+                    ))
+                }
+            }
+            Some(l)
+        }
+        _ => None,
+    };
+    let mut saved = saved;
+    holder::drop_our_labels(&mut saved);
+    drop_our_annotation(&mut saved);
     // Anonymous volumes: adopted by the new container when nothing else
     // uses them (see `adopt_volumes`), shared by name otherwise.
     let mut shared = Vec::new();
@@ -477,30 +545,40 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
         }
     }
 
-    let (id, created) = match &target {
+    let (id, made) = match &target {
         Target::Same(id) => {
             ctx.out.step(format!("restoring into the stopped container {name}"));
-            (id.clone(), false)
+            (id.clone(), None)
+        }
+        Target::Replace(old) => {
+            let aside = format!("{name}-docker-cr-replaced");
+            ctx.engine.rename(old, &aside).map_err(|e| e.step(format!("renaming {name} aside to {aside}")))?;
+            ctx.out.step(format!(
+                "Docker {}.{} cannot restore into the network namespace of the existing container {name} ({}): \
+                 renamed it to {aside}; a new {name} is restored behind a network holder, and {aside} is removed \
+                 once that has worked",
+                gen.version.0,
+                gen.version.1,
+                holder::NETNS_ISSUE
+            ));
+            match create(&ctx, a, &saved, &name, gen, &shared) {
+                Ok(m) => (m.id.clone(), Some(m)),
+                Err(e) => {
+                    let back = ctx.engine.rename(old, &name);
+                    return Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(back));
+                }
+            }
         }
         Target::Create => {
-            let image = pick_image(&ctx, &saved)?;
-            let (body, grants) = create_body(&saved, &image, &a.publish, a.allow_host_access, &shared);
-            if !grants.is_empty() && !a.allow_host_access {
-                return Err(Error::checkpoint(
-                    format!(
-                        "the checkpoint asks for host access that docker-cr does not grant on its own:\n  - {}",
-                        grants.join("\n  - ")
-                    ),
-                    "nothing was created. If you want the restored container to have exactly that, restore with --allow-host-access",
-                ));
-            }
-            for g in &grants {
-                ctx.out.step(format!("granted (--allow-host-access): {g}"));
-            }
-            let id = ctx.engine.create(&name, &body).map_err(|e| e.step(format!("creating container {name}")))?;
-            ctx.out.step(format!("created container {name} ({})", docker::short_id(&id)));
-            (id, true)
+            let m = create(&ctx, a, &saved, &name, gen, &shared)?;
+            (m.id.clone(), Some(m))
         }
+    };
+    let criu_conf = match &made {
+        Some(m) => m.criu_conf.clone(),
+        // A container docker-cr restored before has its own file, which
+        // runc reads instead of /etc/criu/runc.conf.
+        None => ctx.engine.inspect(&id)?.and_then(|c| own_criu_conf(&c)),
     };
     // Held until the restore is over: another restore into the same stopped
     // container would take our moved-aside upper dir for a crash leftover
@@ -510,10 +588,20 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let mut adopted = Vec::new();
     let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
         adopted = adopt_volumes(&ctx, &id, &adopt)?;
-        restore_into(&ctx, a, &dir, &m, &saved, &id, &name, matches!(target, Target::Same(_)), &mut out)
+        let job = Job { ctx: &ctx, a, dir: &dir, m: &m, saved: &saved };
+        restore_into(job, &id, &name, matches!(target, Target::Same(_)), criu_conf.as_deref(), &mut out)
     });
     match result {
         Ok(()) => {
+            if let Target::Replace(old) = &target {
+                match ctx.engine.remove(old) {
+                    Ok(()) => ctx.out.step(format!("removed the replaced container ({})", docker::short_id(old))),
+                    Err(e) => ctx.out.warn(format!(
+                        "the replaced container {} could not be removed: {e}; remove it with docker rm",
+                        docker::short_id(old)
+                    )),
+                }
+            }
             for v in &adopted {
                 match ctx.engine.remove_volume(&v.old) {
                     Ok(()) => ctx.out.step(format!(
@@ -539,14 +627,25 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             Ok(out)
         }
         Err(e) => {
-            // The data goes back into the old volumes first; then the new
-            // container goes with its (now empty) anonymous volumes.
+            // The data goes back into the old volumes first; then what this
+            // restore created goes, with its (now empty) new anonymous
+            // volumes (shared ones are named, never removed).
             let back = adopted.iter().try_for_each(Adopted::put_back);
-            // Its anonymous volumes are all new (shared ones are named).
-            let cleanup = if created { back.and_then(|()| ctx.engine.remove_with_volumes(&id)) } else { back };
-            if created && cleanup.is_ok() {
-                ctx.out.step(format!("removed the container {name} this restore had created"));
-            }
+            let cleanup = match &made {
+                Some(made) => {
+                    let r = back
+                        .and_then(|()| made.undo(&ctx))
+                        .and_then(|()| adopted.iter().try_for_each(|v| ctx.engine.remove_volume(&v.new)));
+                    if r.is_ok() {
+                        ctx.out.step(format!("removed what this restore had created for {name}"));
+                    }
+                    match &target {
+                        Target::Replace(old) => r.and_then(|()| ctx.engine.rename(old, &name)),
+                        _ => r,
+                    }
+                }
+                None => back,
+            };
             Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(cleanup))
         }
     }
@@ -629,6 +728,263 @@ fn adopt_volumes(ctx: &Ctx, id: &str, adopt: &[(AnonVolume, PathBuf)]) -> Result
     Ok(done)
 }
 
+/// What every step of one restore reads.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    ctx: &'a Ctx,
+    a: &'a RestoreArgs,
+    /// The checkpoint directory.
+    dir: &'a Path,
+    m: &'a Manifest,
+    saved: &'a Value,
+}
+
+/// What a restore created: the container, its network holder, its CRIU
+/// config file.
+struct Made {
+    id: String,
+    holder: Option<String>,
+    criu_conf: Option<PathBuf>,
+}
+
+impl Made {
+    fn undo(&self, ctx: &Ctx) -> Result<()> {
+        let r = ctx.engine.remove(&self.id);
+        let h = self.holder.as_ref().map_or(Ok(()), |h| ctx.engine.remove(h));
+        if let Some(p) = &self.criu_conf {
+            let _ = fs::remove_file(p);
+        }
+        r.and(h)
+    }
+}
+
+/// The container's per-restore CRIU config file, if docker-cr gave it one.
+fn own_criu_conf(c: &Value) -> Option<PathBuf> {
+    let p = c["HostConfig"]["Annotations"]["org.criu.config"].as_str()?;
+    let p = Path::new(p);
+    (p.parent().and_then(Path::parent) == Some(Path::new(CRIU_CONF_DIR))).then(|| p.to_path_buf())
+}
+
+/// Label on a restored container: its CRIU config file, so that files of
+/// removed containers can be told apart.
+const LABEL_CRIU_CONF: &str = "org.docker-cr.criu-conf";
+
+/// This engine's directory of per-restore CRIU config files (engines on one
+/// host share /var/lib).
+fn criu_conf_dir(ctx: &Ctx) -> PathBuf {
+    let id: String = ctx.engine_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    Path::new(CRIU_CONF_DIR).join(if id.is_empty() { "engine".to_string() } else { id })
+}
+
+/// A name for this restore's CRIU config file.
+fn criu_conf_path(ctx: &Ctx) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    criu_conf_dir(ctx).join(format!("restore-{}-{nanos}.conf", std::process::id()))
+}
+
+/// The files of `files` (name, age) no container refers to any more, old
+/// enough not to be a file a restore running now has just made for the
+/// container it is about to create. Pure.
+pub fn stale_confs(files: &[(PathBuf, std::time::Duration)], referenced: &[PathBuf]) -> Vec<PathBuf> {
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+    files.iter().filter(|(p, age)| *age > GRACE && !referenced.contains(p)).map(|(p, _)| p.clone()).collect()
+}
+
+/// Removes the CRIU config files of containers that are gone (best effort:
+/// a file left over costs a few bytes).
+fn remove_stale_confs(ctx: &Ctx) {
+    let dir = criu_conf_dir(ctx);
+    let Ok(entries) = fs::read_dir(&dir) else { return };
+    let Ok(list) = ctx.engine.list_with_label(LABEL_CRIU_CONF, None) else { return };
+    let referenced: Vec<PathBuf> =
+        list.iter().filter_map(|c| c["Labels"][LABEL_CRIU_CONF].as_str()).map(PathBuf::from).collect();
+    let files: Vec<(PathBuf, std::time::Duration)> = entries
+        .flatten()
+        .filter(|e| e.file_name().as_encoded_bytes().starts_with(b"restore-"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?.elapsed().ok()?)))
+        .collect();
+    for p in stale_confs(&files, &referenced) {
+        let _ = fs::remove_file(p);
+    }
+}
+
+/// Creates the new container from the saved configuration (after the policy
+/// check), with what this engine generation needs: its own CRIU config file
+/// through `org.criu.config` (API >= 1.43), and on Docker >= 28 a network
+/// holder for a container with a network namespace of its own.
+fn create(
+    ctx: &Ctx,
+    a: &RestoreArgs,
+    saved: &Value,
+    name: &str,
+    gen: holder::Generation,
+    shared: &[String],
+) -> Result<Made> {
+    let image = pick_image(ctx, saved)?;
+    let (body, grants) = create_body(saved, &image, &a.publish, a.allow_host_access, shared);
+    if !grants.is_empty() && !a.allow_host_access {
+        return Err(Error::checkpoint(
+            format!(
+                "the checkpoint asks for host access that docker-cr does not grant on its own:\n  - {}",
+                grants.join("\n  - ")
+            ),
+            "nothing was created. If you want the restored container to have exactly that, restore with --allow-host-access",
+        ));
+    }
+    for g in &grants {
+        ctx.out.step(format!("granted (--allow-host-access): {g}"));
+    }
+    // Added by docker-cr after the policy check: not the checkpoint's asking.
+    let mut body = body;
+    let criu_conf = if gen.annotations {
+        remove_stale_confs(ctx);
+        let p = criu_conf_path(ctx);
+        let dir = criu_conf_dir(ctx);
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).at("create", &dir)?;
+        criu::rewrite_private(&p, CONF_DONE)?;
+        body["HostConfig"]["Annotations"] = json!({ "org.criu.config": p.to_string_lossy() });
+        if let Some(l) = body["Labels"].as_object_mut() {
+            l.insert(LABEL_CRIU_CONF.into(), json!(p.to_string_lossy()));
+        } else {
+            body["Labels"] = json!({ LABEL_CRIU_CONF: p.to_string_lossy() });
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let mode = s(&body, "/HostConfig/NetworkMode").to_string();
+    let r = if mode.starts_with("container:") {
+        create_plain(ctx, name, &holder::strip_for_joining(&body))
+    } else if gen.needs_holder && holder::own_netns(&mode) {
+        create_with_holder(ctx, name, &image, &body, gen)
+    } else {
+        create_plain(ctx, name, &body)
+    };
+    match r {
+        Ok((id, holder)) => Ok(Made { id, holder, criu_conf }),
+        Err(e) => {
+            if let Some(p) = &criu_conf {
+                let _ = fs::remove_file(p);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn create_plain(ctx: &Ctx, name: &str, body: &Value) -> Result<(String, Option<String>)> {
+    let id = ctx.engine.create(name, body).map_err(|e| e.step(format!("creating container {name}")))?;
+    ctx.out.step(format!("created container {name} ({})", docker::short_id(&id)));
+    Ok((id, None))
+}
+
+/// Stopped network holders whose container is gone: those with a restart
+/// policy (no AutoRemove) stay after their container's `docker rm`, and go
+/// at the next restore on this engine. Best effort.
+fn remove_orphan_holders(ctx: &Ctx) {
+    let Ok(list) = ctx.engine.list_with_label(holder::LABEL_HOLDER_FOR, Some("exited")) else { return };
+    for h in list {
+        let (Some(id), Some(owner)) = (h["Id"].as_str(), h["Labels"][holder::LABEL_HOLDER_FOR].as_str()) else {
+            continue;
+        };
+        let name = h["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
+        let held = match ctx.engine.inspect(owner) {
+            Ok(Some(c)) => c["Config"]["Labels"][holder::LABEL_HOLDER] == name,
+            Ok(None) => false,
+            Err(_) => continue,
+        };
+        if !held && ctx.engine.remove(id).is_ok() {
+            ctx.out.step(format!("removed {name}, the stopped network holder of a removed {owner}"));
+        }
+    }
+}
+
+/// The restored container first (the holder watches its directory), joined
+/// to a holder that does not exist yet (the engine resolves the name at
+/// start); then the holder, started at once so that it owns the addresses
+/// and ports before the restore.
+fn create_with_holder(
+    ctx: &Ctx,
+    name: &str,
+    image: &str,
+    body: &Value,
+    gen: holder::Generation,
+) -> Result<(String, Option<String>)> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err(Error::host(
+            format!(
+                "Docker {}.{} cannot restore {name} into a new network namespace ({}), and docker-cr's network \
+                 holder exists for x86-64 only so far",
+                gen.version.0,
+                gen.version.1,
+                holder::NETNS_ISSUE
+            ),
+            "restore on an engine older than Docker 28, or on an x86-64 host",
+        ));
+    }
+    let hname = holder::holder_name(name);
+    remove_orphan_holders(ctx);
+    if let Some(h) = ctx.engine.inspect(&hname)? {
+        // One left by a restored container removed while the engine was
+        // down (or before docker-cr had holders watch): its container is
+        // gone, since the name is free.
+        if h["Config"]["Labels"][holder::LABEL_HOLDER_FOR] == name {
+            ctx.engine.remove(s(&h, "/Id"))?;
+            ctx.out.step(format!("removed {hname}, a network holder left by a removed {name}"));
+        } else {
+            return Err(Error::container(
+                format!("a container named {hname} exists; docker-cr needs that name for {name}'s network holder"),
+                format!("remove or rename {hname}, or restore under another name with --name"),
+            ));
+        }
+    }
+    let split = holder::split(body, &hname);
+    let id = ctx.engine.create(name, &split.restored).map_err(|e| e.step(format!("creating container {name}")))?;
+    let holder_up = (|| -> Result<String> {
+        let pause = holder::install_pause(Path::new(holder::PAUSE_PATH))?;
+        let peer = ctx.root_dir.join("containers").join(&id);
+        let hb = holder::holder_body(&split, image, &pause, &peer, name, &body["HostConfig"]["RestartPolicy"]);
+        let hid = ctx.engine.create(&hname, &hb).map_err(|e| e.step(format!("creating the network holder {hname}")))?;
+        ctx.engine.start(&hid).map_err(|e| {
+            let _ = ctx.engine.remove(&hid);
+            e.step(format!("starting the network holder {hname}"))
+        })?;
+        Ok(hid)
+    })();
+    match holder_up {
+        Ok(hid) => {
+            ctx.out.step(format!(
+                "created container {name} ({}) behind the network holder {hname} ({}): Docker {}.{} cannot restore \
+                 into a new network namespace ({}), so the holder owns {name}'s network, addresses and published \
+                 ports, and goes when {name} is removed",
+                docker::short_id(&id),
+                docker::short_id(&hid),
+                gen.version.0,
+                gen.version.1,
+                holder::NETNS_ISSUE
+            ));
+            Ok((id, Some(hid)))
+        }
+        Err(e) => Err(e.with_cleanup(ctx.engine.remove(&id))),
+    }
+}
+
+/// The engine refused to start from the checkpoint before CRIU ran; said
+/// plainly, with the upstream issue when it is the one Docker >= 28 has.
+fn engine_refused(e: Error, ctx: &Ctx) -> Error {
+    let msg = e.to_string();
+    if msg.contains("/proc/0/ns/net") {
+        return Error::host(
+            format!(
+                "Docker {} cannot start a checkpoint in a new network namespace ({}); CRIU never ran: {msg}",
+                ctx.docker_version,
+                holder::NETNS_ISSUE
+            ),
+            "restore it into a new container (docker rm it, or --name NEW): docker-cr then puts it behind a network holder",
+        );
+    }
+    e.step("starting from the checkpoint (the engine refused before CRIU ran)")
+}
+
 fn is_running(c: &Value) -> bool {
     c.pointer("/State/Running") == Some(&Value::Bool(true))
         || c.pointer("/State/Restarting") == Some(&Value::Bool(true))
@@ -661,18 +1017,8 @@ fn pick_image(ctx: &Ctx, saved: &Value) -> Result<String> {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn restore_into(
-    ctx: &Ctx,
-    a: &RestoreArgs,
-    dir: &Path,
-    m: &Manifest,
-    saved: &Value,
-    id: &str,
-    name: &str,
-    same: bool,
-    out: &mut Outcome,
-) -> Result<()> {
+fn restore_into(job: Job, id: &str, name: &str, same: bool, criu_conf: Option<&Path>, out: &mut Outcome) -> Result<()> {
+    let Job { ctx, a, saved, .. } = job;
     let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::container(format!("container {name} vanished"), ""))?;
     // Seen again under the lock: a restore that held it before us may have
     // started the container since we first looked.
@@ -687,7 +1033,7 @@ fn restore_into(
         ));
     }
     if !same {
-        return files_and_start(ctx, dir, m, saved, id, &upper, &c, a.unpause, out);
+        return files_and_start(job, id, &upper, &c, criu_conf, out);
     }
     // The container the checkpoint came from: its files and restart policy
     // (set to "no" by a stopping checkpoint) stay as they were until the
@@ -697,7 +1043,7 @@ fn restore_into(
     let r = ctx
         .engine
         .update_restart_policy(id, &saved["HostConfig"]["RestartPolicy"])
-        .and_then(|()| files_and_start(ctx, dir, m, saved, id, &upper, &c, a.unpause, out));
+        .and_then(|()| files_and_start(job, id, &upper, &c, criu_conf, out));
     match r {
         Ok(()) => {
             aside.discard();
@@ -720,18 +1066,15 @@ fn restore_into(
 /// Applies the file changes to the (empty) upper dir, places the images
 /// where the engine looks for them, and starts the container from them.
 /// `c` is the target container's inspect data.
-#[allow(clippy::too_many_arguments)]
 fn files_and_start(
-    ctx: &Ctx,
-    dir: &Path,
-    m: &Manifest,
-    saved: &Value,
+    job: Job,
     id: &str,
     upper: &Path,
     c: &Value,
-    unpause: bool,
+    criu_conf: Option<&Path>,
     out: &mut Outcome,
 ) -> Result<()> {
+    let Job { ctx, a, dir, m, .. } = job;
     let t = std::time::Instant::now();
     let tar = dir.join(mf::ROOTFS_DIFF);
     let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
@@ -745,14 +1088,17 @@ fn files_and_start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cp_parent).at("create", &cp_parent)?;
     let cp_dir = cp_parent.join(&cp_name);
     let _ = fs::remove_dir_all(&cp_dir);
-    let placed = place_images(dir, m, &cp_dir).and_then(|()| {
+    // Joining another container's network namespace: CRIU must be told to
+    // enter the one runc hands it rather than make a new one.
+    let join_netns = s(c, "/HostConfig/NetworkMode").starts_with("container:");
+    let placed = place_images(dir, m, &cp_dir, join_netns).and_then(|()| {
         let p = cp_dir.join(marker(&cp_name));
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
-    let paused = m.container.paused && !unpause;
+    let paused = m.container.paused && !a.unpause;
     let t = std::time::Instant::now();
-    let r = placed.and_then(|()| start(ctx, m, saved, id, cgroup_parent, &cp_name, dir, paused, out));
+    let r = placed.and_then(|()| start(job, id, cgroup_parent, &cp_name, dir, criu_conf, paused, out));
     out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
     r
@@ -762,7 +1108,7 @@ fn files_and_start(
 /// is placed, and only regular files, opened without following links):
 /// small images are hard-linked (copied across filesystems); page images
 /// become climbing symlinks, so the engine never streams them.
-fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
+fn place_images(dir: &Path, m: &Manifest, dst: &Path, join_netns: bool) -> Result<()> {
     let dir = fs::canonicalize(dir).at("resolve", dir)?;
     let root = fs::File::open(&dir).at("open", &dir)?;
     fs::DirBuilder::new().mode(0o700).create(dst).at("create", dst)?;
@@ -776,7 +1122,9 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
         if !src.metadata().at("stat", &dir.join(rel))?.is_file() {
             return Err(Error::checkpoint(format!("{name} is not a regular file"), "the checkpoint is damaged"));
         }
-        if file.starts_with("pages-") {
+        if join_netns && file.starts_with("netns-") {
+            continue; // below
+        } else if file.starts_with("pages-") {
             std::os::unix::fs::symlink(climbing_link(&dir.join(rel)), &to).at("link", &to)?;
         } else if !(same_fs && fs::hard_link(dir.join(rel), &to).is_ok()) {
             let mut out =
@@ -784,23 +1132,49 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
             std::io::copy(&mut &src, &mut out).at("copy", &to)?;
         }
     }
+    if join_netns {
+        join_netns_image(&root, &dir, m, dst)?;
+    }
     Ok(())
+}
+
+/// The netns image that makes CRIU enter the namespace runc hands it (see
+/// `criu::netns_join_external`), for the container's network namespace as
+/// its init task's `ids-1.img` names it.
+fn join_netns_image(root: &fs::File, dir: &Path, m: &Manifest, dst: &Path) -> Result<()> {
+    let damaged = |what: String| Error::checkpoint(what, "the checkpoint is damaged");
+    let read = |file: &str| -> Result<Option<Vec<u8>>> {
+        let rel = format!("{}/{file}", mf::IMAGES);
+        if !m.files.contains_key(&rel) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        let f = mf::open_beneath(root, Path::new(&rel)).at("open", &dir.join(&rel))?;
+        std::io::Read::read_to_end(&mut (&f).take(1 << 20), &mut bytes).at("read", &dir.join(&rel))?;
+        Ok(Some(bytes))
+    };
+    let ids = read("ids-1.img")?.ok_or_else(|| damaged("the checkpoint has no ids-1.img".into()))?;
+    let id = criu::net_ns_id(&ids).ok_or_else(|| damaged("ids-1.img names no network namespace".into()))?;
+    let file = format!("netns-{id}.img");
+    let joined = criu::netns_join_external(read(&file)?.as_deref())
+        .ok_or_else(|| damaged(format!("{file} is not a network namespace image")))?;
+    criu::write_private_bytes(&dst.join(&file), &joined)
 }
 
 /// Starts container `id` from the placed checkpoint `cp_name`; `paused`:
 /// brings it back paused, without any of its code running (see `repause`).
 #[allow(clippy::too_many_arguments)]
 fn start(
-    ctx: &Ctx,
-    m: &Manifest,
-    saved: &Value,
+    job: Job,
     id: &str,
     cgroup_parent: &str,
     cp_name: &str,
     cp_dir: &Path,
+    criu_conf: Option<&Path>,
     paused: bool,
     out: &mut Outcome,
 ) -> Result<()> {
+    let Job { ctx, m, saved, .. } = job;
     let logs = Path::new("/run/docker-cr");
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
@@ -813,9 +1187,7 @@ fn start(
         log_file: log.clone(),
         leave_stopped: paused,
     };
-    let dir = Path::new(runcconf::DEFAULT_DIR);
-    let conf = RuncConf::install(dir, &criu::restore_config(&opts)?)?;
-    ctx.out.step("starting the container from the checkpoint");
+    let text = criu::restore_config(&opts)?;
     // The restored processes' memory grows in the new container's cgroup:
     // its memory counter, or (no memory controller there, as on hybrid
     // hosts) the anonymous memory of the processes in it.
@@ -834,22 +1206,42 @@ fn start(
             None => host::rss_anon(&host::cgroup_procs(&procs)),
         }
     });
-    let started = ctx.engine.start_from_checkpoint(id, cp_name);
-    drop(ticker);
-    // At once: every runc checkpoint/restore on the host reads the file.
-    match conf.remove() {
-        Ok(put_back) => {
-            if let Some(w) = put_back.warning(dir) {
-                ctx.out.warn(w);
+    let started = match criu_conf {
+        // The container's own file (org.criu.config): /etc/criu/runc.conf,
+        // which every other runc checkpoint and restore reads, stays as it is.
+        Some(p) => {
+            criu::rewrite_private(p, &text)?;
+            ctx.out.step(format!("starting the container from the checkpoint (CRIU options in {})", p.display()));
+            let started = ctx.engine.start_from_checkpoint(id, cp_name);
+            if let Err(e) = criu::rewrite_private(p, CONF_DONE) {
+                ctx.out.warn(format!("{e}: later checkpoints of {id} by the engine would read this restore's options"));
             }
+            started
         }
-        // The saved file stays, and the next docker-cr run puts it back;
-        // the container itself is not the worse for it.
-        Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
-    }
+        None => {
+            let dir = Path::new(runcconf::DEFAULT_DIR);
+            let conf = RuncConf::install(dir, &text)?;
+            ctx.out.step("starting the container from the checkpoint");
+            let started = ctx.engine.start_from_checkpoint(id, cp_name);
+            // At once: every runc checkpoint/restore on the host reads the file.
+            match conf.remove() {
+                Ok(put_back) => {
+                    if let Some(w) = put_back.warning(dir) {
+                        ctx.out.warn(w);
+                    }
+                }
+                // The saved file stays, and the next docker-cr run puts it back;
+                // the container itself is not the worse for it.
+                Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
+            }
+            started
+        }
+    };
+    drop(ticker);
     remove_our_ctrd_dirs(&marker(cp_name));
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
+    let started_failed = started.is_err();
     let result = match started {
         Err(e) => Err(e),
         Ok(()) if !ok => Err(Error::engine(
@@ -859,6 +1251,10 @@ fn start(
         Ok(()) => Ok(()),
     };
     if let Err(e) = result {
+        if log_text.is_empty() && started_failed {
+            // CRIU never ran: there is no log to point at.
+            return Err(engine_refused(e, ctx));
+        }
         // Docker deletes the bundle, and the log with it: keep our copy.
         let kept = cp_dir.join(mf::RESTORE_LOG);
         let _ = fs::remove_file(&kept);
@@ -1020,6 +1416,33 @@ mod tests {
         assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::Close));
         m.options.tcp_established = false;
         assert_eq!(tcp_mode(&m, &s), None);
+    }
+
+    #[test]
+    fn config_files_of_removed_containers_go() {
+        use std::time::Duration;
+        let (a, b, c) = (
+            PathBuf::from("/d/restore-1.conf"),
+            PathBuf::from("/d/restore-2.conf"),
+            PathBuf::from("/d/restore-3.conf"),
+        );
+        let files = vec![
+            (a.clone(), Duration::from_secs(3600)),
+            (b.clone(), Duration::from_secs(3600)),
+            (c, Duration::from_secs(5)),
+        ];
+        assert_eq!(stale_confs(&files, &[b]), vec![a], "referenced and fresh files stay");
+        let mut saved = json!({"HostConfig": {"Annotations": {"org.criu.config": "/var/lib/docker-cr/.criu/x/restore-1.conf", "other": "1"}}});
+        drop_our_annotation(&mut saved);
+        assert_eq!(
+            saved["HostConfig"]["Annotations"],
+            json!({"other": "1"}),
+            "another annotation still meets the policy"
+        );
+        let c =
+            json!({"HostConfig": {"Annotations": {"org.criu.config": "/var/lib/docker-cr/.criu/x/restore-1.conf"}}});
+        assert_eq!(own_criu_conf(&c), Some(PathBuf::from("/var/lib/docker-cr/.criu/x/restore-1.conf")));
+        assert_eq!(own_criu_conf(&json!({"HostConfig": {"Annotations": {"org.criu.config": "/etc/x.conf"}}})), None);
     }
 
     #[test]

@@ -468,3 +468,56 @@ fn runc_conf_comes_back_exactly_and_foreign_ctrd_dirs_stay() {
     assert_eq!(link.unwrap(), Path::new(&target), "runc.conf is no longer the symlink");
     assert_eq!(content.unwrap(), "# the user's own, behind a symlink\n");
 }
+
+/// Issue 10: on Engine API >= 1.43 a restore gives CRIU its options through
+/// the new container's own config file (`org.criu.config`), so
+/// /etc/criu/runc.conf is read before, all the while the restore runs, and
+/// after, and never changes; the restore does not even need docker-cr's
+/// runc.conf lock, which this test holds meanwhile (so no parallel test's
+/// restore into an old container can change the file either). Older
+/// engines still use runc.conf for the moment of the start, and put it back.
+#[test]
+fn restore_leaves_runc_conf_alone_where_annotations_work() {
+    require_engine();
+    use std::os::unix::fs::MetadataExt;
+    let api = docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]);
+    let (major, minor) = api.split_once('.').unwrap();
+    let annotations = (major.parse::<u32>().unwrap(), minor.parse::<u32>().unwrap()) >= (1, 43);
+    let user = UserConf::take();
+    let bytes = b"# the user's own runc.conf\n".to_vec();
+    user.set(|p| fs::write(p, &bytes).unwrap());
+    let ino = fs::metadata(CONF).unwrap().ino();
+    let (c, dir) = checkpointed_counter("conf-annot");
+    let lock = annotations.then(RuncConfSerial::take);
+    let mut child = std::process::Command::new(bin())
+        .args(["restore", &c.name, s(&dir)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reads = 0;
+    while child.try_wait().unwrap().is_none() {
+        if annotations {
+            assert_eq!(fs::read(CONF).unwrap(), bytes, "runc.conf changed while a restore ran");
+            reads += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    drop(lock);
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.contains("CRIU options in /var/lib/docker-cr/.criu/"), annotations, "{t}");
+    assert!(!annotations || reads > 0, "runc.conf was never read during the restore");
+    assert_eq!(fs::read(CONF).unwrap(), bytes);
+    assert_eq!(fs::metadata(CONF).unwrap().ino(), ino, "runc.conf is not the same file");
+    assert_continues(c.port, &c.token, c.count);
+    if annotations {
+        // The container's own file says nothing to CRIU any more: a later
+        // checkpoint by the engine gets runc's defaults.
+        let file = inspect(&c.name, "{{index .HostConfig.Annotations \"org.criu.config\"}}");
+        let left = fs::read_to_string(&file).unwrap();
+        assert!(left.lines().all(|l| l.trim().is_empty() || l.starts_with('#')), "{file}: {left}");
+    }
+    drop(c);
+}

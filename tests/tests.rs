@@ -10,6 +10,7 @@ mod cli;
 mod e2e;
 mod faults;
 mod gaps;
+mod generations;
 mod migrate;
 mod plugin;
 mod store;

@@ -113,7 +113,11 @@ pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
 /// (/tmp/token) into it, starts it; returns the token.
 pub fn start_service(name: &str, port: u16, extra: &[&str], script: &str, files: &[(&Path, &str)]) -> String {
     let publish = format!("127.0.0.1:{port}:80");
-    let mut args = vec!["create", "--name", name, "-p", &publish];
+    let mut args = vec!["create", "--name", name];
+    // Port 0: none published (e.g. it joins another container's network).
+    if port != 0 {
+        args.extend_from_slice(&["-p", &publish]);
+    }
     args.extend_from_slice(extra);
     args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
     docker_ok(&args);
@@ -415,5 +419,43 @@ impl RuncConfSerial {
         // SAFETY: flock(2) on an fd we own.
         assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
         RuncConfSerial { _lock: f }
+    }
+}
+
+/// Whether a restore into the stopped container `name` will replace it:
+/// on Docker >= 28, which cannot restore into the network namespace of an
+/// existing container, when it has one of its own (a container docker-cr
+/// restored behind a network holder has not). Ask before the restore.
+pub fn restore_will_replace(name: &str) -> bool {
+    let v = docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    let new = v.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 28);
+    let mode = inspect(name, "{{.HostConfig.NetworkMode}}");
+    new && mode != "host" && !mode.starts_with("container:")
+}
+
+/// After a restore into the stopped container `id` named `name`: the same
+/// container, or (`replaced`, see `restore_will_replace`) a new one of that
+/// name with the old one gone. Returns the ID the container has now.
+#[track_caller]
+pub fn assert_same_or_replaced(name: &str, id: &str, replaced: bool) -> String {
+    let now = inspect(name, "{{.Id}}");
+    if replaced {
+        assert_ne!(now, id, "Docker >= 28: {name} should have been replaced");
+        assert!(!exists(id), "the replaced container {id} is still there");
+        assert!(!exists(&format!("{name}-docker-cr-replaced")));
+    } else {
+        assert_eq!(now, id, "restored into another container");
+    }
+    now
+}
+
+/// The container that owns `name`'s network settings: its network holder
+/// on Docker >= 28 (issue 10), else itself.
+pub fn network_owner(name: &str) -> String {
+    let h = inspect(name, "{{index .Config.Labels \"org.docker-cr.net-holder\"}}");
+    if h.is_empty() || h == "<no value>" {
+        name.to_string()
+    } else {
+        h
     }
 }
