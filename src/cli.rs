@@ -15,6 +15,10 @@ docker-cr — checkpoint a running Docker container with CRIU and restore it lat
 Usage:
   docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
   docker-cr restore    [OPTIONS] <container> <checkpoint-dir>
+  docker-cr checkpoint --export <file|-> [OPTIONS] <container>
+  docker-cr restore    --import <file|-> [OPTIONS] [<container>]
+  docker-cr export     [--compress zstd|gzip|none] <checkpoint-dir> <file|->
+  docker-cr import     <file|-> <checkpoint-dir>
   docker-cr check      [--format text|json]
   docker-cr key        show | list | trust [--name NAME] <file|->
   docker-cr completion bash|zsh|fish
@@ -38,6 +42,9 @@ Environment:
   DOCKER_CR_TIMEOUT    seconds to wait for one answer of the engine (default 60)
   DOCKER_CR_KEYS       the directory of this host's signing key and of the
                        keys it trusts (default /etc/docker-cr)
+  DOCKER_CR_STORE      where checkpoint --export and restore --import keep
+                       their private temporary directory (default
+                       /var/lib/docker-cr)
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.
@@ -122,6 +129,7 @@ pub const CHECKPOINT_HELP: &str = "\
 docker-cr checkpoint — save a running container's processes and file changes
 
 Usage: docker-cr checkpoint [OPTIONS] <container> <checkpoint-dir>
+       docker-cr checkpoint --export <file|-> [OPTIONS] <container>
 
 Freezes the container's cgroup, dumps its processes with CRIU and captures its
 file changes while it is frozen, then thaws it. <container> is a name or an
@@ -135,6 +143,47 @@ Options:
                              there are any)
       --no-ext-unix-sk       do not allow unix sockets connected to the outside
       --no-file-locks        do not dump file locks (fail if there are any)
+      --export <file|->      write the checkpoint as one archive file (0600;
+                             - for standard output) instead of a directory;
+                             see 'docker-cr export'
+      --compress <zstd|gzip|none>
+                             the archive's compression (default zstd)
+  -h, --help                 print help
+";
+
+pub const EXPORT_HELP: &str = "\
+docker-cr export — write a checkpoint directory as one archive file
+
+Usage: docker-cr export [--compress zstd|gzip|none] <checkpoint-dir> <file|->
+
+Writes the checkpoint as a tar in Podman's and checkpointctl's layout
+(checkpoint/, config.dump, spec.dump, rootfs-diff.tar without overlay
+whiteouts, deleted.files) plus docker-cr's signed manifest.json and
+manifest.sig, so that 'docker-cr import' gives back the same, still signed,
+directory. <file> is created 0600 and must not exist; - is standard output.
+Nothing is buffered: the archive streams.
+
+Options:
+      --compress <zstd|gzip|none>
+                             compression (default zstd, with a checksum)
+  -h, --help                 print help
+";
+
+pub const IMPORT_HELP: &str = "\
+docker-cr import — unpack an archive into a checkpoint directory
+
+Usage: docker-cr import <file|-> <checkpoint-dir>
+
+Reads an archive written by 'docker-cr export' or 'checkpoint --export' (or
+by Podman's 'container checkpoint --export'); - is standard input. The
+compression (zstd, gzip or none) is told by its first bytes. Entries are
+untrusted: only the layout's files and directories are accepted, created
+beneath the new directory without following links. <checkpoint-dir> must not
+exist; it appears only once complete, and for a docker-cr archive only once
+every file matches the signed manifest. A truncated or corrupted archive is
+refused and leaves nothing behind. The signature is checked by restore.
+
+Options:
   -h, --help                 print help
 ";
 
@@ -142,6 +191,7 @@ pub const RESTORE_HELP: &str = "\
 docker-cr restore — start a container from a checkpoint
 
 Usage: docker-cr restore [OPTIONS] <container> <checkpoint-dir>
+       docker-cr restore --import <file|-> [OPTIONS] [<container>]
 
 <container> is the container the checkpoint was taken from (its name or ID).
 Without --name it is restored under that name: into the same container if it
@@ -151,6 +201,11 @@ configuration if it was removed. A running container is never touched.
 Options:
       --name <name>          restore a copy under a new name (the original may
                              still be running)
+      --import <file|->      restore from an archive ('docker-cr export', or
+                             - for standard input): it is unpacked into a
+                             private directory under $DOCKER_CR_STORE,
+                             verified, restored, then removed. <container>
+                             defaults to the checkpointed container's name
   -p, --publish <spec>       publish a port as docker run -p does, e.g.
                              8080:80, 127.0.0.1:8080:80/tcp; replaces the saved
                              published ports (repeatable)
@@ -189,20 +244,26 @@ impl Default for Global {
     }
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct CheckpointArgs {
     pub container: String,
     pub dir: PathBuf,
+    /// Write an archive here (`-`: stdout) instead of keeping `dir`.
+    pub export: Option<PathBuf>,
+    pub compress: crate::archive::Compression,
     pub stop: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
     pub file_locks: bool,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub struct RestoreArgs {
+    /// Empty with --import and no <container>: the manifest's name.
     pub container: String,
     pub dir: PathBuf,
+    /// Restore from this archive (`-`: stdin), unpacked into `dir`.
+    pub import: Option<PathBuf>,
     pub name: Option<String>,
     pub publish: Vec<Publish>,
     /// Restore even if the checkpoint is unsigned or signed by an untrusted key.
@@ -230,6 +291,19 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, PartialEq)]
+pub struct ExportArgs {
+    pub dir: PathBuf,
+    pub file: PathBuf,
+    pub compress: crate::archive::Compression,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, PartialEq)]
 pub enum KeyArgs {
     Show,
     List,
@@ -241,6 +315,8 @@ pub enum KeyArgs {
 pub const COMMANDS: &[(&str, &str)] = &[
     ("checkpoint", CHECKPOINT_HELP),
     ("restore", RESTORE_HELP),
+    ("export", EXPORT_HELP),
+    ("import", IMPORT_HELP),
     ("check", CHECK_HELP),
     ("key", KEY_HELP),
     ("completion", COMPLETION_HELP),
@@ -248,7 +324,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", USAGE),
 ];
 
-pub const COMMAND_NAMES: &[&str] = &["checkpoint", "restore", "check", "key", "completion", "install-plugin", "help"];
+pub const COMMAND_NAMES: &[&str] =
+    &["checkpoint", "restore", "export", "import", "check", "key", "completion", "install-plugin", "help"];
 
 pub fn help_of(command: &str) -> Option<&'static str> {
     COMMANDS.iter().find(|(c, _)| *c == command).map(|(_, h)| *h)
@@ -262,6 +339,8 @@ pub enum Command {
     Key(Global, KeyArgs),
     Checkpoint(Global, CheckpointArgs),
     Restore(Global, RestoreArgs),
+    Export(Global, ExportArgs),
+    Import(Global, ImportArgs),
     Help(&'static str),
     Version,
 }
@@ -321,6 +400,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
     match cmd.as_str() {
         "checkpoint" => checkpoint(p, g),
         "restore" => restore(p, g),
+        "export" => export(p, g),
+        "import" => import(p, g),
         "check" => check(p, g),
         "key" => key(p, g),
         "completion" => completion(p),
@@ -455,6 +536,7 @@ fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
 fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
+    let (mut export, mut compress) = (None, None);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -466,14 +548,32 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("no-tcp-established") => tcp = false,
             Long("no-ext-unix-sk") => unix = false,
             Long("no-file-locks") => locks = false,
+            Long("export") => export = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
+            Long("compress") => compress = Some(compression(p.value().map_err(lex(CMD))?, CMD)?),
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    let (container, dir) = positionals(pos, CMD)?;
+    if export.is_none() && compress.is_some() {
+        return Err(usage(CMD, "--compress goes with --export"));
+    }
+    let (container, dir) = match export {
+        // The directory is a private temporary one, chosen at run time.
+        Some(_) => (one_container(pos, CMD, "with --export, name only the container")?, PathBuf::new()),
+        None => positionals(pos, CMD)?,
+    };
     Ok(Command::Checkpoint(
         g,
-        CheckpointArgs { container, dir, stop, tcp_established: tcp, ext_unix_sk: unix, file_locks: locks },
+        CheckpointArgs {
+            container,
+            dir,
+            export,
+            compress: compress.unwrap_or(crate::archive::Compression::Zstd),
+            stop,
+            tcp_established: tcp,
+            ext_unix_sk: unix,
+            file_locks: locks,
+        },
     ))
 }
 
@@ -482,6 +582,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     let mut name = None;
     let mut publish = Vec::new();
     let (mut trust, mut trust_keys, mut allow_host_access, mut unpause) = (false, Vec::new(), false, false);
+    let mut import = None;
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -503,15 +604,82 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("trust-key") => trust_keys.push(p.value().map_err(lex(CMD))?.into()),
             Long("allow-host-access") => allow_host_access = true,
             Long("unpause") => unpause = true,
+            Long("import") => import = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    let (container, dir) = positionals(pos, CMD)?;
+    let (container, dir) = match import {
+        Some(_) if pos.is_empty() => (String::new(), PathBuf::new()),
+        Some(_) => (one_container(pos, CMD, "with --import, name at most the container")?, PathBuf::new()),
+        None => positionals(pos, CMD)?,
+    };
     Ok(Command::Restore(
         g,
-        RestoreArgs { container, dir, name, publish, trust, trust_keys, allow_host_access, unpause },
+        RestoreArgs { container, dir, import, name, publish, trust, trust_keys, allow_host_access, unpause },
     ))
+}
+
+fn compression(v: OsString, cmd: &'static str) -> Result<crate::archive::Compression, Error> {
+    v.to_str()
+        .and_then(crate::archive::Compression::parse)
+        .ok_or_else(|| usage(cmd, format!("invalid compression {v:?} [pick from: zstd, gzip, none]")))
+}
+
+/// Exactly one positional: the container.
+fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<String, Error> {
+    let mut it = pos.into_iter();
+    match (it.next(), it.next()) {
+        (Some(c), None) => {
+            let c = string(c, cmd, "the container name")?;
+            if !valid_name(c.strip_prefix('/').unwrap_or(&c)) {
+                return Err(usage(cmd, format!("invalid container name or ID '{c}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+            }
+            Ok(c)
+        }
+        (None, _) => Err(usage(cmd, "missing <container>")),
+        (Some(_), Some(x)) => Err(usage(cmd, format!("unexpected argument {x:?}: {what}"))),
+    }
+}
+
+fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "export";
+    let mut compress = crate::archive::Compression::Zstd;
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Help(EXPORT_HELP)),
+            Long("compress") => compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(d), Some(f), None) => Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress })),
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <checkpoint-dir> and <file> (- for standard output)")),
+    }
+}
+
+fn import(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "import";
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Help(IMPORT_HELP)),
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(f), Some(d), None) => Ok(Command::Import(g, ImportArgs { file: f.into(), dir: d.into() })),
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <file> (- for standard input) and <checkpoint-dir>")),
+    }
 }
 
 /// Docker's rule for container names.
@@ -540,6 +708,8 @@ mod tests {
             CheckpointArgs {
                 container: "web".into(),
                 dir: "/cp".into(),
+                export: None,
+                compress: crate::archive::Compression::Zstd,
                 stop: false,
                 tcp_established: true,
                 ext_unix_sk: true,
@@ -553,6 +723,38 @@ mod tests {
         };
         assert!(g.quiet && a.stop && !a.file_locks && a.tcp_established);
         assert_eq!(g.criu, PathBuf::from("/opt/criu"));
+    }
+
+    // Issue 9: archives.
+    #[test]
+    fn export_and_import_arguments() {
+        let Command::Checkpoint(_, a) = p(&["checkpoint", "--export", "-", "--compress", "gzip", "web"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (a.export, a.compress, a.container.as_str()),
+            (Some("-".into()), crate::archive::Compression::Gzip, "web")
+        );
+        assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
+        assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"]).starts_with("--compress goes with --export"));
+        assert!(err(&["export", "--compress", "xz", "/cp", "f"]).starts_with("invalid compression \"xz\" [pick from"));
+        let Command::Restore(_, a) = p(&["restore", "--import", "-", "--name", "b"]).unwrap() else { panic!() };
+        assert_eq!((a.import, a.container.as_str()), (Some("-".into()), ""));
+        let Command::Restore(_, a) = p(&["restore", "--import", "f.tar", "web"]).unwrap() else { panic!() };
+        assert_eq!(a.container, "web");
+        assert_eq!(
+            p(&["export", "/cp", "-"]).unwrap(),
+            Command::Export(
+                Global::default(),
+                ExportArgs { dir: "/cp".into(), file: "-".into(), compress: crate::archive::Compression::Zstd }
+            )
+        );
+        assert_eq!(
+            p(&["import", "-", "/cp"]).unwrap(),
+            Command::Import(Global::default(), ImportArgs { file: "-".into(), dir: "/cp".into() })
+        );
+        assert!(err(&["import", "-"]).starts_with("missing <file>"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! tests can reach the parsers of untrusted bytes. The binary is `main.rs`;
 //! this API is not meant for other programs and is not stable.
 
+pub mod archive;
 pub mod cgroup;
 pub mod check;
 pub mod checkpoint;
@@ -24,6 +25,7 @@ pub mod rootfs;
 pub mod runcconf;
 pub mod state;
 pub mod timerfd;
+pub mod transfer;
 pub mod trust;
 pub mod xxh64;
 

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{check, checkpoint, complete, docker, error, keys, plugin, restore, VERSION};
+use docker_cr::{check, complete, docker, error, keys, plugin, transfer, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
@@ -77,8 +77,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Key(g, a) => keys::run(&g, &a),
-        Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
-        Command::Restore(g, a) => restore::run(&g, &a),
+        Command::Checkpoint(g, a) => transfer::checkpoint_export(&g, &a),
+        Command::Restore(g, a) => transfer::restore_import(&g, &a),
+        Command::Export(g, a) => transfer::run_export(&g, &a),
+        Command::Import(g, a) => transfer::run_import(&g, &a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
