@@ -96,13 +96,13 @@ fn export_to(dir: &Path, file: &Path, c: Compression, out: &Progress) -> Result<
 }
 
 /// Unpacks `file` (or stdin) into `dir`.
-fn import_from(file: &Path, dir: &Path, out: &Progress) -> Result<archive::Imported> {
+fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Progress) -> Result<archive::Imported> {
     let t = std::time::Instant::now();
     let imp = if is_stdio(file) {
-        archive::import(io::stdin().lock(), "on standard input", dir)?
+        archive::import(io::stdin().lock(), "on standard input", dir, finish)?
     } else {
         let f = fs::File::open(file).at("open", file)?;
-        archive::import(f, &file.display().to_string(), dir)?
+        archive::import(f, &file.display().to_string(), dir, finish)?
     };
     let secs = t.elapsed().as_secs_f64().max(1e-9);
     out.step(format!(
@@ -113,7 +113,11 @@ fn import_from(file: &Path, dir: &Path, out: &Progress) -> Result<archive::Impor
         dir.display(),
         (secs * 1000.0) as u64,
         imp.bytes as f64 / secs / 1e6,
-        if imp.manifest.is_some() { ", every file matches the manifest" } else { "" },
+        if imp.manifest.is_some() && finish == archive::Finish::Keep {
+            ", every file matches the manifest"
+        } else {
+            ""
+        },
     ));
     Ok(imp)
 }
@@ -129,7 +133,7 @@ pub fn run_export(g: &Global, a: &ExportArgs) -> Result<()> {
 pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
-    let imp = import_from(&a.file, &a.dir, &out)?;
+    let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, &out)?;
     if imp.manifest.is_none() {
         out.warn(format!(
             "{} holds another tool's checkpoint (no docker-cr manifest): it is unsigned",
@@ -169,7 +173,7 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let tmp = TempCheckpoint::new("import")?;
-    let imp = import_from(file, &tmp.path(), &out)?;
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
             format!("the archive {} has no docker-cr manifest (another tool's checkpoint)", file.display()),
