@@ -19,6 +19,7 @@ Usage:
   docker-cr restore    --import <file|-> [OPTIONS] [<container>]
   docker-cr export     [--compress zstd|gzip|none] <checkpoint-dir> <file|->
   docker-cr import     <file|-> <checkpoint-dir>
+  docker-cr migrate    [OPTIONS] <container> <dest>
   docker-cr check      [--format text|json]
   docker-cr key        show | list | trust [--name NAME] <file|->
   docker-cr completion bash|zsh|fish
@@ -187,6 +188,32 @@ Options:
   -h, --help                 print help
 ";
 
+pub const MIGRATE_HELP: &str = "\
+docker-cr migrate — move a running container to another host
+
+Usage: docker-cr migrate [OPTIONS] <container> <dest>
+
+Checkpoints the container (stopping it), streams the archive through the
+transport command to 'docker-cr restore --import -' on <dest> (by default:
+ssh <dest> docker-cr restore --import -), and removes the source container
+once the destination has restored it. If anything fails on the way, the
+source is restored here from the same checkpoint and runs on with its state,
+and nothing is left on the destination. Prints the downtime (from the freeze
+to the destination's successful restore). The destination must have the
+image and trust this host's key ('docker-cr key show' here, 'docker-cr key
+trust -' there).
+
+Options:
+      --transport <command>  the command that runs a command on <dest>,
+                             given <dest> and then the command (default ssh;
+                             split at spaces, no shell)
+      --docker-cr <path>     docker-cr on the destination (default docker-cr)
+      --name <name>          the container's name on the destination
+      --compress <zstd|gzip|none>
+                             the stream's compression (default zstd)
+  -h, --help                 print help
+";
+
 pub const RESTORE_HELP: &str = "\
 docker-cr restore — start a container from a checkpoint
 
@@ -290,6 +317,16 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+#[derive(Debug, PartialEq, Clone)]
+pub struct MigrateArgs {
+    pub container: String,
+    pub dest: String,
+    pub transport: Vec<String>,
+    pub remote: String,
+    pub name: Option<String>,
+    pub compress: crate::archive::Compression,
+}
+
 #[derive(Debug, PartialEq)]
 pub struct ExportArgs {
     pub dir: PathBuf,
@@ -317,6 +354,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("restore", RESTORE_HELP),
     ("export", EXPORT_HELP),
     ("import", IMPORT_HELP),
+    ("migrate", MIGRATE_HELP),
     ("check", CHECK_HELP),
     ("key", KEY_HELP),
     ("completion", COMPLETION_HELP),
@@ -325,7 +363,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
 ];
 
 pub const COMMAND_NAMES: &[&str] =
-    &["checkpoint", "restore", "export", "import", "check", "key", "completion", "install-plugin", "help"];
+    &["checkpoint", "restore", "export", "import", "migrate", "check", "key", "completion", "install-plugin", "help"];
 
 pub fn help_of(command: &str) -> Option<&'static str> {
     COMMANDS.iter().find(|(c, _)| *c == command).map(|(_, h)| *h)
@@ -341,6 +379,7 @@ pub enum Command {
     Restore(Global, RestoreArgs),
     Export(Global, ExportArgs),
     Import(Global, ImportArgs),
+    Migrate(Global, MigrateArgs),
     Help(&'static str),
     Version,
 }
@@ -402,6 +441,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "restore" => restore(p, g),
         "export" => export(p, g),
         "import" => import(p, g),
+        "migrate" => migrate(p, g),
         "check" => check(p, g),
         "key" => key(p, g),
         "completion" => completion(p),
@@ -682,6 +722,57 @@ fn import(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     }
 }
 
+fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "migrate";
+    let mut a = MigrateArgs {
+        container: String::new(),
+        dest: String::new(),
+        transport: vec!["ssh".into()],
+        remote: "docker-cr".into(),
+        name: None,
+        compress: crate::archive::Compression::Zstd,
+    };
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Long("criu") => g.criu = p.value().map_err(lex(CMD))?.into(),
+            Short('h') | Long("help") => return Ok(Command::Help(MIGRATE_HELP)),
+            Long("transport") => {
+                let t = string(p.value().map_err(lex(CMD))?, CMD, "--transport")?;
+                a.transport = t.split_whitespace().map(str::to_string).collect();
+                if a.transport.is_empty() {
+                    return Err(usage(CMD, "--transport needs a command"));
+                }
+            }
+            Long("docker-cr") => a.remote = string(p.value().map_err(lex(CMD))?, CMD, "--docker-cr")?,
+            Long("name") => {
+                let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
+                if !valid_name(&n) {
+                    return Err(usage(CMD, format!("invalid container name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+                }
+                a.name = Some(n);
+            }
+            Long("compress") => a.compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(c), Some(d), None) => {
+            a.container = one_container(vec![c], CMD, "")?;
+            a.dest = string(d, CMD, "<dest>")?;
+            if a.dest.is_empty() || a.dest.starts_with('-') {
+                return Err(usage(CMD, format!("invalid destination '{}'", a.dest)));
+            }
+            Ok(Command::Migrate(g, a))
+        }
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <container> and <dest>")),
+    }
+}
+
 /// Docker's rule for container names.
 pub fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
@@ -755,6 +846,22 @@ mod tests {
             Command::Import(Global::default(), ImportArgs { file: "-".into(), dir: "/cp".into() })
         );
         assert!(err(&["import", "-"]).starts_with("missing <file>"));
+    }
+
+    #[test]
+    fn migrate_arguments() {
+        let Command::Migrate(_, a) =
+            p(&["migrate", "--transport", "tests/ns-transport x", "--name", "w2", "web", "hostb"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.transport, vec!["tests/ns-transport".to_string(), "x".to_string()]);
+        assert_eq!((a.container.as_str(), a.dest.as_str(), a.name.as_deref()), ("web", "hostb", Some("w2")));
+        let Command::Migrate(_, a) = p(&["migrate", "web", "hostb"]).unwrap() else { panic!() };
+        assert_eq!((a.transport, a.remote.as_str()), (vec!["ssh".to_string()], "docker-cr"));
+        assert!(err(&["migrate", "web"]).starts_with("missing <container> and <dest>"));
+        assert!(err(&["migrate", "web", "-x"]).starts_with("invalid option"));
+        assert!(err(&["migrate", "--transport", " ", "web", "b"]).starts_with("--transport needs a command"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn main() -> ExitCode {
         Command::Restore(g, a) => transfer::restore_import(&g, &a),
         Command::Export(g, a) => transfer::run_export(&g, &a),
         Command::Import(g, a) => transfer::run_import(&g, &a),
+        Command::Migrate(g, a) => transfer::migrate(&g, &a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

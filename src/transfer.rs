@@ -3,7 +3,9 @@
 //! is a checkpoint into a private temporary directory, then an export;
 //! `restore --import` is an import into one, then the normal restore. The
 //! temporary directory lives under $DOCKER_CR_STORE (root-only, 0700) and
-//! is removed whatever happens.
+//! is removed whatever happens. `migrate` streams a stopping checkpoint
+//! to `restore --import -` on another host through a transport command,
+//! and brings the source back from the same checkpoint if that fails.
 
 use std::fs;
 use std::io::{self, Write};
@@ -11,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::archive::{self, Compression};
-use crate::cli::{CheckpointArgs, ExportArgs, Global, ImportArgs, RestoreArgs};
+use crate::cli::{CheckpointArgs, ExportArgs, Global, ImportArgs, MigrateArgs, RestoreArgs};
 use crate::error::{Error, IoContext, Result};
 use crate::host::{self, Progress};
 use crate::manifest as mf;
@@ -191,4 +193,124 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
     }
     r
+}
+
+/// The command line that runs the destination's restore: the transport,
+/// the destination, then docker-cr there reading the archive from stdin.
+/// Pure.
+pub fn remote_argv(a: &MigrateArgs) -> Vec<String> {
+    let mut v = a.transport.clone();
+    v.push(a.dest.clone());
+    v.extend([a.remote.clone(), "restore".into(), "--import".into(), "-".into()]);
+    if let Some(n) = &a.name {
+        v.extend(["--name".into(), n.clone()]);
+    }
+    v.push(a.container.clone());
+    v
+}
+
+/// `migrate CONTAINER DEST`: checkpoint (stopping it) → stream the archive
+/// to the destination's `restore --import -` → remove the source. If the
+/// stream or the destination fails, the source is restored here from the
+/// same checkpoint (into the same container: its settings and state).
+pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
+    use std::process::{Command, Stdio};
+    host::require_root()?;
+    let out = Progress::new(g.quiet);
+    let ctx = crate::host::Ctx::open(g, true)?;
+    let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
+        Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
+    })?;
+    let name = c.pointer("/Name").and_then(|v| v.as_str()).unwrap_or("").trim_start_matches('/').to_string();
+    let id = c.pointer("/Id").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let argv = remote_argv(&MigrateArgs { container: name.clone(), ..a.clone() });
+    let tmp = TempCheckpoint::new("migrate")?;
+    let t0 = std::time::Instant::now();
+    let cp = CheckpointArgs {
+        container: id.clone(),
+        dir: tmp.path(),
+        export: None,
+        compress: a.compress,
+        stop: true,
+        tcp_established: true,
+        ext_unix_sk: true,
+        file_locks: true,
+    };
+    crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
+    out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
+    let sent = (|| -> Result<()> {
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
+        let exported = match child.stdin.take() {
+            Some(stdin) => archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress),
+            None => Err(Error::host("the transport has no stdin", "check --transport")),
+        };
+        let status = child.wait().at("wait for", Path::new(&argv[0]))?;
+        if !status.success() {
+            return Err(Error::container(
+                format!("the restore on {} failed ({status}); see its messages above", a.dest),
+                "fix what the destination says, then migrate again",
+            ));
+        }
+        exported.map(|_| ())
+    })();
+    match sent {
+        Ok(()) => {
+            let downtime = t0.elapsed();
+            ctx.engine
+                .remove(&id)
+                .map_err(|e| e.step(format!("{name} runs on {} now, but removing the stopped source here", a.dest)))?;
+            out.step(format!(
+                "migrated {name} to {}: downtime {} ms (from the freeze to the destination's restore); the source was removed",
+                a.dest,
+                downtime.as_millis()
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
+            let back = RestoreArgs {
+                container: id.clone(),
+                dir: tmp.path(),
+                import: None,
+                name: None,
+                publish: Vec::new(),
+                trust: false,
+                trust_keys: Vec::new(),
+                allow_host_access: false,
+                unpause: false,
+            };
+            let resumed = crate::restore::run(g, &back);
+            if resumed.is_ok() {
+                out.step(format!("{name} runs here again, from the checkpoint"));
+            }
+            Err(e.step(format!("migrate of {name} to {}", a.dest)).with_cleanup(resumed))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_destination_runs_restore_import_from_stdin() {
+        let a = MigrateArgs {
+            container: "web".into(),
+            dest: "hostb".into(),
+            transport: vec!["ssh".into(), "-o".into(), "BatchMode=yes".into()],
+            remote: "/usr/local/bin/docker-cr".into(),
+            name: Some("web2".into()),
+            compress: Compression::Zstd,
+        };
+        assert_eq!(
+            remote_argv(&a).join(" "),
+            "ssh -o BatchMode=yes hostb /usr/local/bin/docker-cr restore --import - --name web2 web"
+        );
+    }
 }
