@@ -42,6 +42,13 @@ pub const DELETED_FILES: &str = "deleted.files";
 /// signs, when it differs from the Podman-form `rootfs-diff.tar`.
 pub const OWN_DIFF: &str = "docker-cr/rootfs-diff.tar";
 
+/// Named volumes travel as `volumes/<name>.tar`; their list, with each
+/// tar's size and SHA-256, is signed by the exporting host (the manifest,
+/// signed at checkpoint time, cannot cover what is read at export time).
+pub const VOLUMES_DIR: &str = "volumes";
+pub const VOLUMES_LIST: &str = "docker-cr/volumes.json";
+pub const VOLUMES_SIG: &str = "docker-cr/volumes.sig";
+
 /// Small metadata files are read into memory by someone: bounded.
 pub const MAX_SMALL: u64 = 16 << 20;
 /// More entries than any checkpoint has (a few hundred): an inode bomb.
@@ -134,7 +141,10 @@ pub fn classify(path: &str, dir: bool) -> std::result::Result<Slot, String> {
             );
             Ok(Slot::File(p.to_string(), small.then_some(MAX_SMALL)))
         }
-        ([d, _], false) if DIRS.contains(d) => Ok(Slot::File(p.to_string(), None)),
+        ([d, _], false) if DIRS.contains(d) => {
+            let small = p == VOLUMES_LIST || p == VOLUMES_SIG;
+            Ok(Slot::File(p.to_string(), small.then_some(MAX_SMALL)))
+        }
         (_, _) => Err("is not part of a checkpoint archive's layout".into()),
     }
 }
@@ -224,6 +234,69 @@ pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>
     Ok((deleted, changed))
 }
 
+/// The named volumes of the saved container (inspect data): volume mounts
+/// that its Binds or Mounts name, not anonymous ones. Pure.
+pub fn named_volumes(saved: &serde_json::Value) -> Vec<String> {
+    let anonymous: Vec<String> = crate::restore::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
+    let mut v: Vec<String> = saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .filter_map(|m| m["Name"].as_str())
+        .filter(|n| !anonymous.iter().any(|a| a == n))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The host paths the saved container bind-mounts: (host path, container
+/// path). They never travel. Pure.
+pub fn host_binds(saved: &serde_json::Value) -> Vec<(String, String)> {
+    saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "bind")
+        .filter_map(|m| Some((m["Source"].as_str()?.to_string(), m["Destination"].as_str()?.to_string())))
+        .collect()
+}
+
+/// A named volume to pack: its name and its directory on this host.
+#[derive(Debug, Clone)]
+pub struct VolumeSrc {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What an export adds beyond the checkpoint directory.
+#[derive(Default)]
+pub struct Extras {
+    pub volumes: Vec<VolumeSrc>,
+    /// This host's key and its comment, to sign the volumes' list.
+    pub key: Option<(ed25519_dalek::SigningKey, String)>,
+}
+
+/// SHA-256 of what passes, and how much.
+struct Hashing {
+    sha: sha2::Sha256,
+    n: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        self.sha.update(buf);
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A writer that counts what passes through it.
 struct Counting<W> {
     inner: W,
@@ -294,6 +367,7 @@ pub struct ExportStats {
     /// Bytes of the archive written.
     pub bytes_out: u64,
     pub deleted: usize,
+    pub volumes: usize,
 }
 
 fn header(size: u64, mtime: u64, dir: bool) -> tar::Header {
@@ -340,7 +414,7 @@ impl<R: Read> Read for Exact<R> {
 /// Writes the checkpoint directory `dir` as an archive to `out`. Only the
 /// files the manifest lists (and the manifest and its signature) go in,
 /// each opened beneath `dir` without following links.
-pub fn export(dir: &Path, out: impl Write, c: Compression) -> Result<ExportStats> {
+pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> Result<ExportStats> {
     let manifest = mf::read_bytes(dir)?;
     let m = mf::parse_bytes(&manifest, &dir.join(mf::MANIFEST))?;
     let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
@@ -419,6 +493,43 @@ pub fn export(dir: &Path, out: impl Write, c: Compression) -> Result<ExportStats
         if !deleted.is_empty() {
             st.deleted = deleted.len();
             add_bytes(&mut b, DELETED_FILES, &serde_json::to_vec(&deleted).unwrap_or_default())?;
+        }
+    }
+    if !extras.volumes.is_empty() {
+        let mut list = std::collections::BTreeMap::new();
+        for v in &extras.volumes {
+            // Counted and hashed first (a tar entry's size comes before
+            // its bytes), then written; a volume that changes between the
+            // two passes fails the export (or, same size, the import).
+            let mut h = Hashing { sha: <sha2::Sha256 as sha2::Digest>::new(), n: 0 };
+            crate::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
+            let size = h.n;
+            let sha = crate::trust::hex(&sha2::Digest::finalize(h.sha));
+            let (reader, writer) = io::pipe().at("create a pipe for", &v.path)?;
+            let path = v.path.clone();
+            let worker = std::thread::spawn(move || crate::rootfs::capture(&path, io::BufWriter::new(writer)));
+            let r = Exact { inner: reader, left: size, what: format!("volume {} ({})", v.name, v.path.display()) };
+            let entry = format!("{VOLUMES_DIR}/{}.tar", v.name);
+            if dirs.insert(VOLUMES_DIR.to_string()) {
+                b.append_data(&mut header(0, t, true), format!("{VOLUMES_DIR}/"), io::empty()).map_err(arch_err)?;
+            }
+            let appended = b.append_data(&mut header(size, t, false), &entry, r).map_err(|e| {
+                Error::container(
+                    format!("volume {} changed while it was exported: {e}", v.name),
+                    "export a stopped container's checkpoint (checkpoint --stop), or leave volumes out with --ignore-volumes",
+                )
+            });
+            let made = worker.join().map_err(|_| Error::engine("the volume capture thread failed", None))?;
+            appended?;
+            made.map_err(|e| e.step(format!("volume {}", v.name)))?;
+            list.insert(v.name.clone(), mf::FileSum { size, sha256: sha, ..mf::FileSum::default() });
+            st.volumes += 1;
+            st.bytes_in += size;
+        }
+        let text = serde_json::to_vec_pretty(&list).unwrap_or_default();
+        add_bytes(&mut b, VOLUMES_LIST, &text)?;
+        if let Some((key, comment)) = &extras.key {
+            add_bytes(&mut b, VOLUMES_SIG, trust::sign(key, comment, &text).as_bytes())?;
         }
     }
     let sink = b.into_inner().map_err(arch_err)?;
@@ -710,6 +821,22 @@ mod tests {
         }
         assert!(classify("etc/", true).is_err());
         assert!(classify("checkpoint/sub/", true).is_err());
+    }
+
+    #[test]
+    fn named_volumes_travel_host_paths_do_not() {
+        let saved = serde_json::json!({
+            "HostConfig": {"Binds": ["data:/data", "/srv:/srv:ro"], "Mounts": [{"Type": "volume", "Source": "logs", "Target": "/logs"}]},
+            "Mounts": [
+                {"Type": "volume", "Name": "data", "Destination": "/data"},
+                {"Type": "volume", "Name": "logs", "Destination": "/logs"},
+                {"Type": "volume", "Name": "f988d47c633a", "Destination": "/anon"},
+                {"Type": "bind", "Source": "/srv", "Destination": "/srv"}
+            ]
+        });
+        assert_eq!(named_volumes(&saved), vec!["data".to_string(), "logs".to_string()], "anonymous ones stay");
+        assert_eq!(host_binds(&saved), vec![("/srv".to_string(), "/srv".to_string())]);
+        assert_eq!(classify("docker-cr/volumes.json", false), Ok(Slot::File(VOLUMES_LIST.into(), Some(MAX_SMALL))));
     }
 
     #[test]

@@ -149,6 +149,7 @@ Options:
                              see 'docker-cr export'
       --compress <zstd|gzip|none>
                              the archive's compression (default zstd)
+      --ignore-volumes       leave the named volumes out of the archive
   -h, --help                 print help
 ";
 
@@ -164,9 +165,14 @@ manifest.sig, so that 'docker-cr import' gives back the same, still signed,
 directory. <file> is created 0600 and must not exist; - is standard output.
 Nothing is buffered: the archive streams.
 
+The container's named volumes travel as volumes/<name>.tar, read from this
+host's volumes at export time, their list signed with this host's key; host
+bind mounts never travel.
+
 Options:
       --compress <zstd|gzip|none>
                              compression (default zstd, with a checksum)
+      --ignore-volumes       leave the named volumes out
   -h, --help                 print help
 ";
 
@@ -211,6 +217,7 @@ Options:
       --name <name>          the container's name on the destination
       --compress <zstd|gzip|none>
                              the stream's compression (default zstd)
+      --ignore-volumes       leave the named volumes behind
   -h, --help                 print help
 ";
 
@@ -232,7 +239,11 @@ Options:
                              - for standard input): it is unpacked into a
                              private directory under $DOCKER_CR_STORE,
                              verified, restored, then removed. <container>
-                             defaults to the checkpointed container's name
+                             defaults to the checkpointed container's name.
+                             Named volumes in it are created and filled; one
+                             that exists here already is an error
+      --ignore-volumes       with --import: unpack no volume, use the ones
+                             here (or new empty ones) as they are
   -p, --publish <spec>       publish a port as docker run -p does, e.g.
                              8080:80, 127.0.0.1:8080:80/tcp; replaces the saved
                              published ports (repeatable)
@@ -278,6 +289,8 @@ pub struct CheckpointArgs {
     /// Write an archive here (`-`: stdout) instead of keeping `dir`.
     pub export: Option<PathBuf>,
     pub compress: crate::archive::Compression,
+    /// Leave named volumes out of the archive.
+    pub ignore_volumes: bool,
     pub stop: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
@@ -291,6 +304,8 @@ pub struct RestoreArgs {
     pub dir: PathBuf,
     /// Restore from this archive (`-`: stdin), unpacked into `dir`.
     pub import: Option<PathBuf>,
+    /// With --import: use existing volumes as they are, unpack none.
+    pub ignore_volumes: bool,
     pub name: Option<String>,
     pub publish: Vec<Publish>,
     /// Restore even if the checkpoint is unsigned or signed by an untrusted key.
@@ -325,6 +340,7 @@ pub struct MigrateArgs {
     pub remote: String,
     pub name: Option<String>,
     pub compress: crate::archive::Compression,
+    pub ignore_volumes: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -332,6 +348,7 @@ pub struct ExportArgs {
     pub dir: PathBuf,
     pub file: PathBuf,
     pub compress: crate::archive::Compression,
+    pub ignore_volumes: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -576,7 +593,7 @@ fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
 fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
-    let (mut export, mut compress) = (None, None);
+    let (mut export, mut compress, mut ignore_volumes) = (None, None, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -590,12 +607,13 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("no-file-locks") => locks = false,
             Long("export") => export = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
             Long("compress") => compress = Some(compression(p.value().map_err(lex(CMD))?, CMD)?),
+            Long("ignore-volumes") => ignore_volumes = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    if export.is_none() && compress.is_some() {
-        return Err(usage(CMD, "--compress goes with --export"));
+    if export.is_none() && (compress.is_some() || ignore_volumes) {
+        return Err(usage(CMD, "--compress and --ignore-volumes go with --export"));
     }
     let (container, dir) = match export {
         // The directory is a private temporary one, chosen at run time.
@@ -609,6 +627,7 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             dir,
             export,
             compress: compress.unwrap_or(crate::archive::Compression::Zstd),
+            ignore_volumes,
             stop,
             tcp_established: tcp,
             ext_unix_sk: unix,
@@ -622,7 +641,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     let mut name = None;
     let mut publish = Vec::new();
     let (mut trust, mut trust_keys, mut allow_host_access, mut unpause) = (false, Vec::new(), false, false);
-    let mut import = None;
+    let (mut import, mut ignore_volumes) = (None, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -645,9 +664,13 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("allow-host-access") => allow_host_access = true,
             Long("unpause") => unpause = true,
             Long("import") => import = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
+            Long("ignore-volumes") => ignore_volumes = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
+    }
+    if import.is_none() && ignore_volumes {
+        return Err(usage(CMD, "--ignore-volumes goes with --import"));
     }
     let (container, dir) = match import {
         Some(_) if pos.is_empty() => (String::new(), PathBuf::new()),
@@ -656,7 +679,18 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     };
     Ok(Command::Restore(
         g,
-        RestoreArgs { container, dir, import, name, publish, trust, trust_keys, allow_host_access, unpause },
+        RestoreArgs {
+            container,
+            dir,
+            import,
+            ignore_volumes,
+            name,
+            publish,
+            trust,
+            trust_keys,
+            allow_host_access,
+            unpause,
+        },
     ))
 }
 
@@ -685,19 +719,23 @@ fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<St
 fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "export";
     let mut compress = crate::archive::Compression::Zstd;
+    let mut ignore_volumes = false;
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
             Short('q') | Long("quiet") => g.quiet = true,
             Short('h') | Long("help") => return Ok(Command::Help(EXPORT_HELP)),
             Long("compress") => compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Long("ignore-volumes") => ignore_volumes = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
     let mut it = pos.into_iter();
     match (it.next(), it.next(), it.next()) {
-        (Some(d), Some(f), None) => Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress })),
+        (Some(d), Some(f), None) => {
+            Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress, ignore_volumes }))
+        }
         (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
         _ => Err(usage(CMD, "missing <checkpoint-dir> and <file> (- for standard output)")),
     }
@@ -731,6 +769,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
         remote: "docker-cr".into(),
         name: None,
         compress: crate::archive::Compression::Zstd,
+        ignore_volumes: false,
     };
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
@@ -754,6 +793,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
                 a.name = Some(n);
             }
             Long("compress") => a.compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Long("ignore-volumes") => a.ignore_volumes = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
@@ -801,6 +841,7 @@ mod tests {
                 dir: "/cp".into(),
                 export: None,
                 compress: crate::archive::Compression::Zstd,
+                ignore_volumes: false,
                 stop: false,
                 tcp_established: true,
                 ext_unix_sk: true,
@@ -828,7 +869,9 @@ mod tests {
             (Some("-".into()), crate::archive::Compression::Gzip, "web")
         );
         assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
-        assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"]).starts_with("--compress goes with --export"));
+        assert!(
+            err(&["checkpoint", "--compress", "zstd", "web", "/cp"]).starts_with("--compress and --ignore-volumes go")
+        );
         assert!(err(&["export", "--compress", "xz", "/cp", "f"]).starts_with("invalid compression \"xz\" [pick from"));
         let Command::Restore(_, a) = p(&["restore", "--import", "-", "--name", "b"]).unwrap() else { panic!() };
         assert_eq!((a.import, a.container.as_str()), (Some("-".into()), ""));
@@ -838,7 +881,12 @@ mod tests {
             p(&["export", "/cp", "-"]).unwrap(),
             Command::Export(
                 Global::default(),
-                ExportArgs { dir: "/cp".into(), file: "-".into(), compress: crate::archive::Compression::Zstd }
+                ExportArgs {
+                    dir: "/cp".into(),
+                    file: "-".into(),
+                    compress: crate::archive::Compression::Zstd,
+                    ignore_volumes: false
+                }
             )
         );
         assert_eq!(

@@ -215,6 +215,11 @@ impl Engine {
         }
     }
 
+    /// `docker volume create NAME` (local driver); returns the volume.
+    pub fn create_volume(&self, name: &str) -> Result<Value> {
+        self.json("POST", "/volumes/create", Some(&json!({ "Name": name, "Driver": "local" })))
+    }
+
     /// IDs of the containers (running or not) that use volume `name`.
     pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
         let filter = json!({ "volume": [name] }).to_string();

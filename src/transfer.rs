@@ -55,12 +55,12 @@ fn is_stdio(p: &Path) -> bool {
 
 /// Writes the archive of `dir` to `file` (created 0600, never replacing
 /// anything, removed again on failure) or to stdout.
-fn export_to(dir: &Path, file: &Path, c: Compression, out: &Progress) -> Result<()> {
+fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, out: &Progress) -> Result<()> {
     let t = std::time::Instant::now();
     let st = if is_stdio(file) {
         let stdout = io::stdout();
         let lock = stdout.lock();
-        let st = archive::export(dir, io::BufWriter::with_capacity(1 << 20, lock), c)?;
+        let st = archive::export(dir, io::BufWriter::with_capacity(1 << 20, lock), c, extras)?;
         io::stdout().flush().at("write", Path::new("standard output"))?;
         st
     } else {
@@ -72,7 +72,7 @@ fn export_to(dir: &Path, file: &Path, c: Compression, out: &Progress) -> Result<
                 ),
                 _ => Error::Io { op: "create", path: file.to_path_buf(), source: e },
             })?;
-        let done = archive::export(dir, io::BufWriter::with_capacity(1 << 20, &f), c)
+        let done = archive::export(dir, io::BufWriter::with_capacity(1 << 20, &f), c, extras)
             .and_then(|st| f.sync_all().at("sync", file).map(|()| st));
         match done {
             Ok(st) => st,
@@ -84,8 +84,9 @@ fn export_to(dir: &Path, file: &Path, c: Compression, out: &Progress) -> Result<
     };
     let secs = t.elapsed().as_secs_f64().max(1e-9);
     out.step(format!(
-        "exported {} files ({:.1} MiB{}) as {} ({}, {:.1} MiB) in {} ms: {:.0} MB/s",
+        "exported {} files{} ({:.1} MiB{}) as {} ({}, {:.1} MiB) in {} ms: {:.0} MB/s",
         st.files,
+        if st.volumes > 0 { format!(" and {} named volumes", st.volumes) } else { String::new() },
         st.bytes_in as f64 / (1 << 20) as f64,
         if st.deleted > 0 { format!(", {} deleted paths", st.deleted) } else { String::new() },
         if is_stdio(file) { "standard output".to_string() } else { file.display().to_string() },
@@ -124,10 +125,54 @@ fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Progress)
     Ok(imp)
 }
 
+/// The saved inspect data of the checkpoint in `dir`.
+fn saved(dir: &Path) -> Result<serde_json::Value> {
+    let bytes = mf::read_limited(dir, mf::CONTAINER, archive::MAX_SMALL)?.unwrap_or_default();
+    Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+/// The named volumes of the checkpoint in `dir`, found on this host's
+/// engine, and this host's key to sign their list; none with `ignore`.
+fn extras_for(dir: &Path, ignore: bool, out: &Progress) -> Result<archive::Extras> {
+    let names = archive::named_volumes(&saved(dir)?);
+    if names.is_empty() {
+        return Ok(archive::Extras::default());
+    }
+    if ignore {
+        out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
+        return Ok(archive::Extras::default());
+    }
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let mut volumes = Vec::new();
+    for name in names {
+        let v = engine.volume(&name)?.ok_or_else(|| {
+            Error::container(
+                format!("the checkpoint's named volume {name} is not on this host (any more)"),
+                "export with --ignore-volumes to leave the volumes out",
+            )
+        })?;
+        let driver = v["Driver"].as_str().unwrap_or("");
+        let path = v["Mountpoint"].as_str().unwrap_or("");
+        if driver != "local" || path.is_empty() {
+            return Err(Error::container(
+                format!("volume {name} uses the driver {driver:?}; docker-cr packs only local volumes"),
+                "export with --ignore-volumes and move its data with the driver's own tools",
+            ));
+        }
+        out.step(format!("packing named volume {name} ({path})"));
+        volumes.push(archive::VolumeSrc { name, path: PathBuf::from(path) });
+    }
+    let keys = crate::trust::KeyDir::from_env();
+    let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    Ok(archive::Extras { volumes, key: Some((key, host)) })
+}
+
 pub fn run_export(g: &Global, a: &ExportArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
-    export_to(&a.dir, &a.file, a.compress, &out)?;
+    let extras = extras_for(&a.dir, a.ignore_volumes, &out)?;
+    export_to(&a.dir, &a.file, a.compress, &extras, &out)?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(())
 }
@@ -161,7 +206,8 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
     let inner = CheckpointArgs { dir: tmp.path(), export: None, ..a.clone() };
     crate::checkpoint::run(g, &inner)?;
     let out = Progress::new(g.quiet);
-    export_to(&tmp.path(), file, a.compress, &out)
+    let extras = extras_for(&tmp.path(), a.ignore_volumes, &out)?;
+    export_to(&tmp.path(), file, a.compress, &extras, &out)
         .map_err(|e| e.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(())
@@ -183,8 +229,24 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
         ));
     };
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
+    let sv = saved(&tmp.path())?;
+    let binds = archive::host_binds(&sv);
+    if !binds.is_empty() {
+        out.step(format!(
+            "the container expects these host paths here (bind mounts never travel): {}",
+            binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let created = unpack_volumes(&tmp.path(), a, &out)?;
     let inner = RestoreArgs { container, dir: tmp.path(), import: None, ..a.clone() };
     let r = crate::restore::run(g, &inner);
+    if let (Err(_), Some(engine)) = (&r, &created.engine) {
+        for v in &created.names {
+            if engine.remove_volume(v).is_ok() {
+                out.step(format!("removed volume {v}, created for the failed restore"));
+            }
+        }
+    }
     if r.is_err() {
         let log = tmp.path().join(mf::RESTORE_LOG);
         let keep = Path::new("/run/docker-cr").join(format!("criu-restore-{}.log", std::process::id()));
@@ -193,6 +255,110 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
     }
     r
+}
+
+/// Volumes `unpack_volumes` created (removed again if the restore fails).
+struct Created {
+    engine: Option<crate::docker::Engine>,
+    names: Vec<String>,
+}
+
+/// The archive's named volumes (volumes/NAME.tar in `dir`): their list's
+/// signature checked like a checkpoint's (or --trust), each tar against
+/// its digest; then each volume created here and filled, confined to its
+/// directory. One that exists here already is an error, before anything
+/// is created, unless --ignore-volumes (then none is unpacked).
+fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created> {
+    let mut created = Created { engine: None, names: Vec::new() };
+    let vdir = dir.join(archive::VOLUMES_DIR);
+    let mut tars: Vec<String> = fs::read_dir(&vdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
+        .collect();
+    tars.sort();
+    if tars.is_empty() {
+        return Ok(created);
+    }
+    if a.ignore_volumes {
+        out.step(format!("not unpacking the archive's volumes (--ignore-volumes): {}", tars.join(", ")));
+        return Ok(created);
+    }
+    let damaged = |why: String| {
+        Error::checkpoint(
+            format!("the archive's volumes: {why}"),
+            "the archive is damaged or was changed; export it again, or restore with --ignore-volumes",
+        )
+    };
+    let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
+        .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
+    let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
+    let keys = crate::trust::KeyDir::from_env();
+    let mut trusted = keys.trusted()?;
+    for p in &a.trust_keys {
+        trusted.push(crate::trust::read_pub(p)?);
+    }
+    let prov = crate::trust::check(&list, sig.as_deref(), &trusted).map_err(|e| e.step("the archive's volumes"))?;
+    if !a.trust {
+        if let Some(e) = crate::trust::refusal(&prov, "the list of the archive's volumes", &keys) {
+            return Err(e);
+        }
+    }
+    let sums: std::collections::BTreeMap<String, mf::FileSum> =
+        serde_json::from_slice(&list).map_err(|e| damaged(format!("{} is not valid: {e}", archive::VOLUMES_LIST)))?;
+    for name in &tars {
+        let want = sums.get(name).ok_or_else(|| damaged(format!("{name}.tar is not in the signed list")))?;
+        if !crate::cli::valid_name(name) {
+            return Err(damaged(format!("{name:?} is not a volume name")));
+        }
+        let got = mf::sum_file(&vdir.join(format!("{name}.tar")))?;
+        if got.size != want.size || got.sha256 != want.sha256 {
+            return Err(damaged(format!("{name}.tar does not match its digest")));
+        }
+    }
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
+    if !existing.is_empty() {
+        let names: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
+        return Err(Error::container(
+            format!(
+                "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
+                names.join(", ")
+            ),
+            format!(
+                "restore with --ignore-volumes to use the existing ones as they are, or remove them first (docker volume rm {})",
+                names.join(" ")
+            ),
+        ));
+    }
+    created.engine = Some(engine);
+    let r = (|| -> Result<()> {
+        for name in &tars {
+            let Some(engine) = &created.engine else { break };
+            let v = engine.create_volume(name)?;
+            created.names.push(name.clone());
+            let mount = PathBuf::from(v["Mountpoint"].as_str().unwrap_or(""));
+            let tar = vdir.join(format!("{name}.tar"));
+            let f = fs::File::open(&tar).at("open", &tar)?;
+            let st = crate::rootfs::apply(io::BufReader::with_capacity(1 << 20, f), &mount)
+                .map_err(|e| e.step(format!("unpacking volume {name}")))?;
+            out.step(format!("created volume {name}: {} files", st.files));
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let mut cleanup = Ok(());
+        if let Some(engine) = &created.engine {
+            for v in &created.names {
+                if let Err(c) = engine.remove_volume(v) {
+                    cleanup = Err(c);
+                }
+            }
+        }
+        return Err(e.with_cleanup(cleanup));
+    }
+    Ok(created)
 }
 
 /// The command line that runs the destination's restore: the transport,
@@ -231,12 +397,17 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
         dir: tmp.path(),
         export: None,
         compress: a.compress,
+        ignore_volumes: a.ignore_volumes,
         stop: true,
         tcp_established: true,
         ext_unix_sk: true,
         file_locks: true,
     };
     crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
+    let extras = match extras_for(&tmp.path(), a.ignore_volumes, &out) {
+        Ok(x) => x,
+        Err(e) => return Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
+    };
     out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
     let sent = (|| -> Result<()> {
         let mut child = Command::new(&argv[0])
@@ -247,7 +418,9 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
             .spawn()
             .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
         let exported = match child.stdin.take() {
-            Some(stdin) => archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress),
+            Some(stdin) => {
+                archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress, &extras)
+            }
             None => Err(Error::host("the transport has no stdin", "check --transport")),
         };
         let status = child.wait().at("wait for", Path::new(&argv[0]))?;
@@ -272,26 +445,30 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
             ));
             Ok(())
         }
-        Err(e) => {
-            out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
-            let back = RestoreArgs {
-                container: id.clone(),
-                dir: tmp.path(),
-                import: None,
-                name: None,
-                publish: Vec::new(),
-                trust: false,
-                trust_keys: Vec::new(),
-                allow_host_access: false,
-                unpause: false,
-            };
-            let resumed = crate::restore::run(g, &back);
-            if resumed.is_ok() {
-                out.step(format!("{name} runs here again, from the checkpoint"));
-            }
-            Err(e.step(format!("migrate of {name} to {}", a.dest)).with_cleanup(resumed))
-        }
+        Err(e) => Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
     }
+}
+
+/// After a failed migrate: the source restored here from the checkpoint.
+fn resume(g: &Global, id: &str, name: &str, tmp: &TempCheckpoint, e: Error, dest: &str, out: &Progress) -> Error {
+    out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
+    let back = RestoreArgs {
+        container: id.to_string(),
+        dir: tmp.path(),
+        import: None,
+        ignore_volumes: false,
+        name: None,
+        publish: Vec::new(),
+        trust: false,
+        trust_keys: Vec::new(),
+        allow_host_access: false,
+        unpause: false,
+    };
+    let resumed = crate::restore::run(g, &back);
+    if resumed.is_ok() {
+        out.step(format!("{name} runs here again, from the checkpoint"));
+    }
+    e.step(format!("migrate of {name} to {dest}")).with_cleanup(resumed)
 }
 
 #[cfg(test)]
@@ -307,6 +484,7 @@ mod tests {
             remote: "/usr/local/bin/docker-cr".into(),
             name: Some("web2".into()),
             compress: Compression::Zstd,
+            ignore_volumes: false,
         };
         assert_eq!(
             remote_argv(&a).join(" "),

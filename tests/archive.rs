@@ -226,3 +226,58 @@ fn damaged_archives_are_refused_before_anything_starts() {
     let _g = Removed(name.clone());
     assert_continues(c.port, &c.token, c.count);
 }
+
+// Issue 9: a named volume's data arrives with the archive; on import an
+// existing volume is never overwritten without the operator's word.
+#[test]
+fn named_volumes_travel_in_the_archive() {
+    require_engine();
+    let vol = unique("vol");
+    struct Vol(String);
+    impl Drop for Vol {
+        fn drop(&mut self) {
+            let _ = docker(&["volume", "rm", "-f", &self.0]);
+        }
+    }
+    let _v = Vol(vol.clone());
+    docker_ok(&["volume", "create", &vol]);
+    let c = Counter::start("volc", &["-v", &format!("{vol}:/data")], 5);
+    let (name, port, token) = (c.name.clone(), c.port, c.token.clone());
+    docker_ok(&["exec", &name, "sh", "-c", "echo in-volume > /data/hello && mkdir /data/sub && echo x > /data/sub/y"]);
+    let tmp = temp_dir("vol");
+    let store = tmp.join("store");
+    let file = tmp.join("cp.tar");
+    let o = ok(dcr_store(&store, &["checkpoint", "--stop", "--export", s(&file), "--compress", "none", &name]));
+    assert!(text(&o).contains("and 1 named volumes"), "{}", text(&o));
+    let names: Vec<String> = entries(&fs::read(&file).unwrap()).into_iter().map(|e| e.0).collect();
+    for need in [format!("volumes/{vol}.tar"), "docker-cr/volumes.json".into(), "docker-cr/volumes.sig".into()] {
+        assert!(names.contains(&need), "{need} missing from {names:?}");
+    }
+    // --ignore-volumes leaves it out.
+    let light = tmp.join("light.tar");
+    let dir = tmp.join("light-src");
+    ok(dcr(&["import", s(&file), s(&dir)]));
+    ok(dcr(&["export", "--ignore-volumes", "--compress", "none", s(&dir), s(&light)]));
+    assert!(!entries(&fs::read(&light).unwrap()).iter().any(|e| e.0.starts_with("volumes/")));
+
+    // A new host: neither the container nor the volume.
+    docker_ok(&["rm", "-f", &name]);
+    docker_ok(&["volume", "rm", &vol]);
+    ok(dcr_store(&store, &["restore", "--import", s(&file)]));
+    assert_continues(port, &token, c.count);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/data/hello", "/data/sub/y"]), "in-volume\nx");
+    store_is_empty(&store);
+
+    // The volume exists now: not overwritten, nothing created ...
+    docker_ok(&["rm", "-f", &name]);
+    docker_ok(&["run", "--rm", "-v", &format!("{vol}:/data"), IMAGE, "sh", "-c", "echo changed > /data/hello"]);
+    let o = dcr_store(&store, &["restore", "--import", s(&file)]);
+    fails_with(&o, 4, &format!("the archive carries the named volumes {vol}, which exist on this host already"));
+    assert!(text(&o).contains("--ignore-volumes"), "{}", text(&o));
+    assert!(!exists(&name), "a container was created");
+    store_is_empty(&store);
+    // ... unless the operator says to use the existing one.
+    ok(dcr_store(&store, &["restore", "--import", s(&file), "--ignore-volumes"]));
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/data/hello"]), "changed");
+    assert_continues(port, &token, c.count);
+}
