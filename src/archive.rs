@@ -49,6 +49,9 @@ pub const VOLUMES_DIR: &str = "volumes";
 pub const VOLUMES_LIST: &str = "docker-cr/volumes.json";
 pub const VOLUMES_SIG: &str = "docker-cr/volumes.sig";
 
+/// The container's image (`docker save`), with --with-image.
+pub const IMAGE_TAR: &str = "docker-cr/image.tar";
+
 /// Small metadata files are read into memory by someone: bounded.
 pub const MAX_SMALL: u64 = 16 << 20;
 /// More entries than any checkpoint has (a few hundred): an inode bomb.
@@ -277,6 +280,8 @@ pub struct Extras {
     pub volumes: Vec<VolumeSrc>,
     /// This host's key and its comment, to sign the volumes' list.
     pub key: Option<(ed25519_dalek::SigningKey, String)>,
+    /// A staged `docker save` of the container's image.
+    pub image: Option<PathBuf>,
 }
 
 /// SHA-256 of what passes, and how much.
@@ -494,6 +499,16 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
             st.deleted = deleted.len();
             add_bytes(&mut b, DELETED_FILES, &serde_json::to_vec(&deleted).unwrap_or_default())?;
         }
+    }
+    if let Some(img) = &extras.image {
+        let f = fs::File::open(img).at("open", img)?;
+        let size = f.metadata().at("stat", img)?.len();
+        if dirs.insert("docker-cr".to_string()) {
+            b.append_data(&mut header(0, t, true), "docker-cr/", io::empty()).map_err(arch_err)?;
+        }
+        let r = Exact { inner: BufReader::with_capacity(1 << 20, f), left: size, what: img.display().to_string() };
+        b.append_data(&mut header(size, t, false), IMAGE_TAR, r).map_err(arch_err)?;
+        st.bytes_in += size;
     }
     if !extras.volumes.is_empty() {
         let mut list = std::collections::BTreeMap::new();
@@ -796,6 +811,57 @@ fn finish_own(dir: &Path, what: &str, finish: Finish) -> Result<Option<Manifest>
     Ok(Some(m))
 }
 
+/// Checks a `docker save` tar from an archive before the engine loads it:
+/// its one image's config must hash to `image_id` (the signed checkpoint's
+/// image), and it may name no tag but `allowed` (the container's image
+/// name), so that loading it can neither bring another image nor move a tag
+/// of this host's to something else. Reads `manifest.json` and the config
+/// (each at most 16 MiB).
+pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()> {
+    use sha2::Digest as _;
+    let bad = |why: String| {
+        Error::checkpoint(
+            format!("the archive's image {}: {why}", path.display()),
+            "the archive was changed or is damaged; export it again, or load the image yourself and restore without it",
+        )
+    };
+    let entry = |want: &str| -> Result<Option<Vec<u8>>> {
+        let f = fs::File::open(path).at("open", path)?;
+        let mut ar = tar::Archive::new(BufReader::new(f));
+        for e in ar.entries().map_err(|e| bad(e.to_string()))? {
+            let e = e.map_err(|e| bad(e.to_string()))?;
+            if e.path_bytes().as_ref() == want.as_bytes() {
+                let mut v = Vec::new();
+                e.take(MAX_SMALL + 1).read_to_end(&mut v).map_err(|e| bad(e.to_string()))?;
+                if v.len() as u64 > MAX_SMALL {
+                    return Err(bad(format!("{want} is too large")));
+                }
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let manifest = entry("manifest.json")?.ok_or_else(|| bad("it has no manifest.json".into()))?;
+    let m: serde_json::Value =
+        serde_json::from_slice(&manifest).map_err(|e| bad(format!("its manifest.json is not JSON: {e}")))?;
+    let images = m.as_array().ok_or_else(|| bad("its manifest.json is not a list".into()))?;
+    let [one] = images.as_slice() else { return Err(bad(format!("it holds {} images, not one", images.len()))) };
+    let allowed_tags = [allowed.to_string(), format!("{allowed}:latest")];
+    for tag in one["RepoTags"].as_array().into_iter().flatten() {
+        let tag = tag.as_str().unwrap_or("");
+        if !allowed_tags.iter().any(|a| a == tag) {
+            return Err(bad(format!("it would tag {tag:?}, not the container's image {allowed:?}")));
+        }
+    }
+    let config = one["Config"].as_str().ok_or_else(|| bad("its manifest.json names no config".into()))?;
+    let bytes = entry(config)?.ok_or_else(|| bad(format!("it lacks its config {config}")))?;
+    let got = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(&bytes)));
+    if got != image_id {
+        return Err(bad(format!("its image is {got}, not the checkpoint's {image_id}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,6 +903,36 @@ mod tests {
         assert_eq!(named_volumes(&saved), vec!["data".to_string(), "logs".to_string()], "anonymous ones stay");
         assert_eq!(host_binds(&saved), vec![("/srv".to_string(), "/srv".to_string())]);
         assert_eq!(classify("docker-cr/volumes.json", false), Ok(Slot::File(VOLUMES_LIST.into(), Some(MAX_SMALL))));
+    }
+
+    // Issue 9: an image from an archive is loaded only if it is exactly the
+    // signed checkpoint's image, and moves no other tag.
+    #[test]
+    fn image_tars_are_checked_before_loading() {
+        use sha2::Digest as _;
+        let d = tempdir("image");
+        let config = br#"{"architecture":"amd64"}"#;
+        let id = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(config)));
+        let make = |tags: &str, cfg: &[u8]| {
+            let manifest = format!(r#"[{{"Config":"c.json","RepoTags":{tags},"Layers":[]}}]"#);
+            let t = tar_of(
+                &[
+                    ("c.json", tar::EntryType::Regular, cfg),
+                    ("manifest.json", tar::EntryType::Regular, manifest.as_bytes()),
+                ],
+                true,
+            );
+            let p = d.join("img.tar");
+            fs::write(&p, t).unwrap();
+            p
+        };
+        check_image_tar(&make(r#"["app:latest"]"#, config), &id, "app").unwrap();
+        check_image_tar(&make("null", config), &id, "app").unwrap();
+        let e = check_image_tar(&make(r#"["busybox:latest"]"#, config), &id, "app").unwrap_err().to_string();
+        assert!(e.contains("would tag \"busybox:latest\""), "{e}");
+        let e = check_image_tar(&make(r#"["app"]"#, b"{}"), &id, "app").unwrap_err().to_string();
+        assert!(e.contains("not the checkpoint's"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

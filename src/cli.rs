@@ -150,6 +150,8 @@ Options:
       --compress <zstd|gzip|none>
                              the archive's compression (default zstd)
       --ignore-volumes       leave the named volumes out of the archive
+      --with-image           put the container's image into the archive, for
+                             a destination that does not have it
   -h, --help                 print help
 ";
 
@@ -173,6 +175,9 @@ Options:
       --compress <zstd|gzip|none>
                              compression (default zstd, with a checksum)
       --ignore-volumes       leave the named volumes out
+      --with-image           put the container's image in (docker save), for
+                             a destination without it; restore --import
+                             loads it if that engine lacks it
   -h, --help                 print help
 ";
 
@@ -206,7 +211,7 @@ once the destination has restored it. If anything fails on the way, the
 source is restored here from the same checkpoint and runs on with its state,
 and nothing is left on the destination. Prints the downtime (from the freeze
 to the destination's successful restore). The destination must have the
-image and trust this host's key ('docker-cr key show' here, 'docker-cr key
+image (or use --with-image) and trust this host's key ('docker-cr key show' here, 'docker-cr key
 trust -' there).
 
 Options:
@@ -218,6 +223,8 @@ Options:
       --compress <zstd|gzip|none>
                              the stream's compression (default zstd)
       --ignore-volumes       leave the named volumes behind
+      --with-image           send the image along (loaded there only if the
+                             destination lacks it)
   -h, --help                 print help
 ";
 
@@ -291,6 +298,8 @@ pub struct CheckpointArgs {
     pub compress: crate::archive::Compression,
     /// Leave named volumes out of the archive.
     pub ignore_volumes: bool,
+    /// Put the container's image into the archive.
+    pub with_image: bool,
     pub stop: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
@@ -341,6 +350,7 @@ pub struct MigrateArgs {
     pub name: Option<String>,
     pub compress: crate::archive::Compression,
     pub ignore_volumes: bool,
+    pub with_image: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -349,6 +359,7 @@ pub struct ExportArgs {
     pub file: PathBuf,
     pub compress: crate::archive::Compression,
     pub ignore_volumes: bool,
+    pub with_image: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -593,7 +604,7 @@ fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
 fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
-    let (mut export, mut compress, mut ignore_volumes) = (None, None, false);
+    let (mut export, mut compress, mut ignore_volumes, mut with_image) = (None, None, false, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -608,12 +619,13 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("export") => export = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
             Long("compress") => compress = Some(compression(p.value().map_err(lex(CMD))?, CMD)?),
             Long("ignore-volumes") => ignore_volumes = true,
+            Long("with-image") => with_image = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    if export.is_none() && (compress.is_some() || ignore_volumes) {
-        return Err(usage(CMD, "--compress and --ignore-volumes go with --export"));
+    if export.is_none() && (compress.is_some() || ignore_volumes || with_image) {
+        return Err(usage(CMD, "--compress, --ignore-volumes and --with-image go with --export"));
     }
     let (container, dir) = match export {
         // The directory is a private temporary one, chosen at run time.
@@ -628,6 +640,7 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             export,
             compress: compress.unwrap_or(crate::archive::Compression::Zstd),
             ignore_volumes,
+            with_image,
             stop,
             tcp_established: tcp,
             ext_unix_sk: unix,
@@ -719,7 +732,7 @@ fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<St
 fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "export";
     let mut compress = crate::archive::Compression::Zstd;
-    let mut ignore_volumes = false;
+    let (mut ignore_volumes, mut with_image) = (false, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -727,6 +740,7 @@ fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Short('h') | Long("help") => return Ok(Command::Help(EXPORT_HELP)),
             Long("compress") => compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
             Long("ignore-volumes") => ignore_volumes = true,
+            Long("with-image") => with_image = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
@@ -734,7 +748,7 @@ fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     let mut it = pos.into_iter();
     match (it.next(), it.next(), it.next()) {
         (Some(d), Some(f), None) => {
-            Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress, ignore_volumes }))
+            Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress, ignore_volumes, with_image }))
         }
         (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
         _ => Err(usage(CMD, "missing <checkpoint-dir> and <file> (- for standard output)")),
@@ -770,6 +784,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
         name: None,
         compress: crate::archive::Compression::Zstd,
         ignore_volumes: false,
+        with_image: false,
     };
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
@@ -794,6 +809,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             }
             Long("compress") => a.compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
             Long("ignore-volumes") => a.ignore_volumes = true,
+            Long("with-image") => a.with_image = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
@@ -842,6 +858,7 @@ mod tests {
                 export: None,
                 compress: crate::archive::Compression::Zstd,
                 ignore_volumes: false,
+                with_image: false,
                 stop: false,
                 tcp_established: true,
                 ext_unix_sk: true,
@@ -885,7 +902,8 @@ mod tests {
                     dir: "/cp".into(),
                     file: "-".into(),
                     compress: crate::archive::Compression::Zstd,
-                    ignore_volumes: false
+                    ignore_volumes: false,
+                    with_image: false
                 }
             )
         );

@@ -133,14 +133,38 @@ fn saved(dir: &Path) -> Result<serde_json::Value> {
 
 /// The named volumes of the checkpoint in `dir`, found on this host's
 /// engine, and this host's key to sign their list; none with `ignore`.
-fn extras_for(dir: &Path, ignore: bool, out: &Progress) -> Result<archive::Extras> {
-    let names = archive::named_volumes(&saved(dir)?);
+fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Result<Staged> {
+    let sv = saved(dir)?;
+    let mut staged = Staged { extras: archive::Extras::default(), _dir: None };
+    if with_image {
+        let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+        let id = sv["Image"].as_str().unwrap_or("").to_string();
+        let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
+        // By name when the name still means that image, so its tag travels.
+        let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
+            named.to_string()
+        } else {
+            id.clone()
+        };
+        let tmp = TempCheckpoint::new("image")?;
+        let file = tmp.parent.join("image.tar");
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).at("create", &file)?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, &mut f);
+        engine.save_image(&which, &mut w).map_err(|e| e.step(format!("saving the image {which} (--with-image)")))?;
+        w.flush().at("write", &file)?;
+        drop(w);
+        let size = f.metadata().at("stat", &file)?.len();
+        out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
+        staged.extras.image = Some(file);
+        staged._dir = Some(tmp);
+    }
+    let names = archive::named_volumes(&sv);
     if names.is_empty() {
-        return Ok(archive::Extras::default());
+        return Ok(staged);
     }
     if ignore {
         out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
-        return Ok(archive::Extras::default());
+        return Ok(staged);
     }
     let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
     let mut volumes = Vec::new();
@@ -165,14 +189,22 @@ fn extras_for(dir: &Path, ignore: bool, out: &Progress) -> Result<archive::Extra
     let keys = crate::trust::KeyDir::from_env();
     let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-    Ok(archive::Extras { volumes, key: Some((key, host)) })
+    staged.extras.volumes = volumes;
+    staged.extras.key = Some((key, host));
+    Ok(staged)
+}
+
+/// What an export adds, and the private directory the image is staged in.
+struct Staged {
+    extras: archive::Extras,
+    _dir: Option<TempCheckpoint>,
 }
 
 pub fn run_export(g: &Global, a: &ExportArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
-    let extras = extras_for(&a.dir, a.ignore_volumes, &out)?;
-    export_to(&a.dir, &a.file, a.compress, &extras, &out)?;
+    let staged = extras_for(&a.dir, a.ignore_volumes, a.with_image, &out)?;
+    export_to(&a.dir, &a.file, a.compress, &staged.extras, &out)?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(())
 }
@@ -206,8 +238,8 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
     let inner = CheckpointArgs { dir: tmp.path(), export: None, ..a.clone() };
     crate::checkpoint::run(g, &inner)?;
     let out = Progress::new(g.quiet);
-    let extras = extras_for(&tmp.path(), a.ignore_volumes, &out)?;
-    export_to(&tmp.path(), file, a.compress, &extras, &out)
+    let staged = extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out)?;
+    export_to(&tmp.path(), file, a.compress, &staged.extras, &out)
         .map_err(|e| e.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(())
@@ -237,8 +269,9 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
             binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
         ));
     }
-    let created = unpack_volumes(&tmp.path(), a, &out)?;
     let inner = RestoreArgs { container, dir: tmp.path(), import: None, ..a.clone() };
+    load_image(&tmp.path(), &inner, &sv, &out)?;
+    let created = unpack_volumes(&tmp.path(), a, &out)?;
     let r = crate::restore::run(g, &inner);
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
@@ -255,6 +288,37 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
         }
     }
     r
+}
+
+/// The archive's image (--with-image), loaded when this engine lacks it:
+/// only for a checkpoint whose signature this host trusts (or --trust),
+/// and only if the tar holds exactly the signed checkpoint's image (see
+/// `archive::check_image_tar`).
+fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Progress) -> Result<()> {
+    let tar = dir.join(archive::IMAGE_TAR);
+    if fs::symlink_metadata(&tar).is_err() {
+        return Ok(());
+    }
+    let id = sv["Image"].as_str().unwrap_or("");
+    let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    if engine.image_id(id)?.is_some() {
+        out.step(format!(
+            "the image {named} ({}) is here already",
+            crate::docker::short_id(id.trim_start_matches("sha256:"))
+        ));
+        return Ok(());
+    }
+    // The signature first: nothing of an untrusted archive reaches the engine.
+    crate::restore::load(&inner.dir, inner, &crate::trust::KeyDir::from_env())?;
+    archive::check_image_tar(&tar, id, named)?;
+    let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
+    engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
+    out.step(format!(
+        "loaded the image {named} ({}) from the archive",
+        crate::docker::short_id(id.trim_start_matches("sha256:"))
+    ));
+    Ok(())
 }
 
 /// Volumes `unpack_volumes` created (removed again if the restore fails).
@@ -398,13 +462,14 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
         export: None,
         compress: a.compress,
         ignore_volumes: a.ignore_volumes,
+        with_image: false,
         stop: true,
         tcp_established: true,
         ext_unix_sk: true,
         file_locks: true,
     };
     crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
-    let extras = match extras_for(&tmp.path(), a.ignore_volumes, &out) {
+    let staged = match extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out) {
         Ok(x) => x,
         Err(e) => return Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
     };
@@ -419,7 +484,7 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
             .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
         let exported = match child.stdin.take() {
             Some(stdin) => {
-                archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress, &extras)
+                archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress, &staged.extras)
             }
             None => Err(Error::host("the transport has no stdin", "check --transport")),
         };
@@ -485,6 +550,7 @@ mod tests {
             name: Some("web2".into()),
             compress: Compression::Zstd,
             ignore_volumes: false,
+            with_image: false,
         };
         assert_eq!(
             remote_argv(&a).join(" "),

@@ -281,3 +281,61 @@ fn named_volumes_travel_in_the_archive() {
     assert_eq!(docker_ok(&["exec", &name, "cat", "/data/hello"]), "changed");
     assert_continues(port, &token, c.count);
 }
+
+/// An image only this test has: a commit of a busybox container.
+pub fn own_image(tag: &str) -> String {
+    let base = unique(tag);
+    docker_ok(&["run", "--name", &base, IMAGE, "sh", "-c", "echo own > /own-image"]);
+    let image = format!("docker-cr-test-{tag}:{}", base.replace('-', ""));
+    docker_ok(&["commit", &base, &image]);
+    docker_ok(&["rm", "-f", &base]);
+    image
+}
+
+// Issue 9: --with-image carries the image to an engine that lacks it;
+// without it, the missing image is named.
+#[test]
+fn with_image_restores_where_the_image_is_missing() {
+    require_engine();
+    let image = own_image("wimg");
+    struct Img(String);
+    impl Drop for Img {
+        fn drop(&mut self) {
+            let _ = docker(&["rmi", "-f", &self.0]);
+        }
+    }
+    let _img = Img(image.clone());
+    let name = unique("wimg");
+    let _c = Container(name.clone());
+    let port = free_port();
+    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
+                  while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
+    docker_ok(&["create", "--name", &name, "-p", &format!("127.0.0.1:{port}:80"), &image, "sh", "-c", script]);
+    let tdir = temp_dir("token");
+    fs::write(tdir.join("token"), "tokimg").unwrap();
+    docker_ok(&["cp", s(&tdir.join("token")), &format!("{name}:/tmp/token")]);
+    docker_ok(&["start", &name]);
+    let (_, n) = wait_count(port, 5);
+    let tmp = temp_dir("wimg");
+    let store = tmp.join("store");
+    let with = tmp.join("with.tar.zst");
+    let without = tmp.join("without.tar.zst");
+    ok(dcr_store(&store, &["checkpoint", "--export", s(&without), &name]));
+    let o = ok(dcr_store(&store, &["checkpoint", "--stop", "--with-image", "--export", s(&with), &name]));
+    assert!(text(&o).contains(&format!("packing the image {image}")), "{}", text(&o));
+    store_is_empty(&store);
+    docker_ok(&["rm", "-f", &name]);
+    docker_ok(&["rmi", &image]);
+
+    let o = dcr_store(&store, &["restore", "--import", s(&without)]);
+    fails_with(&o, 4, "is not on this host");
+    assert!(text(&o).contains(&image), "the missing image is not named:\n{}", text(&o));
+    assert!(!exists(&name));
+    store_is_empty(&store);
+
+    let o = ok(dcr_store(&store, &["restore", "--import", s(&with)]));
+    assert!(text(&o).contains(&format!("loaded the image {image}")), "{}", text(&o));
+    assert_continues(port, "tokimg", n);
+    assert_eq!(docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image]).len(), 71, "the tag came along");
+    store_is_empty(&store);
+}

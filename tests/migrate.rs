@@ -231,4 +231,21 @@ fn failed_migrate_leaves_the_source_running() {
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true", "the source is not running:\n{t}");
     assert_continues(port, "tokstay", n);
     nothing_left_on_b(&pid, &sock, &name);
+
+    // With --with-image the image travels, and the migrate goes through.
+    struct OnB<'a>(&'a str, &'a str, &'a str, &'a str);
+    impl Drop for OnB<'_> {
+        fn drop(&mut self) {
+            let _ = on_b(self.0, self.1, &["docker", "rm", "-f", self.2]);
+            let _ = on_b(self.0, self.1, &["docker", "rmi", "-f", self.3]);
+        }
+    }
+    let _b = OnB(&pid, &sock, &name, &image);
+    let o = migrate_to_b(&pid, &sock, &["--with-image", &name]);
+    assert!(o.status.success(), "migrate --with-image failed:\n{}", text(&o));
+    assert!(text(&o).contains("loaded the image"), "{}", text(&o));
+    assert!(!exists(&name), "the source is still here");
+    let (t1, n1) = state_on_b(&pid, port).expect("nothing answers on host B");
+    assert_eq!(t1, "tokstay");
+    assert!(n1 >= n);
 }
