@@ -309,6 +309,16 @@ fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Pro
         ));
         return Ok(());
     }
+    if let Some(other) = engine.image_id(named)?.filter(|other| other != id) {
+        return Err(Error::container(
+            format!(
+                "the archive's image is {named} ({}), but {named} means another image on this host ({}): loading it would move that tag",
+                crate::docker::short_id(id.trim_start_matches("sha256:")),
+                crate::docker::short_id(other.trim_start_matches("sha256:"))
+            ),
+            format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
+        ));
+    }
     // The signature first: nothing of an untrusted archive reaches the engine.
     crate::restore::load(&inner.dir, inner, &crate::trust::KeyDir::from_env())?;
     archive::check_image_tar(&tar, id, named)?;

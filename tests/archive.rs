@@ -333,6 +333,14 @@ fn with_image_restores_where_the_image_is_missing() {
     assert!(!exists(&name));
     store_is_empty(&store);
 
+    // Loading must not move a tag this host uses for another image.
+    docker_ok(&["tag", IMAGE, &image]);
+    let o = dcr_store(&store, &["restore", "--import", s(&with)]);
+    fails_with(&o, 4, "means another image on this host");
+    assert!(!exists(&name));
+    store_is_empty(&store);
+    docker_ok(&["rmi", &image]);
+
     let o = ok(dcr_store(&store, &["restore", "--import", s(&with)]));
     assert!(text(&o).contains(&format!("loaded the image {image}")), "{}", text(&o));
     assert_continues(port, "tokimg", n);
