@@ -21,6 +21,11 @@ Usage:
   docker-cr inspect    [--format text|json] <checkpoint>
   docker-cr rm         <checkpoint>...
   docker-cr prune      [--keep N] [--older-than DURATION] [<container>]
+  docker-cr checkpoint --export <file|-> [OPTIONS] <container>
+  docker-cr restore    --import <file|-> [OPTIONS] [<container>]
+  docker-cr export     [--compress zstd|gzip|none] <checkpoint-dir> <file|->
+  docker-cr import     <file|-> <checkpoint-dir>
+  docker-cr migrate    [OPTIONS] <container> <dest>
   docker-cr check      [--format text|json]
   docker-cr key        show | list | trust [--name NAME] <file|->
   docker-cr completion bash|zsh|fish
@@ -49,7 +54,9 @@ Environment:
   DOCKER_CR_TIMEOUT    seconds to wait for one answer of the engine (default 60)
   DOCKER_CR_KEYS       the directory of this host's signing key and of the
                        keys it trusts (default /etc/docker-cr)
-  DOCKER_CR_STORE      the checkpoint store (default /var/lib/docker-cr)
+  DOCKER_CR_STORE      the checkpoint store, and where checkpoint --export and
+                       restore --import keep their private temporary
+                       directory (default /var/lib/docker-cr)
 
 docker-cr must run as root on the engine's host. See docker-cr(1) for the
 checkpoint layout, exit status and examples.
@@ -135,6 +142,7 @@ docker-cr checkpoint — save a running container's processes and file changes
 
 Usage: docker-cr checkpoint [OPTIONS] <container> [<name> | <checkpoint-dir>]
        docker-cr checkpoint [OPTIONS] --all
+       docker-cr checkpoint --export <file|-> [OPTIONS] <container>
 
 Freezes the container's cgroup, dumps its processes with CRIU and captures its
 file changes while it is frozen, then thaws it. <container> is a name or an
@@ -158,6 +166,87 @@ Options:
                              there are any)
       --no-ext-unix-sk       do not allow unix sockets connected to the outside
       --no-file-locks        do not dump file locks (fail if there are any)
+      --export <file|->      write the checkpoint as one archive file (0600;
+                             - for standard output) instead of a directory;
+                             see 'docker-cr export'
+      --compress <zstd|gzip|none>
+                             the archive's compression (default zstd)
+      --ignore-volumes       leave the named volumes out of the archive
+      --with-image           put the container's image into the archive, for
+                             a destination that does not have it
+  -h, --help                 print help
+";
+
+pub const EXPORT_HELP: &str = "\
+docker-cr export — write a checkpoint directory as one archive file
+
+Usage: docker-cr export [--compress zstd|gzip|none] <checkpoint-dir> <file|->
+
+Writes the checkpoint as a tar in Podman's and checkpointctl's layout
+(checkpoint/, config.dump, spec.dump, rootfs-diff.tar without overlay
+whiteouts, deleted.files) plus docker-cr's signed manifest.json and
+manifest.sig, so that 'docker-cr import' gives back the same, still signed,
+directory. <file> is created 0600 and must not exist; - is standard output.
+Nothing is buffered: the archive streams.
+
+The container's named volumes travel as volumes/<name>.tar, read from this
+host's volumes at export time, their list signed with this host's key; host
+bind mounts never travel.
+
+Options:
+      --compress <zstd|gzip|none>
+                             compression (default zstd, with a checksum)
+      --ignore-volumes       leave the named volumes out
+      --with-image           put the container's image in (docker save), for
+                             a destination without it; restore --import
+                             loads it if that engine lacks it
+  -h, --help                 print help
+";
+
+pub const IMPORT_HELP: &str = "\
+docker-cr import — unpack an archive into a checkpoint directory
+
+Usage: docker-cr import <file|-> <checkpoint-dir>
+
+Reads an archive written by 'docker-cr export' or 'checkpoint --export' (or
+by Podman's 'container checkpoint --export'); - is standard input. The
+compression (zstd, gzip or none) is told by its first bytes. Entries are
+untrusted: only the layout's files and directories are accepted, created
+beneath the new directory without following links. <checkpoint-dir> must not
+exist; it appears only once complete, and for a docker-cr archive only once
+every file matches the signed manifest. A truncated or corrupted archive is
+refused and leaves nothing behind. The signature is checked by restore.
+
+Options:
+  -h, --help                 print help
+";
+
+pub const MIGRATE_HELP: &str = "\
+docker-cr migrate — move a running container to another host
+
+Usage: docker-cr migrate [OPTIONS] <container> <dest>
+
+Checkpoints the container (stopping it), streams the archive through the
+transport command to 'docker-cr restore --import -' on <dest> (by default:
+ssh <dest> docker-cr restore --import -), and removes the source container
+once the destination has restored it. If anything fails on the way, the
+source is restored here from the same checkpoint and runs on with its state,
+and nothing is left on the destination. Prints the downtime (from the freeze
+to the destination's successful restore). The destination must have the
+image (or use --with-image) and trust this host's key ('docker-cr key show' here, 'docker-cr key
+trust -' there).
+
+Options:
+      --transport <command>  the command that runs a command on <dest>,
+                             given <dest> and then the command (default ssh;
+                             split at spaces, no shell)
+      --docker-cr <path>     docker-cr on the destination (default docker-cr)
+      --name <name>          the container's name on the destination
+      --compress <zstd|gzip|none>
+                             the stream's compression (default zstd)
+      --ignore-volumes       leave the named volumes behind
+      --with-image           send the image along (loaded there only if the
+                             destination lacks it)
   -h, --help                 print help
 ";
 
@@ -166,6 +255,7 @@ docker-cr restore — start a container from a checkpoint
 
 Usage: docker-cr restore [OPTIONS] <container> [<name> | <checkpoint-dir>]
        docker-cr restore [OPTIONS] --all
+       docker-cr restore --import <file|-> [OPTIONS] [<container>]
 
 <container> is the container the checkpoint was taken from (its name or ID).
 Without a second argument its newest checkpoint in the store is restored; a
@@ -178,6 +268,15 @@ configuration if it was removed. A running container is never touched.
 Options:
       --name <name>          restore a copy under a new name (the original may
                              still be running)
+      --import <file|->      restore from an archive ('docker-cr export', or
+                             - for standard input): it is unpacked into a
+                             private directory under $DOCKER_CR_STORE,
+                             verified, restored, then removed. <container>
+                             defaults to the checkpointed container's name.
+                             Named volumes in it are created and filled; one
+                             that exists here already is an error
+      --ignore-volumes       with --import: unpack no volume, use the ones
+                             here (or new empty ones) as they are
   -p, --publish <spec>       publish a port as docker run -p does, e.g.
                              8080:80, 127.0.0.1:8080:80/tcp; replaces the saved
                              published ports (repeatable)
@@ -344,6 +443,13 @@ pub struct CheckpointArgs {
     /// Empty with --all.
     pub container: String,
     pub to: Where,
+    /// Write an archive here (`-`: stdout) instead of keeping the checkpoint.
+    pub export: Option<PathBuf>,
+    pub compress: crate::archive::Compression,
+    /// Leave named volumes out of the archive.
+    pub ignore_volumes: bool,
+    /// Put the container's image into the archive.
+    pub with_image: bool,
     pub stop: bool,
     pub tcp_established: bool,
     pub ext_unix_sk: bool,
@@ -356,9 +462,14 @@ pub struct CheckpointArgs {
 
 #[derive(Debug, PartialEq, Clone)]
 pub struct RestoreArgs {
-    /// Empty with --all.
+    /// Empty with --all, and with --import and no <container> (the
+    /// manifest's name then).
     pub container: String,
     pub from: Where,
+    /// Restore from this archive (`-`: stdin), unpacked into a private directory.
+    pub import: Option<PathBuf>,
+    /// With --import: use existing volumes as they are, unpack none.
+    pub ignore_volumes: bool,
     pub name: Option<String>,
     pub publish: Vec<Publish>,
     /// Restore even if the checkpoint is unsigned or signed by an untrusted key.
@@ -392,6 +503,33 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+#[derive(Debug, PartialEq, Clone)]
+pub struct MigrateArgs {
+    pub container: String,
+    pub dest: String,
+    pub transport: Vec<String>,
+    pub remote: String,
+    pub name: Option<String>,
+    pub compress: crate::archive::Compression,
+    pub ignore_volumes: bool,
+    pub with_image: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ExportArgs {
+    pub dir: PathBuf,
+    pub file: PathBuf,
+    pub compress: crate::archive::Compression,
+    pub ignore_volumes: bool,
+    pub with_image: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    pub dir: PathBuf,
+}
+
 #[derive(Debug, PartialEq)]
 pub enum KeyArgs {
     Show,
@@ -408,6 +546,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("inspect", INSPECT_HELP),
     ("rm", RM_HELP),
     ("prune", PRUNE_HELP),
+    ("export", EXPORT_HELP),
+    ("import", IMPORT_HELP),
+    ("migrate", MIGRATE_HELP),
     ("check", CHECK_HELP),
     ("key", KEY_HELP),
     ("completion", COMPLETION_HELP),
@@ -415,8 +556,22 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", USAGE),
 ];
 
-pub const COMMAND_NAMES: &[&str] =
-    &["checkpoint", "restore", "ls", "inspect", "rm", "prune", "check", "key", "completion", "install-plugin", "help"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "checkpoint",
+    "restore",
+    "ls",
+    "inspect",
+    "rm",
+    "prune",
+    "export",
+    "import",
+    "migrate",
+    "check",
+    "key",
+    "completion",
+    "install-plugin",
+    "help",
+];
 
 pub fn help_of(command: &str) -> Option<&'static str> {
     COMMANDS.iter().find(|(c, _)| *c == command).map(|(_, h)| *h)
@@ -434,6 +589,9 @@ pub enum Command {
     Inspect(Global, InspectArgs),
     Rm(Global, RmArgs),
     Prune(Global, PruneArgs),
+    Export(Global, ExportArgs),
+    Import(Global, ImportArgs),
+    Migrate(Global, MigrateArgs),
     Help(&'static str),
     Version,
 }
@@ -494,6 +652,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
     match cmd.as_str() {
         "checkpoint" => checkpoint(p, g),
         "restore" => restore(p, g),
+        "export" => export(p, g),
+        "import" => import(p, g),
+        "migrate" => migrate(p, g),
         "check" => check(p, g),
         "key" => key(p, g),
         "ls" => ls(p, g),
@@ -747,6 +908,7 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let (mut stop, mut tcp, mut unix, mut locks) = (false, true, true, true);
     let (mut all, mut jobs, mut json) = (false, DEFAULT_JOBS, false);
+    let (mut export, mut compress, mut ignore_volumes, mut with_image) = (None, None, false, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -763,16 +925,34 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("no-tcp-established") => tcp = false,
             Long("no-ext-unix-sk") => unix = false,
             Long("no-file-locks") => locks = false,
+            Long("export") => export = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
+            Long("compress") => compress = Some(compression(p.value().map_err(lex(CMD))?, CMD)?),
+            Long("ignore-volumes") => ignore_volumes = true,
+            Long("with-image") => with_image = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    let (container, to) = positionals(pos, all, CMD)?;
+    if export.is_none() && (compress.is_some() || ignore_volumes || with_image) {
+        return Err(usage(CMD, "--compress, --ignore-volumes and --with-image go with --export"));
+    }
+    if export.is_some() && all {
+        return Err(usage(CMD, "--export takes one container, not --all"));
+    }
+    let (container, to) = match export {
+        // The directory is a private temporary one, chosen at run time.
+        Some(_) => (one_container(pos, CMD, "with --export, name only the container")?, Where::Store(None)),
+        None => positionals(pos, all, CMD)?,
+    };
     Ok(Command::Checkpoint(
         g,
         CheckpointArgs {
             container,
             to,
+            export,
+            compress: compress.unwrap_or(crate::archive::Compression::Zstd),
+            ignore_volumes,
+            with_image,
             stop,
             tcp_established: tcp,
             ext_unix_sk: unix,
@@ -790,6 +970,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     let mut publish = Vec::new();
     let (mut trust, mut trust_keys, mut allow_host_access, mut unpause) = (false, Vec::new(), false, false);
     let (mut all, mut jobs, mut json) = (false, DEFAULT_JOBS, false);
+    let (mut import, mut ignore_volumes) = (None, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
         match arg {
@@ -816,18 +997,166 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("trust-key") => trust_keys.push(p.value().map_err(lex(CMD))?.into()),
             Long("allow-host-access") => allow_host_access = true,
             Long("unpause") => unpause = true,
+            Long("import") => import = Some(PathBuf::from(p.value().map_err(lex(CMD))?)),
+            Long("ignore-volumes") => ignore_volumes = true,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
     }
-    let (container, from) = positionals(pos, all, CMD)?;
+    if import.is_none() && ignore_volumes {
+        return Err(usage(CMD, "--ignore-volumes goes with --import"));
+    }
+    if import.is_some() && all {
+        return Err(usage(CMD, "--import restores one archive, not --all"));
+    }
+    let (container, from) = match import {
+        Some(_) if pos.is_empty() => (String::new(), Where::Store(None)),
+        Some(_) => (one_container(pos, CMD, "with --import, name at most the container")?, Where::Store(None)),
+        None => positionals(pos, all, CMD)?,
+    };
     if all && (name.is_some() || !publish.is_empty()) {
         return Err(usage(CMD, "--all restores each container as itself: --name and --publish go with one container"));
     }
     Ok(Command::Restore(
         g,
-        RestoreArgs { container, from, name, publish, trust, trust_keys, allow_host_access, unpause, all, jobs, json },
+        RestoreArgs {
+            container,
+            from,
+            import,
+            ignore_volumes,
+            name,
+            publish,
+            trust,
+            trust_keys,
+            allow_host_access,
+            unpause,
+            all,
+            jobs,
+            json,
+        },
     ))
+}
+
+fn compression(v: OsString, cmd: &'static str) -> Result<crate::archive::Compression, Error> {
+    v.to_str()
+        .and_then(crate::archive::Compression::parse)
+        .ok_or_else(|| usage(cmd, format!("invalid compression {v:?} [pick from: zstd, gzip, none]")))
+}
+
+/// Exactly one positional: the container.
+fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<String, Error> {
+    let mut it = pos.into_iter();
+    match (it.next(), it.next()) {
+        (Some(c), None) => {
+            let c = string(c, cmd, "the container name")?;
+            if !valid_name(c.strip_prefix('/').unwrap_or(&c)) {
+                return Err(usage(cmd, format!("invalid container name or ID '{c}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+            }
+            Ok(c)
+        }
+        (None, _) => Err(usage(cmd, "missing <container>")),
+        (Some(_), Some(x)) => Err(usage(cmd, format!("unexpected argument {x:?}: {what}"))),
+    }
+}
+
+fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "export";
+    let mut compress = crate::archive::Compression::Zstd;
+    let (mut ignore_volumes, mut with_image) = (false, false);
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Help(EXPORT_HELP)),
+            Long("compress") => compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Long("ignore-volumes") => ignore_volumes = true,
+            Long("with-image") => with_image = true,
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(d), Some(f), None) => {
+            Ok(Command::Export(g, ExportArgs { dir: d.into(), file: f.into(), compress, ignore_volumes, with_image }))
+        }
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <checkpoint-dir> and <file> (- for standard output)")),
+    }
+}
+
+fn import(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "import";
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Help(IMPORT_HELP)),
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(f), Some(d), None) => Ok(Command::Import(g, ImportArgs { file: f.into(), dir: d.into() })),
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <file> (- for standard input) and <checkpoint-dir>")),
+    }
+}
+
+fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
+    const CMD: &str = "migrate";
+    let mut a = MigrateArgs {
+        container: String::new(),
+        dest: String::new(),
+        transport: vec!["ssh".into()],
+        remote: "docker-cr".into(),
+        name: None,
+        compress: crate::archive::Compression::Zstd,
+        ignore_volumes: false,
+        with_image: false,
+    };
+    let mut pos = Vec::new();
+    while let Some(arg) = p.next().map_err(lex(CMD))? {
+        match arg {
+            Short('q') | Long("quiet") => g.quiet = true,
+            Long("criu") => g.criu = p.value().map_err(lex(CMD))?.into(),
+            Short('h') | Long("help") => return Ok(Command::Help(MIGRATE_HELP)),
+            Long("transport") => {
+                let t = string(p.value().map_err(lex(CMD))?, CMD, "--transport")?;
+                a.transport = t.split_whitespace().map(str::to_string).collect();
+                if a.transport.is_empty() {
+                    return Err(usage(CMD, "--transport needs a command"));
+                }
+            }
+            Long("docker-cr") => a.remote = string(p.value().map_err(lex(CMD))?, CMD, "--docker-cr")?,
+            Long("name") => {
+                let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
+                if !valid_name(&n) {
+                    return Err(usage(CMD, format!("invalid container name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+                }
+                a.name = Some(n);
+            }
+            Long("compress") => a.compress = compression(p.value().map_err(lex(CMD))?, CMD)?,
+            Long("ignore-volumes") => a.ignore_volumes = true,
+            Long("with-image") => a.with_image = true,
+            Value(v) => pos.push(v),
+            other => return Err(usage(CMD, other.unexpected())),
+        }
+    }
+    let mut it = pos.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(c), Some(d), None) => {
+            a.container = one_container(vec![c], CMD, "")?;
+            a.dest = string(d, CMD, "<dest>")?;
+            if a.dest.is_empty() || a.dest.starts_with('-') {
+                return Err(usage(CMD, format!("invalid destination '{}'", a.dest)));
+            }
+            Ok(Command::Migrate(g, a))
+        }
+        (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        _ => Err(usage(CMD, "missing <container> and <dest>")),
+    }
 }
 
 /// Docker's rule for container names.
@@ -856,6 +1185,10 @@ mod tests {
             CheckpointArgs {
                 container: "web".into(),
                 to: Where::Dir("/cp".into()),
+                export: None,
+                compress: crate::archive::Compression::Zstd,
+                ignore_volumes: false,
+                with_image: false,
                 stop: false,
                 tcp_established: true,
                 ext_unix_sk: true,
@@ -872,6 +1205,61 @@ mod tests {
         };
         assert!(g.quiet && a.stop && !a.file_locks && a.tcp_established);
         assert_eq!(g.criu, PathBuf::from("/opt/criu"));
+    }
+
+    // Issue 9: archives.
+    #[test]
+    fn export_and_import_arguments() {
+        let Command::Checkpoint(_, a) = p(&["checkpoint", "--export", "-", "--compress", "gzip", "web"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (a.export, a.compress, a.container.as_str()),
+            (Some("-".into()), crate::archive::Compression::Gzip, "web")
+        );
+        assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
+        assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"])
+            .starts_with("--compress, --ignore-volumes and --with-image go"));
+        assert!(err(&["export", "--compress", "xz", "/cp", "f"]).starts_with("invalid compression \"xz\" [pick from"));
+        let Command::Restore(_, a) = p(&["restore", "--import", "-", "--name", "b"]).unwrap() else { panic!() };
+        assert_eq!((a.import, a.container.as_str()), (Some("-".into()), ""));
+        let Command::Restore(_, a) = p(&["restore", "--import", "f.tar", "web"]).unwrap() else { panic!() };
+        assert_eq!(a.container, "web");
+        assert_eq!(
+            p(&["export", "/cp", "-"]).unwrap(),
+            Command::Export(
+                Global::default(),
+                ExportArgs {
+                    dir: "/cp".into(),
+                    file: "-".into(),
+                    compress: crate::archive::Compression::Zstd,
+                    ignore_volumes: false,
+                    with_image: false
+                }
+            )
+        );
+        assert_eq!(
+            p(&["import", "-", "/cp"]).unwrap(),
+            Command::Import(Global::default(), ImportArgs { file: "-".into(), dir: "/cp".into() })
+        );
+        assert!(err(&["import", "-"]).starts_with("missing <file>"));
+    }
+
+    #[test]
+    fn migrate_arguments() {
+        let Command::Migrate(_, a) =
+            p(&["migrate", "--transport", "tests/ns-transport x", "--name", "w2", "web", "hostb"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(a.transport, vec!["tests/ns-transport".to_string(), "x".to_string()]);
+        assert_eq!((a.container.as_str(), a.dest.as_str(), a.name.as_deref()), ("web", "hostb", Some("w2")));
+        let Command::Migrate(_, a) = p(&["migrate", "web", "hostb"]).unwrap() else { panic!() };
+        assert_eq!((a.transport, a.remote.as_str()), (vec!["ssh".to_string()], "docker-cr"));
+        assert!(err(&["migrate", "web"]).starts_with("missing <container> and <dest>"));
+        assert!(err(&["migrate", "web", "-x"]).starts_with("invalid option"));
+        assert!(err(&["migrate", "--transport", " ", "web", "b"]).starts_with("--transport needs a command"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Engine {
 }
 
 /// DOCKER_CR_TIMEOUT in seconds, for a slow or stuck engine.
+/// An image save or load moves the whole image: minutes, not seconds.
+const IMAGE_TIMEOUT: Duration = Duration::from_secs(1800);
+
 pub fn timeout_from_env(v: Option<&str>) -> Result<Duration> {
     match v {
         None | Some("") => Ok(TIMEOUT),
@@ -241,6 +244,40 @@ impl Engine {
             Err(Error::Docker { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `docker save IMAGE` into `out` (GET /images/NAME/get), streamed.
+    pub fn save_image(&self, image: &str, out: &mut impl std::io::Write) -> Result<()> {
+        let path = format!("/images/{}/get", esc(image));
+        let url = format!("/v{}{path}", self.api);
+        let r = http::get_into(&self.socket, &url, out, IMAGE_TIMEOUT)
+            .map_err(|e| io_error(format!("GET {path} on {}", self.socket.display()), e, IMAGE_TIMEOUT))?;
+        if r.status != 200 {
+            return Err(Error::Docker { call: format!("GET {path}"), status: r.status, message: message(&r.body) });
+        }
+        Ok(())
+    }
+
+    /// `docker load` from `tar` (POST /images/load), streamed. The engine
+    /// reports a failure inside a 200 answer's JSON stream.
+    pub fn load_image(&self, tar: &mut impl std::io::Read) -> Result<()> {
+        let url = format!("/v{}/images/load?quiet=1", self.api);
+        let r = http::post_from(&self.socket, &url, "application/x-tar", tar, IMAGE_TIMEOUT)
+            .map_err(|e| io_error(format!("POST /images/load on {}", self.socket.display()), e, IMAGE_TIMEOUT))?;
+        let failed = String::from_utf8_lossy(&r.body)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+        if r.status >= 300 || failed.is_some() {
+            let message = failed.unwrap_or_else(|| message(&r.body));
+            return Err(Error::Docker { call: "POST /images/load".into(), status: r.status, message });
+        }
+        Ok(())
+    }
+
+    /// `docker volume create NAME` (local driver); returns the volume.
+    pub fn create_volume(&self, name: &str) -> Result<Value> {
+        self.json("POST", "/volumes/create", Some(&json!({ "Name": name, "Driver": "local" })))
     }
 
     /// IDs of the containers (running or not) that use volume `name`.

@@ -110,9 +110,88 @@ fn read_line(r: &mut impl BufRead) -> io::Result<String> {
     String::from_utf8(buf).map_err(|_| bad("response header is not UTF-8"))
 }
 
-/// Parses a whole response. `head` says the request was HEAD (no body).
-pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
-    let status_line = read_line(&mut r)?;
+/// `GET path`, the body of a 200 answer streamed into `out` (an image
+/// tar: no size limit but the deadline); any other answer is returned
+/// whole, as `request` does.
+pub fn get_into(socket: &Path, path: &str, out: &mut impl Write, timeout: Duration) -> io::Result<Response> {
+    let stream = UnixStream::connect(socket)?;
+    let deadline = Instant::now() + timeout;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut w = io::BufWriter::new(&stream);
+    write_request(&mut w, "GET", path, None)?;
+    w.flush()?;
+    drop(w);
+    let mut r = BufReader::with_capacity(1 << 20, Deadline { stream: &stream, deadline });
+    let (status, headers) = read_head(&mut r)?;
+    let resp = Response { status, headers, body: Vec::new() };
+    if status != 200 {
+        return read_body(r, resp, false);
+    }
+    if resp.header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        loop {
+            let line = read_line(&mut r)?;
+            let size_hex = line.split(';').next().unwrap_or("").trim();
+            let size = u64::from_str_radix(size_hex, 16)
+                .map_err(|_| bad(format!("bad chunk size {:?}", truncate(&line, 20))))?;
+            if size == 0 {
+                while !read_line(&mut r)?.is_empty() {}
+                break;
+            }
+            if io::copy(&mut (&mut r).take(size), out)? != size {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of a chunk"));
+            }
+            if !read_line(&mut r)?.is_empty() {
+                return Err(bad("chunk not followed by CRLF"));
+            }
+        }
+    } else if let Some(len) = resp.header("Content-Length") {
+        let len: u64 = len.parse().map_err(|_| bad(format!("bad Content-Length {len:?}")))?;
+        if io::copy(&mut (&mut r).take(len), out)? != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the body"));
+        }
+    } else {
+        io::copy(&mut r, out)?;
+    }
+    Ok(resp)
+}
+
+/// `POST path` with `body` streamed as the request body (chunked: its size
+/// need not be known), then the answer read as `request` does.
+pub fn post_from(
+    socket: &Path,
+    path: &str,
+    content_type: &str,
+    body: &mut impl Read,
+    timeout: Duration,
+) -> io::Result<Response> {
+    let stream = UnixStream::connect(socket)?;
+    let deadline = Instant::now() + timeout;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, &stream);
+    write!(
+        w,
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-cr/{}\r\nConnection: close\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        write!(w, "{n:x}\r\n")?;
+        w.write_all(&buf[..n])?;
+        w.write_all(b"\r\n")?;
+    }
+    w.write_all(b"0\r\n\r\n")?;
+    w.flush()?;
+    drop(w);
+    read_response(BufReader::new(Deadline { stream: &stream, deadline }), false)
+}
+
+/// The status line and headers of a response.
+fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
+    let status_line = read_line(r)?;
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/1.") {
@@ -125,7 +204,7 @@ pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
         .ok_or_else(|| bad(format!("bad status line: {:?}", truncate(&status_line, 60))))?;
     let mut headers = Vec::new();
     loop {
-        let line = read_line(&mut r)?;
+        let line = read_line(r)?;
         if line.is_empty() {
             break;
         }
@@ -135,7 +214,18 @@ pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
             return Err(bad("too many response headers"));
         }
     }
-    let mut resp = Response { status, headers, body: Vec::new() };
+    Ok((status, headers))
+}
+
+/// Parses a whole response. `head` says the request was HEAD (no body).
+pub fn read_response(mut r: impl BufRead, head: bool) -> io::Result<Response> {
+    let (status, headers) = read_head(&mut r)?;
+    read_body(r, Response { status, headers, body: Vec::new() }, head)
+}
+
+fn read_body(mut r: impl BufRead, mut resp: Response, head: bool) -> io::Result<Response> {
+    let status = resp.status;
+
     if head || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp);
     }

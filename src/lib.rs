@@ -3,6 +3,7 @@
 //! this API is not meant for other programs and is not stable.
 
 pub mod all;
+pub mod archive;
 pub mod catalog;
 pub mod cgroup;
 pub mod check;
@@ -29,6 +30,7 @@ pub mod runcconf;
 pub mod state;
 pub mod store;
 pub mod timerfd;
+pub mod transfer;
 pub mod trust;
 pub mod xxh64;
 

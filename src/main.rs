@@ -8,9 +8,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{
-    all, catalog, check, checkpoint, complete, docker, error, inspect, keys, plugin, restore, store, VERSION,
-};
+use docker_cr::{all, catalog, check, complete, docker, error, inspect, keys, plugin, store, transfer, VERSION};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
@@ -81,8 +79,11 @@ fn main() -> ExitCode {
         Command::Key(g, a) => keys::run(&g, &a),
         Command::Checkpoint(g, a) if a.all => all::checkpoint(&g, &a),
         Command::Restore(g, a) if a.all => all::restore(&g, &a),
-        Command::Checkpoint(g, a) => checkpoint::run(&g, &a),
-        Command::Restore(g, a) => restore::run(&g, &a),
+        Command::Checkpoint(g, a) => transfer::checkpoint_export(&g, &a),
+        Command::Restore(g, a) => transfer::restore_import(&g, &a),
+        Command::Export(g, a) => transfer::run_export(&g, &a),
+        Command::Import(g, a) => transfer::run_import(&g, &a),
+        Command::Migrate(g, a) => transfer::migrate(&g, &a),
         Command::Ls(g, a) => catalog::ls(&g, &a),
         Command::Inspect(g, a) => inspect::run(&g, &a),
         Command::Rm(g, a) => catalog::rm(&g, &a),

@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 
-const XATTR_PREFIX: &str = "SCHILY.xattr.";
+pub const XATTR_PREFIX: &str = "SCHILY.xattr.";
 /// xattrs we write back: overlay's opaque marker (needed for correctness),
 /// file capabilities and user attributes. Other `trusted.overlay.*` (redirect,
 /// origin) point into lower layers of the old container and are not wanted.
@@ -137,7 +137,7 @@ fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 }
 
 /// A PAX extended header carrying xattrs for the entry that follows.
-fn append_pax(b: &mut tar::Builder<impl Write>, xattrs: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
+pub fn append_pax(b: &mut tar::Builder<impl Write>, xattrs: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
     let mut data = Vec::new();
     for (k, v) in xattrs {
         let body_len = 1 + XATTR_PREFIX.len() + k.len() + 1 + v.len() + 1; // " key=value\n"

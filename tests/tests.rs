@@ -6,6 +6,7 @@
 
 mod util;
 
+mod archive;
 mod cli;
 mod e2e;
 mod faults;

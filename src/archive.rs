@@ -1,0 +1,1092 @@
+//! One-file archives of a checkpoint: an adapter to and from the checkpoint
+//! directory (the one model; see DESIGN.md), in the layout Podman, CRI-O and
+//! checkpointctl use, so that `checkpointctl show` reads ours and ours can
+//! carry theirs.
+//!
+//! ```text
+//! manifest.json, manifest.sig  docker-cr's signed manifest (first, so a
+//!                              reader knows at once what it is reading)
+//! config.dump                  checkpointctl's reduced container config
+//! spec.dump                    the OCI spec (a copy of spec.json)
+//! checkpoint/                  CRIU's images (a directory entry, then files)
+//! container.json, spec.json, criu-dump.conf, criu-dump.log, stats-dump
+//! docker-cr/rootfs-diff.tar    the signed overlay diff (whiteouts kept);
+//!                              only when it has deletions
+//! rootfs-diff.tar              the file changes without overlay whiteouts
+//! deleted.files                JSON array of deleted paths (when any)
+//! ```
+//!
+//! The whole is a tar, compressed with zstd (default, with a checksum per
+//! frame), gzip (CRC-32) or not at all; readers tell by the magic bytes.
+//! Writing and reading stream: nothing holds the archive in memory or on
+//! disk. Reading trusts nothing: entry names are a fixed shape (no links,
+//! devices, `..`, or names outside the layout), files are created beneath
+//! a fresh private directory with openat2, sizes are bounded, a stream that
+//! ends before the tar's end marker is truncated, and a docker-cr archive's
+//! files are checked against its manifest before the directory appears.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{self as mf, Manifest};
+use crate::trust;
+
+pub const CONFIG_DUMP: &str = "config.dump";
+pub const SPEC_DUMP: &str = "spec.dump";
+pub const DELETED_FILES: &str = "deleted.files";
+/// docker-cr's own rootfs diff (with overlay whiteouts), which the manifest
+/// signs, when it differs from the Podman-form `rootfs-diff.tar`.
+pub const OWN_DIFF: &str = "docker-cr/rootfs-diff.tar";
+
+/// Named volumes travel as `volumes/<name>.tar`; their list, with each
+/// tar's size and SHA-256, is signed by the exporting host (the manifest,
+/// signed at checkpoint time, cannot cover what is read at export time).
+pub const VOLUMES_DIR: &str = "volumes";
+pub const VOLUMES_LIST: &str = "docker-cr/volumes.json";
+pub const VOLUMES_SIG: &str = "docker-cr/volumes.sig";
+
+/// The container's image (`docker save`), with --with-image.
+pub const IMAGE_TAR: &str = "docker-cr/image.tar";
+
+/// Small metadata files are read into memory by someone: bounded.
+pub const MAX_SMALL: u64 = 16 << 20;
+/// More entries than any checkpoint has (a few hundred): an inode bomb.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// zstd level 1 on one thread: bench/archive (at 1 GiB, incompressible
+/// memory faster than the disk writes; zstd's worker threads were slower).
+const ZSTD_LEVEL: i32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Zstd,
+    Gzip,
+    None,
+}
+
+impl Compression {
+    pub fn parse(s: &str) -> Option<Compression> {
+        match s {
+            "zstd" => Some(Compression::Zstd),
+            "gzip" => Some(Compression::Gzip),
+            "none" => Some(Compression::None),
+            _ => None,
+        }
+    }
+    /// By the magic bytes, as containers/storage's DetectCompression does;
+    /// anything else is read as a plain tar. Pure.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(&[0x1f, 0x8b, 0x08]) {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+            Compression::None => "none",
+        }
+    }
+}
+
+/// What an archive entry may be. Pure: names from the archive are
+/// untrusted, and only the layout's shapes are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// A directory of the layout (`checkpoint`, `volumes`, ...).
+    Dir(String),
+    /// A file, by its path relative to the checkpoint directory, with the
+    /// most bytes it may have (None: bounded by free space only).
+    File(String, Option<u64>),
+}
+
+const DIRS: &[&str] = &["checkpoint", "volumes", "artifacts", "docker-cr"];
+
+fn plain_name(n: &str) -> bool {
+    !n.is_empty()
+        && n != "."
+        && n != ".."
+        && n.len() <= 255
+        && !n.bytes().any(|b| b == b'/' || b == 0 || b < 0x20 || b == 0x7f)
+}
+
+/// Classifies the entry `path` (a directory when `dir`). Pure.
+pub fn classify(path: &str, dir: bool) -> std::result::Result<Slot, String> {
+    let p = path.trim_start_matches("./").trim_end_matches('/');
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.iter().any(|c| !plain_name(c)) {
+        return Err("is not a plain relative name (empty, '..', absolute or control characters)".into());
+    }
+    match (parts.as_slice(), dir) {
+        ([d], true) if DIRS.contains(d) => Ok(Slot::Dir((*d).to_string())),
+        ([d], true) => Err(format!("is a directory docker-cr does not know ({d}/)")),
+        ([f], false) => {
+            let small = matches!(
+                *f,
+                mf::MANIFEST
+                    | trust::SIG
+                    | mf::CONTAINER
+                    | mf::SPEC
+                    | CONFIG_DUMP
+                    | SPEC_DUMP
+                    | DELETED_FILES
+                    | "network.status"
+                    | "pod.options"
+                    | "pod.dump"
+            );
+            Ok(Slot::File(p.to_string(), small.then_some(MAX_SMALL)))
+        }
+        ([d, _], false) if DIRS.contains(d) => {
+            let small = p == VOLUMES_LIST || p == VOLUMES_SIG;
+            Ok(Slot::File(p.to_string(), small.then_some(MAX_SMALL)))
+        }
+        (_, _) => Err("is not part of a checkpoint archive's layout".into()),
+    }
+}
+
+/// checkpointctl's reduced container config (lib/metadata.go), from the
+/// saved inspect data: what `checkpointctl show` prints. Pure.
+pub fn config_dump(saved: &serde_json::Value, m: &Manifest) -> serde_json::Value {
+    let s = |p: &str| saved.pointer(p).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    serde_json::json!({
+        "id": m.container.id,
+        "name": m.container.name,
+        "rootfsImage": s("/Config/Image"),
+        "rootfsImageRef": s("/Image"),
+        "rootfsImageName": s("/Config/Image"),
+        "runtime": "runc",
+        "createdTime": s("/Created"),
+        "checkpointedTime": rfc3339(m.created),
+        "restoredTime": "0001-01-01T00:00:00Z",
+        "restored": false,
+    })
+}
+
+/// Seconds since the epoch as RFC 3339 UTC. Pure.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Rewrites docker-cr's rootfs diff (an overlay upper dir, whiteouts as 0:0
+/// character devices) into Podman's form: the same entries without the
+/// whiteouts and without overlay's own xattrs, and the deleted paths
+/// (absolute, as Podman writes them). Returns them and whether anything
+/// had to change (if not, the original bytes are already in Podman's form).
+pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>, bool)> {
+    let mut ar = tar::Archive::new(input);
+    let mut b = tar::Builder::new(out);
+    let mut deleted = Vec::new();
+    let mut changed = false;
+    for e in ar.entries()? {
+        let mut e = e?;
+        let path = e.path()?.into_owned();
+        let h = e.header().clone();
+        let kind = h.entry_type();
+        if kind == tar::EntryType::Char && h.device_major()? == Some(0) && h.device_minor()? == Some(0) {
+            deleted.push(format!("/{}", path.to_string_lossy().trim_start_matches("./")));
+            changed = true;
+            continue;
+        }
+        let mut xattrs = Vec::new();
+        if let Some(exts) = e.pax_extensions()? {
+            for x in exts {
+                let x = x?;
+                let k = x.key_bytes();
+                if let Some(name) = k.strip_prefix(crate::rootfs::XATTR_PREFIX.as_bytes()) {
+                    if name.starts_with(b"trusted.overlay.") {
+                        changed = true;
+                    } else {
+                        xattrs.push((name.to_vec(), x.value_bytes().to_vec()));
+                    }
+                }
+            }
+        }
+        if !xattrs.is_empty() {
+            crate::rootfs::append_pax(&mut b, &xattrs)?;
+        }
+        let mut h2 = h.clone();
+        match kind {
+            tar::EntryType::Link | tar::EntryType::Symlink => {
+                let target = e.link_name()?.unwrap_or_default().into_owned();
+                b.append_link(&mut h2, &path, &target)?;
+            }
+            _ => b.append_data(&mut h2, &path, &mut e)?,
+        }
+    }
+    b.into_inner()?;
+    Ok((deleted, changed))
+}
+
+/// The named volumes of the saved container (inspect data): volume mounts
+/// that its Binds or Mounts name, not anonymous ones. Pure.
+pub fn named_volumes(saved: &serde_json::Value) -> Vec<String> {
+    let anonymous: Vec<String> = crate::restore::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
+    let mut v: Vec<String> = saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .filter_map(|m| m["Name"].as_str())
+        .filter(|n| !anonymous.iter().any(|a| a == n))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The host paths the saved container bind-mounts: (host path, container
+/// path). They never travel. Pure.
+pub fn host_binds(saved: &serde_json::Value) -> Vec<(String, String)> {
+    saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "bind")
+        .filter_map(|m| Some((m["Source"].as_str()?.to_string(), m["Destination"].as_str()?.to_string())))
+        .collect()
+}
+
+/// A named volume to pack: its name and its directory on this host.
+#[derive(Debug, Clone)]
+pub struct VolumeSrc {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What an export adds beyond the checkpoint directory.
+#[derive(Default)]
+pub struct Extras {
+    pub volumes: Vec<VolumeSrc>,
+    /// This host's key and its comment, to sign the volumes' list.
+    pub key: Option<(ed25519_dalek::SigningKey, String)>,
+    /// A staged `docker save` of the container's image.
+    pub image: Option<PathBuf>,
+}
+
+/// SHA-256 of what passes, and how much.
+struct Hashing {
+    sha: sha2::Sha256,
+    n: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        self.sha.update(buf);
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that counts what passes through it.
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The compressor in front of the output.
+enum Sink<W: Write> {
+    Zstd(zstd::Encoder<'static, W>),
+    Gzip(flate2::write::GzEncoder<W>),
+    Plain(W),
+}
+
+impl<W: Write> Sink<W> {
+    fn new(w: W, c: Compression) -> io::Result<Sink<W>> {
+        Ok(match c {
+            Compression::Zstd => {
+                let mut e = zstd::Encoder::new(w, ZSTD_LEVEL)?;
+                e.include_checksum(true)?;
+                Sink::Zstd(e)
+            }
+            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::fast())),
+            Compression::None => Sink::Plain(w),
+        })
+    }
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Zstd(e) => e.finish(),
+            Sink::Gzip(e) => e.finish(),
+            Sink::Plain(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Zstd(e) => e.write(buf),
+            Sink::Gzip(e) => e.write(buf),
+            Sink::Plain(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Zstd(e) => e.flush(),
+            Sink::Gzip(e) => e.flush(),
+            Sink::Plain(w) => w.flush(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ExportStats {
+    pub files: usize,
+    /// Bytes of the checkpoint's files.
+    pub bytes_in: u64,
+    /// Bytes of the archive written.
+    pub bytes_out: u64,
+    pub deleted: usize,
+    pub volumes: usize,
+}
+
+fn header(size: u64, mtime: u64, dir: bool) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    h.set_mode(if dir { 0o700 } else { 0o600 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
+/// A reader that fails unless it yields exactly `want` bytes: a file that
+/// changes size while it is archived would otherwise corrupt the tar.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+    what: String,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!("{} grew while it was archived", self.what))),
+            };
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{} is shorter than the manifest says", self.what),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes the checkpoint directory `dir` as an archive to `out`. Only the
+/// files the manifest lists (and the manifest and its signature) go in,
+/// each opened beneath `dir` without following links.
+pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> Result<ExportStats> {
+    let manifest = mf::read_bytes(dir)?;
+    let m = mf::parse_bytes(&manifest, &dir.join(mf::MANIFEST))?;
+    let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
+    let root = fs::File::open(dir).at("open", dir)?;
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let mut b = tar::Builder::new(Sink::new(Counting { inner: out, n: 0 }, c).map_err(arch_err)?);
+    let mut st = ExportStats::default();
+    let t = m.created;
+    let add_bytes = |b: &mut tar::Builder<_>, name: &str, data: &[u8]| -> Result<()> {
+        b.append_data(&mut header(data.len() as u64, t, false), name, data).map_err(arch_err)
+    };
+    add_bytes(&mut b, mf::MANIFEST, &manifest)?;
+    if let Some(s) = &sig {
+        add_bytes(&mut b, trust::SIG, s)?;
+    }
+    // What checkpointctl and Podman read first.
+    if let Some(saved) = mf::read_limited(dir, mf::CONTAINER, MAX_SMALL)? {
+        let v: serde_json::Value = serde_json::from_slice(&saved).unwrap_or_default();
+        let cfg = serde_json::to_vec_pretty(&config_dump(&v, &m)).unwrap_or_default();
+        add_bytes(&mut b, CONFIG_DUMP, &cfg)?;
+    }
+    if m.files.contains_key(mf::SPEC) {
+        if let Some(spec) = mf::read_limited(dir, mf::SPEC, MAX_SMALL)? {
+            add_bytes(&mut b, SPEC_DUMP, &spec)?;
+        }
+    }
+    let mut dirs = BTreeSet::new();
+    let mut append_file = |b: &mut tar::Builder<_>, name: &str, as_name: &str, size: u64| -> Result<()> {
+        if let Some((d, _)) = as_name.split_once('/') {
+            if dirs.insert(d.to_string()) {
+                b.append_data(&mut header(0, t, true), format!("{d}/"), io::empty()).map_err(arch_err)?;
+            }
+        }
+        let rel = Path::new(name);
+        let f = mf::open_beneath(&root, rel).at("open", &dir.join(rel))?;
+        let r = Exact {
+            inner: BufReader::with_capacity(1 << 20, f),
+            left: size,
+            what: dir.join(rel).display().to_string(),
+        };
+        b.append_data(&mut header(size, t, false), as_name, r).map_err(arch_err)
+    };
+    for (name, sum) in &m.files {
+        if name == mf::ROOTFS_DIFF {
+            continue;
+        }
+        append_file(&mut b, name, name, sum.size)?;
+        st.files += 1;
+        st.bytes_in += sum.size;
+    }
+    if let Some(sum) = m.files.get(mf::ROOTFS_DIFF) {
+        let p = dir.join(mf::ROOTFS_DIFF);
+        let open = || mf::open_beneath(&root, Path::new(mf::ROOTFS_DIFF)).at("open", &p);
+        let mut count = Counting { inner: io::sink(), n: 0 };
+        let (deleted, changed) = podman_diff(BufReader::new(open()?), &mut count).map_err(|e| {
+            Error::checkpoint(format!("{}: {e}", p.display()), "the checkpoint is damaged; take it again")
+        })?;
+        st.files += 1;
+        st.bytes_in += sum.size;
+        if changed {
+            append_file(&mut b, mf::ROOTFS_DIFF, OWN_DIFF, sum.size)?;
+            // The Podman form, made again as it is written (the same
+            // bytes as the count above: the conversion is deterministic).
+            let (reader, writer) = io::pipe().at("create a pipe for", &p)?;
+            let src = BufReader::new(open()?);
+            let size = count.n;
+            let worker = std::thread::spawn(move || podman_diff(src, io::BufWriter::new(writer)));
+            let r = Exact { inner: reader, left: size, what: format!("{} in Podman's form", p.display()) };
+            let appended = b.append_data(&mut header(size, t, false), mf::ROOTFS_DIFF, r).map_err(arch_err);
+            let made = worker.join().map_err(|_| Error::engine("the rootfs conversion thread failed", None))?;
+            appended?;
+            made.at("convert", &p)?;
+        } else {
+            append_file(&mut b, mf::ROOTFS_DIFF, mf::ROOTFS_DIFF, sum.size)?;
+        }
+        if !deleted.is_empty() {
+            st.deleted = deleted.len();
+            add_bytes(&mut b, DELETED_FILES, &serde_json::to_vec(&deleted).unwrap_or_default())?;
+        }
+    }
+    if let Some(img) = &extras.image {
+        let f = fs::File::open(img).at("open", img)?;
+        let size = f.metadata().at("stat", img)?.len();
+        if dirs.insert("docker-cr".to_string()) {
+            b.append_data(&mut header(0, t, true), "docker-cr/", io::empty()).map_err(arch_err)?;
+        }
+        let r = Exact { inner: BufReader::with_capacity(1 << 20, f), left: size, what: img.display().to_string() };
+        b.append_data(&mut header(size, t, false), IMAGE_TAR, r).map_err(arch_err)?;
+        st.bytes_in += size;
+    }
+    if !extras.volumes.is_empty() {
+        let mut list = std::collections::BTreeMap::new();
+        for v in &extras.volumes {
+            // Counted and hashed first (a tar entry's size comes before
+            // its bytes), then written; a volume that changes between the
+            // two passes fails the export (or, same size, the import).
+            let mut h = Hashing { sha: <sha2::Sha256 as sha2::Digest>::new(), n: 0 };
+            crate::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
+            let size = h.n;
+            let sha = crate::trust::hex(&sha2::Digest::finalize(h.sha));
+            let (reader, writer) = io::pipe().at("create a pipe for", &v.path)?;
+            let path = v.path.clone();
+            let worker = std::thread::spawn(move || crate::rootfs::capture(&path, io::BufWriter::new(writer)));
+            let r = Exact { inner: reader, left: size, what: format!("volume {} ({})", v.name, v.path.display()) };
+            let entry = format!("{VOLUMES_DIR}/{}.tar", v.name);
+            if dirs.insert(VOLUMES_DIR.to_string()) {
+                b.append_data(&mut header(0, t, true), format!("{VOLUMES_DIR}/"), io::empty()).map_err(arch_err)?;
+            }
+            let appended = b.append_data(&mut header(size, t, false), &entry, r).map_err(|e| {
+                Error::container(
+                    format!("volume {} changed while it was exported: {e}", v.name),
+                    "export a stopped container's checkpoint (checkpoint --stop), or leave volumes out with --ignore-volumes",
+                )
+            });
+            let made = worker.join().map_err(|_| Error::engine("the volume capture thread failed", None))?;
+            appended?;
+            made.map_err(|e| e.step(format!("volume {}", v.name)))?;
+            list.insert(v.name.clone(), mf::FileSum { size, sha256: sha, ..mf::FileSum::default() });
+            st.volumes += 1;
+            st.bytes_in += size;
+        }
+        let text = serde_json::to_vec_pretty(&list).unwrap_or_default();
+        add_bytes(&mut b, VOLUMES_LIST, &text)?;
+        if let Some((key, comment)) = &extras.key {
+            add_bytes(&mut b, VOLUMES_SIG, trust::sign(key, comment, &text).as_bytes())?;
+        }
+    }
+    let sink = b.into_inner().map_err(arch_err)?;
+    let mut counted = sink.finish().map_err(arch_err)?;
+    counted.flush().map_err(arch_err)?;
+    st.bytes_out = counted.n;
+    Ok(st)
+}
+
+/// A reader that remembers whether its source ended: a tar stream must end
+/// with its end-of-archive block, read before the source ends; a stream
+/// cut at an entry's boundary otherwise looks complete to the tar crate.
+struct EofSeen<R> {
+    inner: R,
+    eof: std::rc::Rc<std::cell::Cell<bool>>,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for EofSeen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof.set(true);
+        }
+        self.bytes.set(self.bytes.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// What an import found.
+#[derive(Debug)]
+pub struct Imported {
+    pub compression: Compression,
+    pub files: usize,
+    pub bytes: u64,
+    /// A docker-cr checkpoint (with a manifest); else another
+    /// tool's archive (Podman, CRI-O, containerd), in their layout.
+    pub manifest: Option<Manifest>,
+}
+
+/// `.NAME.importing` beside `dest`: where an import is built.
+pub fn partial_path(dest: &Path) -> Result<PathBuf> {
+    let name = dest.file_name().ok_or_else(|| {
+        Error::Usage(format!("invalid checkpoint directory {:?}\nTry 'docker-cr import --help'.", dest))
+    })?;
+    let mut p = std::ffi::OsString::from(".");
+    p.push(name);
+    p.push(".importing");
+    Ok(match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.join(p),
+        _ => PathBuf::from(p),
+    })
+}
+
+/// How an import ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Finish {
+    /// A directory to keep: every file checked against the manifest, and
+    /// synced, before it appears.
+    Keep,
+    /// A private directory a restore reads at once, which checks the
+    /// signature and every digest before it starts anything: neither is
+    /// done twice.
+    ForRestore,
+}
+
+/// Reads an archive from `input` (named `what` in messages) into the new
+/// directory `dest` (0700; it must not exist). It appears only complete
+/// (and, with `Finish::Keep`, verified and synced): built as
+/// `.NAME.importing` and renamed; on any failure that is removed and
+/// nothing is left.
+pub fn import(input: impl Read, what: &str, dest: &Path, finish: Finish) -> Result<Imported> {
+    match fs::symlink_metadata(dest) {
+        Ok(_) => {
+            return Err(Error::checkpoint(
+                format!("{} already exists", dest.display()),
+                "name a new directory; docker-cr never overwrites a checkpoint",
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).at("stat", dest),
+    }
+    let partial = partial_path(dest)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().mode(0o700).create(&partial).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::checkpoint(
+                    format!(
+                        "{} exists: another import to {} runs, or one was interrupted",
+                        partial.display(),
+                        dest.display()
+                    ),
+                    format!("if no docker-cr is running, remove {}", partial.display()),
+                )
+            } else {
+                Error::Io { op: "create", path: partial.clone(), source: e }
+            }
+        })?;
+    }
+    let r = import_into(input, what, &partial, finish).and_then(|imp| {
+        crate::checkpoint::rename_noreplace(&partial, dest)?;
+        Ok(imp)
+    });
+    if r.is_err() {
+        let _ = fs::remove_dir_all(&partial);
+    }
+    r
+}
+
+fn damaged(what: &str, why: impl std::fmt::Display) -> Error {
+    Error::checkpoint(
+        format!("the archive {what} {why}"),
+        "it is truncated, corrupted or not a checkpoint archive; nothing was created. Copy or export it again",
+    )
+}
+
+/// Creates `rel` (a file of the layout) beneath `root`, never through a
+/// link and never replacing anything: openat2(O_CREAT | O_EXCL,
+/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). See openat2(2).
+fn create_beneath(root: &fs::File, rel: &Path) -> io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let fd: OwnedFd = rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(fs::File::from(fd))
+}
+
+/// Bytes free for us on the filesystem of `f`.
+fn free_bytes(f: &fs::File) -> u64 {
+    rustix::fs::fstatvfs(f.as_fd()).map_or(u64::MAX, |s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Room kept free on the target filesystem.
+const RESERVE: u64 = 64 << 20;
+
+fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Result<Imported> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let head = input.fill_buf().map_err(|e| damaged(what, format!("cannot be read: {e}")))?;
+    if head.is_empty() {
+        return Err(damaged(what, "is empty"));
+    }
+    let compression = Compression::detect(head);
+    let decoded: Box<dyn Read> = match compression {
+        Compression::Zstd => {
+            Box::new(zstd::Decoder::with_buffer(input).map_err(|e| damaged(what, format!("is not zstd: {e}")))?)
+        }
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::None => Box::new(input),
+    };
+    let eof = std::rc::Rc::new(std::cell::Cell::new(false));
+    let pos = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let mut ar = tar::Archive::new(EofSeen { inner: decoded, eof: eof.clone(), bytes: pos.clone() });
+    let root = fs::File::open(dir).at("open", dir)?;
+    let bad = |e: io::Error| damaged(what, format!("is damaged at byte {} of its tar stream: {e}", pos.get()));
+    let mut files = 0usize;
+    let mut bytes = 0u64;
+    let mut count = 0usize;
+    let mut seen_dirs = BTreeSet::new();
+    for e in ar.entries().map_err(bad)? {
+        let mut e = e.map_err(bad)?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(damaged(what, format!("has more than {MAX_ENTRIES} entries")));
+        }
+        let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let kind = e.header().entry_type();
+        let slot = match kind {
+            tar::EntryType::XGlobalHeader => continue,
+            tar::EntryType::Directory => classify(&raw, true),
+            tar::EntryType::Regular | tar::EntryType::Continuous => classify(&raw, false),
+            other => Err(format!("is a {other:?}; a checkpoint archive holds only files and directories")),
+        }
+        .map_err(|why| damaged(what, format!("has an entry {raw:?} that {why}")))?;
+        match slot {
+            Slot::Dir(d) => {
+                if seen_dirs.insert(d.clone()) {
+                    fs::DirBuilder::new().mode(0o700).create(dir.join(&d)).at("create", &dir.join(&d))?;
+                }
+            }
+            Slot::File(rel, max) => {
+                let size = e.header().entry_size().map_err(bad)?;
+                if let Some(max) = max.filter(|m| size > *m) {
+                    return Err(damaged(what, format!("has {rel} of {size} bytes; at most {max} are accepted")));
+                }
+                if size.saturating_add(RESERVE) > free_bytes(&root) {
+                    return Err(Error::host(
+                        format!("{rel} of the archive {what} needs {size} bytes, more than {} has free", dir.display()),
+                        "free space there, or import into a directory on another filesystem",
+                    ));
+                }
+                if let Some((d, _)) = rel.split_once('/') {
+                    if seen_dirs.insert(d.to_string()) {
+                        fs::DirBuilder::new().mode(0o700).create(dir.join(d)).at("create", &dir.join(d))?;
+                    }
+                }
+                let path = dir.join(&rel);
+                let out = create_beneath(&root, Path::new(&rel)).map_err(|err| match err.kind() {
+                    io::ErrorKind::AlreadyExists => damaged(what, format!("has {rel} twice")),
+                    _ => Error::Io { op: "create", path: path.clone(), source: err },
+                })?;
+                let mut w = io::BufWriter::with_capacity(1 << 20, out);
+                let n = io::copy(&mut e, &mut w).map_err(|err| match err.kind() {
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::Other => bad(err),
+                    _ if err.raw_os_error().is_some() => Error::Io { op: "write", path: path.clone(), source: err },
+                    _ => bad(err),
+                })?;
+                w.flush().at("write", &path)?;
+                if n != size {
+                    return Err(damaged(what, format!("ends inside {rel} ({n} of {size} bytes)")));
+                }
+                files += 1;
+                bytes += n;
+            }
+        }
+    }
+    if eof.get() {
+        return Err(damaged(what, "ends before the tar's end-of-archive block (truncated)"));
+    }
+    // The rest of the stream: the compressor's checksum is checked only at
+    // its end, and a truncated one fails here.
+    let mut rest = ar.into_inner();
+    io::copy(&mut rest, &mut io::sink())
+        .map_err(|e| damaged(what, format!("fails its checksum or is truncated: {e}")))?;
+    let manifest = finish_own(dir, what, finish)?;
+    if manifest.is_none() {
+        for need in [CONFIG_DUMP, SPEC_DUMP, "checkpoint/inventory.img"] {
+            if fs::symlink_metadata(dir.join(need)).is_err() {
+                return Err(damaged(what, format!("has no {need}: it is not a checkpoint archive")));
+            }
+        }
+    }
+    if finish == Finish::Keep {
+        rustix::fs::syncfs(&root).at("sync", dir)?;
+    }
+    Ok(Imported { compression, files, bytes, manifest })
+}
+
+/// A docker-cr archive becomes the checkpoint directory it was made from:
+/// the signed diff back in place, the files made only for other tools
+/// gone, every file checked against the manifest. Another tool's archive
+/// (no manifest) is left in its layout.
+fn finish_own(dir: &Path, what: &str, finish: Finish) -> Result<Option<Manifest>> {
+    let Some(bytes) = mf::read_limited(dir, mf::MANIFEST, mf::MAX_MANIFEST)? else { return Ok(None) };
+    let m = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST)).map_err(|e| e.step(format!("the archive {what}")))?;
+    let own = dir.join(OWN_DIFF);
+    if fs::symlink_metadata(&own).is_ok() {
+        fs::rename(&own, dir.join(mf::ROOTFS_DIFF)).at("rename", &own)?;
+    }
+    let _ = fs::remove_dir(dir.join("docker-cr"));
+    for extra in [CONFIG_DUMP, SPEC_DUMP, DELETED_FILES] {
+        if !m.files.contains_key(extra) {
+            let _ = fs::remove_file(dir.join(extra));
+        }
+    }
+    if finish == Finish::Keep {
+        mf::verify(dir, &m).map_err(|e| e.step(format!("the archive {what}")))?;
+    }
+    Ok(Some(m))
+}
+
+/// Checks a `docker save` tar from an archive before the engine loads it:
+/// its one image's config must hash to `image_id` (the signed checkpoint's
+/// image), and it may name no tag but `allowed` (the container's image
+/// name), so that loading it can neither bring another image nor move a tag
+/// of this host's to something else. Reads `manifest.json` and the config
+/// (each at most 16 MiB).
+pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()> {
+    use sha2::Digest as _;
+    let bad = |why: String| {
+        Error::checkpoint(
+            format!("the archive's image {}: {why}", path.display()),
+            "the archive was changed or is damaged; export it again, or load the image yourself and restore without it",
+        )
+    };
+    let entry = |want: &str| -> Result<Option<Vec<u8>>> {
+        let f = fs::File::open(path).at("open", path)?;
+        let mut ar = tar::Archive::new(BufReader::new(f));
+        for e in ar.entries().map_err(|e| bad(e.to_string()))? {
+            let e = e.map_err(|e| bad(e.to_string()))?;
+            if e.path_bytes().as_ref() == want.as_bytes() {
+                let mut v = Vec::new();
+                e.take(MAX_SMALL + 1).read_to_end(&mut v).map_err(|e| bad(e.to_string()))?;
+                if v.len() as u64 > MAX_SMALL {
+                    return Err(bad(format!("{want} is too large")));
+                }
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let manifest = entry("manifest.json")?.ok_or_else(|| bad("it has no manifest.json".into()))?;
+    let m: serde_json::Value =
+        serde_json::from_slice(&manifest).map_err(|e| bad(format!("its manifest.json is not JSON: {e}")))?;
+    let images = m.as_array().ok_or_else(|| bad("its manifest.json is not a list".into()))?;
+    let [one] = images.as_slice() else { return Err(bad(format!("it holds {} images, not one", images.len()))) };
+    let allowed_tags = [allowed.to_string(), format!("{allowed}:latest")];
+    for tag in one["RepoTags"].as_array().into_iter().flatten() {
+        let tag = tag.as_str().unwrap_or("");
+        if !allowed_tags.iter().any(|a| a == tag) {
+            return Err(bad(format!("it would tag {tag:?}, not the container's image {allowed:?}")));
+        }
+    }
+    let config = one["Config"].as_str().ok_or_else(|| bad("its manifest.json names no config".into()))?;
+    let bytes = entry(config)?.ok_or_else(|| bad(format!("it lacks its config {config}")))?;
+    let got = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(&bytes)));
+    if got != image_id {
+        return Err(bad(format!("its image is {got}, not the checkpoint's {image_id}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_by_magic_only() {
+        assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 0x08]), Compression::Gzip);
+        assert_eq!(Compression::detect(b"manifest.json\0"), Compression::None);
+        assert_eq!(Compression::detect(&[0x28, 0xb5]), Compression::None, "too short to be zstd");
+        assert_eq!(Compression::parse("zstd"), Some(Compression::Zstd));
+        assert_eq!(Compression::parse("xz"), None);
+    }
+
+    #[test]
+    fn only_the_layouts_names() {
+        assert_eq!(classify("checkpoint/", true), Ok(Slot::Dir("checkpoint".into())));
+        assert_eq!(classify("./checkpoint/pages-1.img", false), Ok(Slot::File("checkpoint/pages-1.img".into(), None)));
+        assert_eq!(classify("manifest.json", false), Ok(Slot::File("manifest.json".into(), Some(MAX_SMALL))));
+        assert_eq!(classify("volumes/data.tar", false), Ok(Slot::File("volumes/data.tar".into(), None)));
+        for bad in ["../x", "/etc/passwd", "checkpoint/../../x", "a/b/c", "etc/passwd", "", "checkpoint//x", "x\n"] {
+            assert!(classify(bad, false).is_err(), "{bad:?} accepted");
+        }
+        assert!(classify("etc/", true).is_err());
+        assert!(classify("checkpoint/sub/", true).is_err());
+    }
+
+    #[test]
+    fn named_volumes_travel_host_paths_do_not() {
+        let saved = serde_json::json!({
+            "HostConfig": {"Binds": ["data:/data", "/srv:/srv:ro"], "Mounts": [{"Type": "volume", "Source": "logs", "Target": "/logs"}]},
+            "Mounts": [
+                {"Type": "volume", "Name": "data", "Destination": "/data"},
+                {"Type": "volume", "Name": "logs", "Destination": "/logs"},
+                {"Type": "volume", "Name": "f988d47c633a", "Destination": "/anon"},
+                {"Type": "bind", "Source": "/srv", "Destination": "/srv"}
+            ]
+        });
+        assert_eq!(named_volumes(&saved), vec!["data".to_string(), "logs".to_string()], "anonymous ones stay");
+        assert_eq!(host_binds(&saved), vec![("/srv".to_string(), "/srv".to_string())]);
+        assert_eq!(classify("docker-cr/volumes.json", false), Ok(Slot::File(VOLUMES_LIST.into(), Some(MAX_SMALL))));
+    }
+
+    // Issue 9: an image from an archive is loaded only if it is exactly the
+    // signed checkpoint's image, and moves no other tag.
+    #[test]
+    fn image_tars_are_checked_before_loading() {
+        use sha2::Digest as _;
+        let d = tempdir("image");
+        let config = br#"{"architecture":"amd64"}"#;
+        let id = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(config)));
+        let make = |tags: &str, cfg: &[u8]| {
+            let manifest = format!(r#"[{{"Config":"c.json","RepoTags":{tags},"Layers":[]}}]"#);
+            let t = tar_of(
+                &[
+                    ("c.json", tar::EntryType::Regular, cfg),
+                    ("manifest.json", tar::EntryType::Regular, manifest.as_bytes()),
+                ],
+                true,
+            );
+            let p = d.join("img.tar");
+            fs::write(&p, t).unwrap();
+            p
+        };
+        check_image_tar(&make(r#"["app:latest"]"#, config), &id, "app").unwrap();
+        check_image_tar(&make("null", config), &id, "app").unwrap();
+        let e = check_image_tar(&make(r#"["busybox:latest"]"#, config), &id, "app").unwrap_err().to_string();
+        assert!(e.contains("would tag \"busybox:latest\""), "{e}");
+        let e = check_image_tar(&make(r#"["app"]"#, b"{}"), &id, "app").unwrap_err().to_string();
+        assert!(e.contains("not the checkpoint's"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    fn diff_with_whiteout() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, "etc/", io::empty()).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(3);
+        b.append_data(&mut h, "etc/new", &b"new"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Char);
+        h.set_device_major(0).unwrap();
+        h.set_device_minor(0).unwrap();
+        h.set_size(0);
+        b.append_data(&mut h, "etc/gone", io::empty()).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn podman_form_has_no_whiteouts() {
+        let mut out = Vec::new();
+        let (deleted, changed) = podman_diff(&diff_with_whiteout()[..], &mut out).unwrap();
+        assert_eq!(deleted, vec!["/etc/gone".to_string()]);
+        assert!(changed);
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> =
+            ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, vec!["etc/", "etc/new"]);
+        // Deterministic: the size counted first is the size written.
+        let mut again = Vec::new();
+        podman_diff(&diff_with_whiteout()[..], &mut again).unwrap();
+        assert_eq!(out, again);
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("docker-cr-archive-test-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A tar of (name, kind, data); names are written raw (`..` too).
+    fn tar_of(entries: &[(&str, tar::EntryType, &[u8])], end: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o600);
+            h.set_size(data.len() as u64);
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            if *kind == tar::EntryType::Symlink {
+                h.set_link_name("/etc").unwrap();
+            }
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        if end {
+            out.resize(out.len() + 1024, 0);
+        }
+        out
+    }
+
+    fn podman_like() -> Vec<(&'static str, tar::EntryType, &'static [u8])> {
+        use tar::EntryType::{Directory, Regular};
+        vec![
+            ("checkpoint/", Directory, b""),
+            ("checkpoint/inventory.img", Regular, b"inv"),
+            ("checkpoint/pages-1.img", Regular, &[7u8; 3000]),
+            ("config.dump", Regular, b"{}"),
+            ("spec.dump", Regular, b"{}"),
+            ("rootfs-diff.tar", Regular, b""),
+        ]
+    }
+
+    fn refused(data: &[u8], needle: &str) {
+        let d = tempdir("refused");
+        let dest = d.join("cp");
+        let e = import(data, "under test", &dest, Finish::Keep).unwrap_err().to_string();
+        assert!(e.contains(needle), "{needle:?} not in {e}");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0, "something was left behind: {e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn another_tools_archive_imports_in_its_layout() {
+        let d = tempdir("podman");
+        let dest = d.join("cp");
+        let imp = import(&tar_of(&podman_like(), true)[..], "t", &dest, Finish::Keep).unwrap();
+        assert!(imp.manifest.is_none());
+        assert_eq!(imp.compression, Compression::None);
+        assert_eq!(fs::read(dest.join("checkpoint/pages-1.img")).unwrap(), vec![7u8; 3000]);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(dest.join("config.dump")).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    // Issue 9: entries are untrusted; a damaged stream leaves nothing.
+    #[test]
+    fn hostile_and_damaged_archives_leave_nothing() {
+        use tar::EntryType::{Regular, Symlink};
+        let mut bad = podman_like();
+        bad.push(("../escape", Regular, b"x"));
+        refused(&tar_of(&bad, true), "not a plain relative name");
+        let mut bad = podman_like();
+        bad.push(("checkpoint/evil", Symlink, b""));
+        refused(&tar_of(&bad, true), "holds only files and directories");
+        let mut bad = podman_like();
+        bad.push(("etc/passwd", Regular, b"x"));
+        refused(&tar_of(&bad, true), "layout");
+        let mut bad = podman_like();
+        bad.push(("config.dump", Regular, b"{}"));
+        refused(&tar_of(&bad, true), "has config.dump twice");
+        refused(&tar_of(&podman_like(), false), "truncated");
+        refused(&tar_of(&podman_like()[..3], true), "has no config.dump");
+        refused(b"", "is empty");
+        // A header claiming a huge manifest: refused before any byte is read.
+        let mut big = tar_of(&[("manifest.json", Regular, b"")], false);
+        let mut h = tar::Header::from_byte_slice(&big[..512]).clone();
+        h.set_size(MAX_SMALL + 1);
+        h.set_cksum();
+        big[..512].copy_from_slice(h.as_bytes());
+        refused(&big, "at most");
+        // zstd: cut short, or one bit flipped, fails its checksum.
+        let z = zstd::encode_all(&tar_of(&podman_like(), true)[..], 1).unwrap();
+        let mut e = zstd::Encoder::new(Vec::new(), 1).unwrap();
+        e.include_checksum(true).unwrap();
+        e.write_all(&tar_of(&podman_like(), true)).unwrap();
+        let z2 = e.finish().unwrap();
+        assert!(z.len() > 40);
+        refused(&z2[..z2.len() - 3], "archive under test");
+        let mut flipped = z2.clone();
+        let n = flipped.len() / 2;
+        flipped[n] ^= 0x10;
+        refused(&flipped, "archive under test");
+        let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        g.write_all(&tar_of(&podman_like(), true)).unwrap();
+        let g = g.finish().unwrap();
+        refused(&g[..g.len() - 4], "archive under test");
+        let d = tempdir("gz");
+        let imp = import(&g[..], "t", &d.join("cp"), Finish::Keep).unwrap();
+        assert_eq!(imp.compression, Compression::Gzip);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,576 @@
+//! The archive commands, as compositions over the checkpoint directory:
+//! `export` and `import` run the `archive` adapter; `checkpoint --export`
+//! is a checkpoint into a private temporary directory, then an export;
+//! `restore --import` is an import into one, then the normal restore. The
+//! temporary directory lives under $DOCKER_CR_STORE (root-only, 0700) and
+//! is removed whatever happens. `migrate` streams a stopping checkpoint
+//! to `restore --import -` on another host through a transport command,
+//! and brings the source back from the same checkpoint if that fails.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::archive::{self, Compression};
+use crate::cli::{CheckpointArgs, ExportArgs, Global, ImportArgs, MigrateArgs, RestoreArgs, Where};
+use crate::error::{Error, IoContext, Result};
+use crate::host::{self, Progress};
+use crate::manifest as mf;
+
+/// docker-cr's own directory for temporary checkpoints.
+pub fn store_dir() -> PathBuf {
+    std::env::var_os("DOCKER_CR_STORE").map_or_else(|| PathBuf::from("/var/lib/docker-cr"), PathBuf::from)
+}
+
+/// A private directory for one run's checkpoint, removed when dropped.
+/// The checkpoint itself goes to `path()`, which does not exist yet.
+pub struct TempCheckpoint {
+    parent: PathBuf,
+}
+
+impl TempCheckpoint {
+    pub fn new(what: &str) -> Result<TempCheckpoint> {
+        let store = store_dir();
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&store).at("create", &store)?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let parent = store.join(format!(".{what}-{}-{nanos}", std::process::id()));
+        fs::DirBuilder::new().mode(0o700).create(&parent).at("create", &parent)?;
+        Ok(TempCheckpoint { parent })
+    }
+    pub fn path(&self) -> PathBuf {
+        self.parent.join("checkpoint")
+    }
+}
+
+impl Drop for TempCheckpoint {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.parent);
+    }
+}
+
+fn is_stdio(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// Writes the archive of `dir` to `file` (created 0600, never replacing
+/// anything, removed again on failure) or to stdout.
+fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, out: &Progress) -> Result<()> {
+    let t = std::time::Instant::now();
+    let st = if is_stdio(file) {
+        let stdout = io::stdout();
+        let lock = stdout.lock();
+        let st = archive::export(dir, io::BufWriter::with_capacity(1 << 20, lock), c, extras)?;
+        io::stdout().flush().at("write", Path::new("standard output"))?;
+        st
+    } else {
+        let f =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => Error::checkpoint(
+                    format!("{} already exists", file.display()),
+                    "name a new file; docker-cr never overwrites an archive",
+                ),
+                _ => Error::Io { op: "create", path: file.to_path_buf(), source: e },
+            })?;
+        let done = archive::export(dir, io::BufWriter::with_capacity(1 << 20, &f), c, extras)
+            .and_then(|st| f.sync_all().at("sync", file).map(|()| st));
+        match done {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = fs::remove_file(file);
+                return Err(e);
+            }
+        }
+    };
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    out.step(format!(
+        "exported {} files{} ({:.1} MiB{}) as {} ({}, {:.1} MiB) in {} ms: {:.0} MB/s",
+        st.files,
+        if st.volumes > 0 { format!(" and {} named volumes", st.volumes) } else { String::new() },
+        st.bytes_in as f64 / (1 << 20) as f64,
+        if st.deleted > 0 { format!(", {} deleted paths", st.deleted) } else { String::new() },
+        if is_stdio(file) { "standard output".to_string() } else { file.display().to_string() },
+        c.name(),
+        st.bytes_out as f64 / (1 << 20) as f64,
+        (secs * 1000.0) as u64,
+        st.bytes_in as f64 / secs / 1e6,
+    ));
+    Ok(())
+}
+
+/// Unpacks `file` (or stdin) into `dir`.
+fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Progress) -> Result<archive::Imported> {
+    let t = std::time::Instant::now();
+    let imp = if is_stdio(file) {
+        archive::import(io::stdin().lock(), "on standard input", dir, finish)?
+    } else {
+        let f = fs::File::open(file).at("open", file)?;
+        archive::import(f, &file.display().to_string(), dir, finish)?
+    };
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    out.step(format!(
+        "imported {} files ({:.1} MiB, {}) into {} in {} ms: {:.0} MB/s{}",
+        imp.files,
+        imp.bytes as f64 / (1 << 20) as f64,
+        imp.compression.name(),
+        dir.display(),
+        (secs * 1000.0) as u64,
+        imp.bytes as f64 / secs / 1e6,
+        if imp.manifest.is_some() && finish == archive::Finish::Keep {
+            ", every file matches the manifest"
+        } else {
+            ""
+        },
+    ));
+    Ok(imp)
+}
+
+/// The saved inspect data of the checkpoint in `dir`.
+fn saved(dir: &Path) -> Result<serde_json::Value> {
+    let bytes = mf::read_limited(dir, mf::CONTAINER, archive::MAX_SMALL)?.unwrap_or_default();
+    Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+/// The named volumes of the checkpoint in `dir`, found on this host's
+/// engine, and this host's key to sign their list; none with `ignore`.
+fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Result<Staged> {
+    let sv = saved(dir)?;
+    let mut staged = Staged { extras: archive::Extras::default(), _dir: None };
+    if with_image {
+        let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+        let id = sv["Image"].as_str().unwrap_or("").to_string();
+        let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
+        // By name when the name still means that image, so its tag travels.
+        let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
+            named.to_string()
+        } else {
+            id.clone()
+        };
+        let tmp = TempCheckpoint::new("image")?;
+        let file = tmp.parent.join("image.tar");
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).at("create", &file)?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, &mut f);
+        engine.save_image(&which, &mut w).map_err(|e| e.step(format!("saving the image {which} (--with-image)")))?;
+        w.flush().at("write", &file)?;
+        drop(w);
+        let size = f.metadata().at("stat", &file)?.len();
+        out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
+        staged.extras.image = Some(file);
+        staged._dir = Some(tmp);
+    }
+    let names = archive::named_volumes(&sv);
+    if names.is_empty() {
+        return Ok(staged);
+    }
+    if ignore {
+        out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
+        return Ok(staged);
+    }
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let mut volumes = Vec::new();
+    for name in names {
+        let v = engine.volume(&name)?.ok_or_else(|| {
+            Error::container(
+                format!("the checkpoint's named volume {name} is not on this host (any more)"),
+                "export with --ignore-volumes to leave the volumes out",
+            )
+        })?;
+        let driver = v["Driver"].as_str().unwrap_or("");
+        let path = v["Mountpoint"].as_str().unwrap_or("");
+        if driver != "local" || path.is_empty() {
+            return Err(Error::container(
+                format!("volume {name} uses the driver {driver:?}; docker-cr packs only local volumes"),
+                "export with --ignore-volumes and move its data with the driver's own tools",
+            ));
+        }
+        out.step(format!("packing named volume {name} ({path})"));
+        volumes.push(archive::VolumeSrc { name, path: PathBuf::from(path) });
+    }
+    let keys = crate::trust::KeyDir::from_env();
+    let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    staged.extras.volumes = volumes;
+    staged.extras.key = Some((key, host));
+    Ok(staged)
+}
+
+/// What an export adds, and the private directory the image is staged in.
+struct Staged {
+    extras: archive::Extras,
+    _dir: Option<TempCheckpoint>,
+}
+
+pub fn run_export(g: &Global, a: &ExportArgs) -> Result<()> {
+    host::require_root()?;
+    let out = Progress::new(g.quiet);
+    let staged = extras_for(&a.dir, a.ignore_volumes, a.with_image, &out)?;
+    export_to(&a.dir, &a.file, a.compress, &staged.extras, &out)?;
+    out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
+    Ok(())
+}
+
+pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
+    host::require_root()?;
+    let out = Progress::new(g.quiet);
+    let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, &out)?;
+    if imp.manifest.is_none() {
+        out.warn(format!(
+            "{} holds another tool's checkpoint (no docker-cr manifest): it is unsigned",
+            a.dir.display()
+        ));
+    }
+    out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
+    Ok(())
+}
+
+/// `checkpoint --export FILE`: a checkpoint into a private directory, its
+/// archive written to FILE, the directory removed.
+pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
+    let Some(file) = &a.export else { return crate::checkpoint::run(g, a) };
+    host::require_root()?;
+    if !is_stdio(file) && fs::symlink_metadata(file).is_ok() {
+        return Err(Error::checkpoint(
+            format!("{} already exists", file.display()),
+            "name a new file; docker-cr never overwrites an archive",
+        ));
+    }
+    let tmp = TempCheckpoint::new("export")?;
+    let inner = CheckpointArgs { to: Where::Dir(tmp.path()), export: None, ..a.clone() };
+    crate::checkpoint::run(g, &inner)?;
+    let out = Progress::new(g.quiet);
+    let staged = extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out)?;
+    export_to(&tmp.path(), file, a.compress, &staged.extras, &out)
+        .map_err(|e| e.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
+    out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
+    Ok(())
+}
+
+/// `restore --import FILE`: the archive unpacked and verified into a
+/// private directory, then the normal restore from there; the directory
+/// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
+pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
+    let Some(file) = &a.import else { return crate::restore::run(g, a) };
+    host::require_root()?;
+    let out = Progress::new(g.quiet);
+    let tmp = TempCheckpoint::new("import")?;
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
+    let Some(m) = imp.manifest else {
+        return Err(Error::checkpoint(
+            format!("the archive {} has no docker-cr manifest (another tool's checkpoint)", file.display()),
+            "docker-cr restores only its own archives so far",
+        ));
+    };
+    let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
+    let sv = saved(&tmp.path())?;
+    let binds = archive::host_binds(&sv);
+    if !binds.is_empty() {
+        out.step(format!(
+            "the container expects these host paths here (bind mounts never travel): {}",
+            binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
+    load_image(&tmp.path(), &inner, &sv, &out)?;
+    let created = unpack_volumes(&tmp.path(), a, &out)?;
+    let r = crate::restore::run(g, &inner);
+    if let (Err(_), Some(engine)) = (&r, &created.engine) {
+        for v in &created.names {
+            if engine.remove_volume(v).is_ok() {
+                out.step(format!("removed volume {v}, created for the failed restore"));
+            }
+        }
+    }
+    if r.is_err() {
+        let log = tmp.path().join(mf::RESTORE_LOG);
+        let keep = Path::new("/run/docker-cr").join(format!("criu-restore-{}.log", std::process::id()));
+        if fs::create_dir_all("/run/docker-cr").is_ok() && fs::rename(&log, &keep).is_ok() {
+            out.warn(format!("CRIU's log of the failed restore is kept as {}", keep.display()));
+        }
+    }
+    r
+}
+
+/// The archive's image (--with-image), loaded when this engine lacks it:
+/// only for a checkpoint whose signature this host trusts (or --trust),
+/// and only if the tar holds exactly the signed checkpoint's image (see
+/// `archive::check_image_tar`).
+fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Progress) -> Result<()> {
+    let tar = dir.join(archive::IMAGE_TAR);
+    if fs::symlink_metadata(&tar).is_err() {
+        return Ok(());
+    }
+    let id = sv["Image"].as_str().unwrap_or("");
+    let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    if engine.image_id(id)?.is_some() {
+        out.step(format!(
+            "the image {named} ({}) is here already",
+            crate::docker::short_id(id.trim_start_matches("sha256:"))
+        ));
+        return Ok(());
+    }
+    if let Some(other) = engine.image_id(named)?.filter(|other| other != id) {
+        return Err(Error::container(
+            format!(
+                "the archive's image is {named} ({}), but {named} means another image on this host ({}): loading it would move that tag",
+                crate::docker::short_id(id.trim_start_matches("sha256:")),
+                crate::docker::short_id(other.trim_start_matches("sha256:"))
+            ),
+            format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
+        ));
+    }
+    // The signature first: nothing of an untrusted archive reaches the engine.
+    crate::restore::load(dir, inner, &crate::trust::KeyDir::from_env())?;
+    archive::check_image_tar(&tar, id, named)?;
+    let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
+    engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
+    out.step(format!(
+        "loaded the image {named} ({}) from the archive",
+        crate::docker::short_id(id.trim_start_matches("sha256:"))
+    ));
+    Ok(())
+}
+
+/// Volumes `unpack_volumes` created (removed again if the restore fails).
+struct Created {
+    engine: Option<crate::docker::Engine>,
+    names: Vec<String>,
+}
+
+/// The archive's named volumes (volumes/NAME.tar in `dir`): their list's
+/// signature checked like a checkpoint's (or --trust), each tar against
+/// its digest; then each volume created here and filled, confined to its
+/// directory. One that exists here already is an error, before anything
+/// is created, unless --ignore-volumes (then none is unpacked).
+fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created> {
+    let mut created = Created { engine: None, names: Vec::new() };
+    let vdir = dir.join(archive::VOLUMES_DIR);
+    let mut tars: Vec<String> = fs::read_dir(&vdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
+        .collect();
+    tars.sort();
+    if tars.is_empty() {
+        return Ok(created);
+    }
+    if a.ignore_volumes {
+        out.step(format!("not unpacking the archive's volumes (--ignore-volumes): {}", tars.join(", ")));
+        return Ok(created);
+    }
+    let damaged = |why: String| {
+        Error::checkpoint(
+            format!("the archive's volumes: {why}"),
+            "the archive is damaged or was changed; export it again, or restore with --ignore-volumes",
+        )
+    };
+    let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
+        .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
+    let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
+    let keys = crate::trust::KeyDir::from_env();
+    let mut trusted = keys.trusted()?;
+    for p in &a.trust_keys {
+        trusted.push(crate::trust::read_pub(p)?);
+    }
+    let prov = crate::trust::check(&list, sig.as_deref(), &trusted).map_err(|e| e.step("the archive's volumes"))?;
+    if !a.trust {
+        if let Some(e) = crate::trust::refusal(&prov, "the list of the archive's volumes", &keys) {
+            return Err(e);
+        }
+    }
+    let sums: std::collections::BTreeMap<String, mf::FileSum> =
+        serde_json::from_slice(&list).map_err(|e| damaged(format!("{} is not valid: {e}", archive::VOLUMES_LIST)))?;
+    for name in &tars {
+        let want = sums.get(name).ok_or_else(|| damaged(format!("{name}.tar is not in the signed list")))?;
+        if !crate::cli::valid_name(name) {
+            return Err(damaged(format!("{name:?} is not a volume name")));
+        }
+        let got = mf::sum_file(&vdir.join(format!("{name}.tar")))?;
+        if got.size != want.size || got.sha256 != want.sha256 {
+            return Err(damaged(format!("{name}.tar does not match its digest")));
+        }
+    }
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
+    if !existing.is_empty() {
+        let names: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
+        return Err(Error::container(
+            format!(
+                "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
+                names.join(", ")
+            ),
+            format!(
+                "restore with --ignore-volumes to use the existing ones as they are, or remove them first (docker volume rm {})",
+                names.join(" ")
+            ),
+        ));
+    }
+    created.engine = Some(engine);
+    let r = (|| -> Result<()> {
+        for name in &tars {
+            let Some(engine) = &created.engine else { break };
+            let v = engine.create_volume(name)?;
+            created.names.push(name.clone());
+            let mount = PathBuf::from(v["Mountpoint"].as_str().unwrap_or(""));
+            let tar = vdir.join(format!("{name}.tar"));
+            let f = fs::File::open(&tar).at("open", &tar)?;
+            let st = crate::rootfs::apply(io::BufReader::with_capacity(1 << 20, f), &mount)
+                .map_err(|e| e.step(format!("unpacking volume {name}")))?;
+            out.step(format!("created volume {name}: {} files", st.files));
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let mut cleanup = Ok(());
+        if let Some(engine) = &created.engine {
+            for v in &created.names {
+                if let Err(c) = engine.remove_volume(v) {
+                    cleanup = Err(c);
+                }
+            }
+        }
+        return Err(e.with_cleanup(cleanup));
+    }
+    Ok(created)
+}
+
+/// The command line that runs the destination's restore: the transport,
+/// the destination, then docker-cr there reading the archive from stdin.
+/// Pure.
+pub fn remote_argv(a: &MigrateArgs) -> Vec<String> {
+    let mut v = a.transport.clone();
+    v.push(a.dest.clone());
+    v.extend([a.remote.clone(), "restore".into(), "--import".into(), "-".into()]);
+    if let Some(n) = &a.name {
+        v.extend(["--name".into(), n.clone()]);
+    }
+    v.push(a.container.clone());
+    v
+}
+
+/// `migrate CONTAINER DEST`: checkpoint (stopping it) → stream the archive
+/// to the destination's `restore --import -` → remove the source. If the
+/// stream or the destination fails, the source is restored here from the
+/// same checkpoint (into the same container: its settings and state).
+pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
+    use std::process::{Command, Stdio};
+    host::require_root()?;
+    let out = Progress::new(g.quiet);
+    let ctx = crate::host::Ctx::open(g, true)?;
+    let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
+        Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
+    })?;
+    let name = c.pointer("/Name").and_then(|v| v.as_str()).unwrap_or("").trim_start_matches('/').to_string();
+    let id = c.pointer("/Id").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let argv = remote_argv(&MigrateArgs { container: name.clone(), ..a.clone() });
+    let tmp = TempCheckpoint::new("migrate")?;
+    let t0 = std::time::Instant::now();
+    let cp = CheckpointArgs {
+        container: id.clone(),
+        to: Where::Dir(tmp.path()),
+        export: None,
+        compress: a.compress,
+        ignore_volumes: a.ignore_volumes,
+        with_image: false,
+        stop: true,
+        tcp_established: true,
+        ext_unix_sk: true,
+        file_locks: true,
+        all: false,
+        jobs: 1,
+        json: false,
+    };
+    crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
+    let staged = match extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out) {
+        Ok(x) => x,
+        Err(e) => return Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
+    };
+    out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
+    let sent = (|| -> Result<()> {
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
+        let exported = match child.stdin.take() {
+            Some(stdin) => {
+                archive::export(&tmp.path(), io::BufWriter::with_capacity(1 << 20, stdin), a.compress, &staged.extras)
+            }
+            None => Err(Error::host("the transport has no stdin", "check --transport")),
+        };
+        let status = child.wait().at("wait for", Path::new(&argv[0]))?;
+        if !status.success() {
+            return Err(Error::container(
+                format!("the restore on {} failed ({status}); see its messages above", a.dest),
+                "fix what the destination says, then migrate again",
+            ));
+        }
+        exported.map(|_| ())
+    })();
+    match sent {
+        Ok(()) => {
+            let downtime = t0.elapsed();
+            ctx.engine
+                .remove(&id)
+                .map_err(|e| e.step(format!("{name} runs on {} now, but removing the stopped source here", a.dest)))?;
+            out.step(format!(
+                "migrated {name} to {}: downtime {} ms (from the freeze to the destination's restore); the source was removed",
+                a.dest,
+                downtime.as_millis()
+            ));
+            Ok(())
+        }
+        Err(e) => Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
+    }
+}
+
+/// After a failed migrate: the source restored here from the checkpoint.
+fn resume(g: &Global, id: &str, name: &str, tmp: &TempCheckpoint, e: Error, dest: &str, out: &Progress) -> Error {
+    out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
+    let back = RestoreArgs {
+        container: id.to_string(),
+        from: Where::Dir(tmp.path()),
+        import: None,
+        ignore_volumes: false,
+        name: None,
+        publish: Vec::new(),
+        trust: false,
+        trust_keys: Vec::new(),
+        allow_host_access: false,
+        unpause: false,
+        all: false,
+        jobs: 1,
+        json: false,
+    };
+    let resumed = crate::restore::run(g, &back);
+    if resumed.is_ok() {
+        out.step(format!("{name} runs here again, from the checkpoint"));
+    }
+    e.step(format!("migrate of {name} to {dest}")).with_cleanup(resumed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_destination_runs_restore_import_from_stdin() {
+        let a = MigrateArgs {
+            container: "web".into(),
+            dest: "hostb".into(),
+            transport: vec!["ssh".into(), "-o".into(), "BatchMode=yes".into()],
+            remote: "/usr/local/bin/docker-cr".into(),
+            name: Some("web2".into()),
+            compress: Compression::Zstd,
+            ignore_volumes: false,
+            with_image: false,
+        };
+        assert_eq!(
+            remote_argv(&a).join(" "),
+            "ssh -o BatchMode=yes hostb /usr/local/bin/docker-cr restore --import - --name web2 web"
+        );
+    }
+}
