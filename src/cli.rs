@@ -886,9 +886,8 @@ mod tests {
             (Some("-".into()), crate::archive::Compression::Gzip, "web")
         );
         assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
-        assert!(
-            err(&["checkpoint", "--compress", "zstd", "web", "/cp"]).starts_with("--compress and --ignore-volumes go")
-        );
+        assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"])
+            .starts_with("--compress, --ignore-volumes and --with-image go"));
         assert!(err(&["export", "--compress", "xz", "/cp", "f"]).starts_with("invalid compression \"xz\" [pick from"));
         let Command::Restore(_, a) = p(&["restore", "--import", "-", "--name", "b"]).unwrap() else { panic!() };
         assert_eq!((a.import, a.container.as_str()), (Some("-".into()), ""));
