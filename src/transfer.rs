@@ -137,24 +137,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
     let sv = saved(dir)?;
     let mut staged = Staged { extras: archive::Extras::default(), _dir: None };
     if with_image {
-        let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
-        let id = sv["Image"].as_str().unwrap_or("").to_string();
-        let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
-        // By name when the name still means that image, so its tag travels.
-        let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
-            named.to_string()
-        } else {
-            id.clone()
-        };
-        let tmp = TempCheckpoint::new("image")?;
-        let file = tmp.parent.join("image.tar");
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).at("create", &file)?;
-        let mut w = io::BufWriter::with_capacity(1 << 20, &mut f);
-        engine.save_image(&which, &mut w).map_err(|e| e.step(format!("saving the image {which} (--with-image)")))?;
-        w.flush().at("write", &file)?;
-        drop(w);
-        let size = f.metadata().at("stat", &file)?.len();
-        out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
+        let (file, tmp) = stage_image(&sv, out)?;
         staged.extras.image = Some(file);
         staged._dir = Some(tmp);
     }
@@ -192,6 +175,30 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
     staged.extras.volumes = volumes;
     staged.extras.key = Some((key, host));
     Ok(staged)
+}
+
+/// `docker save` of the container's image (inspect data `sv`) into a
+/// private staging file: by name when the name still means that image, so
+/// its tag travels, else by ID.
+fn stage_image(sv: &serde_json::Value, out: &Progress) -> Result<(PathBuf, TempCheckpoint)> {
+    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let id = sv["Image"].as_str().unwrap_or("").to_string();
+    let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
+    let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
+        named.to_string()
+    } else {
+        id.clone()
+    };
+    let tmp = TempCheckpoint::new("image")?;
+    let file = tmp.parent.join("image.tar");
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).at("create", &file)?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, &mut f);
+    engine.save_image(&which, &mut w).map_err(|e| e.step(format!("saving the image {which} (--with-image)")))?;
+    w.flush().at("write", &file)?;
+    drop(w);
+    let size = f.metadata().at("stat", &file)?.len();
+    out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
+    Ok((file, tmp))
 }
 
 /// What an export adds, and the private directory the image is staged in.
@@ -464,6 +471,9 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
     let name = c.pointer("/Name").and_then(|v| v.as_str()).unwrap_or("").trim_start_matches('/').to_string();
     let id = c.pointer("/Id").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let argv = remote_argv(&MigrateArgs { container: name.clone(), ..a.clone() });
+    // The image before the freeze: it does not change, and its export is
+    // then no part of the downtime.
+    let image = if a.with_image { Some(stage_image(&c, &out)?) } else { None };
     let tmp = TempCheckpoint::new("migrate")?;
     let t0 = std::time::Instant::now();
     let cp = CheckpointArgs {
@@ -482,8 +492,14 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
         json: false,
     };
     crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
-    let staged = match extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out) {
-        Ok(x) => x,
+    let staged = match extras_for(&tmp.path(), a.ignore_volumes, false, &out) {
+        Ok(mut x) => {
+            if let Some((file, dir)) = image {
+                x.extras.image = Some(file);
+                x._dir = Some(dir);
+            }
+            x
+        }
         Err(e) => return Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
     };
     out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
