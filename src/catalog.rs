@@ -296,6 +296,15 @@ pub fn ls(g: &Global, a: &LsArgs) -> Result<()> {
         return Ok(());
     }
     let rows = rows(g, &mine);
+    if let Some(t) = &a.template {
+        let v = serde_json::to_value(&rows).unwrap_or_default();
+        for row in v.as_array().into_iter().flatten() {
+            let line = crate::template::render(t, row)
+                .map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr ls --help'.")))?;
+            println!("{line}");
+        }
+        return Ok(());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()));
     } else {

@@ -313,7 +313,7 @@ that does not match is refused whatever the options.
 pub const LS_HELP: &str = "\
 docker-cr ls — list the checkpoints in the store
 
-Usage: docker-cr ls [--format table|json] [-q] [<container>]
+Usage: docker-cr ls [--format table|json|TEMPLATE] [-q] [<container>]
 
 One line per checkpoint (of <container> only, by name or ID, if given):
 container, name, created, age, size, memory pages, the container's state now
@@ -322,7 +322,10 @@ and whether it can be restored on this host, with the reasons if not (newer
 CRIU, other architecture, missing image, unsigned or untrusted signature).
 
 Options:
-      --format <table|json>  json: an array of objects with the same fields
+      --format <table|json|TEMPLATE>
+                             json: an array of objects with the same fields;
+                             a template prints a line per checkpoint, as
+                             docker does: '{{.Container}}/{{.Name}} {{.Restorable}}'
   -q, --quiet                print CONTAINER/NAME only, one per line
   -h, --help                 print help
 ";
@@ -330,7 +333,7 @@ Options:
 pub const INSPECT_HELP: &str = "\
 docker-cr inspect — what is inside a checkpoint
 
-Usage: docker-cr inspect [--format text|json] <checkpoint>
+Usage: docker-cr inspect [--format text|json|TEMPLATE] <checkpoint>
 
 <checkpoint> is CONTAINER/NAME, CONTAINER (its newest), or a directory
 starting with / or ./. Shows the source container and image, the dump's
@@ -338,7 +341,10 @@ options, the process tree (pids and commands from CRIU's pstree.img and
 core-*.img), sizes, timings, and CRIU's statistics (stats-dump).
 
 Options:
-      --format <text|json>   output format (default text)
+      --format <text|json|TEMPLATE>
+                             output format (default text); a template picks
+                             fields of the JSON, e.g.
+                             '{{.CriuStatistics.FrozenTime}}'
   -h, --help                 print help
 ";
 
@@ -415,6 +421,8 @@ pub fn where_(arg: Option<OsString>, cmd: &'static str) -> Result<Where, Error> 
 pub struct LsArgs {
     pub container: Option<String>,
     pub json: bool,
+    /// --format '{{.Field}}...': one line per checkpoint (see `template`).
+    pub template: Option<String>,
     /// -q: references only.
     pub quiet_names: bool,
 }
@@ -423,6 +431,8 @@ pub struct LsArgs {
 pub struct InspectArgs {
     pub checkpoint: String,
     pub json: bool,
+    /// --format '{{.Field}}...' (see `template`).
+    pub template: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Default, Clone)]
@@ -705,6 +715,28 @@ fn format_json(p: &mut lexopt::Parser, cmd: &'static str, other: &'static str) -
     }
 }
 
+/// --format for ls and inspect: a format name, or a template with
+/// `{{.Field}}` as the docker CLI takes it.
+fn format_or_template(
+    p: &mut lexopt::Parser,
+    cmd: &'static str,
+    other: &'static str,
+) -> Result<(bool, Option<String>), Error> {
+    let v = p.value().map_err(lex(cmd))?;
+    match v.to_str() {
+        Some("json") => Ok((true, None)),
+        Some(x) if x == other => Ok((false, None)),
+        Some(t) if crate::template::is_template(t) => Ok((false, Some(t.to_string()))),
+        _ => Err(usage(
+            cmd,
+            format!(
+                "invalid format '{}' [pick from: {other}, json, or a template such as '{{{{.Name}}}}']",
+                v.to_string_lossy()
+            ),
+        )),
+    }
+}
+
 fn number(p: &mut lexopt::Parser, cmd: &'static str, what: &str, min: usize) -> Result<usize, Error> {
     let v = string(p.value().map_err(lex(cmd))?, cmd, what)?;
     v.parse::<usize>()
@@ -722,7 +754,7 @@ fn ls(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Short('q') | Long("quiet") => a.quiet_names = true,
             Long("store") => g.store = Some(p.value().map_err(lex(CMD))?.into()),
             Short('h') | Long("help") => return Ok(Command::Help(LS_HELP)),
-            Long("format") => a.json = format_json(&mut p, CMD, "table")?,
+            Long("format") => (a.json, a.template) = format_or_template(&mut p, CMD, "table")?,
             Value(v) => pos.push(v),
             other => return Err(usage(CMD, other.unexpected())),
         }
@@ -744,7 +776,7 @@ fn inspect(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Short('q') | Long("quiet") => g.quiet = true,
             Long("store") => g.store = Some(p.value().map_err(lex(CMD))?.into()),
             Short('h') | Long("help") => return Ok(Command::Help(INSPECT_HELP)),
-            Long("format") => a.json = format_json(&mut p, CMD, "text")?,
+            Long("format") => (a.json, a.template) = format_or_template(&mut p, CMD, "text")?,
             Value(v) => pos.push(string(v, CMD, "<checkpoint>")?),
             other => return Err(usage(CMD, other.unexpected())),
         }
@@ -1280,6 +1312,16 @@ mod tests {
     }
 
     #[test]
+    fn format_names_or_templates() {
+        let Command::Ls(_, a) = p(&["ls", "--format", "{{.Name}}"]).unwrap() else { panic!() };
+        assert_eq!((a.json, a.template.as_deref()), (false, Some("{{.Name}}")));
+        let Command::Inspect(_, a) = p(&["inspect", "--format", "json", "web"]).unwrap() else { panic!() };
+        assert_eq!((a.json, a.template), (true, None));
+        assert!(err(&["ls", "--format", "yaml"])
+            .starts_with("invalid format 'yaml' [pick from: table, json, or a template"));
+    }
+
+    #[test]
     fn key_subcommands() {
         assert_eq!(p(&["key", "show"]).unwrap(), Command::Key(Global::default(), KeyArgs::Show));
         assert_eq!(
@@ -1344,14 +1386,21 @@ mod tests {
     fn store_commands() {
         assert_eq!(
             p(&["ls", "--format", "json", "web"]).unwrap(),
-            Command::Ls(Global::default(), LsArgs { container: Some("web".into()), json: true, quiet_names: false })
+            Command::Ls(
+                Global::default(),
+                LsArgs { container: Some("web".into()), json: true, quiet_names: false, template: None }
+            )
         );
         let Command::Ls(g, a) = p(&["ls", "-q"]).unwrap() else { panic!() };
         assert!(a.quiet_names && !g.quiet);
-        assert!(err(&["ls", "--format", "yaml"]).starts_with("invalid format 'yaml' [pick from: table, json]"));
+        assert!(err(&["ls", "--format", "yaml"])
+            .starts_with("invalid format 'yaml' [pick from: table, json, or a template"));
         assert_eq!(
             p(&["inspect", "web/cp1"]).unwrap(),
-            Command::Inspect(Global::default(), InspectArgs { checkpoint: "web/cp1".into(), json: false })
+            Command::Inspect(
+                Global::default(),
+                InspectArgs { checkpoint: "web/cp1".into(), json: false, template: None }
+            )
         );
         assert_eq!(err(&["inspect"]), "missing <checkpoint>\nTry 'docker-cr inspect --help'.");
         assert_eq!(

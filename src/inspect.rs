@@ -291,6 +291,13 @@ pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
     let procs = processes(&dir)?;
     let stats = dump_stats(&dir)?;
     let r = report(&dir, &m, &saved, &procs, stats.as_ref(), &signed);
+    if let Some(t) = &a.template {
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        let line = crate::template::render(t, &v)
+            .map_err(|e| crate::error::Error::Usage(format!("{e}\nTry 'docker-cr inspect --help'.")))?;
+        println!("{line}");
+        return Ok(());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {

@@ -29,6 +29,7 @@ pub mod rootfs;
 pub mod runcconf;
 pub mod state;
 pub mod store;
+pub mod template;
 pub mod timerfd;
 pub mod transfer;
 pub mod trust;

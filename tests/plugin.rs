@@ -108,6 +108,24 @@ fn checkpoint_and_restore_through_the_docker_cli() {
         cmd
     }));
     assert_continues(c.port, &c.token, c.count);
+    // Into the store and listed, through the plugin, with docker's kind of --format.
+    let store = temp_dir("store").join("s");
+    let through = |args: &[&str]| {
+        let mut cmd = docker_cli(new_cli, &cfg);
+        cmd.env("DOCKER_CR_STORE", &store).args(["--context", &ctx, "cr"]).args(args);
+        ok(run(cmd))
+    };
+    through(&["checkpoint", &c.name]);
+    let listed =
+        String::from_utf8(through(&["ls", "--format", "{{.Container}}/{{.Name}} {{.Restorable}}"]).stdout).unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    assert!(lines[0].starts_with(&format!("{}/", c.name)) && lines[0].ends_with(" true"), "{listed}");
+    let reference = String::from_utf8(through(&["ls", "-q"]).stdout).unwrap();
+    assert_eq!(reference.trim(), lines[0].trim_end_matches(" true"));
+    let who =
+        String::from_utf8(through(&["inspect", "--format", "{{.Container.Name}}", reference.trim()]).stdout).unwrap();
+    assert_eq!(who.trim(), c.name);
     // A context docker-cr cannot use is said so.
     let far = unique("far");
     ok(run({
