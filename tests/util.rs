@@ -128,8 +128,22 @@ pub fn start_service(name: &str, port: u16, extra: &[&str], script: &str, files:
     for (from, to) in files {
         docker_ok(&["cp", from.to_str().unwrap(), &format!("{name}:{to}")]);
     }
-    docker_ok(&["start", name]);
+    start_container(name);
     token
+}
+
+/// `docker start`, once more if runc itself failed to set up the container's
+/// init (seen once with Docker 26.1's runc under load: "read init-p:
+/// connection reset by peer"): test setup, not what the test checks.
+#[track_caller]
+pub fn start_container(name: &str) {
+    let o = docker(&["start", name]);
+    if !o.status.success() && text(&o).contains("read init-p") {
+        std::thread::sleep(Duration::from_millis(500));
+        docker_ok(&["start", name]);
+        return;
+    }
+    assert!(o.status.success(), "docker start {name} failed:\n{}", text(&o));
 }
 
 /// A static program built from tests/progs/NAME.c (gcc -static, once per
