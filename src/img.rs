@@ -181,20 +181,26 @@ pub fn write(magic: &[u32], entries: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// Images recorded from CRIU 4.2.1 here, for this module's tests and
+/// those of the modules that decode them.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
+pub mod fixtures {
+    pub fn unhex(s: &str) -> Vec<u8> {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// pstree.img of the busybox counter (sh, httpd, sleep), CRIU 4.2.1.
-    const PSTREE: &str =
+    pub const PSTREE: &str =
         "19435654303027500a000000080110001801200128010a000000080a1001180a200a280a0a00000008551001180120012855";
     /// stats-dump of the same dump.
-    const STATS: &str =
+    pub const STATS: &str =
         "4059105506330957230000000a2108cd0610ad820718ff0c209b0328473000383240004800500c580c600068007000";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
 
     #[test]
     fn reads_a_process_tree() {

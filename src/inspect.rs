@@ -309,15 +309,7 @@ pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    }
-    /// From img.rs: the busybox counter (sh, httpd, sleep), CRIU 4.2.1.
-    const PSTREE: &str =
-        "19435654303027500a000000080110001801200128010a000000080a1001180a200a280a0a00000008551001180120012855";
-    const STATS: &str =
-        "4059105506330957230000000a2108cd0610ad820718ff0c209b0328473000383240004800500c580c600068007000";
+    use crate::img::fixtures::{unhex, PSTREE, STATS};
 
     fn core(comm: &str) -> Vec<u8> {
         let tc = img::encode(&[(1, img::Value::Varint(1)), (6, img::Value::Bytes(comm.as_bytes()))]);
