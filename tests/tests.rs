@@ -14,4 +14,5 @@ mod gaps;
 mod generations;
 mod migrate;
 mod plugin;
+mod podman;
 mod store;

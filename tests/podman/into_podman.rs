@@ -1,0 +1,1 @@
+//! Archives made by docker-cr restored by Podman.
