@@ -98,6 +98,16 @@ pub fn packed_count(b: &[u8]) -> usize {
     b.iter().filter(|&&x| x & 0x80 == 0).count()
 }
 
+/// The varints of a packed repeated field.
+pub fn packed_varints(b: &[u8]) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < b.len() {
+        out.push(varint(b, &mut pos)?);
+    }
+    Ok(out)
+}
+
 /// An image's magic words and its entries (one message each).
 #[derive(Debug, PartialEq)]
 pub struct Image<'a> {

@@ -273,6 +273,9 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
             .collect();
         o += &format!("CRIU stats: {}\n", line.join(", "));
     }
+    if let Ok(tcp) = serde_json::from_value::<Vec<crate::sockets::Tcp>>(r["tcp"].clone()) {
+        o += &format!("TCP:        {}\n", crate::sockets::summary(&tcp));
+    }
     o += &format!("Processes:  {}\n", procs.len());
     for l in tree_lines(procs) {
         o += &format!("  {l}\n");
@@ -290,7 +293,11 @@ pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
         .unwrap_or(Value::Null);
     let procs = processes(&dir)?;
     let stats = dump_stats(&dir)?;
-    let r = report(&dir, &m, &saved, &procs, stats.as_ref(), &signed);
+    let mut r = report(&dir, &m, &saved, &procs, stats.as_ref(), &signed);
+    if let Some(b) = read_image(&dir, "files.img")? {
+        let tcp = crate::sockets::tcp(&b).map_err(|e| damaged(&dir, "files.img", e))?;
+        r["tcp"] = serde_json::to_value(&tcp).unwrap_or_default();
+    }
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
         let line = crate::template::render(t, &v)

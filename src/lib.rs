@@ -27,6 +27,7 @@ pub mod policy;
 pub mod restore;
 pub mod rootfs;
 pub mod runcconf;
+pub mod sockets;
 pub mod state;
 pub mod store;
 pub mod template;

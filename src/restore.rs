@@ -1269,11 +1269,24 @@ fn start(
     }
     let _ = fs::remove_file(&log);
     out.criu = restore_stats(ctx, id);
+    if let Some(note) = connections_note(cp_dir, opts.tcp) {
+        ctx.out.step(note);
+    }
     if paused {
         repause(ctx, id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
     }
     Ok(())
+}
+
+/// What became of the checkpoint's established TCP connections (see
+/// `tcp_mode`), from its files.img; None when it has none or the image
+/// cannot be read (the restore itself has succeeded: this is only a note).
+fn connections_note(cp_dir: &Path, tcp: Option<TcpRestore>) -> Option<String> {
+    let tcp = tcp?;
+    let bytes = fs::read(cp_dir.join(mf::IMAGES).join("files.img")).ok()?;
+    let n = crate::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.established).count();
+    crate::sockets::restore_note(n, tcp == TcpRestore::Established)
 }
 
 /// CRIU's restore log excerpt, and the process it failed on, named by its

@@ -427,10 +427,15 @@ fn redis_keeps_its_in_memory_data() {
     for i in 0..100 {
         assert_eq!(redis(port, &["SET", &format!("k{i}"), &format!("value-{i}")]).as_deref(), Some("+OK"));
     }
+    // A client connected through the checkpoint: the restored container
+    // gets a new address, so the restore closes it and says so.
+    let held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let dir = temp_dir("cp").join("redis");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    ok(dcr(&["restore", &name, s(&dir)]));
+    let o = ok(dcr(&["restore", &name, s(&dir)]));
+    assert!(text(&o).contains("1 established TCP connection: restored closed"), "{}", text(&o));
+    drop(held);
     wait_redis(port);
     assert_eq!(redis(port, &["DBSIZE"]).as_deref(), Some(":100"));
     assert_eq!(redis(port, &["GET", "k42"]).as_deref(), Some("value-42"));
@@ -466,7 +471,8 @@ fn static_ip_keeps_established_connections() {
     let dir = temp_dir("cp").join("sip");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    ok(dcr(&["restore", &name, s(&dir)]));
+    let o = ok(dcr(&["restore", &name, s(&dir)]));
+    assert!(text(&o).contains("1 established TCP connection: restored open"), "{}", text(&o));
     drop(held);
     let owner = network_owner(&name);
     assert_eq!(inspect(&owner, &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}")), ip);

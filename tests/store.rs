@@ -189,9 +189,13 @@ fn inspect_shows_the_process_tree() {
     assert!(r["criu_statistics"]["pages_scanned"].as_u64().unwrap() > 0);
     assert!(r["sizes"]["total_bytes"].as_u64().unwrap() > 0);
     assert_eq!(r["options"]["tcp_established"], true);
+    // httpd's listening socket (busybox's binds the IPv6 wildcard), from files.img.
+    let tcp = r["tcp"].as_array().unwrap();
+    assert!(tcp.iter().any(|t| t["listening"] == true && t["local"] == "[::]:80"), "{tcp:?}");
     // Text, by the container alone (its newest), and by directory.
     let t = stdout(&ok(cr(&store, &["inspect", &name])));
     assert!(t.contains("Processes:  4") && t.contains("  1 sh\n") && t.contains("httpd"), "{t}");
+    assert!(t.contains("TCP:        listening [::]:80\n"), "{t}");
     let dir = store.join(&name).join("cp");
     assert!(stdout(&ok(cr(&store, &["inspect", dir.to_str().unwrap()]))).contains("CRIU stats: freezing_time"));
     // A damaged image is an error that names it, not a crash.
