@@ -206,7 +206,7 @@ fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result
     };
     let mut digests = vec![String::new(); work.len()];
     let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(&hash_some)).collect();
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(hash_some)).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(Error::engine("a hashing thread failed", None))))
