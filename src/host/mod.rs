@@ -2,13 +2,18 @@
 //! the most useful error first: root, CRIU, the engine. Also the progress
 //! printer and the signal mask that lets us roll back on Ctrl-C.
 
+pub mod cgroup;
+pub mod check;
+pub mod criu;
+pub mod runcconf;
+pub mod state;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::cgroup;
 use crate::cli::Global;
 use crate::criu::Criu;
 use crate::docker::{self, Engine};

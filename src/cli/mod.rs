@@ -2,6 +2,10 @@
 //! the help texts and man/docker-cr.1 in step: a test checks every flag here
 //! appears in the man page.
 
+pub mod complete;
+pub mod plugin;
+pub mod template;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
