@@ -298,23 +298,11 @@ pub fn own_image(tag: &str) -> String {
 fn with_image_restores_where_the_image_is_missing() {
     require_engine();
     let image = own_image("wimg");
-    struct Img(String);
-    impl Drop for Img {
-        fn drop(&mut self) {
-            let _ = docker(&["rmi", "-f", &self.0]);
-        }
-    }
-    let _img = Img(image.clone());
+    let _img = ImageGuard(image.clone());
     let name = unique("wimg");
     let _c = Container(name.clone());
     let port = free_port();
-    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
-                  while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
-    docker_ok(&["create", "--name", &name, "-p", &format!("127.0.0.1:{port}:80"), &image, "sh", "-c", script]);
-    let tdir = temp_dir("token");
-    fs::write(tdir.join("token"), "tokimg").unwrap();
-    docker_ok(&["cp", s(&tdir.join("token")), &format!("{name}:/tmp/token")]);
-    docker_ok(&["start", &name]);
+    let token = start_counter_on(&image, &name, port, &[]);
     let (_, n) = wait_count(port, 5);
     let tmp = temp_dir("wimg");
     let store = tmp.join("store");
@@ -343,7 +331,7 @@ fn with_image_restores_where_the_image_is_missing() {
 
     let o = ok(dcr_store(&store, &["restore", "--import", s(&with)]));
     assert!(text(&o).contains(&format!("loaded the image {image}")), "{}", text(&o));
-    assert_continues(port, "tokimg", n);
+    assert_continues(port, &token, n);
     assert_eq!(docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image]).len(), 71, "the tag came along");
     store_is_empty(&store);
 }

@@ -204,23 +204,11 @@ fn failed_migrate_leaves_the_source_running() {
     let image = format!("docker-cr-test-only-a:{}", base.replace('-', ""));
     docker_ok(&["commit", &base, &image]);
     docker_ok(&["rm", "-f", &base]);
-    struct Img(String);
-    impl Drop for Img {
-        fn drop(&mut self) {
-            let _ = docker(&["rmi", "-f", &self.0]);
-        }
-    }
-    let _img = Img(image.clone());
+    let _img = ImageGuard(image.clone());
     let name = unique("stay");
     let _c = Container(name.clone());
     let port = free_port();
-    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
-                  while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
-    docker_ok(&["create", "--name", &name, "-p", &format!("127.0.0.1:{port}:80"), &image, "sh", "-c", script]);
-    let tdir = temp_dir("token");
-    std::fs::write(tdir.join("token"), "tokstay").unwrap();
-    docker_ok(&["cp", tdir.join("token").to_str().unwrap(), &format!("{name}:/tmp/token")]);
-    docker_ok(&["start", &name]);
+    let token = start_counter_on(&image, &name, port, &[]);
     let (_, n) = wait_count(port, 10);
 
     let o = migrate_to_b(&pid, &sock, &[&name]);
@@ -229,7 +217,7 @@ fn failed_migrate_leaves_the_source_running() {
     assert!(t.contains(&image) || t.contains("is not on this host"), "the missing image is not named:\n{t}");
     assert!(t.contains("runs here again"), "{t}");
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true", "the source is not running:\n{t}");
-    assert_continues(port, "tokstay", n);
+    assert_continues(port, &token, n);
     nothing_left_on_b(&pid, &sock, &name);
 
     // With --with-image the image travels, and the migrate goes through.
@@ -246,6 +234,6 @@ fn failed_migrate_leaves_the_source_running() {
     assert!(text(&o).contains("loaded the image"), "{}", text(&o));
     assert!(!exists(&name), "the source is still here");
     let (t1, n1) = state_on_b(&pid, port).expect("nothing answers on host B");
-    assert_eq!(t1, "tokstay");
+    assert_eq!(t1, token);
     assert!(n1 >= n);
 }

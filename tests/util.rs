@@ -103,15 +103,43 @@ pub fn free_port() -> u16 {
 /// so it lives only in the process's memory: a container that started from
 /// scratch instead of from the checkpoint cannot show it.
 pub fn start_counter(name: &str, port: u16, extra: &[&str]) -> String {
-    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
+    start_counter_on(IMAGE, name, port, extra)
+}
+
+/// `start_counter` on another busybox-based image.
+pub fn start_counter_on(image: &str, name: &str, port: u16, extra: &[&str]) -> String {
+    start_service_on(image, name, port, extra, COUNTER_SCRIPT, &[])
+}
+
+/// The counter's shell script (see `start_counter`).
+pub const COUNTER_SCRIPT: &str = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
                   while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
-    start_service(name, port, extra, script, &[])
+
+/// An image the test made, removed when dropped.
+pub struct ImageGuard(pub String);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.0]);
+    }
 }
 
 /// Creates a busybox container that runs `script` with port 80 published on
 /// `port`, copies `files` (host path, container path) and a fresh token
 /// (/tmp/token) into it, starts it; returns the token.
 pub fn start_service(name: &str, port: u16, extra: &[&str], script: &str, files: &[(&Path, &str)]) -> String {
+    start_service_on(IMAGE, name, port, extra, script, files)
+}
+
+/// `start_service` on another busybox-based image.
+pub fn start_service_on(
+    image: &str,
+    name: &str,
+    port: u16,
+    extra: &[&str],
+    script: &str,
+    files: &[(&Path, &str)],
+) -> String {
     let publish = format!("127.0.0.1:{port}:80");
     let mut args = vec!["create", "--name", name];
     // Port 0: none published (e.g. it joins another container's network).
@@ -119,7 +147,7 @@ pub fn start_service(name: &str, port: u16, extra: &[&str], script: &str, files:
         args.extend_from_slice(&["-p", &publish]);
     }
     args.extend_from_slice(extra);
-    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    args.extend_from_slice(&[image, "sh", "-c", script]);
     docker_ok(&args);
     let token = format!("tok{}", unique("t").replace('-', ""));
     let dir = temp_dir("token");
