@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod keys;
 pub mod manifest;
 pub mod plugin;
+pub mod podman;
 pub mod policy;
 pub mod restore;
 pub mod rootfs;

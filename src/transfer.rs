@@ -95,7 +95,25 @@ fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, 
         (secs * 1000.0) as u64,
         st.bytes_in as f64 / secs / 1e6,
     ));
+    if let Some(line) = podman_note(st.podman.as_deref(), file) {
+        out.step(line);
+    }
     Ok(())
+}
+
+/// What the export says about Podman: the command that restores the
+/// archive there, or why it cannot. Pure.
+pub fn podman_note(why: Option<&[String]>, file: &Path) -> Option<String> {
+    let why = why?;
+    let name = if is_stdio(file) { "FILE".to_string() } else { file.display().to_string() };
+    Some(if why.is_empty() {
+        format!(
+            "restorable by Podman 4 too: podman container restore --import {name} \
+             (Podman needs the container's image with the same ID: docker save IMAGE | podman load)"
+        )
+    } else {
+        format!("not restorable by Podman: {}", why.join("; "))
+    })
 }
 
 /// Unpacks `file` (or stdin) into `dir`.
