@@ -1093,6 +1093,71 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    // Issue 9 (Docker → Podman): config.dump keeps checkpointctl's keys and
+    // carries what libpod needs, with no path of the exporting host that
+    // Podman would bind. Inspect data and spec recorded from Docker 20.10
+    // here (trimmed).
+    #[test]
+    fn config_dump_for_checkpointctl_and_podman() {
+        use serde_json::{json, Value};
+        let saved: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-inspect.json")).unwrap();
+        let spec: Value = serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-spec.json")).unwrap();
+        assert!(spec.to_string().contains("/containers/"), "the recorded spec binds Docker's files");
+        let spec = crate::podman::spec_dump(&spec);
+        let m = mf::tests_sample();
+        let c = config_dump(&saved, &spec, &m);
+        // checkpointctl's reduced struct (lib/metadata.go), same keys.
+        for key in [
+            "id",
+            "name",
+            "rootfsImage",
+            "rootfsImageRef",
+            "rootfsImageName",
+            "runtime",
+            "createdTime",
+            "checkpointedTime",
+            "restoredTime",
+            "restored",
+        ] {
+            assert!(c.get(key).is_some(), "{key} missing");
+        }
+        assert_eq!(c["id"], "abc");
+        assert_eq!(c["name"], "web");
+        assert_eq!(c["checkpointedTime"], rfc3339(1_800_000_000));
+        assert_eq!(c["createdTime"], saved["Created"]);
+        assert_eq!(c["rootfsImageName"], "docker-cr-test:busybox");
+        // libpod: both image fields (its validate() wants both), by ID.
+        let id = saved["Image"].as_str().unwrap().trim_start_matches("sha256:");
+        assert_eq!(c["rootfsImageID"], id);
+        assert_eq!(c["rootfsImageRef"], saved["Image"]);
+        assert_eq!(c["command"], saved["Config"]["Cmd"]);
+        assert_eq!(c["spec"], spec);
+        assert_eq!(c["shmSize"], 67_108_864);
+        assert_eq!((c["networkMode"].as_str(), c["createNetNS"].as_bool()), (Some("bridge"), Some(true)));
+        assert!(c["newNetworks"]["podman"].is_object(), "Podman's default network");
+        assert!(c.get("user").is_none(), "root needs no user");
+        let text = c.to_string();
+        for leak in ["/containers/", "/exe", "libnetwork-setkey", "docker.sock", "netns"] {
+            assert!(!text.contains(leak), "{leak} in config.dump: {text}");
+        }
+        // Published ports, another network mode, another user.
+        let mut other = saved.clone();
+        other["HostConfig"]["PortBindings"] = json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]});
+        let c = config_dump(&other, &spec, &m);
+        assert_eq!(
+            c["newPortMappings"],
+            json!([{"host_ip": "127.0.0.1", "container_port": 80, "host_port": 8080, "range": 1, "protocol": "tcp"}])
+        );
+        other["HostConfig"]["NetworkMode"] = json!("none");
+        let mut spec2 = spec.clone();
+        spec2["process"]["user"] = json!({"uid": 1000, "gid": 100});
+        let c = config_dump(&other, &spec2, &m);
+        assert_eq!(c["networkMode"], "none");
+        assert!(c.get("newNetworks").is_none());
+        assert_eq!(c["user"], "1000:100");
+    }
+
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");

@@ -182,8 +182,8 @@ mod tests {
     #[test]
     fn external_masters_go_internal_sharing_stays() {
         let magic = [img::COMMON_MAGIC, 0x5518_7951];
-        let image = img::write(&magic, &[mnt(223, "/", 0, 11), mnt(224, "/a", 5, 0), mnt(225, "/b", 0, 5)]);
-        let out = image_named("mountpoints-13.img", &image).unwrap();
+        let im = img::write(&magic, &[mnt(223, "/", 0, 11), mnt(224, "/a", 5, 0), mnt(225, "/b", 0, 5)]);
+        let out = image_named("mountpoints-13.img", &im).unwrap();
         let back = img::parse(&out).unwrap();
         assert_eq!(back.magic, magic);
         let masters: Vec<Option<u64>> = back
@@ -195,8 +195,8 @@ mod tests {
         // Nothing to do: no change, no copy.
         let private = img::write(&magic, &[mnt(1, "/", 0, 0)]);
         assert_eq!(image("mountpoints-13.img", &private).unwrap(), None);
-        assert_eq!(image("pages-1.img", &image).unwrap(), None, "other images pass as they are");
-        assert!(image("mountpoints-13.img", &image[..10]).is_err());
+        assert_eq!(image("pages-1.img", &im).unwrap(), None, "other images pass as they are");
+        assert!(image("mountpoints-13.img", &im[..10]).is_err());
     }
 
     fn image_named(name: &str, b: &[u8]) -> Option<Vec<u8>> {
@@ -215,8 +215,8 @@ mod tests {
     #[test]
     fn the_roots_mode_is_not_checked() {
         let magic = [img::COMMON_MAGIC, 0x5640_7b24];
-        let image = img::write(&magic, &[reg(1, "/", Some(0o40755)), reg(2, "/bin/sh", Some(0o100755))]);
-        let out = image_named("files.img", &image).unwrap();
+        let im = img::write(&magic, &[reg(1, "/", Some(0o40755)), reg(2, "/bin/sh", Some(0o100755))]);
+        let out = image_named("files.img", &im).unwrap();
         let modes: Vec<Option<u64>> = img::parse(&out)
             .unwrap()
             .entries
