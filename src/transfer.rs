@@ -607,4 +607,16 @@ mod tests {
             "ssh -o BatchMode=yes hostb /usr/local/bin/docker-cr restore --import - --name web2 web"
         );
     }
+
+    // Issue 9: the export says how Podman restores the archive, or why not.
+    #[test]
+    fn the_export_says_whether_podman_restores_it() {
+        let f = Path::new("/srv/web.tar.zst");
+        let yes = podman_note(Some(&[]), f).unwrap();
+        assert!(yes.contains("podman container restore --import /srv/web.tar.zst"), "{yes}");
+        let no = podman_note(Some(&["it is privileged".to_string()]), f).unwrap();
+        assert_eq!(no, "not restorable by Podman: it is privileged");
+        assert_eq!(podman_note(None, f), None, "nothing to tell without the saved container");
+        assert!(podman_note(Some(&[]), Path::new("-")).unwrap().contains("--import FILE"));
+    }
 }
