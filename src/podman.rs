@@ -64,6 +64,9 @@ pub fn limits(saved: &Value) -> Vec<String> {
             why.push(format!("it uses the host's {what} namespace"));
         }
     }
+    if hc["IpcMode"] == "shareable" {
+        why.push("its /dev/shm is shareable (--ipc shareable): Podman would give it an empty one".into());
+    }
     if saved.pointer("/Config/Tty").and_then(Value::as_bool) == Some(true) {
         why.push("it has a terminal (-t), which Podman's restore cannot hand back".into());
     }
@@ -256,12 +259,14 @@ mod tests {
         let plain = serde_json::json!({"HostConfig": {"NetworkMode": "default", "IpcMode": "private"}, "Config": {"Tty": false}, "Mounts": []});
         assert!(limits(&plain).is_empty());
         let hard = serde_json::json!({
-            "HostConfig": {"NetworkMode": "container:abc", "PidMode": "host", "Privileged": true},
+            "HostConfig": {"NetworkMode": "container:abc", "PidMode": "host", "IpcMode": "shareable", "Privileged": true},
             "Config": {"Tty": true},
             "Mounts": [{"Type": "bind", "Source": "/srv", "Destination": "/srv"}, {"Type": "volume", "Name": "v", "Destination": "/v"}]
         });
         let why = limits(&hard).join("; ");
-        for needle in ["/srv, /v", "network namespace of container abc", "host's PID", "terminal", "privileged"] {
+        for needle in
+            ["/srv, /v", "network namespace of container abc", "host's PID", "shareable", "terminal", "privileged"]
+        {
             assert!(why.contains(needle), "{needle:?} not in {why}");
         }
     }

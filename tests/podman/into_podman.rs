@@ -90,7 +90,9 @@ fn docker_checkpoint_restored_by_podman() {
     }
     docker_ok(&["exec", &name, "sh", "-c", "echo kept > /tmp/test.txt && rm /var/www/index.html"]);
     let tmp = temp_dir("p2pod");
-    for (codec, flags) in [("zstd", &[][..]), ("none", &["--compress", "none"][..])] {
+    for (codec, flags) in
+        [("zstd", &[][..]), ("gzip", &["--compress", "gzip"][..]), ("none", &["--compress", "none"][..])]
+    {
         let file = tmp.join(format!("cp.{codec}"));
         let file_s = file.to_str().unwrap();
         let from = state("docker", &name).1;
