@@ -129,3 +129,21 @@ fn docker_checkpoint_restored_by_podman() {
     assert!(!docker(&["exec", &name, "test", "-e", "/var/www/index.html"]).status.success());
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+// What Podman cannot restore, the export says, naming the reason.
+#[test]
+#[ignore]
+fn export_says_when_podman_cannot_restore() {
+    require_engine();
+    let name = unique("p2bind");
+    let _guard = Container(name.clone());
+    let src = temp_dir("p2bind");
+    let bind = format!("{}:/data", src.display());
+    start_counter(&name, 0, &["-v", &bind]);
+    let file = src.join("cp.tar.zst");
+    let o = ok(dcr(&["checkpoint", "--export", file.to_str().unwrap(), &name]));
+    let out = text(&o);
+    assert!(out.contains("not restorable by Podman: it mounts volumes or host paths (/data)"), "{out}");
+    assert!(!out.contains("podman container restore"), "{out}");
+    let _ = std::fs::remove_dir_all(&src);
+}
