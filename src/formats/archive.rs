@@ -41,6 +41,10 @@ pub const DELETED_FILES: &str = "deleted.files";
 /// docker-cr's own rootfs diff (with overlay whiteouts), which the manifest
 /// signs, when it differs from the Podman-form `rootfs-diff.tar`.
 pub const OWN_DIFF: &str = "docker-cr/rootfs-diff.tar";
+/// docker-cr's own files beside the layout; also the signed originals of
+/// the CRIU images the archive carries in Podman's form (`docker-cr/NAME.img`
+/// for `checkpoint/NAME.img`).
+pub const OWN_DIR: &str = "docker-cr";
 
 /// Named volumes travel as `volumes/<name>.tar`; their list, with each
 /// tar's size and SHA-256, is signed by the exporting host (the manifest,
@@ -152,11 +156,21 @@ pub fn classify(path: &str, dir: bool) -> std::result::Result<Slot, String> {
     }
 }
 
-/// checkpointctl's reduced container config (lib/metadata.go), from the
-/// saved inspect data: what `checkpointctl show` prints. Pure.
-pub fn config_dump(saved: &serde_json::Value, m: &Manifest) -> serde_json::Value {
-    let s = |p: &str| saved.pointer(p).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    serde_json::json!({
+/// The container config of config.dump, from the saved inspect data and
+/// the OCI spec: checkpointctl's reduced struct (lib/metadata.go: what
+/// `checkpointctl show` prints; CRI-O and containerd read the same keys)
+/// and, under the same keys where the two overlap, the libpod
+/// `ContainerConfig` fields Podman 4 needs to restore it (`podman
+/// container restore --import`): the image by ID and name, the command,
+/// the network, the shm size. Podman makes its own paths (storage, logs,
+/// shm, pid files), so none of the exporting host's travel. `spec` is the
+/// spec.dump made by `podman::spec_dump`. Pure.
+pub fn config_dump(saved: &serde_json::Value, spec: &serde_json::Value, m: &Manifest) -> serde_json::Value {
+    use serde_json::Value;
+    let s = |p: &str| saved.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let list = |p: &str| saved.pointer(p).filter(|v| v.is_array()).cloned().unwrap_or(Value::Null);
+    let hc = &saved["HostConfig"];
+    let mut cfg = serde_json::json!({
         "id": m.container.id,
         "name": m.container.name,
         "rootfsImage": s("/Config/Image"),
@@ -167,7 +181,63 @@ pub fn config_dump(saved: &serde_json::Value, m: &Manifest) -> serde_json::Value
         "checkpointedTime": rfc3339(m.created),
         "restoredTime": "0001-01-01T00:00:00Z",
         "restored": false,
-    })
+        // libpod: the image must exist in Podman with the same ID (the
+        // config digest, the same after `docker save | podman load`).
+        "spec": spec,
+        "rootfsImageID": s("/Image").trim_start_matches("sha256:"),
+        "RawImageName": s("/Config/Image"),
+        "entrypoint": list("/Config/Entrypoint"),
+        "command": list("/Config/Cmd"),
+        "labels": saved.pointer("/Config/Labels").filter(|v| v.is_object()).cloned().unwrap_or(Value::Null),
+        "stdin": saved.pointer("/Config/OpenStdin").and_then(Value::as_bool).unwrap_or(false),
+        "stopSignal": 15,
+        "stopTimeout": saved.pointer("/Config/StopTimeout").and_then(Value::as_u64).unwrap_or(10),
+        "shmSize": hc["ShmSize"].as_u64().filter(|&n| n > 0).unwrap_or(64 << 20),
+        "logDriver": "k8s-file",
+        "umask": "0022",
+        "healthcheck": Value::Null,
+    });
+    let uid = spec.pointer("/process/user/uid").and_then(Value::as_u64).unwrap_or(0);
+    let gid = spec.pointer("/process/user/gid").and_then(Value::as_u64).unwrap_or(0);
+    let net = match hc["NetworkMode"].as_str().unwrap_or("default") {
+        "none" => serde_json::json!({"createNetNS": true, "networkMode": "none"}),
+        "host" => serde_json::json!({"createNetNS": false, "networkMode": "host"}),
+        // Docker's networks do not exist in Podman: its default one.
+        _ => serde_json::json!({
+            "createNetNS": true,
+            "networkMode": "bridge",
+            "newNetworks": {"podman": {"interface_name": "eth0"}},
+            "newPortMappings": port_mappings(&hc["PortBindings"]),
+        }),
+    };
+    if let (Some(o), Some(n)) = (cfg.as_object_mut(), net.as_object()) {
+        o.extend(n.clone());
+        if uid != 0 || gid != 0 {
+            // libpod refuses a spec user it was not told of.
+            o.insert("user".into(), Value::String(format!("{uid}:{gid}")));
+        }
+    }
+    cfg
+}
+
+/// Docker's PortBindings as libpod's PortMapping list. Pure.
+fn port_mappings(bindings: &serde_json::Value) -> serde_json::Value {
+    let mut out = Vec::new();
+    for (key, hosts) in bindings.as_object().into_iter().flatten() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(container_port) = port.parse::<u16>() else { continue };
+        for h in hosts.as_array().into_iter().flatten() {
+            let host_port = h["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+            out.push(serde_json::json!({
+                "host_ip": h["HostIp"].as_str().unwrap_or(""),
+                "container_port": container_port,
+                "host_port": host_port,
+                "range": 1,
+                "protocol": proto,
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
 }
 
 /// Seconds since the epoch as RFC 3339 UTC. Pure.
@@ -373,6 +443,9 @@ pub struct ExportStats {
     pub bytes_out: u64,
     pub deleted: usize,
     pub volumes: usize,
+    /// Why Podman cannot restore the archive (empty: it can); None when
+    /// the checkpoint has no saved container to tell.
+    pub podman: Option<Vec<String>>,
 }
 
 fn header(size: u64, mtime: u64, dir: bool) -> tar::Header {
@@ -435,16 +508,35 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
     if let Some(s) = &sig {
         add_bytes(&mut b, trust::SIG, s)?;
     }
-    // What checkpointctl and Podman read first.
+    // What checkpointctl and Podman read first: Podman's copy of the spec,
+    // and the config made from it.
+    let spec = match m.files.contains_key(mf::SPEC) {
+        true => mf::read_limited(dir, mf::SPEC, MAX_SMALL)?,
+        false => None,
+    };
+    let spec: Option<serde_json::Value> = spec.and_then(|b| serde_json::from_slice(&b).ok());
+    let spec = spec.map(|s| crate::podman::spec_dump(&s));
+    // Podman hands CRIU its network namespace as extRootNetNS (unless the
+    // container uses the host's): the init task's netns image must name
+    // that key, or CRIU makes an empty namespace of its own (lo only).
+    let mut netns = None;
     if let Some(saved) = mf::read_limited(dir, mf::CONTAINER, MAX_SMALL)? {
         let v: serde_json::Value = serde_json::from_slice(&saved).unwrap_or_default();
-        let cfg = serde_json::to_vec_pretty(&config_dump(&v, &m)).unwrap_or_default();
-        add_bytes(&mut b, CONFIG_DUMP, &cfg)?;
-    }
-    if m.files.contains_key(mf::SPEC) {
-        if let Some(spec) = mf::read_limited(dir, mf::SPEC, MAX_SMALL)? {
-            add_bytes(&mut b, SPEC_DUMP, &spec)?;
+        let ids = format!("{}/ids-1.img", mf::IMAGES);
+        if v.pointer("/HostConfig/NetworkMode").and_then(|n| n.as_str()) != Some("host") && m.files.contains_key(&ids) {
+            let id = crate::criu::net_ns_id(&read_small(&root, dir, &ids)?);
+            netns = id.map(|id| format!("{}/netns-{id}.img", mf::IMAGES));
         }
+        let cfg = config_dump(&v, spec.as_ref().unwrap_or(&serde_json::Value::Null), &m);
+        add_bytes(&mut b, CONFIG_DUMP, &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
+        let mut why = crate::podman::limits(&v);
+        if spec.is_none() {
+            why.push("the checkpoint has no OCI spec".into());
+        }
+        st.podman = Some(why);
+    }
+    if let Some(spec) = &spec {
+        add_bytes(&mut b, SPEC_DUMP, &serde_json::to_vec_pretty(spec).unwrap_or_default())?;
     }
     let mut dirs = BTreeSet::new();
     let mut append_file = |b: &mut tar::Builder<_>, name: &str, as_name: &str, size: u64| -> Result<()> {
@@ -462,13 +554,41 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         };
         b.append_data(&mut header(size, t, false), as_name, r).map_err(arch_err)
     };
+    // CRIU images Podman's runc restores only in another form: that form
+    // under the image's name, the signed original under docker-cr/.
+    let mut for_podman = Vec::new();
     for (name, sum) in &m.files {
         if name == mf::ROOTFS_DIFF {
             continue;
         }
+        if let Some(base) = name.strip_prefix(&format!("{}/", mf::IMAGES)) {
+            let form = if netns.as_ref() == Some(name) {
+                let old = read_small(&root, dir, name)?;
+                Some(crate::criu::netns_join_external(Some(&old)).ok_or_else(|| {
+                    Error::checkpoint(format!("{name} is not a network namespace image"), "the checkpoint is damaged")
+                })?)
+            } else {
+                podman_image(&root, dir, name, base, sum.size)?
+            };
+            if let Some(form) = form {
+                append_file(&mut b, name, &format!("{OWN_DIR}/{base}"), sum.size)?;
+                for_podman.push((name.clone(), form));
+                st.files += 1;
+                st.bytes_in += sum.size;
+                continue;
+            }
+        }
         append_file(&mut b, name, name, sum.size)?;
         st.files += 1;
         st.bytes_in += sum.size;
+    }
+    // CRIU 4.2 writes no netns image for a namespace with nothing in it:
+    // Podman's copy is a new one (docker-cr's import drops it again).
+    if let Some(name) = netns.filter(|n| !m.files.contains_key(n)) {
+        for_podman.push((name, crate::criu::netns_join_external(None).unwrap_or_default()));
+    }
+    for (name, form) in &for_podman {
+        add_bytes(&mut b, name, form)?;
     }
     if let Some(sum) = m.files.get(mf::ROOTFS_DIFF) {
         let p = dir.join(mf::ROOTFS_DIFF);
@@ -552,6 +672,26 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
     counted.flush().map_err(arch_err)?;
     st.bytes_out = counted.n;
     Ok(st)
+}
+
+/// The Podman form of the CRIU image `name` of the checkpoint in `dir`
+/// (see `podman::image`), when it has one; only images of a few KiB are
+/// read (mount and file tables).
+fn podman_image(root: &fs::File, dir: &Path, name: &str, base: &str, size: u64) -> Result<Option<Vec<u8>>> {
+    if !crate::podman::reshaped(base) || size > MAX_SMALL {
+        return Ok(None);
+    }
+    crate::podman::image(base, &read_small(root, dir, name)?).map_err(|e| {
+        Error::checkpoint(format!("{}: {e}", dir.join(name).display()), "the checkpoint is damaged; take it again")
+    })
+}
+
+/// A small file of the checkpoint in `dir` (at most MAX_SMALL bytes).
+fn read_small(root: &fs::File, dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let f = mf::open_beneath(root, Path::new(name)).at("open", &dir.join(name))?;
+    f.take(MAX_SMALL).read_to_end(&mut bytes).at("read", &dir.join(name))?;
+    Ok(bytes)
 }
 
 /// A reader that remembers whether its source ended: a tar stream must end
@@ -799,7 +939,25 @@ fn finish_own(dir: &Path, what: &str, finish: Finish) -> Result<Option<Manifest>
     if fs::symlink_metadata(&own).is_ok() {
         fs::rename(&own, dir.join(mf::ROOTFS_DIFF)).at("rename", &own)?;
     }
-    let _ = fs::remove_dir(dir.join("docker-cr"));
+    // The signed CRIU images back over their Podman forms.
+    let own = dir.join(OWN_DIR);
+    for e in fs::read_dir(&own).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        if name.to_str().is_some_and(|n| n.ends_with(".img")) {
+            let to = dir.join(mf::IMAGES).join(&name);
+            fs::rename(e.path(), &to).at("rename", &e.path())?;
+        }
+    }
+    let _ = fs::remove_dir(&own);
+    // Images made only for Podman (no signed original) go.
+    let images = dir.join(mf::IMAGES);
+    for e in fs::read_dir(&images).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let rel = format!("{}/{}", mf::IMAGES, name.to_string_lossy());
+        if !m.files.contains_key(&rel) {
+            fs::remove_file(e.path()).at("remove", &e.path())?;
+        }
+    }
     for extra in [CONFIG_DUMP, SPEC_DUMP, DELETED_FILES] {
         if !m.files.contains_key(extra) {
             let _ = fs::remove_file(dir.join(extra));
@@ -933,6 +1091,71 @@ mod tests {
         let e = check_image_tar(&make(r#"["app"]"#, b"{}"), &id, "app").unwrap_err().to_string();
         assert!(e.contains("not the checkpoint's"), "{e}");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    // Issue 9 (Docker → Podman): config.dump keeps checkpointctl's keys and
+    // carries what libpod needs, with no path of the exporting host that
+    // Podman would bind. Inspect data and spec recorded from Docker 20.10
+    // here (trimmed).
+    #[test]
+    fn config_dump_for_checkpointctl_and_podman() {
+        use serde_json::{json, Value};
+        let saved: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-inspect.json")).unwrap();
+        let spec: Value = serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-spec.json")).unwrap();
+        assert!(spec.to_string().contains("/containers/"), "the recorded spec binds Docker's files");
+        let spec = crate::podman::spec_dump(&spec);
+        let m = mf::tests_sample();
+        let c = config_dump(&saved, &spec, &m);
+        // checkpointctl's reduced struct (lib/metadata.go), same keys.
+        for key in [
+            "id",
+            "name",
+            "rootfsImage",
+            "rootfsImageRef",
+            "rootfsImageName",
+            "runtime",
+            "createdTime",
+            "checkpointedTime",
+            "restoredTime",
+            "restored",
+        ] {
+            assert!(c.get(key).is_some(), "{key} missing");
+        }
+        assert_eq!(c["id"], "abc");
+        assert_eq!(c["name"], "web");
+        assert_eq!(c["checkpointedTime"], rfc3339(1_800_000_000));
+        assert_eq!(c["createdTime"], saved["Created"]);
+        assert_eq!(c["rootfsImageName"], "docker-cr-test:busybox");
+        // libpod: both image fields (its validate() wants both), by ID.
+        let id = saved["Image"].as_str().unwrap().trim_start_matches("sha256:");
+        assert_eq!(c["rootfsImageID"], id);
+        assert_eq!(c["rootfsImageRef"], saved["Image"]);
+        assert_eq!(c["command"], saved["Config"]["Cmd"]);
+        assert_eq!(c["spec"], spec);
+        assert_eq!(c["shmSize"], 67_108_864);
+        assert_eq!((c["networkMode"].as_str(), c["createNetNS"].as_bool()), (Some("bridge"), Some(true)));
+        assert!(c["newNetworks"]["podman"].is_object(), "Podman's default network");
+        assert!(c.get("user").is_none(), "root needs no user");
+        let text = c.to_string();
+        for leak in ["/containers/", "/exe", "libnetwork-setkey", "docker.sock", "netns"] {
+            assert!(!text.contains(leak), "{leak} in config.dump: {text}");
+        }
+        // Published ports, another network mode, another user.
+        let mut other = saved.clone();
+        other["HostConfig"]["PortBindings"] = json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]});
+        let c = config_dump(&other, &spec, &m);
+        assert_eq!(
+            c["newPortMappings"],
+            json!([{"host_ip": "127.0.0.1", "container_port": 80, "host_port": 8080, "range": 1, "protocol": "tcp"}])
+        );
+        other["HostConfig"]["NetworkMode"] = json!("none");
+        let mut spec2 = spec.clone();
+        spec2["process"]["user"] = json!({"uid": 1000, "gid": 100});
+        let c = config_dump(&other, &spec2, &m);
+        assert_eq!(c["networkMode"], "none");
+        assert!(c.get("newNetworks").is_none());
+        assert_eq!(c["user"], "1000:100");
     }
 
     #[test]

@@ -95,7 +95,25 @@ fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, 
         (secs * 1000.0) as u64,
         st.bytes_in as f64 / secs / 1e6,
     ));
+    if let Some(line) = podman_note(st.podman.as_deref(), file) {
+        out.step(line);
+    }
     Ok(())
+}
+
+/// What the export says about Podman: the command that restores the
+/// archive there, or why it cannot. Pure.
+pub fn podman_note(why: Option<&[String]>, file: &Path) -> Option<String> {
+    let why = why?;
+    let name = if is_stdio(file) { "FILE".to_string() } else { file.display().to_string() };
+    Some(if why.is_empty() {
+        format!(
+            "restorable by Podman 4 too: podman container restore --import {name} \
+             (Podman needs the container's image with the same ID: docker save IMAGE | podman load)"
+        )
+    } else {
+        format!("not restorable by Podman: {}", why.join("; "))
+    })
 }
 
 /// Unpacks `file` (or stdin) into `dir`.
@@ -588,5 +606,17 @@ mod tests {
             remote_argv(&a).join(" "),
             "ssh -o BatchMode=yes hostb /usr/local/bin/docker-cr restore --import - --name web2 web"
         );
+    }
+
+    // Issue 9: the export says how Podman restores the archive, or why not.
+    #[test]
+    fn the_export_says_whether_podman_restores_it() {
+        let f = Path::new("/srv/web.tar.zst");
+        let yes = podman_note(Some(&[]), f).unwrap();
+        assert!(yes.contains("podman container restore --import /srv/web.tar.zst"), "{yes}");
+        let no = podman_note(Some(&["it is privileged".to_string()]), f).unwrap();
+        assert_eq!(no, "not restorable by Podman: it is privileged");
+        assert_eq!(podman_note(None, f), None, "nothing to tell without the saved container");
+        assert!(podman_note(Some(&[]), Path::new("-")).unwrap().contains("--import FILE"));
     }
 }
