@@ -1101,8 +1101,9 @@ mod tests {
     fn config_dump_for_checkpointctl_and_podman() {
         use serde_json::{json, Value};
         let saved: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-inspect.json")).unwrap();
-        let spec: Value = serde_json::from_str(include_str!("../tests/fixtures/docker20-busybox-spec.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/docker20-busybox-inspect.json")).unwrap();
+        let spec: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/docker20-busybox-spec.json")).unwrap();
         assert!(spec.to_string().contains("/containers/"), "the recorded spec binds Docker's files");
         let spec = crate::podman::spec_dump(&spec);
         let m = mf::tests_sample();
