@@ -15,6 +15,7 @@ pub mod deleted;
 pub mod docker;
 pub mod endpoint;
 pub mod error;
+pub mod foreign;
 pub mod holder;
 pub mod host;
 pub mod http;
