@@ -92,6 +92,10 @@ pub enum Content {
     Text(String),
     /// The contents of this tar of the checkpoint directory (a directory).
     Tar(String),
+    /// A copy of this stand-in of another container (a checkpoint of a
+    /// container restored from another engine's, restored again: its
+    /// stand-ins are docker-cr's own binds, copied, never shared).
+    Copy(String),
 }
 
 /// A bind mount of the other engine's own (not a host path of the user's)
@@ -515,6 +519,12 @@ pub fn root_mode(pstree: &[u8], fs: &dyn Fn(u64) -> Option<Vec<u8>>, files: &[u8
     None
 }
 
+/// `root_mode` of the CRIU images in `images` (None if unreadable).
+pub fn recorded_root_mode(images: &Path) -> Option<u32> {
+    let small = |name: &str| mf::read_limited(images, name, 16 << 20).ok().flatten();
+    root_mode(&small("pstree.img")?, &|pid| small(&format!("fs-{pid}.img")), &small("files.img")?)
+}
+
 fn bad(what: &str, why: impl std::fmt::Display) -> Error {
     Error::checkpoint(
         format!("the archive {what} {why}"),
@@ -566,10 +576,7 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
             return Err(bad(what, format!("has no checkpoint/{need}")));
         }
     }
-    let root = match (small("pstree.img"), small("files.img")) {
-        (Some(p), Some(f)) => root_mode(&p, &|pid| small(&format!("fs-{pid}.img")), &f),
-        _ => None,
-    };
+    let root = recorded_root_mode(&images);
     // The engine's network namespace, handed to CRIU from outside: see
     // `netns_only_external`.
     for e in fs::read_dir(&images).at("list", &images)?.flatten() {
@@ -700,27 +707,83 @@ pub fn read(dir: &Path, m: &Manifest) -> Result<Option<Foreign>> {
 /// files), since the engine binds them again at each start.
 pub const STAND_INS_DIR: &str = "/var/lib/docker-cr/.stand-ins";
 
-/// Makes the stand-ins of `f` in the new directory `at` (0700): each a
-/// file or directory named by its position, filled from the checkpoint
-/// `dir` (a tar through `rootfs::apply`, confined to it). Returns the binds.
-pub fn make_stand_ins(f: &Foreign, dir: &Path, at: &Path) -> Result<Vec<String>> {
+/// Takes docker-cr's own stand-in binds out of a checkpoint's saved
+/// HostConfig (`saved`: a checkpoint of a container restored from another
+/// engine's archive), so that the policy does not see them as host paths
+/// and the new container gets copies of its own. Returns them.
+pub fn take_our_stand_ins(saved: &mut Value) -> Vec<StandIn> {
+    let mut out = Vec::new();
+    let Some(binds) = saved["HostConfig"]["Binds"].as_array_mut() else { return out };
+    binds.retain(|b| {
+        let b = b.as_str().unwrap_or("");
+        let mut parts = b.splitn(3, ':');
+        let (Some(src), Some(dest)) = (parts.next(), parts.next()) else { return true };
+        let ours = Path::new(src).starts_with(STAND_INS_DIR)
+            && !Path::new(src).components().any(|c| c == Component::ParentDir);
+        if ours {
+            let dir = fs::symlink_metadata(src).map_or(!FILE_STAND_INS.contains(&dest), |m| m.is_dir());
+            let mode = if dest == "/dev/shm" { 0o1777 } else { 0o755 };
+            out.push(StandIn { dest: dest.to_string(), dir, mode, content: Content::Copy(src.to_string()) });
+        }
+        !ours
+    });
+    if let Some(m) = saved["Mounts"].as_array_mut() {
+        m.retain(|m| !m["Source"].as_str().is_some_and(|s| Path::new(s).starts_with(STAND_INS_DIR)));
+    }
+    out
+}
+
+/// Makes the stand-ins in the new directory `at` (0711): each a file or
+/// directory named by its position, filled from the checkpoint `dir` (a
+/// tar through `rootfs::apply`, confined to it) or copied from another
+/// container's stand-in (through a tar of it as well: that one's content
+/// is the container's doing, links included). Returns the binds.
+pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Vec<String>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     fs::DirBuilder::new().recursive(true).mode(0o700).create(at.parent().unwrap_or(at)).at("create", at)?;
     fs::DirBuilder::new().mode(0o711).create(at).at("create", at)?;
     let mut binds = Vec::new();
-    for (i, s) in f.stand_ins.iter().enumerate() {
+    for (i, s) in stand_ins.iter().enumerate() {
         let p = at.join(i.to_string());
         if s.dir {
             fs::create_dir(&p).at("create", &p)?;
-            if let Content::Tar(name) = &s.content {
-                let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name)).at("open", &dir.join(name))?;
-                crate::rootfs::apply(io::BufReader::new(t), &p).map_err(|e| e.step(format!("the archive's {name}")))?;
+            match &s.content {
+                Content::Tar(name) => {
+                    let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name))
+                        .at("open", &dir.join(name))?;
+                    crate::rootfs::apply(io::BufReader::new(t), &p)
+                        .map_err(|e| e.step(format!("the archive's {name}")))?;
+                }
+                Content::Copy(from) if Path::new(from).is_dir() => {
+                    let tar = at.join(format!(".{i}.tar"));
+                    let w = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar);
+                    let w = w.at("create", &tar)?;
+                    crate::rootfs::capture(Path::new(from), io::BufWriter::new(w))?;
+                    let r = fs::File::open(&tar).at("open", &tar)?;
+                    crate::rootfs::apply(io::BufReader::new(r), &p)?;
+                    fs::remove_file(&tar).at("remove", &tar)?;
+                }
+                _ => {}
             }
             fs::set_permissions(&p, fs::Permissions::from_mode(s.mode)).at("chmod", &p)?;
         } else {
             let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&p).at("create", &p)?;
-            if let Content::Text(t) = &s.content {
-                io::Write::write_all(&mut out, t.as_bytes()).at("write", &p)?;
+            match &s.content {
+                Content::Text(t) => io::Write::write_all(&mut out, t.as_bytes()).at("write", &p)?,
+                Content::Copy(from) => {
+                    // Opened without following a link: the container may
+                    // have replaced its file by one.
+                    let src = fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(from)
+                        .ok()
+                        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()));
+                    if let Some(mut src) = src {
+                        io::copy(&mut (&mut src).take(MAX_SMALL), &mut out).at("copy", &p)?;
+                    }
+                }
+                _ => {}
             }
         }
         binds.push(format!("{}:{}", p.display(), s.dest));

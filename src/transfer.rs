@@ -220,10 +220,13 @@ pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, &out)?;
-    if imp.manifest.is_none() {
+    if let Some(f) = &imp.made_by {
         out.warn(format!(
-            "{} holds another tool's checkpoint (no docker-cr manifest): it is unsigned",
-            a.dir.display()
+            "{} holds a checkpoint made by {} (container {}, image {}), converted for Docker: it is unsigned, and restores only with --trust",
+            a.dir.display(),
+            f.engine.name(),
+            f.container,
+            f.image
         ));
     }
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
@@ -263,10 +266,15 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
-            format!("the archive {} has no docker-cr manifest (another tool's checkpoint)", file.display()),
-            "docker-cr restores only its own archives so far",
+            format!("the archive {} has no manifest after its import", file.display()),
+            "it is not a checkpoint archive",
         ));
     };
+    // Refused before anything of it reaches the engine, with the archive's
+    // name (restore's own check says the same of the directory).
+    if let (Some(f), false) = (&imp.made_by, a.trust) {
+        return Err(crate::restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+    }
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
     let sv = saved(&tmp.path())?;
     let binds = archive::host_binds(&sv);
