@@ -896,6 +896,10 @@ mod tests {
         assert_eq!(classify("./checkpoint/pages-1.img", false), Ok(Slot::File("checkpoint/pages-1.img".into(), None)));
         assert_eq!(classify("manifest.json", false), Ok(Slot::File("manifest.json".into(), Some(MAX_SMALL))));
         assert_eq!(classify("volumes/data.tar", false), Ok(Slot::File("volumes/data.tar".into(), None)));
+        // The kubelet's archives (CRI-O, containerd): small files, bounded.
+        for f in ["bind.mounts", "io.kubernetes.cri-o.LogPath", "dump.log", "status.dump", "status", "container.log"] {
+            assert_eq!(classify(f, false), Ok(Slot::File(f.into(), Some(MAX_SMALL))), "{f}");
+        }
         for bad in ["../x", "/etc/passwd", "checkpoint/../../x", "a/b/c", "etc/passwd", "", "checkpoint//x", "x\n"] {
             assert!(classify(bad, false).is_err(), "{bad:?} accepted");
         }

@@ -328,9 +328,8 @@ pub fn container_json(
             }
         }
     }
-    let ns = |t: &str| {
-        spec["linux"]["namespaces"].as_array().into_iter().flatten().any(|n| n["type"].as_str() == Some(t))
-    };
+    let ns =
+        |t: &str| spec["linux"]["namespaces"].as_array().into_iter().flatten().any(|n| n["type"].as_str() == Some(t));
     let network_mode = match text(config, "/networkMode") {
         _ if !ns("network") => "host",
         "none" => "none",
@@ -538,7 +537,9 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
     let read_json = |name: &str| -> Result<Option<Value>> {
         match mf::read_limited(dir, name, MAX_SMALL)? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| bad(what, format!("has a {name} that is not JSON: {e}"))),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| bad(what, format!("has a {name} that is not JSON: {e}"))),
         }
     };
     let spec = read_json(SPEC_DUMP)?.ok_or_else(|| bad(what, "has no spec.dump"))?;
@@ -548,12 +549,8 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
     if fs::symlink_metadata(dir.join(archive::VOLUMES_DIR)).is_ok()
         || config["namedVolumes"].as_array().is_some_and(|v| !v.is_empty())
     {
-        let names: Vec<&str> = config["namedVolumes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v["Name"].as_str())
-            .collect();
+        let names: Vec<&str> =
+            config["namedVolumes"].as_array().into_iter().flatten().filter_map(|v| v["Name"].as_str()).collect();
         return Err(Error::checkpoint(
             format!(
                 "the archive {what} was made by {} from a container with named volumes ({}); docker-cr does not restore another engine's volumes yet",
@@ -678,7 +675,8 @@ fn plain_diff(dir: &Path, what: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).at("create", &tmp)?;
         let mut gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(f)).take(limit.saturating_add(1));
-        let n = io::copy(&mut gz, &mut out).map_err(|e| bad(what, format!("has a rootfs-diff.tar that is not valid gzip: {e}")))?;
+        let n = io::copy(&mut gz, &mut out)
+            .map_err(|e| bad(what, format!("has a rootfs-diff.tar that is not valid gzip: {e}")))?;
         if n > limit {
             let _ = fs::remove_file(&tmp);
             return Err(Error::host(
@@ -908,9 +906,9 @@ fn remove_at(pfd: &OwnedFd, name: &Path, shown: &Path) -> Result<()> {
     }
     let d = open_below(pfd, name, OFlags::DIRECTORY | OFlags::RDONLY).at("open", shown)?;
     let names: Vec<std::ffi::OsString> = {
-        let mut it = rustix::fs::Dir::read_from(&d).at("list", shown)?;
+        let it = rustix::fs::Dir::read_from(&d).at("list", shown)?;
         let mut v = Vec::new();
-        while let Some(e) = it.next() {
+        for e in it {
             let e = e.at("list", shown)?;
             let n = e.file_name().to_bytes();
             if n != b"." && n != b".." {
@@ -943,7 +941,8 @@ mod tests {
     /// busybox sh -c '…httpd…'`, recorded here (spec.dump's seccomp cut short).
     #[test]
     fn podman_spec_and_config_become_inspect_data() {
-        let (spec, config, net) = (json_fixture("spec.dump"), json_fixture("config.dump"), json_fixture("network.status"));
+        let (spec, config, net) =
+            (json_fixture("spec.dump"), json_fixture("config.dump"), json_fixture("network.status"));
         assert_eq!(engine(&spec), Engine::Podman);
         let (c, stand) = container_json(&spec, &config, Some(&net), true).unwrap();
         assert_eq!(c["Name"], "/p1-rec");
@@ -983,9 +982,10 @@ mod tests {
     fn host_access_lands_where_the_policy_sees_it() {
         let mut spec = json_fixture("spec.dump");
         let config = json_fixture("config.dump");
-        spec["mounts"].as_array_mut().unwrap().push(
-            json!({"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]}),
-        );
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]}));
         spec["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
         spec["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
         spec["linux"].as_object_mut().unwrap().remove("seccomp");
@@ -1013,23 +1013,44 @@ mod tests {
         let m = |dest: &str, source: &str| json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind"]});
         let user = "/run/containers/storage/overlay-containers/abc/userdata";
         assert_eq!(classify_mount(&m("/etc/hosts", "/anything"), &[]), MountKind::Docker);
-        assert_eq!(classify_mount(&json!({"destination": "/proc", "type": "proc", "source": "proc"}), &[]), MountKind::Docker);
         assert_eq!(
-            classify_mount(&json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}), &[]),
+            classify_mount(&json!({"destination": "/proc", "type": "proc", "source": "proc"}), &[]),
+            MountKind::Docker
+        );
+        assert_eq!(
+            classify_mount(
+                &json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}),
+                &[]
+            ),
             MountKind::Tmpfs { dest: "/scratch".into(), options: "size=1m".into() }
         );
-        let MountKind::StandIn(s) = classify_mount(&m("/run/.containerenv", &format!("{user}/.containerenv")), &[]) else {
+        let MountKind::StandIn(s) = classify_mount(&m("/run/.containerenv", &format!("{user}/.containerenv")), &[])
+        else {
             panic!()
         };
         assert!(!s.dir);
-        let MountKind::StandIn(s) = classify_mount(&m("/run/secrets", &format!("{user}/run/secrets")), &[]) else { panic!() };
+        let MountKind::StandIn(s) = classify_mount(&m("/run/secrets", &format!("{user}/run/secrets")), &[]) else {
+            panic!()
+        };
         assert!(s.dir);
         let kubelet = "/var/lib/kubelet/pods/0f1e/containers/counter/5a3c";
-        assert!(matches!(classify_mount(&m("/dev/termination-log", kubelet), &[]), MountKind::StandIn(StandIn { dir: false, .. })));
         assert!(matches!(
-            classify_mount(&m("/var/run/secrets/kubernetes.io/serviceaccount", "/var/lib/kubelet/pods/0f1e/volumes/kubernetes.io~projected/kube-api-access-x"), &[]),
-            MountKind::Host { .. }
-        ), "a pod's volumes are host paths here");
+            classify_mount(&m("/dev/termination-log", kubelet), &[]),
+            MountKind::StandIn(StandIn { dir: false, .. })
+        ));
+        assert!(
+            matches!(
+                classify_mount(
+                    &m(
+                        "/var/run/secrets/kubernetes.io/serviceaccount",
+                        "/var/lib/kubelet/pods/0f1e/volumes/kubernetes.io~projected/kube-api-access-x"
+                    ),
+                    &[]
+                ),
+                MountKind::Host { .. }
+            ),
+            "a pod's volumes are host paths here"
+        );
         assert_eq!(
             classify_mount(&m("/data", "/var/lib/containers/storage/volumes/v/_data"), &[("v".into(), "/data".into())]),
             MountKind::Volume { name: "v".into(), dest: "/data".into() }
@@ -1048,13 +1069,18 @@ mod tests {
         assert_eq!(engine(&spec(json!({"io.container.manager": "libpod"}))), Engine::Podman);
         assert_eq!(engine(&spec(json!({"io.container.manager": "cri-o"}))), Engine::CriO);
         assert_eq!(engine(&spec(json!({}))), Engine::Containerd);
-        let crio = spec(json!({"io.container.manager": "cri-o", "io.kubernetes.cri-o.Metadata": "{\"name\":\"counter\",\"attempt\":0}"}));
+        let crio = spec(
+            json!({"io.container.manager": "cri-o", "io.kubernetes.cri-o.Metadata": "{\"name\":\"counter\",\"attempt\":0}"}),
+        );
         let cfg = json!({"name": "k8s_counter_pod_ns_uid_0", "rootfsImageRef": "4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c", "rootfsImageName": "docker.io/library/busybox:latest"});
         assert_eq!(container_name(&crio, &cfg, Engine::CriO), "counter");
         let ctrd = spec(json!({"io.kubernetes.cri.container-name": "web"}));
         assert_eq!(container_name(&ctrd, &cfg, Engine::Containerd), "web");
         assert_eq!(container_name(&spec(json!({})), &json!({"name": "my pod/x"}), Engine::Containerd), "my-pod-x");
-        assert_eq!(image(&cfg).0.as_deref(), Some("sha256:4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c"));
+        assert_eq!(
+            image(&cfg).0.as_deref(),
+            Some("sha256:4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c")
+        );
         let ctrd_cfg = json!({"rootfsImageRef": "docker.io/library/busybox@sha256:abcd", "rootfsImage": "busybox"});
         assert_eq!(image(&ctrd_cfg), (None, "busybox".to_string()));
         let mut m = crate::manifest::tests_sample();
@@ -1084,6 +1110,35 @@ mod tests {
         let mode = root_mode(&fixture("pstree.img"), &|pid| (pid == 1).then(|| fs1.clone()), &fixture("files.img"));
         assert_eq!(mode, Some(0o555), "Podman's / is 0555");
         assert_eq!(root_mode(&fixture("pstree.img"), &|_| None, &fixture("files.img")), None);
+    }
+
+    // deleted.files is untrusted: a deleted directory goes whole, a link
+    // goes (not what it points to), and no path leads through a link.
+    #[test]
+    fn deletions_stay_below_the_root() {
+        let base = std::env::temp_dir().join(format!("docker-cr-foreign-rm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        fs::create_dir_all(root.join("d/sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(root.join("d/sub/f"), "x").unwrap();
+        fs::write(outside.join("keep"), "host").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("d/out")).unwrap();
+        let fd: OwnedFd = rustix::fs::open(
+            &root,
+            rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let e = remove_beneath(&fd, Path::new("link/keep"), &root).unwrap_err().to_string();
+        assert!(e.contains("not a directory of the container"), "{e}");
+        remove_beneath(&fd, Path::new("d"), &root).unwrap();
+        remove_beneath(&fd, Path::new("link"), &root).unwrap();
+        remove_beneath(&fd, Path::new("gone/already"), &root).unwrap();
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+        assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "host", "the link's target stays");
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::cgroup;
 use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::criu::{self, RestoreOpts, TcpRestore};
 use crate::docker;
-use crate::foreign::{self, Foreign};
 use crate::error::{Error, IoContext, Result};
+use crate::foreign::{self, Foreign};
 use crate::holder;
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
@@ -924,8 +924,7 @@ fn create(
     let stand_ins = match (!stand_ins.is_empty()).then_some(stand_ins) {
         Some(list) => {
             remove_stale_stand_ins(ctx);
-            let nanos =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
             let at = stand_ins_dir(ctx).join(format!("{}-{nanos}", std::process::id()));
             let made = foreign::make_stand_ins(list, dir, &at);
             let binds = match made {
@@ -947,7 +946,7 @@ fn create(
                 body["Labels"] = json!({ LABEL_STAND_INS: at.to_string_lossy() });
             }
             ctx.out.step(format!(
-                "standing in for {engine}'s own mounts, which Docker does not make: {} (from {}, removed with the container)",
+                "standing in for {engine}'s own mounts, which Docker does not make: {} (in {}, kept while the container exists; a later restore removes it once the container is gone)",
                 list.iter()
                     .map(|s| match &s.content {
                         foreign::Content::Tar(t) => format!("{} (private, with the archive's {t})", s.dest),

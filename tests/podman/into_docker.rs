@@ -95,7 +95,13 @@ fn podman_export(tag: &str, extra: &[&str], port: Option<u16>, compress: &str) -
         Some(p) => wait_count(p, 20),
         None => wait_exec_count("podman", &name, 20),
     };
-    podman_ok(&["exec", &name, "sh", "-c", "echo written-in-podman > /tmp/written.txt; echo etc > /etc/written; rm /bin/wget"]);
+    podman_ok(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo written-in-podman > /tmp/written.txt; echo etc > /etc/written; rm /bin/wget",
+    ]);
     let archive = dir.join(format!("{name}.tar"));
     podman_ok(&["container", "checkpoint", "--export", archive.to_str().unwrap(), "--compress", compress, &name]);
     Exported { archive, token, count, _dir: dir }
@@ -327,7 +333,8 @@ fn kubelet_archive_imports_and_restores_into_docker() {
     let o = ok(dcr(&["import", kube.to_str().unwrap(), dir.to_str().unwrap()]));
     assert!(text(&o).contains("made by CRI-O"), "{}", text(&o));
     assert_eq!(mode(&dir), 0o700);
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["tool"], "made by CRI-O");
     assert_eq!(m["container"]["name"], container.as_str(), "the name from io.kubernetes.cri-o.Metadata");
     let o = dcr(&["restore", &container, dir.to_str().unwrap()]);
