@@ -1059,7 +1059,7 @@ mod tests {
         let dest = d.join("cp");
         let imp = import(&tar_of(&podman_like(), true)[..], "t", &dest, Finish::Keep).unwrap();
         let m = imp.manifest.unwrap();
-        assert_eq!((m.tool.as_str(), m.container.name.as_str()), ("made by Podman", "web"));
+        assert_eq!((m.tool.as_str(), m.container.name.as_str()), ("Podman, converted by docker-cr", "web"));
         assert!(m.files.contains_key("container.json") && m.files.contains_key(crate::foreign::FOREIGN));
         assert_eq!(imp.made_by.unwrap().engine, crate::foreign::Engine::Podman);
         assert!(fs::symlink_metadata(dest.join(trust::SIG)).is_err(), "unsigned");

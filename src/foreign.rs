@@ -44,8 +44,9 @@ use crate::manifest::{self as mf, Manifest};
 pub const FOREIGN: &str = "foreign.json";
 /// Podman's copy of the container's private /dev/shm.
 pub const DEVSHM_TAR: &str = "devshm-checkpoint.tar";
-/// Names the engine in a manifest's `tool` field: "made by Podman".
-const TOOL_PREFIX: &str = "made by ";
+/// Follows the engine in a manifest's `tool` field: "Podman, converted
+/// by docker-cr".
+const TOOL_SUFFIX: &str = ", converted by docker-cr";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Engine {
@@ -79,7 +80,7 @@ pub fn engine(spec: &Value) -> Engine {
 
 /// The engine named in a manifest's `tool` (`None`: docker-cr's own). Pure.
 pub fn made_by(m: &Manifest) -> Option<&str> {
-    m.tool.strip_prefix(TOOL_PREFIX)
+    m.tool.strip_suffix(TOOL_SUFFIX)
 }
 
 /// What goes into a stand-in.
@@ -596,12 +597,13 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
     write_new(dir, mf::CONTAINER, &serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
     write_new(dir, FOREIGN, &serde_json::to_vec_pretty(&f).unwrap_or_default())?;
     let files = mf::sum_dir(dir)?;
+    let images_prefix = format!("{}/", mf::IMAGES);
     let pages_bytes =
         files.iter().filter(|(n, _)| n.starts_with(&format!("{}/pages-", mf::IMAGES))).map(|(_, s)| s.size).sum();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let m = Manifest {
         format: mf::FORMAT,
-        tool: format!("{TOOL_PREFIX}{}", eng.name()),
+        tool: format!("{}{TOOL_SUFFIX}", eng.name()),
         created: now,
         container: mf::Source {
             id: f.id.clone(),
@@ -626,7 +628,13 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
         // may change).
         options: mf::DumpOptions { tcp_established: true, ext_unix_sk: true, file_locks: true, stopped: true },
         timings_ms: mf::Timings::default(),
-        sizes: mf::Sizes { pages_bytes, ..mf::Sizes::default() },
+        sizes: mf::Sizes {
+            pages_bytes,
+            images_bytes: files.iter().filter(|(n, _)| n.starts_with(&images_prefix)).map(|(_, s)| s.size).sum(),
+            rootfs_diff_bytes: files.get(mf::ROOTFS_DIFF).map_or(0, |s| s.size),
+            rootfs_deleted: f.deleted.len() as u64,
+            ..mf::Sizes::default()
+        },
         files,
     };
     write_new(dir, mf::MANIFEST, mf::to_json(&m).as_bytes())?;
@@ -1085,7 +1093,7 @@ mod tests {
         assert_eq!(image(&ctrd_cfg), (None, "busybox".to_string()));
         let mut m = crate::manifest::tests_sample();
         assert_eq!(made_by(&m), None);
-        m.tool = "made by Podman".into();
+        m.tool = "Podman, converted by docker-cr".into();
         assert_eq!(made_by(&m), Some("Podman"));
     }
 

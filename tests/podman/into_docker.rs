@@ -335,7 +335,7 @@ fn kubelet_archive_imports_and_restores_into_docker() {
     assert_eq!(mode(&dir), 0o700);
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(m["tool"], "made by CRI-O");
+    assert_eq!(m["tool"], "CRI-O, converted by docker-cr");
     assert_eq!(m["container"]["name"], container.as_str(), "the name from io.kubernetes.cri-o.Metadata");
     let o = dcr(&["restore", &container, dir.to_str().unwrap()]);
     fails_with(&o, 5, "was made by CRI-O, not signed by docker-cr");
