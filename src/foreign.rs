@@ -125,6 +125,10 @@ pub struct Foreign {
     pub stand_ins: Vec<StandIn>,
     /// `deleted.files`, checked: relative, no `..`.
     pub deleted: Vec<String>,
+    /// The named volumes whose data the archive carries
+    /// (`volumes/<name>.tar`; names checked).
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// How one mount of spec.dump is carried into Docker.
@@ -219,6 +223,17 @@ fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Podman's named volumes (config.dump `namedVolumes`: `volumeName`,
+/// `dest`), as (name, destination). Pure.
+pub fn named_volumes(config: &Value) -> Vec<(String, String)> {
+    config["namedVolumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| Some((v["volumeName"].as_str()?.to_string(), v["dest"].as_str()?.to_string())))
+        .collect()
+}
+
 /// A Docker container name from another engine's: as is when Docker takes
 /// it, else with the characters it refuses replaced. Pure.
 pub fn docker_name(n: &str) -> String {
@@ -294,12 +309,7 @@ pub fn container_json(
     if image_id.is_none() && image_name.is_empty() {
         return Err("config.dump names no image (rootfsImageID, rootfsImageRef, rootfsImageName)".into());
     }
-    let named: Vec<(String, String)> = config["namedVolumes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| Some((v["Name"].as_str()?.to_string(), v["Dest"].as_str()?.to_string())))
-        .collect();
+    let named = named_volumes(config);
     let mut binds = Vec::new();
     let mut mounts = Vec::new();
     let mut tmpfs = Map::new();
@@ -547,19 +557,21 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
     let config = read_json(CONFIG_DUMP)?.ok_or_else(|| bad(what, "has no config.dump"))?;
     let network = read_json("network.status")?;
     let eng = engine(&spec);
-    if fs::symlink_metadata(dir.join(archive::VOLUMES_DIR)).is_ok()
-        || config["namedVolumes"].as_array().is_some_and(|v| !v.is_empty())
-    {
-        let names: Vec<&str> =
-            config["namedVolumes"].as_array().into_iter().flatten().filter_map(|v| v["Name"].as_str()).collect();
-        return Err(Error::checkpoint(
-            format!(
-                "the archive {what} was made by {} from a container with named volumes ({}); docker-cr does not restore another engine's volumes yet",
-                eng.name(),
-                names.join(", ")
-            ),
-            "nothing was created. Checkpoint a container without named volumes, or move the volume's data yourself",
-        ));
+    // Podman's named volumes travel as volumes/<name>.tar: plain volumes
+    // of a name Docker takes, each mounted where config.dump says.
+    let named = named_volumes(&config);
+    let vdir = dir.join(archive::VOLUMES_DIR);
+    let mut volumes: Vec<String> = fs::read_dir(&vdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|n| n.strip_suffix(".tar").map(str::to_string).ok_or(n))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|n| bad(what, format!("has {}/{n}, not a volume's tar", archive::VOLUMES_DIR)))?;
+    volumes.sort();
+    if let Some(v) = volumes.iter().find(|v| !crate::cli::valid_name(v) || !named.iter().any(|(n, _)| n == *v)) {
+        return Err(bad(what, format!("has a volume {v:?} that is not one of the container's named volumes")));
     }
     let has_devshm = fs::symlink_metadata(dir.join(DEVSHM_TAR)).is_ok();
     let (saved, stand_ins) = container_json(&spec, &config, network.as_ref(), has_devshm).map_err(|e| bad(what, e))?;
@@ -593,6 +605,7 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
         root_mode: root,
         stand_ins,
         deleted,
+        volumes,
     };
     write_new(dir, mf::CONTAINER, &serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
     write_new(dir, FOREIGN, &serde_json::to_vec_pretty(&f).unwrap_or_default())?;
@@ -1014,6 +1027,22 @@ mod tests {
         config["privileged"] = json!(true);
         let (c, _) = container_json(&spec, &config, None, false).unwrap();
         assert!(crate::policy::host_config(&c["HostConfig"], false).1.join("\n").contains("privileged mode"));
+    }
+
+    // Podman's named volumes (recorded key names) become Docker volumes of
+    // the same name: no host path.
+    #[test]
+    fn named_volumes_become_volumes() {
+        let mut spec = json_fixture("spec.dump");
+        let mut config = json_fixture("config.dump");
+        config["namedVolumes"] = json!([{"volumeName": "p1-voltest", "dest": "/vol", "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"]}]);
+        spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/vol", "type": "bind",
+            "source": "/var/lib/containers/storage/volumes/p1-voltest/_data", "options": ["rbind"]}));
+        assert_eq!(named_volumes(&config), vec![("p1-voltest".to_string(), "/vol".to_string())]);
+        let (c, _) = container_json(&spec, &config, None, false).unwrap();
+        assert_eq!(c["HostConfig"]["Binds"], json!(["p1-voltest:/vol"]));
+        assert_eq!(crate::archive::named_volumes(&c), vec!["p1-voltest".to_string()]);
+        assert_eq!(crate::policy::host_config(&c["HostConfig"], false).1, Vec::<String>::new());
     }
 
     #[test]

@@ -286,7 +286,7 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
     load_image(&tmp.path(), &inner, &sv, &out)?;
-    let created = unpack_volumes(&tmp.path(), a, &out)?;
+    let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
     let r = crate::restore::run(g, &inner);
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
@@ -357,8 +357,16 @@ struct Created {
 /// its digest; then each volume created here and filled, confined to its
 /// directory. One that exists here already is an error, before anything
 /// is created, unless --ignore-volumes (then none is unpacked).
-fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created> {
-    let mut created = Created { engine: None, names: Vec::new() };
+/// Another engine's archive (`foreign`) has no signed list: it restores
+/// only with --trust (checked before), and its volumes are those the
+/// adapter checked against the container's named volumes.
+fn unpack_volumes(
+    dir: &Path,
+    a: &RestoreArgs,
+    out: &Progress,
+    foreign: Option<&crate::foreign::Foreign>,
+) -> Result<Created> {
+    let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
     let mut tars: Vec<String> = fs::read_dir(&vdir)
         .into_iter()
@@ -380,6 +388,12 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
             "the archive is damaged or was changed; export it again, or restore with --ignore-volumes",
         )
     };
+    if let Some(f) = foreign {
+        if tars != f.volumes {
+            return Err(damaged(format!("it carries {tars:?}, the conversion found {:?}", f.volumes)));
+        }
+        return create_volumes(dir, &tars, out, created);
+    }
     let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
         .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
     let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
@@ -406,6 +420,14 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
             return Err(damaged(format!("{name}.tar does not match its digest")));
         }
     }
+    create_volumes(dir, &tars, out, created)
+}
+
+/// Creates the volumes `tars` (checked names, none of which may exist
+/// here) and fills each from `volumes/<name>.tar` of `dir`, confined to
+/// its directory; on failure those created are removed again.
+fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Created) -> Result<Created> {
+    let vdir = dir.join(archive::VOLUMES_DIR);
     let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
     let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
     if !existing.is_empty() {
@@ -423,7 +445,7 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
     }
     created.engine = Some(engine);
     let r = (|| -> Result<()> {
-        for name in &tars {
+        for name in tars {
             let Some(engine) = &created.engine else { break };
             let v = engine.create_volume(name)?;
             created.names.push(name.clone());

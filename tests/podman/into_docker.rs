@@ -349,3 +349,43 @@ fn kubelet_archive_imports_and_restores_into_docker() {
     wait_exec_count("docker", &name, n + 1);
     assert_files(&name);
 }
+
+/// A Podman volume, removed (there and in Docker) when dropped.
+struct Volumes(String);
+
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        let _ = podman(&["volume", "rm", "-f", &self.0]);
+        let _ = docker(&["volume", "rm", "-f", &self.0]);
+    }
+}
+
+// Issue 9: Podman's named volumes travel in its archive
+// (volumes/<name>.tar): created in Docker and filled; one that exists
+// there already is refused before anything is created.
+#[test]
+#[ignore]
+fn podman_named_volume_is_created_in_docker() {
+    require_podman();
+    let vol = format!("p1-{}", unique("vol"));
+    let _v = Volumes(vol.clone());
+    podman_ok(&["volume", "create", &vol]);
+    let fill = format!("{vol}:/vol");
+    podman_ok(&["run", "--rm", "--network", "none", "-v", &fill, PODMAN_IMAGE, "sh", "-c", "echo in-volume > /vol/f"]);
+    let e = podman_export("volume", &["--network", "none", "-v", &fill], None, "zstd");
+    let name = unique("with-volume");
+    let _g = Container(name.clone());
+    let o = ok(dcr(&["restore", "--import", e.archive.to_str().unwrap(), "--trust", "--name", &name]));
+    assert!(text(&o).contains(&format!("created volume {vol}")), "{}", text(&o));
+    let (t, n) = wait_exec_count("docker", &name, e.count);
+    assert_eq!(t, e.token);
+    assert!(n >= e.count);
+    assert_eq!(docker_ok(&["exec", &name, "cat", "/vol/f"]), "in-volume");
+    assert_eq!(inspect(&name, "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}}{{end}}{{end}}"), vol);
+    // Again, now that the volume exists here: refused, nothing created.
+    let again = unique("volume-exists");
+    let _g2 = Container(again.clone());
+    let o = dcr(&["restore", "--import", e.archive.to_str().unwrap(), "--trust", "--name", &again]);
+    fails_with(&o, 4, &format!("the archive carries the named volumes {vol}, which exist on this host already"));
+    assert!(!exists(&again));
+}
