@@ -752,6 +752,22 @@ pub fn take_our_stand_ins(saved: &mut Value) -> Vec<StandIn> {
     out
 }
 
+/// The stand-ins `take_our_stand_ins` found, copying only from `own` (the
+/// checkpointed container's stand-in directory, if it still exists):
+/// others become empty. Pure.
+pub fn only_copies_from(list: Vec<StandIn>, own: Option<&Path>) -> Vec<StandIn> {
+    list.into_iter()
+        .map(|mut s| {
+            if let Content::Copy(from) = &s.content {
+                if own.is_none_or(|o| Path::new(from).parent() != Some(o)) {
+                    s.content = Content::Empty;
+                }
+            }
+            s
+        })
+        .collect()
+}
+
 /// Makes the stand-ins in the new directory `at` (0711): each a file or
 /// directory named by its position, filled from the checkpoint `dir` (a
 /// tar through `rootfs::apply`, confined to it) or copied from another
@@ -1176,6 +1192,29 @@ mod tests {
         assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
         assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "host", "the link's target stays");
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    // A checkpoint of a container restored from Podman's: docker-cr's own
+    // stand-in binds are taken out (no host path for the policy), and
+    // copied only from that container's own directory.
+    #[test]
+    fn our_stand_ins_are_copied_not_granted() {
+        let own = format!("{STAND_INS_DIR}/e/1-2");
+        let mut saved = json!({"HostConfig": {"Binds": [
+            format!("{own}/0:/dev/shm"), format!("{own}/1:/run/.containerenv"),
+            format!("{STAND_INS_DIR}/e/other/0:/x"), format!("{STAND_INS_DIR}/../../etc:/etc2"), "/srv:/srv"
+        ]}});
+        let list = take_our_stand_ins(&mut saved);
+        assert_eq!(saved["HostConfig"]["Binds"], json!([format!("{STAND_INS_DIR}/../../etc:/etc2"), "/srv:/srv"]));
+        assert_eq!(
+            list.iter().map(|s| s.dest.as_str()).collect::<Vec<_>>(),
+            vec!["/dev/shm", "/run/.containerenv", "/x"]
+        );
+        assert!(list[0].dir && !list[1].dir && list[0].mode == 0o1777);
+        let list = only_copies_from(list, Some(Path::new(&own)));
+        assert_eq!(list[0].content, Content::Copy(format!("{own}/0")));
+        assert_eq!(list[2].content, Content::Empty, "another container's stand-in is not copied");
+        assert!(only_copies_from(list, None).iter().all(|s| s.content == Content::Empty));
     }
 
     #[test]

@@ -544,7 +544,17 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     // (a checkpoint of a container restored from one) copies of docker-cr's.
     let stand_ins = match &foreign {
         Some(f) => f.stand_ins.clone(),
-        None => foreign::take_our_stand_ins(&mut saved),
+        None => {
+            // Copied only from the stand-ins of the checkpointed container
+            // itself, as this engine labels it: an edited container.json
+            // must not get another container's /dev/shm copied in.
+            let own = ctx.engine.inspect(&src.id)?.and_then(|c| {
+                c.pointer(&format!("/Config/Labels/{}", LABEL_STAND_INS.replace('/', "~1")))
+                    .and_then(Value::as_str)
+                    .map(PathBuf::from)
+            });
+            foreign::only_copies_from(foreign::take_our_stand_ins(&mut saved), own.as_deref())
+        }
     };
     let engine_name = foreign.as_ref().map_or("the other engine", |f| f.engine.name());
     // Anonymous volumes: adopted by the new container when nothing else
