@@ -21,7 +21,7 @@ pub mod store;
 // written out (one step after the move, so that `git log --follow` works).
 pub use cli::{complete, plugin, template};
 pub use engine::{docker, endpoint, holder, http};
-pub use formats::{archive, podman};
+pub use formats::{archive, foreign, podman};
 pub use host::{cgroup, check, criu, runcconf, state};
 pub use model::{deleted, img, manifest, policy, rootfs, sockets, timerfd, trust, xxh64};
 pub use ops::{all, catalog, checkpoint, inspect, keys, restore, transfer};

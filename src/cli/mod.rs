@@ -220,6 +220,8 @@ beneath the new directory without following links. <checkpoint-dir> must not
 exist; it appears only once complete, and for a docker-cr archive only once
 every file matches the signed manifest. A truncated or corrupted archive is
 refused and leaves nothing behind. The signature is checked by restore.
+An archive of Podman or of the kubelet (CRI-O, containerd) is converted into
+a checkpoint for Docker; it is unsigned, and restores only with --trust.
 
 Options:
   -h, --help                 print help
@@ -278,7 +280,9 @@ Options:
                              verified, restored, then removed. <container>
                              defaults to the checkpointed container's name.
                              Named volumes in it are created and filled; one
-                             that exists here already is an error
+                             that exists here already is an error. Podman's
+                             and the kubelet's archives restore too (unsigned:
+                             with --trust; see the man page)
       --ignore-volumes       with --import: unpack no volume, use the ones
                              here (or new empty ones) as they are
   -p, --publish <spec>       publish a port as docker run -p does, e.g.

@@ -145,6 +145,13 @@ pub fn classify(path: &str, dir: bool) -> std::result::Result<Slot, String> {
                     | "network.status"
                     | "pod.options"
                     | "pod.dump"
+                    // CRI-O's and containerd's (the kubelet's archives).
+                    | "bind.mounts"
+                    | "io.kubernetes.cri-o.LogPath"
+                    | "dump.log"
+                    | "status.dump"
+                    | "status"
+                    | "container.log"
             );
             Ok(Slot::File(p.to_string(), small.then_some(MAX_SMALL)))
         }
@@ -720,9 +727,11 @@ pub struct Imported {
     pub compression: Compression,
     pub files: usize,
     pub bytes: u64,
-    /// A docker-cr checkpoint (with a manifest); else another
-    /// tool's archive (Podman, CRI-O, containerd), in their layout.
+    /// The checkpoint's manifest: docker-cr's own, or (another engine's
+    /// archive, `made_by`) the unsigned one `foreign::adapt` wrote.
     pub manifest: Option<Manifest>,
+    /// What another engine's archive was converted from.
+    pub made_by: Option<crate::foreign::Foreign>,
 }
 
 /// `.NAME.importing` beside `dest`: where an import is built.
@@ -914,18 +923,23 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     let mut rest = ar.into_inner();
     io::copy(&mut rest, &mut io::sink())
         .map_err(|e| damaged(what, format!("fails its checksum or is truncated: {e}")))?;
-    let manifest = finish_own(dir, what, finish)?;
+    let mut manifest = finish_own(dir, what, finish)?;
+    let mut made_by = None;
     if manifest.is_none() {
         for need in [CONFIG_DUMP, SPEC_DUMP, "checkpoint/inventory.img"] {
             if fs::symlink_metadata(dir.join(need)).is_err() {
                 return Err(damaged(what, format!("has no {need}: it is not a checkpoint archive")));
             }
         }
+        // Another engine's: converted into docker-cr's model, unsigned.
+        let (m, f) = crate::foreign::adapt(dir, what)?;
+        manifest = Some(m);
+        made_by = Some(f);
     }
     if finish == Finish::Keep {
         rustix::fs::syncfs(&root).at("sync", dir)?;
     }
-    Ok(Imported { compression, files, bytes, manifest })
+    Ok(Imported { compression, files, bytes, manifest, made_by })
 }
 
 /// A docker-cr archive becomes the checkpoint directory it was made from:
@@ -1040,6 +1054,10 @@ mod tests {
         assert_eq!(classify("./checkpoint/pages-1.img", false), Ok(Slot::File("checkpoint/pages-1.img".into(), None)));
         assert_eq!(classify("manifest.json", false), Ok(Slot::File("manifest.json".into(), Some(MAX_SMALL))));
         assert_eq!(classify("volumes/data.tar", false), Ok(Slot::File("volumes/data.tar".into(), None)));
+        // The kubelet's archives (CRI-O, containerd): small files, bounded.
+        for f in ["bind.mounts", "io.kubernetes.cri-o.LogPath", "dump.log", "status.dump", "status", "container.log"] {
+            assert_eq!(classify(f, false), Ok(Slot::File(f.into(), Some(MAX_SMALL))), "{f}");
+        }
         for bad in ["../x", "/etc/passwd", "checkpoint/../../x", "a/b/c", "etc/passwd", "", "checkpoint//x", "x\n"] {
             assert!(classify(bad, false).is_err(), "{bad:?} accepted");
         }
@@ -1238,8 +1256,14 @@ mod tests {
             ("checkpoint/", Directory, b""),
             ("checkpoint/inventory.img", Regular, b"inv"),
             ("checkpoint/pages-1.img", Regular, &[7u8; 3000]),
-            ("config.dump", Regular, b"{}"),
-            ("spec.dump", Regular, b"{}"),
+            ("checkpoint/descriptors.json", Regular, b"[]"),
+            ("checkpoint/pstree.img", Regular, b"tree"),
+            ("config.dump", Regular, br#"{"id": "abc", "name": "web", "rootfsImageName": "busybox"}"#),
+            (
+                "spec.dump",
+                Regular,
+                br#"{"process": {"args": ["sh"]}, "annotations": {"io.container.manager": "libpod"}}"#,
+            ),
             ("rootfs-diff.tar", Regular, b""),
         ]
     }
@@ -1254,11 +1278,15 @@ mod tests {
     }
 
     #[test]
-    fn another_tools_archive_imports_in_its_layout() {
+    fn another_tools_archive_is_converted() {
         let d = tempdir("podman");
         let dest = d.join("cp");
         let imp = import(&tar_of(&podman_like(), true)[..], "t", &dest, Finish::Keep).unwrap();
-        assert!(imp.manifest.is_none());
+        let m = imp.manifest.unwrap();
+        assert_eq!((m.tool.as_str(), m.container.name.as_str()), ("Podman, converted by docker-cr", "web"));
+        assert!(m.files.contains_key("container.json") && m.files.contains_key(crate::foreign::FOREIGN));
+        assert_eq!(imp.made_by.unwrap().engine, crate::foreign::Engine::Podman);
+        assert!(fs::symlink_metadata(dest.join(trust::SIG)).is_err(), "unsigned");
         assert_eq!(imp.compression, Compression::None);
         assert_eq!(fs::read(dest.join("checkpoint/pages-1.img")).unwrap(), vec![7u8; 3000]);
         use std::os::unix::fs::PermissionsExt;

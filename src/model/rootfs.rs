@@ -273,6 +273,11 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
     for entry in ar.entries().map_err(tar_err)? {
         let mut e = entry.map_err(tar_err)?;
         let raw = e.path().map_err(tar_err)?.into_owned();
+        if e.header().entry_type() == tar::EntryType::Directory && raw.components().all(|c| c == Component::CurDir) {
+            // `./`, the root itself (Podman's devshm-checkpoint.tar has
+            // one): its owner and mode are the target's business.
+            continue;
+        }
         let rel =
             safe_relative(&raw).ok_or_else(|| unsafe_entry(&raw, "leaves the container root (absolute or ..)"))?;
         let h = e.header().clone();

@@ -15,6 +15,7 @@ use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::criu::{self, RestoreOpts, TcpRestore};
 use crate::docker;
 use crate::error::{Error, IoContext, Result};
+use crate::foreign::{self, Foreign};
 use crate::holder;
 use crate::host::{self, Ctx};
 use crate::manifest::{self as mf, Manifest};
@@ -279,12 +280,15 @@ pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manife
     }
     let prov =
         trust::check(&bytes, sig.as_deref(), &trusted).map_err(|e| e.step(format!("checkpoint {}", dir.display())))?;
+    let m = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST))?;
     if !a.trust {
+        if let (trust::Provenance::Unsigned, Some(engine)) = (&prov, foreign::made_by(&m)) {
+            return Err(foreign_refusal(&format!("the checkpoint {}", dir.display()), engine));
+        }
         if let Some(e) = trust::refusal(&prov, &format!("the checkpoint {}", dir.display()), keys) {
             return Err(e);
         }
     }
-    let m = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST))?;
     if m.format < 2 && sig.is_some() {
         return Err(Error::checkpoint(
             format!("{}: a format {} manifest cannot be signed", dir.display(), m.format),
@@ -315,6 +319,17 @@ pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manife
         Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged")
     })?;
     Ok((m, saved, prov))
+}
+
+/// Why another engine's checkpoint is refused without --trust. Pure.
+pub fn foreign_refusal(what: &str, engine: &str) -> Error {
+    Error::checkpoint(
+        format!(
+            "{what} was made by {engine}, not signed by docker-cr; restore with --trust if you trust where it came from \
+             (restoring runs its processes as root with the capabilities and credentials saved in it)"
+        ),
+        "nothing was created. Pass --trust to restore it on your word",
+    )
 }
 
 enum Target {
@@ -401,7 +416,18 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let mut out = Outcome { dir: dir.clone(), ..Outcome::default() };
     let keys = trust::KeyDir::from_env();
     let (m, saved, prov) = load(&dir, a, &keys)?;
+    let foreign = foreign::read(&dir, &m)?;
     let ctx = Ctx::open(g, true)?;
+    if let Some(f) = &foreign {
+        ctx.out.step(format!(
+            "archive made by {} (container {}, {}, image {}); the archive does not record {}'s version",
+            f.engine.name(),
+            f.container,
+            docker::short_id(&f.id),
+            f.image,
+            f.engine.name()
+        ));
+    }
     match &prov {
         trust::Provenance::Trusted(k) => ctx.out.step(format!("signed by trusted key {}", k.line().trim_end())),
         other => ctx.out.step(format!(
@@ -444,7 +470,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             ),
         ));
     }
-    if ctx.cgroup.number() != m.host.cgroup {
+    if m.host.cgroup != 0 && ctx.cgroup.number() != m.host.cgroup {
         ctx.out.step(format!(
             "note: checkpoint taken on cgroup v{}, restoring on cgroup v{}",
             m.host.cgroup,
@@ -514,6 +540,23 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let mut saved = saved;
     holder::drop_our_labels(&mut saved);
     drop_our_annotation(&mut saved);
+    // The stand-ins for another engine's own mounts: from its archive, or
+    // (a checkpoint of a container restored from one) copies of docker-cr's.
+    let stand_ins = match &foreign {
+        Some(f) => f.stand_ins.clone(),
+        None => {
+            // Copied only from the stand-ins of the checkpointed container
+            // itself, as this engine labels it: an edited container.json
+            // must not get another container's /dev/shm copied in.
+            let own = ctx.engine.inspect(&src.id)?.and_then(|c| {
+                c.pointer(&format!("/Config/Labels/{}", LABEL_STAND_INS.replace('/', "~1")))
+                    .and_then(Value::as_str)
+                    .map(PathBuf::from)
+            });
+            foreign::only_copies_from(foreign::take_our_stand_ins(&mut saved), own.as_deref())
+        }
+    };
+    let engine_name = foreign.as_ref().map_or("the other engine", |f| f.engine.name());
     // Anonymous volumes: adopted by the new container when nothing else
     // uses them (see `adopt_volumes`), shared by name otherwise.
     let mut shared = Vec::new();
@@ -561,7 +604,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
                 gen.version.1,
                 holder::NETNS_ISSUE
             ));
-            match create(&ctx, a, &saved, &name, gen, &shared) {
+            match create(&ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name)) {
                 Ok(m) => (m.id.clone(), Some(m)),
                 Err(e) => {
                     let back = ctx.engine.rename(old, &name);
@@ -570,7 +613,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             }
         }
         Target::Create => {
-            let m = create(&ctx, a, &saved, &name, gen, &shared)?;
+            let m = create(&ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name))?;
             (m.id.clone(), Some(m))
         }
     };
@@ -588,7 +631,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let mut adopted = Vec::new();
     let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
         adopted = adopt_volumes(&ctx, &id, &adopt)?;
-        let job = Job { ctx: &ctx, a, dir: &dir, m: &m, saved: &saved };
+        let job = Job { ctx: &ctx, a, dir: &dir, m: &m, saved: &saved, foreign: foreign.as_ref() };
         restore_into(job, &id, &name, matches!(target, Target::Same(_)), criu_conf.as_deref(), &mut out)
     });
     match result {
@@ -737,6 +780,8 @@ struct Job<'a> {
     dir: &'a Path,
     m: &'a Manifest,
     saved: &'a Value,
+    /// Another engine's checkpoint (see `foreign`).
+    foreign: Option<&'a Foreign>,
 }
 
 /// What a restore created: the container, its network holder, its CRIU
@@ -745,6 +790,8 @@ struct Made {
     id: String,
     holder: Option<String>,
     criu_conf: Option<PathBuf>,
+    /// The private directory of the stand-ins bound into it.
+    stand_ins: Option<PathBuf>,
 }
 
 impl Made {
@@ -753,6 +800,9 @@ impl Made {
         let h = self.holder.as_ref().map_or(Ok(()), |h| ctx.engine.remove(h));
         if let Some(p) = &self.criu_conf {
             let _ = fs::remove_file(p);
+        }
+        if let Some(d) = &self.stand_ins {
+            let _ = fs::remove_dir_all(d);
         }
         r.and(h)
     }
@@ -768,6 +818,32 @@ fn own_criu_conf(c: &Value) -> Option<PathBuf> {
 /// Label on a restored container: its CRIU config file, so that files of
 /// removed containers can be told apart.
 const LABEL_CRIU_CONF: &str = "org.docker-cr.criu-conf";
+/// Label on a container restored from another engine's checkpoint: its
+/// directory of stand-ins (see `foreign::make_stand_ins`).
+const LABEL_STAND_INS: &str = "org.docker-cr.stand-ins";
+
+/// This engine's directory of stand-in directories.
+fn stand_ins_dir(ctx: &Ctx) -> PathBuf {
+    let id: String = ctx.engine_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    Path::new(foreign::STAND_INS_DIR).join(if id.is_empty() { "engine".to_string() } else { id })
+}
+
+/// Removes the stand-ins of containers that are gone (best effort, as
+/// `remove_stale_confs`).
+fn remove_stale_stand_ins(ctx: &Ctx) {
+    let dir = stand_ins_dir(ctx);
+    let Ok(entries) = fs::read_dir(&dir) else { return };
+    let Ok(list) = ctx.engine.list_with_label(LABEL_STAND_INS, None) else { return };
+    let referenced: Vec<PathBuf> =
+        list.iter().filter_map(|c| c["Labels"][LABEL_STAND_INS].as_str()).map(PathBuf::from).collect();
+    let dirs: Vec<(PathBuf, std::time::Duration)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?.elapsed().ok()?)))
+        .collect();
+    for p in stale_confs(&dirs, &referenced) {
+        let _ = fs::remove_dir_all(p);
+    }
+}
 
 /// This engine's directory of per-restore CRIU config files (engines on one
 /// host share /var/lib).
@@ -812,6 +888,7 @@ fn remove_stale_confs(ctx: &Ctx) {
 /// check), with what this engine generation needs: its own CRIU config file
 /// through `org.criu.config` (API >= 1.43), and on Docker >= 28 a network
 /// holder for a container with a network namespace of its own.
+#[allow(clippy::too_many_arguments)]
 fn create(
     ctx: &Ctx,
     a: &RestoreArgs,
@@ -819,6 +896,8 @@ fn create(
     name: &str,
     gen: holder::Generation,
     shared: &[String],
+    dir: &Path,
+    (stand_ins, engine): (&[foreign::StandIn], &str),
 ) -> Result<Made> {
     let image = pick_image(ctx, saved)?;
     let (body, grants) = create_body(saved, &image, &a.publish, a.allow_host_access, shared);
@@ -852,6 +931,47 @@ fn create(
     } else {
         None
     };
+    let stand_ins = match (!stand_ins.is_empty()).then_some(stand_ins) {
+        Some(list) => {
+            remove_stale_stand_ins(ctx);
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let at = stand_ins_dir(ctx).join(format!("{}-{nanos}", std::process::id()));
+            let made = foreign::make_stand_ins(list, dir, &at);
+            let binds = match made {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&at);
+                    if let Some(p) = &criu_conf {
+                        let _ = fs::remove_file(p);
+                    }
+                    return Err(e.step(format!("making the stand-ins for {engine}'s own mounts")));
+                }
+            };
+            let mut all = body["HostConfig"]["Binds"].as_array().cloned().unwrap_or_default();
+            all.extend(binds.iter().map(|b| json!(b)));
+            body["HostConfig"]["Binds"] = Value::Array(all);
+            if let Some(l) = body["Labels"].as_object_mut() {
+                l.insert(LABEL_STAND_INS.into(), json!(at.to_string_lossy()));
+            } else {
+                body["Labels"] = json!({ LABEL_STAND_INS: at.to_string_lossy() });
+            }
+            ctx.out.step(format!(
+                "standing in for {engine}'s own mounts, which Docker does not make: {} (in {}, kept while the container exists; a later restore removes it once the container is gone)",
+                list.iter()
+                    .map(|s| match &s.content {
+                        foreign::Content::Tar(t) => format!("{} (private, with the archive's {t})", s.dest),
+                        foreign::Content::Text(_) => format!("{} (a file like {engine}'s)", s.dest),
+                        foreign::Content::Empty => format!("{} (empty)", s.dest),
+                        foreign::Content::Copy(from) => format!("{} (a copy of {from})", s.dest),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                at.display()
+            ));
+            Some(at)
+        }
+        None => None,
+    };
     let mode = s(&body, "/HostConfig/NetworkMode").to_string();
     let r = if mode.starts_with("container:") {
         create_plain(ctx, name, &holder::strip_for_joining(&body))
@@ -861,10 +981,13 @@ fn create(
         create_plain(ctx, name, &body)
     };
     match r {
-        Ok((id, holder)) => Ok(Made { id, holder, criu_conf }),
+        Ok((id, holder)) => Ok(Made { id, holder, criu_conf, stand_ins }),
         Err(e) => {
             if let Some(p) = &criu_conf {
                 let _ = fs::remove_file(p);
+            }
+            if let Some(d) = &stand_ins {
+                let _ = fs::remove_dir_all(d);
             }
             Err(e)
         }
@@ -1076,9 +1199,30 @@ fn files_and_start(
 ) -> Result<()> {
     let Job { ctx, a, dir, m, .. } = job;
     let t = std::time::Instant::now();
-    let tar = dir.join(mf::ROOTFS_DIFF);
-    let st = rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
-    ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
+    if let Some(f) = job.foreign {
+        let (files, deleted) = foreign::apply_files(c, dir, f)?;
+        ctx.out.step(format!(
+            "applied {}'s file changes through the new container's merged view: {files} files, {deleted} deleted{}",
+            f.engine.name(),
+            f.root_mode.map(|m| format!(", / set to mode {m:04o} as CRIU recorded it")).unwrap_or_default()
+        ));
+    } else {
+        let tar = dir.join(mf::ROOTFS_DIFF);
+        let st =
+            rootfs::apply(std::io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?), upper)?;
+        ctx.out.step(format!("applied file changes: {} files, {} deleted", st.files, st.deleted));
+        // CRIU refuses a root of another mode than it recorded: a container
+        // restored from Podman's checkpoint has Podman's 0555, a new one
+        // Docker's 0755. The root of the merged view is the upper dir's.
+        if let Some(mode) = foreign::recorded_root_mode(&dir.join(mf::IMAGES)) {
+            let now = fs::metadata(upper).at("stat", upper)?.mode() & 0o7777;
+            if now != mode {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(upper, fs::Permissions::from_mode(mode)).at("chmod", upper)?;
+                ctx.out.step(format!("set / to mode {mode:04o}, as CRIU recorded it"));
+            }
+        }
+    }
     out.rootfs = t.elapsed().as_millis() as u64;
     host::check_interrupted()?;
 

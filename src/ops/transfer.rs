@@ -238,10 +238,13 @@ pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, &out)?;
-    if imp.manifest.is_none() {
+    if let Some(f) = &imp.made_by {
         out.warn(format!(
-            "{} holds another tool's checkpoint (no docker-cr manifest): it is unsigned",
-            a.dir.display()
+            "{} holds a checkpoint made by {} (container {}, image {}), converted for Docker: it is unsigned, and restores only with --trust",
+            a.dir.display(),
+            f.engine.name(),
+            f.container,
+            f.image
         ));
     }
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
@@ -281,10 +284,15 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
-            format!("the archive {} has no docker-cr manifest (another tool's checkpoint)", file.display()),
-            "docker-cr restores only its own archives so far",
+            format!("the archive {} has no manifest after its import", file.display()),
+            "it is not a checkpoint archive",
         ));
     };
+    // Refused before anything of it reaches the engine, with the archive's
+    // name (restore's own check says the same of the directory).
+    if let (Some(f), false) = (&imp.made_by, a.trust) {
+        return Err(crate::restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+    }
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
     let sv = saved(&tmp.path())?;
     let binds = archive::host_binds(&sv);
@@ -296,7 +304,7 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
     load_image(&tmp.path(), &inner, &sv, &out)?;
-    let created = unpack_volumes(&tmp.path(), a, &out)?;
+    let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
     let r = crate::restore::run(g, &inner);
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
@@ -367,8 +375,16 @@ struct Created {
 /// its digest; then each volume created here and filled, confined to its
 /// directory. One that exists here already is an error, before anything
 /// is created, unless --ignore-volumes (then none is unpacked).
-fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created> {
-    let mut created = Created { engine: None, names: Vec::new() };
+/// Another engine's archive (`foreign`) has no signed list: it restores
+/// only with --trust (checked before), and its volumes are those the
+/// adapter checked against the container's named volumes.
+fn unpack_volumes(
+    dir: &Path,
+    a: &RestoreArgs,
+    out: &Progress,
+    foreign: Option<&crate::foreign::Foreign>,
+) -> Result<Created> {
+    let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
     let mut tars: Vec<String> = fs::read_dir(&vdir)
         .into_iter()
@@ -390,6 +406,12 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
             "the archive is damaged or was changed; export it again, or restore with --ignore-volumes",
         )
     };
+    if let Some(f) = foreign {
+        if tars != f.volumes {
+            return Err(damaged(format!("it carries {tars:?}, the conversion found {:?}", f.volumes)));
+        }
+        return create_volumes(dir, &tars, out, created);
+    }
     let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
         .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
     let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
@@ -416,6 +438,14 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
             return Err(damaged(format!("{name}.tar does not match its digest")));
         }
     }
+    create_volumes(dir, &tars, out, created)
+}
+
+/// Creates the volumes `tars` (checked names, none of which may exist
+/// here) and fills each from `volumes/<name>.tar` of `dir`, confined to
+/// its directory; on failure those created are removed again.
+fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Created) -> Result<Created> {
+    let vdir = dir.join(archive::VOLUMES_DIR);
     let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
     let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
     if !existing.is_empty() {
@@ -433,7 +463,7 @@ fn unpack_volumes(dir: &Path, a: &RestoreArgs, out: &Progress) -> Result<Created
     }
     created.engine = Some(engine);
     let r = (|| -> Result<()> {
-        for name in &tars {
+        for name in tars {
             let Some(engine) = &created.engine else { break };
             let v = engine.create_volume(name)?;
             created.names.push(name.clone());

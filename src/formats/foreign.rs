@@ -1,0 +1,1226 @@
+//! Another engine's checkpoint archive (Podman's, or the kubelet's from
+//! CRI-O or containerd: the layout checkpointctl reads) turned into
+//! docker-cr's checkpoint model (DESIGN.md: one model, adapters). After
+//! `archive::import` has unpacked it (openat2, sizes bounded), `adapt`
+//! writes into the same directory what docker-cr's restore reads:
+//!
+//! ```text
+//! container.json   inspect-like data synthesized from spec.dump and config.dump
+//! foreign.json     what only another engine's checkpoint needs at restore:
+//!                  the engine, the mode CRIU recorded for /, the stand-ins
+//!                  for the engine's own bind mounts, the deleted paths
+//! manifest.json    unsigned; `tool` names the engine that made it, so the
+//!                  trust rules apply (refused unless --trust)
+//! rootfs-diff.tar  Podman's form (no whiteouts), plain tar (containerd's gzip
+//!                  is unpacked)
+//! ```
+//!
+//! Nothing an archive asks for is granted here: host bind mounts,
+//! privileges, capabilities and host namespaces become settings of the
+//! synthesized HostConfig, which `policy` lists and refuses unless the
+//! operator passes --allow-host-access. The engine's own bookkeeping mounts
+//! (`/run/.containerenv`, `/dev/shm`, the kubelet's termination log) are
+//! not host paths: they become stand-ins, made by docker-cr from nothing
+//! but the archive's own bytes.
+//!
+//! The conversion functions are pure; `adapt` reads and writes the
+//! directory, and `apply_files` (restore's edge) mounts the new container's
+//! overlay to apply the file changes through its merged view.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::archive::{self, CONFIG_DUMP, DELETED_FILES, MAX_SMALL, SPEC_DUMP};
+use crate::error::{Error, IoContext, Result};
+use crate::img;
+use crate::manifest::{self as mf, Manifest};
+
+/// What restore needs beyond docker-cr's own model (see the module doc).
+pub const FOREIGN: &str = "foreign.json";
+/// Podman's copy of the container's private /dev/shm.
+pub const DEVSHM_TAR: &str = "devshm-checkpoint.tar";
+/// Follows the engine in a manifest's `tool` field: "Podman, converted
+/// by docker-cr".
+const TOOL_SUFFIX: &str = ", converted by docker-cr";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Engine {
+    Podman,
+    #[serde(rename = "CRI-O")]
+    CriO,
+    #[serde(rename = "containerd")]
+    Containerd,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Podman => "Podman",
+            Engine::CriO => "CRI-O",
+            Engine::Containerd => "containerd",
+        }
+    }
+}
+
+/// The engine that made an archive, as checkpointctl tells it: the spec's
+/// `io.container.manager` annotation (`libpod`: Podman, `cri-o`), anything
+/// else containerd. Pure.
+pub fn engine(spec: &Value) -> Engine {
+    match spec.pointer("/annotations/io.container.manager").and_then(Value::as_str) {
+        Some("libpod") => Engine::Podman,
+        Some("cri-o") => Engine::CriO,
+        _ => Engine::Containerd,
+    }
+}
+
+/// The engine named in a manifest's `tool` (`None`: docker-cr's own). Pure.
+pub fn made_by(m: &Manifest) -> Option<&str> {
+    m.tool.strip_suffix(TOOL_SUFFIX)
+}
+
+/// What goes into a stand-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// An empty file or directory.
+    Empty,
+    /// This text (a file).
+    Text(String),
+    /// The contents of this tar of the checkpoint directory (a directory).
+    Tar(String),
+    /// A copy of this stand-in of another container (a checkpoint of a
+    /// container restored from another engine's, restored again: its
+    /// stand-ins are docker-cr's own binds, copied, never shared).
+    Copy(String),
+}
+
+/// A bind mount of the other engine's own (not a host path of the user's)
+/// that CRIU recorded and Docker does not provide: docker-cr binds an
+/// equivalent from a private directory of its own there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandIn {
+    pub dest: String,
+    pub dir: bool,
+    /// Directory mode (a file is 0644).
+    pub mode: u32,
+    pub content: Content,
+}
+
+/// `foreign.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Foreign {
+    pub engine: Engine,
+    /// The container's name and ID there, and its image.
+    pub container: String,
+    pub id: String,
+    pub image: String,
+    /// The mode CRIU recorded for the container's `/` (Podman's is 0555,
+    /// Docker's 0755; CRIU refuses a root of another mode).
+    pub root_mode: Option<u32>,
+    pub stand_ins: Vec<StandIn>,
+    /// `deleted.files`, checked: relative, no `..`.
+    pub deleted: Vec<String>,
+    /// The named volumes whose data the archive carries
+    /// (`volumes/<name>.tar`; names checked).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+}
+
+/// How one mount of spec.dump is carried into Docker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountKind {
+    /// Not a bind (proc, sysfs, devpts, the /dev tmpfs, cgroup...), or a
+    /// bind Docker makes itself (/etc/hostname, /etc/hosts, /etc/resolv.conf).
+    Docker,
+    /// A tmpfs other than /dev and /dev/shm: HostConfig.Tmpfs.
+    Tmpfs { dest: String, options: String },
+    /// The engine's own bookkeeping: stood in for.
+    StandIn(StandIn),
+    /// A Podman named volume.
+    Volume { name: String, dest: String },
+    /// A host path: granted only with --allow-host-access.
+    Host { source: String, dest: String, ro: bool },
+}
+
+/// Files the engines bind into containers; everything else of theirs is a
+/// directory.
+const FILE_STAND_INS: &[&str] = &["/run/.containerenv", "/dev/termination-log"];
+
+/// Whether `source` is the engine's per-container bookkeeping rather than
+/// a path of the user's: Podman's and CRI-O's `overlay-containers/<id>/
+/// userdata`, containerd's state, the kubelet's per-container files. A
+/// stand-in never reads its source, so a hostile archive gains nothing by
+/// naming such a path. Pure.
+pub fn is_bookkeeping(source: &str) -> bool {
+    let parts: Vec<&str> = source.split('/').collect();
+    let podman = parts.windows(3).any(|w| w[0] == "overlay-containers" && !w[1].is_empty() && w[2] == "userdata");
+    let kubelet = source.starts_with("/var/lib/kubelet/pods/")
+        && (parts.get(6) == Some(&"containers") || (parts.len() == 7 && parts[6] == "etc-hosts"));
+    podman
+        || kubelet
+        || source.starts_with("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/")
+        || source.starts_with("/run/containerd/io.containerd.grpc.v1.cri/sandboxes/")
+}
+
+/// Where one spec.dump mount goes (`named`: Podman's named volumes, as
+/// (name, destination)). Pure.
+pub fn classify_mount(m: &Value, named: &[(String, String)]) -> MountKind {
+    let dest = m["destination"].as_str().unwrap_or("").to_string();
+    let source = m["source"].as_str().unwrap_or("").to_string();
+    let options: Vec<&str> = m["options"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let kind = m["type"].as_str().unwrap_or("");
+    let bind = kind == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
+    if !bind {
+        if kind == "tmpfs" && dest != "/dev" && dest != "/dev/shm" {
+            let keep: Vec<&str> =
+                options.iter().copied().filter(|o| o.starts_with("size=") || o.starts_with("mode=")).collect();
+            return MountKind::Tmpfs { dest, options: keep.join(",") };
+        }
+        return MountKind::Docker;
+    }
+    if matches!(dest.as_str(), "/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf") {
+        return MountKind::Docker;
+    }
+    if let Some((name, _)) = named.iter().find(|(_, d)| *d == dest) {
+        return MountKind::Volume { name: name.clone(), dest };
+    }
+    if is_bookkeeping(&source) {
+        let dir = !FILE_STAND_INS.contains(&dest.as_str());
+        let mode = if dest == "/dev/shm" { 0o1777 } else { 0o755 };
+        return MountKind::StandIn(StandIn { dest, dir, mode, content: Content::Empty });
+    }
+    MountKind::Host { source, dest, ro: options.contains(&"ro") }
+}
+
+/// Docker's default capabilities (moby `oci/caps/defaults.go`).
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+}
+
+fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Podman's named volumes (config.dump `namedVolumes`: `volumeName`,
+/// `dest`), as (name, destination). Pure.
+pub fn named_volumes(config: &Value) -> Vec<(String, String)> {
+    config["namedVolumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| Some((v["volumeName"].as_str()?.to_string(), v["dest"].as_str()?.to_string())))
+        .collect()
+}
+
+/// A Docker container name from another engine's: as is when Docker takes
+/// it, else with the characters it refuses replaced. Pure.
+pub fn docker_name(n: &str) -> String {
+    let mut s: String =
+        n.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    if !s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        s.insert(0, 'c');
+    }
+    s.truncate(128);
+    s
+}
+
+/// The container's name: Podman's config.dump `name`; CRI-O's
+/// `io.kubernetes.cri-o.Metadata` `{"name"}`; containerd's
+/// `io.kubernetes.cri.container-name`. Pure.
+pub fn container_name(spec: &Value, config: &Value, engine: Engine) -> String {
+    let ann = |k: &str| spec["annotations"][k].as_str().map(str::to_string);
+    let n = match engine {
+        Engine::Podman => None,
+        Engine::CriO => ann("io.kubernetes.cri-o.Metadata")
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .and_then(|m| m["name"].as_str().map(str::to_string)),
+        Engine::Containerd => ann("io.kubernetes.cri.container-name"),
+    };
+    let n = n.filter(|n| !n.is_empty()).unwrap_or_else(|| text(config, "/name").to_string());
+    docker_name(if n.is_empty() { "imported" } else { &n })
+}
+
+/// The image: (ID as `sha256:…` when the archive names one, name).
+/// Podman: `rootfsImageID`; CRI-O: `rootfsImageRef` (an ID); containerd's
+/// `rootfsImageRef` is `NAME@DIGEST`, not an ID. Pure.
+pub fn image(config: &Value) -> (Option<String>, String) {
+    let hex64 = |s: &str| {
+        let s = s.trim_start_matches("sha256:");
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("sha256:{s}"))
+    };
+    let id = hex64(text(config, "/rootfsImageID")).or_else(|| hex64(text(config, "/rootfsImageRef")));
+    let name = [text(config, "/rootfsImageName"), text(config, "/rootfsImage")]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or("")
+        .to_string();
+    (id, name)
+}
+
+/// What `/run/.containerenv` holds in a Podman container (Podman writes it
+/// with its version, which the archive does not record). Pure.
+pub fn containerenv(name: &str, id: &str, image: &str, image_id: &str) -> String {
+    format!(
+        "engine=\"podman\"\nname=\"{name}\"\nid=\"{id}\"\nimage=\"{image}\"\nimageid=\"{}\"\nrootless=0\n",
+        image_id.trim_start_matches("sha256:")
+    )
+}
+
+/// The saved inspect data (container.json) and the stand-ins, from
+/// spec.dump, config.dump and network.status. Everything that would give
+/// the container access to the host lands in HostConfig, where `policy`
+/// lists it. Pure.
+pub fn container_json(
+    spec: &Value,
+    config: &Value,
+    network: Option<&Value>,
+    has_devshm: bool,
+) -> std::result::Result<(Value, Vec<StandIn>), String> {
+    let eng = engine(spec);
+    let args = strs(&spec["process"]["args"]);
+    if args.is_empty() {
+        return Err("spec.dump has no process args".into());
+    }
+    let name = container_name(spec, config, eng);
+    let id = text(config, "/id").to_string();
+    let (image_id, image_name) = image(config);
+    if image_id.is_none() && image_name.is_empty() {
+        return Err("config.dump names no image (rootfsImageID, rootfsImageRef, rootfsImageName)".into());
+    }
+    let named = named_volumes(config);
+    let mut binds = Vec::new();
+    let mut mounts = Vec::new();
+    let mut tmpfs = Map::new();
+    let mut stand_ins = Vec::new();
+    for m in spec["mounts"].as_array().into_iter().flatten() {
+        match classify_mount(m, &named) {
+            MountKind::Docker => {}
+            MountKind::Tmpfs { dest, options } => {
+                tmpfs.insert(dest, json!(options));
+            }
+            MountKind::StandIn(mut s) => {
+                if s.dest == "/dev/shm" && has_devshm {
+                    s.content = Content::Tar(DEVSHM_TAR.into());
+                } else if s.dest == "/run/.containerenv" && eng == Engine::Podman {
+                    let iid = image_id.clone().unwrap_or_default();
+                    s.content = Content::Text(containerenv(text(config, "/name"), &id, &image_name, &iid));
+                }
+                stand_ins.push(s);
+            }
+            MountKind::Volume { name, dest } => {
+                binds.push(json!(format!("{name}:{dest}")));
+                mounts.push(json!({"Type": "volume", "Name": name, "Destination": dest, "RW": true}));
+            }
+            MountKind::Host { source, dest, ro } => {
+                binds.push(json!(format!("{source}:{dest}{}", if ro { ":ro" } else { "" })));
+                mounts.push(json!({"Type": "bind", "Source": source, "Destination": dest, "RW": !ro}));
+            }
+        }
+    }
+    let ns =
+        |t: &str| spec["linux"]["namespaces"].as_array().into_iter().flatten().any(|n| n["type"].as_str() == Some(t));
+    let network_mode = match text(config, "/networkMode") {
+        _ if !ns("network") => "host",
+        "none" => "none",
+        "host" => "host",
+        m if m.starts_with("container:") => m,
+        _ if eng == Engine::Podman && network.is_none_or(Value::is_null) => "none",
+        _ => "default",
+    };
+    let mut hc = Map::new();
+    hc.insert("NetworkMode".into(), json!(network_mode));
+    hc.insert("IpcMode".into(), json!(if ns("ipc") { "private" } else { "host" }));
+    if !ns("pid") {
+        hc.insert("PidMode".into(), json!("host"));
+    }
+    if !ns("uts") {
+        hc.insert("UTSMode".into(), json!("host"));
+    }
+    if ns("user") {
+        hc.insert("UsernsMode".into(), json!("private"));
+    }
+    let privileged = config["privileged"] == true
+        || text(spec, "/annotations/io.podman.annotations.privileged").eq_ignore_ascii_case("true");
+    if privileged {
+        hc.insert("Privileged".into(), json!(true));
+    } else {
+        let caps = strs(&spec["process"]["capabilities"]["bounding"]);
+        let add: Vec<&String> = caps.iter().filter(|c| !DOCKER_CAPS.contains(&c.as_str())).collect();
+        let drop: Vec<&&str> = DOCKER_CAPS.iter().filter(|c| !caps.iter().any(|x| x == **c)).collect();
+        if !add.is_empty() {
+            hc.insert("CapAdd".into(), json!(add));
+        }
+        if !drop.is_empty() {
+            hc.insert("CapDrop".into(), json!(drop));
+        }
+        let devices: Vec<Value> = spec["linux"]["devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["path"].as_str())
+            .map(|p| json!({"PathOnHost": p, "PathInContainer": p, "CgroupPermissions": "rwm"}))
+            .collect();
+        if !devices.is_empty() {
+            hc.insert("Devices".into(), json!(devices));
+        }
+        if spec["linux"]["seccomp"].is_null() {
+            hc.insert("SecurityOpt".into(), json!(["seccomp=unconfined"]));
+        }
+        if spec["linux"]["maskedPaths"].as_array().is_some_and(|a| a.is_empty()) {
+            hc.insert("MaskedPaths".into(), json!([]));
+        }
+    }
+    if !binds.is_empty() {
+        hc.insert("Binds".into(), json!(binds));
+    }
+    if !tmpfs.is_empty() {
+        hc.insert("Tmpfs".into(), Value::Object(tmpfs));
+    }
+    if let Some(s) = spec["linux"]["sysctl"].as_object().filter(|s| !s.is_empty()) {
+        hc.insert("Sysctls".into(), Value::Object(s.clone()));
+    }
+    if spec["root"]["readonly"] == true {
+        hc.insert("ReadonlyRootfs".into(), json!(true));
+    }
+    let mut ports = Map::new();
+    let mut exposed = Map::new();
+    for p in config["newPortMappings"].as_array().into_iter().flatten() {
+        let (Some(cport), Some(hport)) = (p["container_port"].as_u64(), p["host_port"].as_u64()) else { continue };
+        let proto = p["protocol"].as_str().unwrap_or("tcp");
+        for i in 0..p["range"].as_u64().unwrap_or(1).clamp(1, 1024) {
+            let key = format!("{}/{proto}", cport + i);
+            exposed.insert(key.clone(), json!({}));
+            let host = json!({"HostIp": p["host_ip"].as_str().unwrap_or(""), "HostPort": (hport + i).to_string()});
+            if let Some(a) = ports.entry(key).or_insert_with(|| json!([])).as_array_mut() {
+                a.push(host);
+            }
+        }
+    }
+    if !ports.is_empty() && network_mode == "default" {
+        hc.insert("PortBindings".into(), Value::Object(ports));
+    }
+    let user = &spec["process"]["user"];
+    let (uid, gid) = (user["uid"].as_u64().unwrap_or(0), user["gid"].as_u64().unwrap_or(0));
+    let mut cfg = json!({
+        "Hostname": spec["hostname"],
+        "Env": spec["process"]["env"],
+        // The process's whole argv: the image's entrypoint must not be
+        // put in front of it if the container is started afresh.
+        "Entrypoint": [],
+        "Cmd": args,
+        "WorkingDir": spec["process"]["cwd"],
+        "Tty": spec["process"]["terminal"] == true,
+        "OpenStdin": false,
+        "Image": image_name,
+    });
+    if uid != 0 || gid != 0 {
+        cfg["User"] = json!(format!("{uid}:{gid}"));
+    }
+    if !exposed.is_empty() && network_mode == "default" {
+        cfg["ExposedPorts"] = Value::Object(exposed);
+    }
+    if let Some(l) = config["labels"].as_object().filter(|l| !l.is_empty()) {
+        cfg["Labels"] = Value::Object(l.clone());
+    }
+    let addresses: Vec<Value> = network
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, n)| n["interfaces"].as_object().into_iter().flatten())
+        .flat_map(|(_, i)| i["subnets"].as_array().into_iter().flatten())
+        .filter_map(|s| s["ipnet"].as_str())
+        .map(|a| json!(a.split('/').next().unwrap_or("")))
+        .collect();
+    let saved = json!({
+        "Id": id,
+        "Name": format!("/{name}"),
+        "Created": config["createdTime"],
+        "Image": image_id.clone().unwrap_or_else(|| image_name.clone()),
+        "Config": cfg,
+        "HostConfig": Value::Object(hc),
+        "Mounts": mounts,
+        "NetworkSettings": {"Networks": {}},
+        "DockerCrOrigin": {"Engine": eng.name(), "Addresses": addresses},
+    });
+    Ok((saved, stand_ins))
+}
+
+/// `deleted.files`: a JSON array of paths (absolute, as Podman writes
+/// them). Each becomes relative to the container's root; one that is not
+/// a plain path inside it (`..`, empty, the root itself) refuses the whole
+/// list. Pure.
+pub fn deleted_paths(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let list: Vec<String> =
+        serde_json::from_slice(bytes).map_err(|e| format!("deleted.files is not a JSON array of paths: {e}"))?;
+    list.iter()
+        .map(|p| {
+            let mut parts = Vec::new();
+            for c in Path::new(p).components() {
+                match c {
+                    Component::RootDir | Component::CurDir => {}
+                    Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+                    Component::ParentDir | Component::Prefix(_) => {
+                        return Err(format!("deleted.files names {p:?}, which leaves the container's root"))
+                    }
+                }
+            }
+            if parts.is_empty() || p.contains('\0') {
+                return Err(format!("deleted.files names {p:?}, which is not a path inside the container"));
+            }
+            Ok(parts.join("/"))
+        })
+        .collect()
+}
+
+/// Whether a `netns-<id>.img` holds nothing but the `extRootNetNS` key:
+/// the namespace was the engine's, handed to CRIU from outside. Docker
+/// hands none to a container with a namespace of its own; without the
+/// image CRIU makes an empty one that Docker then connects, as for
+/// docker-cr's own checkpoints. Pure.
+pub fn netns_only_external(netns_img: &[u8]) -> bool {
+    let Ok(i) = img::parse(netns_img) else { return false };
+    let [entry] = i.entries.as_slice() else { return false };
+    let Ok(f) = img::fields(entry) else { return false };
+    matches!(f.as_slice(), [(8, img::Value::Bytes(k))] if *k == crate::criu::EXT_NETNS_KEY.as_bytes())
+}
+
+/// The mode CRIU recorded for the container's `/`: the root (fs_entry
+/// `root_id`, field 2) of the first task's `fs-<pid>.img`, looked up among
+/// `files.img`'s regular files (file_entry: `id` 2, `reg` 3; reg_file_entry:
+/// `mode` 10). `fs` reads the fs image of a pid. Pure.
+pub fn root_mode(pstree: &[u8], fs: &dyn Fn(u64) -> Option<Vec<u8>>, files: &[u8]) -> Option<u32> {
+    let tree = img::parse(pstree).ok()?;
+    let pid = img::field(&img::fields(tree.entries.first()?).ok()?, 1)?.uint()?;
+    let fs_img = fs(pid)?;
+    let fs_entry = img::parse(&fs_img).ok()?;
+    let root_id = img::field(&img::fields(fs_entry.entries.first()?).ok()?, 2)?.uint()?;
+    let files = img::parse(files).ok()?;
+    for e in files.entries {
+        let f = img::fields(e).ok()?;
+        if img::field(&f, 2).and_then(|v| v.uint()) != Some(root_id) {
+            continue;
+        }
+        let reg = img::fields(img::field(&f, 3)?.bytes()?).ok()?;
+        let mode = img::field(&reg, 10)?.uint()?;
+        return u32::try_from(mode & 0o7777).ok();
+    }
+    None
+}
+
+/// `root_mode` of the CRIU images in `images` (None if unreadable).
+pub fn recorded_root_mode(images: &Path) -> Option<u32> {
+    let small = |name: &str| mf::read_limited(images, name, 16 << 20).ok().flatten();
+    root_mode(&small("pstree.img")?, &|pid| small(&format!("fs-{pid}.img")), &small("files.img")?)
+}
+
+fn bad(what: &str, why: impl std::fmt::Display) -> Error {
+    Error::checkpoint(
+        format!("the archive {what} {why}"),
+        "it is not a checkpoint archive docker-cr can convert (Podman, CRI-O or containerd layout); nothing was created",
+    )
+}
+
+/// Turns the unpacked archive in `dir` (named `what` in messages) into a
+/// docker-cr checkpoint directory; returns its (unsigned) manifest.
+pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
+    let read_json = |name: &str| -> Result<Option<Value>> {
+        match mf::read_limited(dir, name, MAX_SMALL)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| bad(what, format!("has a {name} that is not JSON: {e}"))),
+        }
+    };
+    let spec = read_json(SPEC_DUMP)?.ok_or_else(|| bad(what, "has no spec.dump"))?;
+    let config = read_json(CONFIG_DUMP)?.ok_or_else(|| bad(what, "has no config.dump"))?;
+    let network = read_json("network.status")?;
+    let eng = engine(&spec);
+    // Podman's named volumes travel as volumes/<name>.tar: plain volumes
+    // of a name Docker takes, each mounted where config.dump says.
+    let named = named_volumes(&config);
+    let vdir = dir.join(archive::VOLUMES_DIR);
+    let mut volumes: Vec<String> = fs::read_dir(&vdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|n| n.strip_suffix(".tar").map(str::to_string).ok_or(n))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|n| bad(what, format!("has {}/{n}, not a volume's tar", archive::VOLUMES_DIR)))?;
+    volumes.sort();
+    if let Some(v) = volumes.iter().find(|v| !crate::cli::valid_name(v) || !named.iter().any(|(n, _)| n == *v)) {
+        return Err(bad(what, format!("has a volume {v:?} that is not one of the container's named volumes")));
+    }
+    let has_devshm = fs::symlink_metadata(dir.join(DEVSHM_TAR)).is_ok();
+    let (saved, stand_ins) = container_json(&spec, &config, network.as_ref(), has_devshm).map_err(|e| bad(what, e))?;
+    let deleted = match mf::read_limited(dir, DELETED_FILES, MAX_SMALL)? {
+        Some(b) => deleted_paths(&b).map_err(|e| bad(what, e))?,
+        None => Vec::new(),
+    };
+    let images = dir.join(mf::IMAGES);
+    let small = |name: &str| mf::read_limited(&images, name, 16 << 20).ok().flatten();
+    for need in ["inventory.img", mf::DESCRIPTORS, "pstree.img"] {
+        if small(need).is_none() {
+            return Err(bad(what, format!("has no checkpoint/{need}")));
+        }
+    }
+    let root = recorded_root_mode(&images);
+    // The engine's network namespace, handed to CRIU from outside: see
+    // `netns_only_external`.
+    for e in fs::read_dir(&images).at("list", &images)?.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("netns-") && n.ends_with(".img") && small(&n).is_some_and(|b| netns_only_external(&b)) {
+            fs::remove_file(e.path()).at("remove", &e.path())?;
+        }
+    }
+    plain_diff(dir, what)?;
+    let (image_id, image_name) = image(&config);
+    let f = Foreign {
+        engine: eng,
+        container: saved["Name"].as_str().unwrap_or("").trim_start_matches('/').to_string(),
+        id: text(&config, "/id").to_string(),
+        image: if image_name.is_empty() { image_id.clone().unwrap_or_default() } else { image_name },
+        root_mode: root,
+        stand_ins,
+        deleted,
+        volumes,
+    };
+    write_new(dir, mf::CONTAINER, &serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
+    write_new(dir, FOREIGN, &serde_json::to_vec_pretty(&f).unwrap_or_default())?;
+    let files = mf::sum_dir(dir)?;
+    let images_prefix = format!("{}/", mf::IMAGES);
+    let pages_bytes =
+        files.iter().filter(|(n, _)| n.starts_with(&format!("{}/pages-", mf::IMAGES))).map(|(_, s)| s.size).sum();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let m = Manifest {
+        format: mf::FORMAT,
+        tool: format!("{}{TOOL_SUFFIX}", eng.name()),
+        created: now,
+        container: mf::Source {
+            id: f.id.clone(),
+            name: f.container.clone(),
+            image: saved["Image"].as_str().unwrap_or("").to_string(),
+            init_pid: 1,
+            paused: false,
+            addresses: strs(&saved["DockerCrOrigin"]["Addresses"]),
+        },
+        host: mf::Host {
+            criu: String::new(),
+            kernel: String::new(),
+            // Not recorded by the other engine; CRIU refuses images of
+            // another architecture itself.
+            arch: std::env::consts::ARCH.to_string(),
+            cgroup: 0,
+            storage_driver: String::new(),
+            docker: String::new(),
+        },
+        // Not recorded either: restore accepts what any of them needs
+        // (established connections are closed, as for an address that
+        // may change).
+        options: mf::DumpOptions { tcp_established: true, ext_unix_sk: true, file_locks: true, stopped: true },
+        timings_ms: mf::Timings::default(),
+        sizes: mf::Sizes {
+            pages_bytes,
+            images_bytes: files.iter().filter(|(n, _)| n.starts_with(&images_prefix)).map(|(_, s)| s.size).sum(),
+            rootfs_diff_bytes: files.get(mf::ROOTFS_DIFF).map_or(0, |s| s.size),
+            rootfs_deleted: f.deleted.len() as u64,
+            ..mf::Sizes::default()
+        },
+        files,
+    };
+    write_new(dir, mf::MANIFEST, mf::to_json(&m).as_bytes())?;
+    Ok((m, f))
+}
+
+/// Creates `name` in `dir` (0600, never replacing: the archive may not
+/// bring the files the adapter writes).
+fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let p = dir.join(name);
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            Error::checkpoint(
+                format!("the archive brings its own {name}, which only docker-cr writes"),
+                "it is not a checkpoint archive of Podman, CRI-O or containerd; nothing was created",
+            )
+        } else {
+            Error::Io { op: "create", path: p.clone(), source: e }
+        }
+    })?;
+    f.write_all(bytes).at("write", &p)
+}
+
+/// `rootfs-diff.tar` as a plain tar: containerd's is gzip (unpacked here,
+/// bounded by the free space), none at all (`--ignore-rootfs`) is empty.
+fn plain_diff(dir: &Path, what: &str) -> Result<()> {
+    let p = dir.join(mf::ROOTFS_DIFF);
+    let root = fs::File::open(dir).at("open", dir)?;
+    let mut head = [0u8; 3];
+    let f = match mf::open_beneath(&root, Path::new(mf::ROOTFS_DIFF)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return write_new(dir, mf::ROOTFS_DIFF, &[0u8; 1024]),
+        Err(e) => return Err(e).at("open", &p),
+    };
+    let n = (&f).read(&mut head).at("read", &p)?;
+    if archive::Compression::detect(&head[..n]) != archive::Compression::Gzip {
+        return Ok(());
+    }
+    let f = mf::open_beneath(&root, Path::new(mf::ROOTFS_DIFF)).at("open", &p)?;
+    let tmp = dir.join(".rootfs-diff.tar.plain");
+    let free = rustix::fs::fstatvfs(root.as_fd()).map_or(u64::MAX, |s| s.f_bavail.saturating_mul(s.f_frsize));
+    let limit = free.saturating_sub(64 << 20);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).at("create", &tmp)?;
+        let mut gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(f)).take(limit.saturating_add(1));
+        let n = io::copy(&mut gz, &mut out)
+            .map_err(|e| bad(what, format!("has a rootfs-diff.tar that is not valid gzip: {e}")))?;
+        if n > limit {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::host(
+                format!("the rootfs-diff.tar of the archive {what} unpacks to more than {} has free", dir.display()),
+                "free space there",
+            ));
+        }
+    }
+    fs::rename(&tmp, &p).at("rename", &tmp)
+}
+
+/// Reads `foreign.json` of a checkpoint the adapter made, if it is one.
+pub fn read(dir: &Path, m: &Manifest) -> Result<Option<Foreign>> {
+    if !m.files.contains_key(FOREIGN) {
+        return Ok(None);
+    }
+    let b = mf::read_limited(dir, FOREIGN, MAX_SMALL)?.unwrap_or_default();
+    serde_json::from_slice(&b).map(Some).map_err(|e| {
+        Error::checkpoint(format!("{}: {FOREIGN} is not valid: {e}", dir.display()), "import the archive again")
+    })
+}
+
+/// docker-cr's private directories of stand-ins, one per restored
+/// container, bound into it: they live as long as the container (removed
+/// when a later restore finds the container gone, like the CRIU config
+/// files), since the engine binds them again at each start.
+pub const STAND_INS_DIR: &str = "/var/lib/docker-cr/.stand-ins";
+
+/// Takes docker-cr's own stand-in binds out of a checkpoint's saved
+/// HostConfig (`saved`: a checkpoint of a container restored from another
+/// engine's archive), so that the policy does not see them as host paths
+/// and the new container gets copies of its own. Returns them.
+pub fn take_our_stand_ins(saved: &mut Value) -> Vec<StandIn> {
+    let mut out = Vec::new();
+    let Some(binds) = saved["HostConfig"]["Binds"].as_array_mut() else { return out };
+    binds.retain(|b| {
+        let b = b.as_str().unwrap_or("");
+        let mut parts = b.splitn(3, ':');
+        let (Some(src), Some(dest)) = (parts.next(), parts.next()) else { return true };
+        let ours = Path::new(src).starts_with(STAND_INS_DIR)
+            && !Path::new(src).components().any(|c| c == Component::ParentDir);
+        if ours {
+            let dir = fs::symlink_metadata(src).map_or(!FILE_STAND_INS.contains(&dest), |m| m.is_dir());
+            let mode = if dest == "/dev/shm" { 0o1777 } else { 0o755 };
+            out.push(StandIn { dest: dest.to_string(), dir, mode, content: Content::Copy(src.to_string()) });
+        }
+        !ours
+    });
+    if let Some(m) = saved["Mounts"].as_array_mut() {
+        m.retain(|m| !m["Source"].as_str().is_some_and(|s| Path::new(s).starts_with(STAND_INS_DIR)));
+    }
+    out
+}
+
+/// The stand-ins `take_our_stand_ins` found, copying only from `own` (the
+/// checkpointed container's stand-in directory, if it still exists):
+/// others become empty. Pure.
+pub fn only_copies_from(list: Vec<StandIn>, own: Option<&Path>) -> Vec<StandIn> {
+    list.into_iter()
+        .map(|mut s| {
+            if let Content::Copy(from) = &s.content {
+                if own.is_none_or(|o| Path::new(from).parent() != Some(o)) {
+                    s.content = Content::Empty;
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+/// Makes the stand-ins in the new directory `at` (0711): each a file or
+/// directory named by its position, filled from the checkpoint `dir` (a
+/// tar through `rootfs::apply`, confined to it) or copied from another
+/// container's stand-in (through a tar of it as well: that one's content
+/// is the container's doing, links included). Returns the binds.
+pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Vec<String>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(at.parent().unwrap_or(at)).at("create", at)?;
+    fs::DirBuilder::new().mode(0o711).create(at).at("create", at)?;
+    let mut binds = Vec::new();
+    for (i, s) in stand_ins.iter().enumerate() {
+        let p = at.join(i.to_string());
+        if s.dir {
+            fs::create_dir(&p).at("create", &p)?;
+            match &s.content {
+                Content::Tar(name) => {
+                    let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name))
+                        .at("open", &dir.join(name))?;
+                    crate::rootfs::apply(io::BufReader::new(t), &p)
+                        .map_err(|e| e.step(format!("the archive's {name}")))?;
+                }
+                Content::Copy(from) if Path::new(from).is_dir() => {
+                    let tar = at.join(format!(".{i}.tar"));
+                    let w = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar);
+                    let w = w.at("create", &tar)?;
+                    crate::rootfs::capture(Path::new(from), io::BufWriter::new(w))?;
+                    let r = fs::File::open(&tar).at("open", &tar)?;
+                    crate::rootfs::apply(io::BufReader::new(r), &p)?;
+                    fs::remove_file(&tar).at("remove", &tar)?;
+                }
+                _ => {}
+            }
+            fs::set_permissions(&p, fs::Permissions::from_mode(s.mode)).at("chmod", &p)?;
+        } else {
+            let mut out = fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&p).at("create", &p)?;
+            match &s.content {
+                Content::Text(t) => io::Write::write_all(&mut out, t.as_bytes()).at("write", &p)?,
+                Content::Copy(from) => {
+                    // Opened without following a link: the container may
+                    // have replaced its file by one.
+                    let src = fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(from)
+                        .ok()
+                        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()));
+                    if let Some(mut src) = src {
+                        io::copy(&mut (&mut src).take(MAX_SMALL), &mut out).at("copy", &p)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        binds.push(format!("{}:{}", p.display(), s.dest));
+    }
+    Ok(binds)
+}
+
+/// A private mount point of the new container's overlay, unmounted (and
+/// removed) when dropped.
+struct Mounted {
+    at: PathBuf,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.at, rustix::mount::UnmountFlags::DETACH);
+        let _ = fs::remove_dir(&self.at);
+    }
+}
+
+/// The overlay mount options of a container (inspect data `c`): its
+/// GraphDriver's LowerDir, UpperDir and WorkDir. Pure.
+pub fn overlay_options(c: &Value) -> Option<String> {
+    let g = |k: &str| c.pointer(&format!("/GraphDriver/Data/{k}")).and_then(Value::as_str).filter(|s| !s.is_empty());
+    Some(format!("index=off,lowerdir={},upperdir={},workdir={}", g("LowerDir")?, g("UpperDir")?, g("WorkDir")?))
+}
+
+/// Applies the other engine's file changes to the new, never started
+/// container `c` through its merged overlay view, mounted here on a
+/// private directory: files the diff adds under an image directory keep
+/// that directory's mode (Podman's diff has no directory entries: written
+/// into the upper dir, `/tmp` would lose its 1777), and deletions become
+/// overlay's own whiteouts. Then `/` gets the mode CRIU recorded.
+/// Returns (files written, paths deleted).
+pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
+    use std::os::unix::fs::DirBuilderExt;
+    let opts = overlay_options(c).ok_or_else(|| {
+        Error::host("the new container has no overlay2 layers (GraphDriver.Data)", "docker-cr needs overlay2")
+    })?;
+    let base = Path::new("/run/docker-cr");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(base).at("create", base)?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let at = base.join(format!("merged-{}-{nanos}", std::process::id()));
+    fs::DirBuilder::new().mode(0o700).create(&at).at("create", &at)?;
+    let mount = |o: &str| -> io::Result<()> {
+        let data = std::ffi::CString::new(o).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        Ok(rustix::mount::mount("overlay", &at, "overlay", rustix::mount::MountFlags::NOSUID, Some(data.as_c_str()))?)
+    };
+    // index=off as Docker's overlay2 mounts it, where the kernel knows it.
+    let mounted = mount(&opts).or_else(|_| mount(opts.trim_start_matches("index=off,")));
+    if let Err(e) = mounted {
+        let _ = fs::remove_dir(&at);
+        return Err(Error::Io { op: "mount the new container's overlay on", path: at, source: e });
+    }
+    let m = Mounted { at };
+    let tar = dir.join(mf::ROOTFS_DIFF);
+    let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(mf::ROOTFS_DIFF)).at("open", &tar)?;
+    let st = crate::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), &m.at)?;
+    let root: OwnedFd = rustix::fs::open(
+        &m.at,
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .at("open", &m.at)?;
+    for p in &f.deleted {
+        remove_beneath(&root, Path::new(p), &m.at)?;
+    }
+    if let Some(mode) = f.root_mode {
+        rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(mode)).at("chmod", &m.at)?;
+    }
+    drop(root);
+    rustix::mount::unmount(&m.at, rustix::mount::UnmountFlags::empty()).at("unmount", &m.at)?;
+    Ok((st.files, f.deleted.len()))
+}
+
+/// `openat2(dir, name, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`: the
+/// archive's paths never lead through a link. See openat2(2).
+fn open_below(dir: &OwnedFd, name: &Path, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    rustix::fs::openat2(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Removes `rel` (a checked relative path of `deleted.files`) below the
+/// root fd, as Podman's RemoveAll does: a file, a link (not what it points
+/// to) or a whole directory; gone already is fine. Its parent is reached
+/// through directories only.
+fn remove_beneath(root: &OwnedFd, rel: &Path, root_path: &Path) -> Result<()> {
+    use rustix::fs::OFlags;
+    let (parent, name) = (rel.parent().unwrap_or(Path::new("")), rel.file_name().unwrap_or_default());
+    let pfd = if parent.as_os_str().is_empty() {
+        root.try_clone().at("open", root_path)?
+    } else {
+        match open_below(root, parent, OFlags::DIRECTORY | OFlags::RDONLY) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => {
+                return Err(Error::checkpoint(
+                    format!("deleted.files names {}, whose parent is not a directory of the container ({e})", rel.display()),
+                    "the archive was made by a tool docker-cr does not know, or was tampered with; nothing outside the new container was touched",
+                ))
+            }
+        }
+    };
+    remove_at(&pfd, Path::new(name), &root_path.join(rel))
+}
+
+fn remove_at(pfd: &OwnedFd, name: &Path, shown: &Path) -> Result<()> {
+    use rustix::fs::{AtFlags, FileType, OFlags};
+    let st = match rustix::fs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e).at("stat", shown),
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return rustix::fs::unlinkat(pfd, name, AtFlags::empty()).at("remove", shown);
+    }
+    let d = open_below(pfd, name, OFlags::DIRECTORY | OFlags::RDONLY).at("open", shown)?;
+    let names: Vec<std::ffi::OsString> = {
+        let it = rustix::fs::Dir::read_from(&d).at("list", shown)?;
+        let mut v = Vec::new();
+        for e in it {
+            let e = e.at("list", shown)?;
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                v.push(std::ffi::OsString::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n)));
+            }
+        }
+        v
+    };
+    for n in names {
+        remove_at(&d, Path::new(&n), &shown.join(&n))?;
+    }
+    rustix::fs::unlinkat(pfd, name, AtFlags::REMOVEDIR).at("remove", shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/podman-4.3.1");
+
+    fn fixture(name: &str) -> Vec<u8> {
+        fs::read(format!("{FIX}/{name}")).unwrap()
+    }
+
+    fn json_fixture(name: &str) -> Value {
+        serde_json::from_slice(&fixture(name)).unwrap()
+    }
+
+    /// A Podman 4.3.1 export of `podman run -d -p 127.0.0.1:18931:80
+    /// busybox sh -c '…httpd…'`, recorded here (spec.dump's seccomp cut short).
+    #[test]
+    fn podman_spec_and_config_become_inspect_data() {
+        let (spec, config, net) =
+            (json_fixture("spec.dump"), json_fixture("config.dump"), json_fixture("network.status"));
+        assert_eq!(engine(&spec), Engine::Podman);
+        let (c, stand) = container_json(&spec, &config, Some(&net), true).unwrap();
+        assert_eq!(c["Name"], "/p1-rec");
+        assert_eq!(c["Image"], "sha256:4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c");
+        assert_eq!(c["Config"]["Image"], "localhost/docker-cr-test:busybox");
+        assert_eq!(c["Config"]["Cmd"][0], "sh");
+        assert_eq!(c["Config"]["Cmd"].as_array().unwrap().len(), 3);
+        assert_eq!(c["Config"]["Entrypoint"], json!([]));
+        assert_eq!(c["Config"]["WorkingDir"], "/");
+        assert_eq!(c["Config"]["Hostname"], "d1837a6361a1");
+        assert_eq!(c["Config"]["Tty"], false);
+        assert!(c["Config"]["Env"].as_array().unwrap().contains(&json!("container=podman")));
+        let hc = &c["HostConfig"];
+        assert_eq!(hc["NetworkMode"], "default");
+        assert_eq!(hc["IpcMode"], "private");
+        assert_eq!(hc["PortBindings"]["80/tcp"][0], json!({"HostIp": "127.0.0.1", "HostPort": "18931"}));
+        assert_eq!(hc["CapAdd"], Value::Null, "Podman's capabilities are a subset of Docker's");
+        assert_eq!(hc["CapDrop"], json!(["CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE"]));
+        assert_eq!(hc["Binds"], Value::Null, "no host path");
+        assert_eq!(c["DockerCrOrigin"]["Addresses"], json!(["10.88.0.3"]));
+        let dests: Vec<&str> = stand.iter().map(|s| s.dest.as_str()).collect();
+        assert_eq!(dests, vec!["/dev/shm", "/run/.containerenv"]);
+        assert_eq!(stand[0].content, Content::Tar(DEVSHM_TAR.into()));
+        assert!(stand[0].dir && stand[0].mode == 0o1777);
+        let Content::Text(env) = &stand[1].content else { panic!("{stand:?}") };
+        assert!(env.contains("name=\"p1-rec\"") && env.contains("imageid=\"4d04e7ab"), "{env}");
+        // The whole synthesized HostConfig passes docker-cr's policy as is.
+        let (_, grants) = crate::policy::host_config(hc, false);
+        assert_eq!(grants, Vec::<String>::new());
+        // And restore's create body runs the process's argv, no entrypoint.
+        let (body, _) = crate::restore::create_body(&c, "img", &[], false, &[]);
+        assert_eq!(body["Entrypoint"], json!([]));
+        assert_eq!(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "18931");
+    }
+
+    #[test]
+    fn host_access_lands_where_the_policy_sees_it() {
+        let mut spec = json_fixture("spec.dump");
+        let config = json_fixture("config.dump");
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]}));
+        spec["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+        spec["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
+        spec["linux"].as_object_mut().unwrap().remove("seccomp");
+        let (c, _) = container_json(&spec, &config, None, false).unwrap();
+        assert_eq!(crate::archive::host_binds(&c), vec![("/srv/data".to_string(), "/data".to_string())]);
+        let (_, grants) = crate::policy::host_config(&c["HostConfig"], false);
+        let all = grants.join("\n");
+        for want in [
+            "host paths /srv/data:/data:ro",
+            "added capabilities CAP_SYS_ADMIN",
+            "the network namespace of host",
+            "the PID namespace of host",
+            "seccomp=unconfined",
+        ] {
+            assert!(all.contains(want), "{want:?} not in {all}");
+        }
+        let mut config = config;
+        config["privileged"] = json!(true);
+        let (c, _) = container_json(&spec, &config, None, false).unwrap();
+        assert!(crate::policy::host_config(&c["HostConfig"], false).1.join("\n").contains("privileged mode"));
+    }
+
+    // Podman's named volumes (recorded key names) become Docker volumes of
+    // the same name: no host path.
+    #[test]
+    fn named_volumes_become_volumes() {
+        let mut spec = json_fixture("spec.dump");
+        let mut config = json_fixture("config.dump");
+        config["namedVolumes"] = json!([{"volumeName": "p1-voltest", "dest": "/vol", "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"]}]);
+        spec["mounts"].as_array_mut().unwrap().push(json!({"destination": "/vol", "type": "bind",
+            "source": "/var/lib/containers/storage/volumes/p1-voltest/_data", "options": ["rbind"]}));
+        assert_eq!(named_volumes(&config), vec![("p1-voltest".to_string(), "/vol".to_string())]);
+        let (c, _) = container_json(&spec, &config, None, false).unwrap();
+        assert_eq!(c["HostConfig"]["Binds"], json!(["p1-voltest:/vol"]));
+        assert_eq!(crate::archive::named_volumes(&c), vec!["p1-voltest".to_string()]);
+        assert_eq!(crate::policy::host_config(&c["HostConfig"], false).1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn mounts_are_classified() {
+        let m = |dest: &str, source: &str| json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind"]});
+        let user = "/run/containers/storage/overlay-containers/abc/userdata";
+        assert_eq!(classify_mount(&m("/etc/hosts", "/anything"), &[]), MountKind::Docker);
+        assert_eq!(
+            classify_mount(&json!({"destination": "/proc", "type": "proc", "source": "proc"}), &[]),
+            MountKind::Docker
+        );
+        assert_eq!(
+            classify_mount(
+                &json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}),
+                &[]
+            ),
+            MountKind::Tmpfs { dest: "/scratch".into(), options: "size=1m".into() }
+        );
+        let MountKind::StandIn(s) = classify_mount(&m("/run/.containerenv", &format!("{user}/.containerenv")), &[])
+        else {
+            panic!()
+        };
+        assert!(!s.dir);
+        let MountKind::StandIn(s) = classify_mount(&m("/run/secrets", &format!("{user}/run/secrets")), &[]) else {
+            panic!()
+        };
+        assert!(s.dir);
+        let kubelet = "/var/lib/kubelet/pods/0f1e/containers/counter/5a3c";
+        assert!(matches!(
+            classify_mount(&m("/dev/termination-log", kubelet), &[]),
+            MountKind::StandIn(StandIn { dir: false, .. })
+        ));
+        assert!(
+            matches!(
+                classify_mount(
+                    &m(
+                        "/var/run/secrets/kubernetes.io/serviceaccount",
+                        "/var/lib/kubelet/pods/0f1e/volumes/kubernetes.io~projected/kube-api-access-x"
+                    ),
+                    &[]
+                ),
+                MountKind::Host { .. }
+            ),
+            "a pod's volumes are host paths here"
+        );
+        assert_eq!(
+            classify_mount(&m("/data", "/var/lib/containers/storage/volumes/v/_data"), &[("v".into(), "/data".into())]),
+            MountKind::Volume { name: "v".into(), dest: "/data".into() }
+        );
+        assert_eq!(
+            classify_mount(&m("/x", "/etc"), &[]),
+            MountKind::Host { source: "/etc".into(), dest: "/x".into(), ro: false }
+        );
+        assert!(!is_bookkeeping("/srv/overlay-containers/userdata"), "no ID between");
+        assert!(is_bookkeeping("/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/shm"));
+    }
+
+    #[test]
+    fn provenance_and_names_of_each_engine() {
+        let spec = |ann: Value| json!({"annotations": ann});
+        assert_eq!(engine(&spec(json!({"io.container.manager": "libpod"}))), Engine::Podman);
+        assert_eq!(engine(&spec(json!({"io.container.manager": "cri-o"}))), Engine::CriO);
+        assert_eq!(engine(&spec(json!({}))), Engine::Containerd);
+        let crio = spec(
+            json!({"io.container.manager": "cri-o", "io.kubernetes.cri-o.Metadata": "{\"name\":\"counter\",\"attempt\":0}"}),
+        );
+        let cfg = json!({"name": "k8s_counter_pod_ns_uid_0", "rootfsImageRef": "4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c", "rootfsImageName": "docker.io/library/busybox:latest"});
+        assert_eq!(container_name(&crio, &cfg, Engine::CriO), "counter");
+        let ctrd = spec(json!({"io.kubernetes.cri.container-name": "web"}));
+        assert_eq!(container_name(&ctrd, &cfg, Engine::Containerd), "web");
+        assert_eq!(container_name(&spec(json!({})), &json!({"name": "my pod/x"}), Engine::Containerd), "my-pod-x");
+        assert_eq!(
+            image(&cfg).0.as_deref(),
+            Some("sha256:4d04e7ab4d20bfa16659d72c16c909b8a15d9db927a2bd9c25aa4aecde66749c")
+        );
+        let ctrd_cfg = json!({"rootfsImageRef": "docker.io/library/busybox@sha256:abcd", "rootfsImage": "busybox"});
+        assert_eq!(image(&ctrd_cfg), (None, "busybox".to_string()));
+        let mut m = crate::manifest::tests_sample();
+        assert_eq!(made_by(&m), None);
+        m.tool = "Podman, converted by docker-cr".into();
+        assert_eq!(made_by(&m), Some("Podman"));
+    }
+
+    #[test]
+    fn deleted_files_stay_inside() {
+        assert_eq!(deleted_paths(&fixture("deleted.files")).unwrap(), vec!["bin/wget".to_string()]);
+        assert_eq!(deleted_paths(br#"["/a/./b/", "c"]"#).unwrap(), vec!["a/b".to_string(), "c".to_string()]);
+        for bad in [r#"["/../etc/shadow"]"#, r#"["a/../../b"]"#, r#"["/"]"#, r#"[""]"#, r#"{"a":1}"#, r#"[1]"#] {
+            assert!(deleted_paths(bad.as_bytes()).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn criu_images_of_the_podman_export() {
+        assert!(netns_only_external(&fixture("netns-10.img")));
+        let mut other = fixture("netns-10.img");
+        let n = other.len();
+        other[n - 1] ^= 1;
+        assert!(!netns_only_external(&other));
+        assert!(!netns_only_external(b"junk"));
+        let fs1 = fixture("fs-1.img");
+        let mode = root_mode(&fixture("pstree.img"), &|pid| (pid == 1).then(|| fs1.clone()), &fixture("files.img"));
+        assert_eq!(mode, Some(0o555), "Podman's / is 0555");
+        assert_eq!(root_mode(&fixture("pstree.img"), &|_| None, &fixture("files.img")), None);
+    }
+
+    // deleted.files is untrusted: a deleted directory goes whole, a link
+    // goes (not what it points to), and no path leads through a link.
+    #[test]
+    fn deletions_stay_below_the_root() {
+        let base = std::env::temp_dir().join(format!("docker-cr-foreign-rm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        fs::create_dir_all(root.join("d/sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(root.join("d/sub/f"), "x").unwrap();
+        fs::write(outside.join("keep"), "host").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("d/out")).unwrap();
+        let fd: OwnedFd = rustix::fs::open(
+            &root,
+            rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let e = remove_beneath(&fd, Path::new("link/keep"), &root).unwrap_err().to_string();
+        assert!(e.contains("not a directory of the container"), "{e}");
+        remove_beneath(&fd, Path::new("d"), &root).unwrap();
+        remove_beneath(&fd, Path::new("link"), &root).unwrap();
+        remove_beneath(&fd, Path::new("gone/already"), &root).unwrap();
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+        assert_eq!(fs::read_to_string(outside.join("keep")).unwrap(), "host", "the link's target stays");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    // A checkpoint of a container restored from Podman's: docker-cr's own
+    // stand-in binds are taken out (no host path for the policy), and
+    // copied only from that container's own directory.
+    #[test]
+    fn our_stand_ins_are_copied_not_granted() {
+        let own = format!("{STAND_INS_DIR}/e/1-2");
+        let mut saved = json!({"HostConfig": {"Binds": [
+            format!("{own}/0:/dev/shm"), format!("{own}/1:/run/.containerenv"),
+            format!("{STAND_INS_DIR}/e/other/0:/x"), format!("{STAND_INS_DIR}/../../etc:/etc2"), "/srv:/srv"
+        ]}});
+        let list = take_our_stand_ins(&mut saved);
+        assert_eq!(saved["HostConfig"]["Binds"], json!([format!("{STAND_INS_DIR}/../../etc:/etc2"), "/srv:/srv"]));
+        assert_eq!(
+            list.iter().map(|s| s.dest.as_str()).collect::<Vec<_>>(),
+            vec!["/dev/shm", "/run/.containerenv", "/x"]
+        );
+        assert!(list[0].dir && !list[1].dir && list[0].mode == 0o1777);
+        let list = only_copies_from(list, Some(Path::new(&own)));
+        assert_eq!(list[0].content, Content::Copy(format!("{own}/0")));
+        assert_eq!(list[2].content, Content::Empty, "another container's stand-in is not copied");
+        assert!(only_copies_from(list, None).iter().all(|s| s.content == Content::Empty));
+    }
+
+    #[test]
+    fn overlay_options_name_the_layers() {
+        let c = json!({"GraphDriver": {"Data": {"LowerDir": "/l1:/l2", "UpperDir": "/u", "WorkDir": "/w", "MergedDir": "/m"}}});
+        assert_eq!(overlay_options(&c).unwrap(), "index=off,lowerdir=/l1:/l2,upperdir=/u,workdir=/w");
+        assert_eq!(overlay_options(&json!({})), None);
+    }
+}
