@@ -17,13 +17,4 @@ pub mod model;
 pub mod ops;
 pub mod store;
 
-// The flat names the modules had before the folders, until every path is
-// written out (one step after the move, so that `git log --follow` works).
-pub use cli::{complete, plugin, template};
-pub use engine::{docker, endpoint, holder, http};
-pub use formats::{archive, foreign, podman};
-pub use host::{cgroup, check, criu, runcconf, state};
-pub use model::{deleted, img, manifest, policy, rootfs, sockets, timerfd, trust, xxh64};
-pub use ops::{all, catalog, checkpoint, inspect, keys, restore, transfer};
-
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");

@@ -8,7 +8,10 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
-use docker_cr::{all, catalog, check, complete, docker, error, inspect, keys, plugin, store, transfer, VERSION};
+use docker_cr::{
+    cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::inspect, ops::keys,
+    ops::transfer, store, VERSION,
+};
 
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for

@@ -24,7 +24,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{self as mf, Manifest};
+use crate::model::manifest::{self as mf, Manifest};
 
 pub const DEFAULT: &str = "/var/lib/docker-cr";
 

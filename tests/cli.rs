@@ -65,7 +65,7 @@ fn man_page_is_true_to_help() {
         let title =
             if *cmd == "help" { "GLOBAL OPTIONS".to_string() } else { format!("{} OPTIONS", cmd.to_uppercase()) };
         let sect = section(&title);
-        for f in docker_cr::complete::options(&help) {
+        for f in docker_cr::cli::complete::options(&help) {
             if f == "-h" || f == "--help" || (f == "-V" || f == "--version") && *cmd != "help" {
                 continue;
             }

@@ -435,7 +435,7 @@ pub fn reseal_keep_signature(dir: &Path, rel: &str, data: &[u8]) {
     std::fs::write(dir.join(rel), data).unwrap();
     let path = dir.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let sum = docker_cr::manifest::sum_file(&dir.join(rel)).unwrap();
+    let sum = docker_cr::model::manifest::sum_file(&dir.join(rel)).unwrap();
     m["files"][rel] = serde_json::to_value(&sum).unwrap();
     std::fs::write(&path, m.to_string()).unwrap();
 }

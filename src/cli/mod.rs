@@ -463,7 +463,7 @@ pub struct CheckpointArgs {
     pub to: Where,
     /// Write an archive here (`-`: stdout) instead of keeping the checkpoint.
     pub export: Option<PathBuf>,
-    pub compress: crate::archive::Compression,
+    pub compress: crate::formats::archive::Compression,
     /// Leave named volumes out of the archive.
     pub ignore_volumes: bool,
     /// Put the container's image into the archive.
@@ -528,7 +528,7 @@ pub struct MigrateArgs {
     pub transport: Vec<String>,
     pub remote: String,
     pub name: Option<String>,
-    pub compress: crate::archive::Compression,
+    pub compress: crate::formats::archive::Compression,
     pub ignore_volumes: bool,
     pub with_image: bool,
 }
@@ -537,7 +537,7 @@ pub struct MigrateArgs {
 pub struct ExportArgs {
     pub dir: PathBuf,
     pub file: PathBuf,
-    pub compress: crate::archive::Compression,
+    pub compress: crate::formats::archive::Compression,
     pub ignore_volumes: bool,
     pub with_image: bool,
 }
@@ -734,7 +734,7 @@ fn format_or_template(
     match v.to_str() {
         Some("json") => Ok((true, None)),
         Some(x) if x == other => Ok((false, None)),
-        Some(t) if crate::template::is_template(t) => Ok((false, Some(t.to_string()))),
+        Some(t) if crate::cli::template::is_template(t) => Ok((false, Some(t.to_string()))),
         _ => Err(usage(
             cmd,
             format!(
@@ -990,7 +990,7 @@ fn checkpoint(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             container,
             to,
             export,
-            compress: compress.unwrap_or(crate::archive::Compression::Zstd),
+            compress: compress.unwrap_or(crate::formats::archive::Compression::Zstd),
             ignore_volumes,
             with_image,
             stop,
@@ -1077,9 +1077,9 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     ))
 }
 
-fn compression(v: OsString, cmd: &'static str) -> Result<crate::archive::Compression, Error> {
+fn compression(v: OsString, cmd: &'static str) -> Result<crate::formats::archive::Compression, Error> {
     v.to_str()
-        .and_then(crate::archive::Compression::parse)
+        .and_then(crate::formats::archive::Compression::parse)
         .ok_or_else(|| usage(cmd, format!("invalid compression {v:?} [pick from: zstd, gzip, none]")))
 }
 
@@ -1101,7 +1101,7 @@ fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<St
 
 fn export(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
     const CMD: &str = "export";
-    let mut compress = crate::archive::Compression::Zstd;
+    let mut compress = crate::formats::archive::Compression::Zstd;
     let (mut ignore_volumes, mut with_image) = (false, false);
     let mut pos = Vec::new();
     while let Some(arg) = p.next().map_err(lex(CMD))? {
@@ -1152,7 +1152,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
         transport: vec!["ssh".into()],
         remote: "docker-cr".into(),
         name: None,
-        compress: crate::archive::Compression::Zstd,
+        compress: crate::formats::archive::Compression::Zstd,
         ignore_volumes: false,
         with_image: false,
     };
@@ -1226,7 +1226,7 @@ mod tests {
                 container: "web".into(),
                 to: Where::Dir("/cp".into()),
                 export: None,
-                compress: crate::archive::Compression::Zstd,
+                compress: crate::formats::archive::Compression::Zstd,
                 ignore_volumes: false,
                 with_image: false,
                 stop: false,
@@ -1256,7 +1256,7 @@ mod tests {
         };
         assert_eq!(
             (a.export, a.compress, a.container.as_str()),
-            (Some("-".into()), crate::archive::Compression::Gzip, "web")
+            (Some("-".into()), crate::formats::archive::Compression::Gzip, "web")
         );
         assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
         assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"])
@@ -1273,7 +1273,7 @@ mod tests {
                 ExportArgs {
                     dir: "/cp".into(),
                     file: "-".into(),
-                    compress: crate::archive::Compression::Zstd,
+                    compress: crate::formats::archive::Compression::Zstd,
                     ignore_volumes: false,
                     with_image: false
                 }

@@ -180,7 +180,7 @@ pub fn plugin_dir(system: bool, docker_config: &Path) -> PathBuf {
 /// Links this very binary as `docker-cr` in the cli-plugins directory.
 /// Returns the link.
 pub fn install(system: bool) -> Result<PathBuf> {
-    let env = crate::endpoint::Env::from_process();
+    let env = crate::engine::endpoint::Env::from_process();
     let dir = plugin_dir(system, &env.config_dir());
     std::fs::create_dir_all(&dir).at("create", &dir)?;
     let exe = std::env::current_exe().at("find", Path::new("/proc/self/exe"))?;

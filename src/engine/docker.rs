@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::engine::http;
 use crate::error::{Error, Result};
-use crate::http;
 
 /// Oldest API we speak: Docker 17.06 (checkpoint start, `condition=` on wait).
 const MIN_API: (u32, u32) = (1, 30);
@@ -60,7 +60,7 @@ fn io_error(what: String, e: std::io::Error, timeout: Duration) -> Error {
 
 /// The engine's socket, found as the docker CLI finds it (see `endpoint`).
 pub fn socket() -> Result<PathBuf> {
-    crate::endpoint::from_process().map(|e| e.socket)
+    crate::engine::endpoint::from_process().map(|e| e.socket)
 }
 
 fn parse_api(v: &str) -> Option<(u32, u32)> {

@@ -66,7 +66,7 @@ fn unix(host: &str, from: &str) -> Result<Endpoint> {
 /// contexts/meta.
 pub fn context_dir_name(name: &str) -> String {
     use sha2::Digest;
-    crate::trust::hex(&sha2::Sha256::digest(name.as_bytes()))
+    crate::model::trust::hex(&sha2::Sha256::digest(name.as_bytes()))
 }
 
 /// Resolves the endpoint. `read` reads a file (None if absent); pure

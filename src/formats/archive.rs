@@ -32,8 +32,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{self as mf, Manifest};
-use crate::trust;
+use crate::model::manifest::{self as mf, Manifest};
+use crate::model::trust;
 
 pub const CONFIG_DUMP: &str = "config.dump";
 pub const SPEC_DUMP: &str = "spec.dump";
@@ -289,7 +289,7 @@ pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>
             for x in exts {
                 let x = x?;
                 let k = x.key_bytes();
-                if let Some(name) = k.strip_prefix(crate::rootfs::XATTR_PREFIX.as_bytes()) {
+                if let Some(name) = k.strip_prefix(crate::model::rootfs::XATTR_PREFIX.as_bytes()) {
                     if name.starts_with(b"trusted.overlay.") {
                         changed = true;
                     } else {
@@ -299,7 +299,7 @@ pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>
             }
         }
         if !xattrs.is_empty() {
-            crate::rootfs::append_pax(&mut b, &xattrs)?;
+            crate::model::rootfs::append_pax(&mut b, &xattrs)?;
         }
         let mut h2 = h.clone();
         match kind {
@@ -317,7 +317,7 @@ pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>
 /// The named volumes of the saved container (inspect data): volume mounts
 /// that its Binds or Mounts name, not anonymous ones. Pure.
 pub fn named_volumes(saved: &serde_json::Value) -> Vec<String> {
-    let anonymous: Vec<String> = crate::restore::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
+    let anonymous: Vec<String> = crate::ops::restore::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
     let mut v: Vec<String> = saved["Mounts"]
         .as_array()
         .into_iter()
@@ -522,7 +522,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         false => None,
     };
     let spec: Option<serde_json::Value> = spec.and_then(|b| serde_json::from_slice(&b).ok());
-    let spec = spec.map(|s| crate::podman::spec_dump(&s));
+    let spec = spec.map(|s| crate::formats::podman::spec_dump(&s));
     // Podman hands CRIU its network namespace as extRootNetNS (unless the
     // container uses the host's): the init task's netns image must name
     // that key, or CRIU makes an empty namespace of its own (lo only).
@@ -531,12 +531,12 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         let v: serde_json::Value = serde_json::from_slice(&saved).unwrap_or_default();
         let ids = format!("{}/ids-1.img", mf::IMAGES);
         if v.pointer("/HostConfig/NetworkMode").and_then(|n| n.as_str()) != Some("host") && m.files.contains_key(&ids) {
-            let id = crate::criu::net_ns_id(&read_small(&root, dir, &ids)?);
+            let id = crate::host::criu::net_ns_id(&read_small(&root, dir, &ids)?);
             netns = id.map(|id| format!("{}/netns-{id}.img", mf::IMAGES));
         }
         let cfg = config_dump(&v, spec.as_ref().unwrap_or(&serde_json::Value::Null), &m);
         add_bytes(&mut b, CONFIG_DUMP, &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
-        let mut why = crate::podman::limits(&v);
+        let mut why = crate::formats::podman::limits(&v);
         if spec.is_none() {
             why.push("the checkpoint has no OCI spec".into());
         }
@@ -571,7 +571,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         if let Some(base) = name.strip_prefix(&format!("{}/", mf::IMAGES)) {
             let form = if netns.as_ref() == Some(name) {
                 let old = read_small(&root, dir, name)?;
-                Some(crate::criu::netns_join_external(Some(&old)).ok_or_else(|| {
+                Some(crate::host::criu::netns_join_external(Some(&old)).ok_or_else(|| {
                     Error::checkpoint(format!("{name} is not a network namespace image"), "the checkpoint is damaged")
                 })?)
             } else {
@@ -592,7 +592,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
     // CRIU 4.2 writes no netns image for a namespace with nothing in it:
     // Podman's copy is a new one (docker-cr's import drops it again).
     if let Some(name) = netns.filter(|n| !m.files.contains_key(n)) {
-        for_podman.push((name, crate::criu::netns_join_external(None).unwrap_or_default()));
+        for_podman.push((name, crate::host::criu::netns_join_external(None).unwrap_or_default()));
     }
     for (name, form) in &for_podman {
         add_bytes(&mut b, name, form)?;
@@ -644,12 +644,12 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
             // its bytes), then written; a volume that changes between the
             // two passes fails the export (or, same size, the import).
             let mut h = Hashing { sha: <sha2::Sha256 as sha2::Digest>::new(), n: 0 };
-            crate::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
+            crate::model::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
             let size = h.n;
-            let sha = crate::trust::hex(&sha2::Digest::finalize(h.sha));
+            let sha = crate::model::trust::hex(&sha2::Digest::finalize(h.sha));
             let (reader, writer) = io::pipe().at("create a pipe for", &v.path)?;
             let path = v.path.clone();
-            let worker = std::thread::spawn(move || crate::rootfs::capture(&path, io::BufWriter::new(writer)));
+            let worker = std::thread::spawn(move || crate::model::rootfs::capture(&path, io::BufWriter::new(writer)));
             let r = Exact { inner: reader, left: size, what: format!("volume {} ({})", v.name, v.path.display()) };
             let entry = format!("{VOLUMES_DIR}/{}.tar", v.name);
             if dirs.insert(VOLUMES_DIR.to_string()) {
@@ -685,10 +685,10 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
 /// (see `podman::image`), when it has one; only images of a few KiB are
 /// read (mount and file tables).
 fn podman_image(root: &fs::File, dir: &Path, name: &str, base: &str, size: u64) -> Result<Option<Vec<u8>>> {
-    if !crate::podman::reshaped(base) || size > MAX_SMALL {
+    if !crate::formats::podman::reshaped(base) || size > MAX_SMALL {
         return Ok(None);
     }
-    crate::podman::image(base, &read_small(root, dir, name)?).map_err(|e| {
+    crate::formats::podman::image(base, &read_small(root, dir, name)?).map_err(|e| {
         Error::checkpoint(format!("{}: {e}", dir.join(name).display()), "the checkpoint is damaged; take it again")
     })
 }
@@ -731,7 +731,7 @@ pub struct Imported {
     /// archive, `made_by`) the unsigned one `foreign::adapt` wrote.
     pub manifest: Option<Manifest>,
     /// What another engine's archive was converted from.
-    pub made_by: Option<crate::foreign::Foreign>,
+    pub made_by: Option<crate::formats::foreign::Foreign>,
 }
 
 /// `.NAME.importing` beside `dest`: where an import is built.
@@ -795,7 +795,7 @@ pub fn import(input: impl Read, what: &str, dest: &Path, finish: Finish) -> Resu
         })?;
     }
     let r = import_into(input, what, &partial, finish).and_then(|imp| {
-        crate::checkpoint::rename_noreplace(&partial, dest)?;
+        crate::ops::checkpoint::rename_noreplace(&partial, dest)?;
         Ok(imp)
     });
     if r.is_err() {
@@ -932,7 +932,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
             }
         }
         // Another engine's: converted into docker-cr's model, unsigned.
-        let (m, f) = crate::foreign::adapt(dir, what)?;
+        let (m, f) = crate::formats::foreign::adapt(dir, what)?;
         manifest = Some(m);
         made_by = Some(f);
     }
@@ -1027,7 +1027,7 @@ pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()>
     }
     let config = one["Config"].as_str().ok_or_else(|| bad("its manifest.json names no config".into()))?;
     let bytes = entry(config)?.ok_or_else(|| bad(format!("it lacks its config {config}")))?;
-    let got = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(&bytes)));
+    let got = format!("sha256:{}", crate::model::trust::hex(&sha2::Sha256::digest(&bytes)));
     if got != image_id {
         return Err(bad(format!("its image is {got}, not the checkpoint's {image_id}")));
     }
@@ -1088,7 +1088,7 @@ mod tests {
         use sha2::Digest as _;
         let d = tempdir("image");
         let config = br#"{"architecture":"amd64"}"#;
-        let id = format!("sha256:{}", crate::trust::hex(&sha2::Sha256::digest(config)));
+        let id = format!("sha256:{}", crate::model::trust::hex(&sha2::Sha256::digest(config)));
         let make = |tags: &str, cfg: &[u8]| {
             let manifest = format!(r#"[{{"Config":"c.json","RepoTags":{tags},"Layers":[]}}]"#);
             let t = tar_of(
@@ -1123,7 +1123,7 @@ mod tests {
         let spec: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/docker20-busybox-spec.json")).unwrap();
         assert!(spec.to_string().contains("/containers/"), "the recorded spec binds Docker's files");
-        let spec = crate::podman::spec_dump(&spec);
+        let spec = crate::formats::podman::spec_dump(&spec);
         let m = mf::tests_sample();
         let c = config_dump(&saved, &spec, &m);
         // checkpointctl's reduced struct (lib/metadata.go), same keys.
@@ -1284,8 +1284,8 @@ mod tests {
         let imp = import(&tar_of(&podman_like(), true)[..], "t", &dest, Finish::Keep).unwrap();
         let m = imp.manifest.unwrap();
         assert_eq!((m.tool.as_str(), m.container.name.as_str()), ("Podman, converted by docker-cr", "web"));
-        assert!(m.files.contains_key("container.json") && m.files.contains_key(crate::foreign::FOREIGN));
-        assert_eq!(imp.made_by.unwrap().engine, crate::foreign::Engine::Podman);
+        assert!(m.files.contains_key("container.json") && m.files.contains_key(crate::formats::foreign::FOREIGN));
+        assert_eq!(imp.made_by.unwrap().engine, crate::formats::foreign::Engine::Podman);
         assert!(fs::symlink_metadata(dest.join(trust::SIG)).is_err(), "unsigned");
         assert_eq!(imp.compression, Compression::None);
         assert_eq!(fs::read(dest.join("checkpoint/pages-1.img")).unwrap(), vec![7u8; 3000]);

@@ -35,10 +35,10 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::archive::{self, CONFIG_DUMP, DELETED_FILES, MAX_SMALL, SPEC_DUMP};
 use crate::error::{Error, IoContext, Result};
-use crate::img;
-use crate::manifest::{self as mf, Manifest};
+use crate::formats::archive::{self, CONFIG_DUMP, DELETED_FILES, MAX_SMALL, SPEC_DUMP};
+use crate::model::img;
+use crate::model::manifest::{self as mf, Manifest};
 
 /// What restore needs beyond docker-cr's own model (see the module doc).
 pub const FOREIGN: &str = "foreign.json";
@@ -503,7 +503,7 @@ pub fn netns_only_external(netns_img: &[u8]) -> bool {
     let Ok(i) = img::parse(netns_img) else { return false };
     let [entry] = i.entries.as_slice() else { return false };
     let Ok(f) = img::fields(entry) else { return false };
-    matches!(f.as_slice(), [(8, img::Value::Bytes(k))] if *k == crate::criu::EXT_NETNS_KEY.as_bytes())
+    matches!(f.as_slice(), [(8, img::Value::Bytes(k))] if *k == crate::host::criu::EXT_NETNS_KEY.as_bytes())
 }
 
 /// The mode CRIU recorded for the container's `/`: the root (fs_entry
@@ -786,16 +786,16 @@ pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Ve
                 Content::Tar(name) => {
                     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name))
                         .at("open", &dir.join(name))?;
-                    crate::rootfs::apply(io::BufReader::new(t), &p)
+                    crate::model::rootfs::apply(io::BufReader::new(t), &p)
                         .map_err(|e| e.step(format!("the archive's {name}")))?;
                 }
                 Content::Copy(from) if Path::new(from).is_dir() => {
                     let tar = at.join(format!(".{i}.tar"));
                     let w = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar);
                     let w = w.at("create", &tar)?;
-                    crate::rootfs::capture(Path::new(from), io::BufWriter::new(w))?;
+                    crate::model::rootfs::capture(Path::new(from), io::BufWriter::new(w))?;
                     let r = fs::File::open(&tar).at("open", &tar)?;
-                    crate::rootfs::apply(io::BufReader::new(r), &p)?;
+                    crate::model::rootfs::apply(io::BufReader::new(r), &p)?;
                     fs::remove_file(&tar).at("remove", &tar)?;
                 }
                 _ => {}
@@ -876,7 +876,7 @@ pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let m = Mounted { at };
     let tar = dir.join(mf::ROOTFS_DIFF);
     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(mf::ROOTFS_DIFF)).at("open", &tar)?;
-    let st = crate::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), &m.at)?;
+    let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), &m.at)?;
     let root: OwnedFd = rustix::fs::open(
         &m.at,
         rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::RDONLY,
@@ -1007,10 +1007,10 @@ mod tests {
         let Content::Text(env) = &stand[1].content else { panic!("{stand:?}") };
         assert!(env.contains("name=\"p1-rec\"") && env.contains("imageid=\"4d04e7ab"), "{env}");
         // The whole synthesized HostConfig passes docker-cr's policy as is.
-        let (_, grants) = crate::policy::host_config(hc, false);
+        let (_, grants) = crate::model::policy::host_config(hc, false);
         assert_eq!(grants, Vec::<String>::new());
         // And restore's create body runs the process's argv, no entrypoint.
-        let (body, _) = crate::restore::create_body(&c, "img", &[], false, &[]);
+        let (body, _) = crate::ops::restore::create_body(&c, "img", &[], false, &[]);
         assert_eq!(body["Entrypoint"], json!([]));
         assert_eq!(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "18931");
     }
@@ -1027,8 +1027,8 @@ mod tests {
         spec["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
         spec["linux"].as_object_mut().unwrap().remove("seccomp");
         let (c, _) = container_json(&spec, &config, None, false).unwrap();
-        assert_eq!(crate::archive::host_binds(&c), vec![("/srv/data".to_string(), "/data".to_string())]);
-        let (_, grants) = crate::policy::host_config(&c["HostConfig"], false);
+        assert_eq!(crate::formats::archive::host_binds(&c), vec![("/srv/data".to_string(), "/data".to_string())]);
+        let (_, grants) = crate::model::policy::host_config(&c["HostConfig"], false);
         let all = grants.join("\n");
         for want in [
             "host paths /srv/data:/data:ro",
@@ -1042,7 +1042,7 @@ mod tests {
         let mut config = config;
         config["privileged"] = json!(true);
         let (c, _) = container_json(&spec, &config, None, false).unwrap();
-        assert!(crate::policy::host_config(&c["HostConfig"], false).1.join("\n").contains("privileged mode"));
+        assert!(crate::model::policy::host_config(&c["HostConfig"], false).1.join("\n").contains("privileged mode"));
     }
 
     // Podman's named volumes (recorded key names) become Docker volumes of
@@ -1057,8 +1057,8 @@ mod tests {
         assert_eq!(named_volumes(&config), vec![("p1-voltest".to_string(), "/vol".to_string())]);
         let (c, _) = container_json(&spec, &config, None, false).unwrap();
         assert_eq!(c["HostConfig"]["Binds"], json!(["p1-voltest:/vol"]));
-        assert_eq!(crate::archive::named_volumes(&c), vec!["p1-voltest".to_string()]);
-        assert_eq!(crate::policy::host_config(&c["HostConfig"], false).1, Vec::<String>::new());
+        assert_eq!(crate::formats::archive::named_volumes(&c), vec!["p1-voltest".to_string()]);
+        assert_eq!(crate::model::policy::host_config(&c["HostConfig"], false).1, Vec::<String>::new());
     }
 
     #[test]
@@ -1136,7 +1136,7 @@ mod tests {
         );
         let ctrd_cfg = json!({"rootfsImageRef": "docker.io/library/busybox@sha256:abcd", "rootfsImage": "busybox"});
         assert_eq!(image(&ctrd_cfg), (None, "busybox".to_string()));
-        let mut m = crate::manifest::tests_sample();
+        let mut m = crate::model::manifest::tests_sample();
         assert_eq!(made_by(&m), None);
         m.tool = "Podman, converted by docker-cr".into();
         assert_eq!(made_by(&m), Some("Podman"));

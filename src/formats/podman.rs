@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::img;
+use crate::model::img;
 
 /// The OCI spec for spec.dump: Docker's runtime spec without what would
 /// make Podman run or bind something of the exporting host. Podman takes

@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cgroup;
 use crate::cli::{CheckArgs, Global};
-use crate::criu::Criu;
-use crate::docker::{self, Engine};
+use crate::engine::docker::{self, Engine};
 use crate::error::Error;
+use crate::host::cgroup;
+use crate::host::criu::Criu;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -178,7 +178,7 @@ pub fn engine_detail(version: &Value, info: &Value, socket: &Path, api_used: &st
 
 /// The known limits of the engine's generation and how docker-cr deals
 /// with them: information, not a failure (restores still work).
-pub fn judge_limits(g: &crate::holder::Generation) -> Item {
+pub fn judge_limits(g: &crate::engine::holder::Generation) -> Item {
     let limits = g.limits();
     if limits.is_empty() {
         item("engine limits", Status::Ok, "none known for this generation", "")
@@ -307,12 +307,12 @@ fn probe_engine() -> Vec<Item> {
     let mut out = vec![item("engine", Status::Ok, engine_detail(&version, &info, &engine.socket, engine.api()), "")];
     out.extend(judge_engine(engine.experimental, &info));
     let v = version.get("Version").and_then(Value::as_str).unwrap_or("");
-    out.push(judge_limits(&crate::holder::generation(v, engine.api())));
+    out.push(judge_limits(&crate::engine::holder::generation(v, engine.api())));
     out
 }
 
 /// This host's signing key and the keys it trusts (see `trust`).
-fn judge_keys(keys: &crate::trust::KeyDir) -> Item {
+fn judge_keys(keys: &crate::model::trust::KeyDir) -> Item {
     match (keys.host_public(), keys.trusted()) {
         (Ok(own), Ok(trusted)) => {
             let others = trusted.len() - usize::from(own.is_some());
@@ -349,7 +349,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
     items.push(judge_cgroup(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()));
     items.extend(probe_engine());
     if root {
-        let thawed = crate::state::recover_frozen(Path::new(crate::state::DIR));
+        let thawed = crate::host::state::recover_frozen(Path::new(crate::host::state::DIR));
         items.push(if thawed.is_empty() {
             item("left frozen", Status::Ok, "no container left frozen by an interrupted docker-cr", "")
         } else {
@@ -361,9 +361,9 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
                 "",
             )
         });
-        let dir = Path::new(crate::runcconf::DEFAULT_DIR);
-        items.push(match crate::runcconf::recover(dir) {
-            Ok(Some(crate::runcconf::PutBack::Restored)) => item(
+        let dir = Path::new(crate::host::runcconf::DEFAULT_DIR);
+        items.push(match crate::host::runcconf::recover(dir) {
+            Ok(Some(crate::host::runcconf::PutBack::Restored)) => item(
                 "runc.conf",
                 Status::Warning,
                 "put back /etc/criu/runc.conf left changed by an interrupted restore",
@@ -375,7 +375,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
         });
     }
     if root {
-        items.push(judge_keys(&crate::trust::KeyDir::from_env()));
+        items.push(judge_keys(&crate::model::trust::KeyDir::from_env()));
     }
     if a.json {
         print!("{}", render_json(&items));

@@ -362,8 +362,9 @@ impl Criu {
         if !failed {
             return Ok(());
         }
-        let ns_pid =
-            |p: i32| fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::deleted::ns_pid(&s));
+        let ns_pid = |p: i32| {
+            fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::model::deleted::ns_pid(&s))
+        };
         let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &ns_pid);
         if excerpt.is_empty() {
             excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -417,7 +418,7 @@ const RESP_ERRMSG: u32 = 9;
 /// same config file the command-line dump reads (CRIU applies it over the
 /// request: "Would overwrite RPC settings with values from ..."). Pure.
 pub fn dump_request(t: &Tty, config: &Path) -> Vec<u8> {
-    use crate::img::{encode, Value};
+    use crate::model::img::{encode, Value};
     let images = t.images_dir.to_string_lossy();
     let conf = config.to_string_lossy();
     let opts = encode(&[
@@ -434,12 +435,12 @@ pub fn dump_request(t: &Tty, config: &Path) -> Vec<u8> {
 
 /// CRIU's answer: Ok, or what it says went wrong. Pure.
 pub fn dump_response(msg: &[u8]) -> std::result::Result<(), String> {
-    let f = crate::img::fields(msg).map_err(|e| format!("CRIU's RPC answer is damaged: {e}"))?;
-    if crate::img::field(&f, RESP_SUCCESS).and_then(|v| v.uint()) == Some(1) {
+    let f = crate::model::img::fields(msg).map_err(|e| format!("CRIU's RPC answer is damaged: {e}"))?;
+    if crate::model::img::field(&f, RESP_SUCCESS).and_then(|v| v.uint()) == Some(1) {
         return Ok(());
     }
-    let errno = crate::img::field(&f, RESP_ERRNO).and_then(|v| v.uint()).map(|e| e as i32);
-    let msg = crate::img::field(&f, RESP_ERRMSG).and_then(|v| v.bytes()).map(String::from_utf8_lossy);
+    let errno = crate::model::img::field(&f, RESP_ERRNO).and_then(|v| v.uint()).map(|e| e as i32);
+    let msg = crate::model::img::field(&f, RESP_ERRMSG).and_then(|v| v.bytes()).map(String::from_utf8_lossy);
     Err(match (msg, errno) {
         (Some(m), _) => format!("CRIU's RPC answer: {}", m.trim()),
         (None, Some(e)) if e != 0 => format!("CRIU's RPC answer: {}", std::io::Error::from_raw_os_error(e)),
@@ -705,10 +706,10 @@ pub fn restore_culprit(log: &str) -> Option<i32> {
 /// The command of process `pid` from a checkpoint's `core-PID.img`
 /// (`core_entry.tc.comm`: fields 3 and 6 of CRIU's images/core.proto).
 pub fn comm_in_core(core: &[u8]) -> Option<String> {
-    let img = crate::img::parse(core).ok()?;
-    let core = crate::img::fields(img.entries.first()?).ok()?;
-    let tc = crate::img::fields(crate::img::field(&core, 3)?.bytes()?).ok()?;
-    let comm = crate::img::field(&tc, 6)?.bytes()?;
+    let img = crate::model::img::parse(core).ok()?;
+    let core = crate::model::img::fields(img.entries.first()?).ok()?;
+    let tc = crate::model::img::fields(crate::model::img::field(&core, 3)?.bytes()?).ok()?;
+    let comm = crate::model::img::field(&tc, 6)?.bytes()?;
     Some(String::from_utf8_lossy(comm).into_owned())
 }
 
@@ -1110,10 +1111,10 @@ mod tests {
 ";
         assert_eq!(restore_culprit(rst), Some(1));
         assert_eq!(restore_culprit("(00.1) Error (criu/image.c:554): Head magic doesn't match for core-1.img\n"), None);
-        use crate::img::{encode, write, Value};
+        use crate::model::img::{encode, write, Value};
         let tc = encode(&[(1, Value::Varint(1)), (6, Value::Bytes(b"httpd"))]);
         let core = write(
-            &[crate::img::COMMON_MAGIC, 0x5505_3847],
+            &[crate::model::img::COMMON_MAGIC, 0x5505_3847],
             &[encode(&[(1, Value::Varint(1)), (3, Value::Bytes(&tc))])],
         );
         assert_eq!(comm_in_core(&core).as_deref(), Some("httpd"));
@@ -1163,7 +1164,7 @@ mod tests {
 
     #[test]
     fn rpc_dump_request_and_answers() {
-        use crate::img::{encode, field, fields, Value};
+        use crate::model::img::{encode, field, fields, Value};
         let t = Tty { pid: 4242, images_dir: "/cp/.x.partial/checkpoint".into() };
         let req = dump_request(&t, Path::new("/cp/.x.partial/criu-dump.conf"));
         let f = fields(&req).unwrap();

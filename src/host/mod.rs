@@ -15,9 +15,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::cli::Global;
-use crate::criu::Criu;
-use crate::docker::{self, Engine};
+use crate::engine::docker::{self, Engine};
 use crate::error::{Error, Result};
+use crate::host::criu::Criu;
 
 pub struct Ctx {
     pub engine: Engine,
@@ -57,7 +57,7 @@ impl Ctx {
             _ => cgroup::Version::V1,
         };
         let out = Progress::new(g.quiet);
-        for dir in crate::state::recover_frozen(Path::new(crate::state::DIR)) {
+        for dir in crate::host::state::recover_frozen(Path::new(crate::host::state::DIR)) {
             out.step(format!("thawed {}: an interrupted docker-cr had left it frozen", dir.display()));
         }
         Ok(Ctx {

@@ -11,8 +11,8 @@ use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::{Freezer, Version};
 use crate::error::{Error, IoContext, Result};
+use crate::host::cgroup::{Freezer, Version};
 
 pub const DIR: &str = "/run/docker-cr/containers";
 
@@ -46,7 +46,7 @@ fn repair(f: &Freezer, log: Option<&Path>) -> Result<()> {
     f.thaw()?;
     if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
         let text = log.and_then(|l| fs::read_to_string(l).ok()).unwrap_or_default();
-        let _ = crate::criu::unlock_network(pid, &text);
+        let _ = crate::host::criu::unlock_network(pid, &text);
     }
     Ok(())
 }

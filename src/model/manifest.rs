@@ -128,7 +128,7 @@ pub enum Digest {
 pub fn sum_reader(mut f: impl Read, path: &Path, kind: Digest) -> Result<FileSum> {
     use sha2::Digest as _;
     let mut sha = sha2::Sha256::new();
-    let mut xx = crate::xxh64::Xxh64::default();
+    let mut xx = crate::model::xxh64::Xxh64::default();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
@@ -143,7 +143,7 @@ pub fn sum_reader(mut f: impl Read, path: &Path, kind: Digest) -> Result<FileSum
         size += n as u64;
     }
     Ok(match kind {
-        Digest::Sha256 => FileSum { size, sha256: crate::trust::hex(&sha.finalize()), ..FileSum::default() },
+        Digest::Sha256 => FileSum { size, sha256: crate::model::trust::hex(&sha.finalize()), ..FileSum::default() },
         Digest::Xxh64 => FileSum { size, xxh64: format!("{:016x}", xx.finish()), ..FileSum::default() },
     })
 }
@@ -201,7 +201,7 @@ fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result
                 h.update(&buf[..n]);
                 done += n as u64;
             }
-            out.push((i, crate::trust::hex(&h.finalize())));
+            out.push((i, crate::model::trust::hex(&h.finalize())));
         }
     };
     let mut digests = vec![String::new(); work.len()];
@@ -335,7 +335,7 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
     let root = fs::File::open(dir).at("open", dir)?;
     let mut checked = Vec::with_capacity(m.files.len());
     for (name, want) in &m.files {
-        let rel = crate::rootfs::safe_relative(Path::new(name))
+        let rel = crate::model::rootfs::safe_relative(Path::new(name))
             .filter(|r| r.as_os_str() == std::ffi::OsStr::new(name))
             .ok_or_else(|| damaged(name, "is not a plain path inside the checkpoint (hand-edited manifest?)".into()))?;
         let f = open_beneath(&root, &rel).map_err(|e| match e.raw_os_error() {
@@ -541,7 +541,7 @@ mod tests {
         let big = &m.files["pages-1.img"];
         assert_eq!((big.sha256.as_str(), big.sha256_chunks.len()), ("", 3));
         use sha2::Digest as _;
-        assert_eq!(big.sha256_chunks[2], crate::trust::hex(&sha2::Sha256::digest(&data[2 * CHUNK as usize..])));
+        assert_eq!(big.sha256_chunks[2], crate::model::trust::hex(&sha2::Sha256::digest(&data[2 * CHUNK as usize..])));
         assert_eq!(m.files["small"].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(verify(&d, &m).unwrap(), 2 * CHUNK + 5 + 3);
         data[CHUNK as usize + 7] ^= 1;

@@ -2,7 +2,7 @@
 //! a restore tells the user about connections (kept when the container
 //! keeps its address, closed otherwise) and what `inspect` lists. Pure.
 
-use crate::img::{self, Value};
+use crate::model::img::{self, Value};
 
 /// `file_entry` field numbers (CRIU's images/fdinfo.proto): `type`, `isk`.
 const FILE_TYPE: u32 = 1;

@@ -23,7 +23,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
-use crate::img::{self, Value};
+use crate::model::img::{self, Value};
 
 /// The image that holds every open file's entry, timerfds among them
 /// (CRIU 4.2 writes no timerfd.img of its own).
@@ -138,7 +138,7 @@ pub fn fix_in_dir(images: &Path) -> Result<Vec<Rearmed>> {
     };
     let tmp = images.join(format!(".{IMAGE}.new"));
     let _ = fs::remove_file(&tmp);
-    crate::criu::write_private_bytes(&tmp, &new)?;
+    crate::host::criu::write_private_bytes(&tmp, &new)?;
     fs::rename(&tmp, &path).at("replace", &path)?;
     Ok(rearmed)
 }

@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::checkpoint;
 use crate::cli::{CheckpointArgs, Global, RestoreArgs, Where};
-use crate::docker::{self, Engine};
+use crate::engine::docker::{self, Engine};
 use crate::error::{Error, Result};
-use crate::restore;
+use crate::ops::checkpoint;
+use crate::ops::restore;
 use crate::store::{self, Entry};
 
 /// What happened to one container.
@@ -243,7 +243,7 @@ pub fn restore(g: &Global, a: &RestoreArgs) -> Result<()> {
     crate::host::block_signals();
     let t0 = Instant::now();
     let (engine, _) = engine()?;
-    let entries = store::scan(&crate::catalog::store_root(g))?;
+    let entries = store::scan(&crate::ops::catalog::store_root(g))?;
     let running = |name: &str| {
         engine.inspect(name).ok().flatten().is_some_and(|c| c.pointer("/State/Running") == Some(&Value::Bool(true)))
     };
@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn restore_plan_takes_the_newest_of_each() {
         let e = |c: &str, n: &str, t: u64| {
-            let mut m = crate::manifest::tests_sample();
+            let mut m = crate::model::manifest::tests_sample();
             m.created = t;
             Entry { container: c.into(), name: n.into(), path: PathBuf::from(n), manifest: Ok(m), mtime_ns: 0 }
         };

@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Global, LsArgs, PruneArgs, RmArgs};
-use crate::docker::{self, Engine};
+use crate::engine::docker::{self, Engine};
 use crate::error::{Error, Result};
-use crate::manifest::{self as mf, Manifest};
+use crate::model::manifest::{self as mf, Manifest};
+use crate::model::trust;
 use crate::store::{self, Entry, Ref};
-use crate::trust;
 
 pub fn store_root(g: &Global) -> PathBuf {
     store::root(g.store.as_deref(), std::env::var_os("DOCKER_CR_STORE").as_deref())
@@ -265,7 +265,7 @@ pub fn here(g: &Global) -> Here {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     Here {
         arch: std::env::consts::ARCH.to_string(),
-        criu: crate::criu::Criu::find(&g.criu, kernel.trim()).ok().map(|c| c.version),
+        criu: crate::host::criu::Criu::find(&g.criu, kernel.trim()).ok().map(|c| c.version),
     }
 }
 
@@ -299,7 +299,7 @@ pub fn ls(g: &Global, a: &LsArgs) -> Result<()> {
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&rows).unwrap_or_default();
         for row in v.as_array().into_iter().flatten() {
-            let line = crate::template::render(t, row)
+            let line = crate::cli::template::render(t, row)
                 .map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr ls --help'.")))?;
             println!("{line}");
         }

@@ -10,17 +10,17 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::cgroup::{self, Freezer};
 use crate::cli::{CheckpointArgs, Global, Where};
-use crate::criu::{self, DumpOpts};
-use crate::deleted;
-use crate::docker;
+use crate::engine::docker;
 use crate::error::{Error, IoContext, Result};
+use crate::host::cgroup::{self, Freezer};
+use crate::host::criu::{self, DumpOpts};
+use crate::host::state;
 use crate::host::{self, Ctx};
-use crate::manifest::{self as mf, Manifest};
-use crate::rootfs;
-use crate::state;
-use crate::trust;
+use crate::model::deleted;
+use crate::model::manifest::{self as mf, Manifest};
+use crate::model::rootfs;
+use crate::model::trust;
 
 /// What the OCI spec tells about the mounts CRIU must treat as external.
 #[derive(Debug, Default, PartialEq)]
@@ -191,9 +191,9 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     // Restored behind a network holder (Docker >= 28): the network settings
     // are the holder's. Saved as the container's own, the checkpoint
     // restores like the container it once was, on any engine.
-    if let Some(h) = c["Config"]["Labels"][crate::holder::LABEL_HOLDER].as_str().map(str::to_string) {
+    if let Some(h) = c["Config"]["Labels"][crate::engine::holder::LABEL_HOLDER].as_str().map(str::to_string) {
         if let Some(hc) = ctx.engine.inspect(&h)? {
-            crate::holder::fold_into_saved(&mut c, &hc);
+            crate::engine::holder::fold_into_saved(&mut c, &hc);
             ctx.out.step(format!("network settings taken from its network holder {h}"));
         }
     }
@@ -204,7 +204,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
         Where::Dir(d) => d.clone(),
         Where::Store(n) => {
             let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            crate::store::new_path(&crate::catalog::store_root(g), &name, n.as_deref(), millis)?
+            crate::store::new_path(&crate::ops::catalog::store_root(g), &name, n.as_deref(), millis)?
         }
     };
     for exec in c["ExecIDs"].as_array().into_iter().flatten().filter_map(Value::as_str) {
@@ -265,7 +265,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
         Ok(())
     };
     let result = dump_into(&ctx, a, &c, &id, &name, &work, &lock, &key, &publish);
-    let criu_stats = crate::inspect::dump_stats(&dir).ok().flatten();
+    let criu_stats = crate::ops::inspect::dump_stats(&dir).ok().flatten();
     // Any freeze of ours has been undone by now (thawed, or kept because
     // Docker had paused it): the record must not make a later run thaw.
     let _ = lock.clear();
@@ -590,7 +590,7 @@ fn dump_into(
         // Before the digests: CRIU saved expired periodic timerfds with a
         // zero value, which its restore would take as "disarmed". Runs
         // after the thaw unless --stop (then everything is frozen anyway).
-        for t in crate::timerfd::fix_in_dir(&images)? {
+        for t in crate::model::timerfd::fix_in_dir(&images)? {
             ctx.out.step(format!(
                 "timerfd {:#x}: periodic ({} us), expired unread at the freeze; saved to fire one period after the restore (CRIU would restore it disarmed)",
                 t.id,

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::img;
-use crate::manifest::{self as mf, Manifest};
+use crate::model::img;
+use crate::model::manifest::{self as mf, Manifest};
 
 /// The most of one image inspect reads: process trees and cores are KiB.
 const MAX_IMAGE: u64 = 16 << 20;
@@ -273,8 +273,8 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
             .collect();
         o += &format!("CRIU stats: {}\n", line.join(", "));
     }
-    if let Ok(tcp) = serde_json::from_value::<Vec<crate::sockets::Tcp>>(r["tcp"].clone()) {
-        o += &format!("TCP:        {}\n", crate::sockets::summary(&tcp));
+    if let Ok(tcp) = serde_json::from_value::<Vec<crate::model::sockets::Tcp>>(r["tcp"].clone()) {
+        o += &format!("TCP:        {}\n", crate::model::sockets::summary(&tcp));
     }
     o += &format!("Processes:  {}\n", procs.len());
     for l in tree_lines(procs) {
@@ -285,9 +285,9 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
 
 /// `docker-cr inspect`.
 pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
-    let dir: PathBuf = crate::catalog::resolve(g, &a.checkpoint)?;
+    let dir: PathBuf = crate::ops::catalog::resolve(g, &a.checkpoint)?;
     let m = mf::read(&dir)?;
-    let signed = crate::catalog::signature_state(&dir).label();
+    let signed = crate::ops::catalog::signature_state(&dir).label();
     let saved: Value = mf::read_limited(&dir, mf::CONTAINER, 16 << 20)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
@@ -295,12 +295,12 @@ pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
     let stats = dump_stats(&dir)?;
     let mut r = report(&dir, &m, &saved, &procs, stats.as_ref(), &signed);
     if let Some(b) = read_image(&dir, "files.img")? {
-        let tcp = crate::sockets::tcp(&b).map_err(|e| damaged(&dir, "files.img", e))?;
+        let tcp = crate::model::sockets::tcp(&b).map_err(|e| damaged(&dir, "files.img", e))?;
         r["tcp"] = serde_json::to_value(&tcp).unwrap_or_default();
     }
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
-        let line = crate::template::render(t, &v)
+        let line = crate::cli::template::render(t, &v)
             .map_err(|e| crate::error::Error::Usage(format!("{e}\nTry 'docker-cr inspect --help'.")))?;
         println!("{line}");
         return Ok(());
@@ -316,7 +316,7 @@ pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::img::fixtures::{unhex, PSTREE, STATS};
+    use crate::model::img::fixtures::{unhex, PSTREE, STATS};
 
     fn core(comm: &str) -> Vec<u8> {
         let tc = img::encode(&[(1, img::Value::Varint(1)), (6, img::Value::Bytes(comm.as_bytes()))]);

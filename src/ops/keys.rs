@@ -4,7 +4,7 @@
 use crate::cli::{Global, KeyArgs};
 use crate::error::Result;
 use crate::host;
-use crate::trust::{self, KeyDir};
+use crate::model::trust::{self, KeyDir};
 
 pub fn run(g: &Global, a: &KeyArgs) -> Result<()> {
     host::require_root()?;

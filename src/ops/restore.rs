@@ -10,19 +10,19 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::cgroup;
 use crate::cli::{Global, Publish, RestoreArgs, Where};
-use crate::criu::{self, RestoreOpts, TcpRestore};
-use crate::docker;
+use crate::engine::docker;
+use crate::engine::holder;
 use crate::error::{Error, IoContext, Result};
-use crate::foreign::{self, Foreign};
-use crate::holder;
+use crate::formats::foreign::{self, Foreign};
+use crate::host::cgroup;
+use crate::host::criu::{self, RestoreOpts, TcpRestore};
+use crate::host::runcconf::{self, RuncConf};
+use crate::host::state;
 use crate::host::{self, Ctx};
-use crate::manifest::{self as mf, Manifest};
-use crate::rootfs;
-use crate::runcconf::{self, RuncConf};
-use crate::state;
-use crate::trust;
+use crate::model::manifest::{self as mf, Manifest};
+use crate::model::rootfs;
+use crate::model::trust;
 
 /// CRIU's last line of a successful restore.
 const RESTORE_OK: &str = "Restore finished successfully";
@@ -119,7 +119,7 @@ pub fn create_body(
         }
     }
     body.insert("Image".into(), json!(image));
-    let (hc, grants) = crate::policy::host_config(&saved["HostConfig"], allow_host);
+    let (hc, grants) = crate::model::policy::host_config(&saved["HostConfig"], allow_host);
     let mut hc = Value::Object(hc);
     if !publish.is_empty() {
         let mut bindings = Map::new();
@@ -233,7 +233,7 @@ fn restore_stats(ctx: &Ctx, id: &str) -> Option<serde_json::Map<String, Value>> 
     // containerd's shim v2 keeps runc's work dir behind the link `work`.
     let work = fs::canonicalize(bundle.join("work")).unwrap_or(bundle);
     let raw = mf::read_limited(&work, "stats-restore", 1 << 20).ok()??;
-    crate::inspect::stats(&raw, true).ok()
+    crate::ops::inspect::stats(&raw, true).ok()
 }
 
 /// The checkpoint name the engine is given; unique to this run, since it
@@ -409,7 +409,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     host::require_root()?;
     let dir = match &a.from {
         Where::Dir(d) => d.clone(),
-        Where::Store(n) => crate::store::find(&crate::catalog::store_root(g), &a.container, n.as_deref())?.path,
+        Where::Store(n) => crate::store::find(&crate::ops::catalog::store_root(g), &a.container, n.as_deref())?.path,
     };
     // Held to the end: rm and prune leave a checkpoint in use alone.
     let _in_use = crate::store::hold_shared(&dir)?;
@@ -1429,8 +1429,8 @@ fn start(
 fn connections_note(cp_dir: &Path, tcp: Option<TcpRestore>) -> Option<String> {
     let tcp = tcp?;
     let bytes = fs::read(cp_dir.join(mf::IMAGES).join("files.img")).ok()?;
-    let n = crate::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.established).count();
-    crate::sockets::restore_note(n, tcp == TcpRestore::Established)
+    let n = crate::model::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.established).count();
+    crate::model::sockets::restore_note(n, tcp == TcpRestore::Established)
 }
 
 /// CRIU's restore log excerpt, and the process it failed on, named by its
@@ -1568,7 +1568,7 @@ mod tests {
             json!({"appnet": {"IPAMConfig": {"IPv4Address": "10.5.0.9"}, "Aliases": ["web"]}});
         let (b, _) = create_body(&s, "busy", &[], false, &[]);
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
-        let mut m = crate::manifest::tests_sample();
+        let mut m = crate::model::manifest::tests_sample();
         assert_eq!(tcp_mode(&m, &s), Some(TcpRestore::Established));
         assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::Close));
         m.options.tcp_established = false;

@@ -12,11 +12,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::archive::{self, Compression};
 use crate::cli::{CheckpointArgs, ExportArgs, Global, ImportArgs, MigrateArgs, RestoreArgs, Where};
 use crate::error::{Error, IoContext, Result};
+use crate::formats::archive::{self, Compression};
 use crate::host::{self, Progress};
-use crate::manifest as mf;
+use crate::model::manifest as mf;
 
 /// docker-cr's own directory for temporary checkpoints.
 pub fn store_dir() -> PathBuf {
@@ -167,7 +167,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
         out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
         return Ok(staged);
     }
-    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
     let mut volumes = Vec::new();
     for name in names {
         let v = engine.volume(&name)?.ok_or_else(|| {
@@ -187,7 +187,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
         out.step(format!("packing named volume {name} ({path})"));
         volumes.push(archive::VolumeSrc { name, path: PathBuf::from(path) });
     }
-    let keys = crate::trust::KeyDir::from_env();
+    let keys = crate::model::trust::KeyDir::from_env();
     let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     staged.extras.volumes = volumes;
@@ -199,7 +199,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
 /// private staging file: by name when the name still means that image, so
 /// its tag travels, else by ID.
 fn stage_image(sv: &serde_json::Value, out: &Progress) -> Result<(PathBuf, TempCheckpoint)> {
-    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
     let id = sv["Image"].as_str().unwrap_or("").to_string();
     let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
     let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
@@ -254,7 +254,7 @@ pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
 /// `checkpoint --export FILE`: a checkpoint into a private directory, its
 /// archive written to FILE, the directory removed.
 pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
-    let Some(file) = &a.export else { return crate::checkpoint::run(g, a) };
+    let Some(file) = &a.export else { return crate::ops::checkpoint::run(g, a) };
     host::require_root()?;
     if !is_stdio(file) && fs::symlink_metadata(file).is_ok() {
         return Err(Error::checkpoint(
@@ -264,7 +264,7 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
     }
     let tmp = TempCheckpoint::new("export")?;
     let inner = CheckpointArgs { to: Where::Dir(tmp.path()), export: None, ..a.clone() };
-    crate::checkpoint::run(g, &inner)?;
+    crate::ops::checkpoint::run(g, &inner)?;
     let out = Progress::new(g.quiet);
     let staged = extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out)?;
     export_to(&tmp.path(), file, a.compress, &staged.extras, &out)
@@ -277,7 +277,7 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
 /// private directory, then the normal restore from there; the directory
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
 pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
-    let Some(file) = &a.import else { return crate::restore::run(g, a) };
+    let Some(file) = &a.import else { return crate::ops::restore::run(g, a) };
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let tmp = TempCheckpoint::new("import")?;
@@ -291,7 +291,7 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     // Refused before anything of it reaches the engine, with the archive's
     // name (restore's own check says the same of the directory).
     if let (Some(f), false) = (&imp.made_by, a.trust) {
-        return Err(crate::restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+        return Err(crate::ops::restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
     }
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
     let sv = saved(&tmp.path())?;
@@ -305,7 +305,7 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
     load_image(&tmp.path(), &inner, &sv, &out)?;
     let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
-    let r = crate::restore::run(g, &inner);
+    let r = crate::ops::restore::run(g, &inner);
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {
@@ -334,11 +334,11 @@ fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Pro
     }
     let id = sv["Image"].as_str().unwrap_or("");
     let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
-    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
     if engine.image_id(id)?.is_some() {
         out.step(format!(
             "the image {named} ({}) is here already",
-            crate::docker::short_id(id.trim_start_matches("sha256:"))
+            crate::engine::docker::short_id(id.trim_start_matches("sha256:"))
         ));
         return Ok(());
     }
@@ -346,27 +346,27 @@ fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Pro
         return Err(Error::container(
             format!(
                 "the archive's image is {named} ({}), but {named} means another image on this host ({}): loading it would move that tag",
-                crate::docker::short_id(id.trim_start_matches("sha256:")),
-                crate::docker::short_id(other.trim_start_matches("sha256:"))
+                crate::engine::docker::short_id(id.trim_start_matches("sha256:")),
+                crate::engine::docker::short_id(other.trim_start_matches("sha256:"))
             ),
             format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
         ));
     }
     // The signature first: nothing of an untrusted archive reaches the engine.
-    crate::restore::load(dir, inner, &crate::trust::KeyDir::from_env())?;
+    crate::ops::restore::load(dir, inner, &crate::model::trust::KeyDir::from_env())?;
     archive::check_image_tar(&tar, id, named)?;
     let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
     engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
     out.step(format!(
         "loaded the image {named} ({}) from the archive",
-        crate::docker::short_id(id.trim_start_matches("sha256:"))
+        crate::engine::docker::short_id(id.trim_start_matches("sha256:"))
     ));
     Ok(())
 }
 
 /// Volumes `unpack_volumes` created (removed again if the restore fails).
 struct Created {
-    engine: Option<crate::docker::Engine>,
+    engine: Option<crate::engine::docker::Engine>,
     names: Vec<String>,
 }
 
@@ -382,7 +382,7 @@ fn unpack_volumes(
     dir: &Path,
     a: &RestoreArgs,
     out: &Progress,
-    foreign: Option<&crate::foreign::Foreign>,
+    foreign: Option<&crate::formats::foreign::Foreign>,
 ) -> Result<Created> {
     let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
@@ -415,14 +415,15 @@ fn unpack_volumes(
     let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
         .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
     let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
-    let keys = crate::trust::KeyDir::from_env();
+    let keys = crate::model::trust::KeyDir::from_env();
     let mut trusted = keys.trusted()?;
     for p in &a.trust_keys {
-        trusted.push(crate::trust::read_pub(p)?);
+        trusted.push(crate::model::trust::read_pub(p)?);
     }
-    let prov = crate::trust::check(&list, sig.as_deref(), &trusted).map_err(|e| e.step("the archive's volumes"))?;
+    let prov =
+        crate::model::trust::check(&list, sig.as_deref(), &trusted).map_err(|e| e.step("the archive's volumes"))?;
     if !a.trust {
-        if let Some(e) = crate::trust::refusal(&prov, "the list of the archive's volumes", &keys) {
+        if let Some(e) = crate::model::trust::refusal(&prov, "the list of the archive's volumes", &keys) {
             return Err(e);
         }
     }
@@ -446,7 +447,7 @@ fn unpack_volumes(
 /// its directory; on failure those created are removed again.
 fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Created) -> Result<Created> {
     let vdir = dir.join(archive::VOLUMES_DIR);
-    let engine = crate::docker::Engine::connect(&crate::docker::socket()?)?;
+    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
     let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
     if !existing.is_empty() {
         let names: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
@@ -470,7 +471,7 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
             let mount = PathBuf::from(v["Mountpoint"].as_str().unwrap_or(""));
             let tar = vdir.join(format!("{name}.tar"));
             let f = fs::File::open(&tar).at("open", &tar)?;
-            let st = crate::rootfs::apply(io::BufReader::with_capacity(1 << 20, f), &mount)
+            let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, f), &mount)
                 .map_err(|e| e.step(format!("unpacking volume {name}")))?;
             out.step(format!("created volume {name}: {} files", st.files));
         }
@@ -539,7 +540,7 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
         jobs: 1,
         json: false,
     };
-    crate::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
+    crate::ops::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
     let staged = match extras_for(&tmp.path(), a.ignore_volumes, false, &out) {
         Ok(mut x) => {
             if let Some((file, dir)) = image {
@@ -609,7 +610,7 @@ fn resume(g: &Global, id: &str, name: &str, tmp: &TempCheckpoint, e: Error, dest
         jobs: 1,
         json: false,
     };
-    let resumed = crate::restore::run(g, &back);
+    let resumed = crate::ops::restore::run(g, &back);
     if resumed.is_ok() {
         out.step(format!("{name} runs here again, from the checkpoint"));
     }

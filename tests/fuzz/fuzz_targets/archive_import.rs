@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     fs::write(base.join("canary/file"), "canary").unwrap();
     let before = (snapshot(&base), snapshot(&base.join("canary")));
     let dest = base.join("cp");
-    match docker_cr::archive::import(data, "fuzz", &dest, docker_cr::archive::Finish::Keep) {
+    match docker_cr::formats::archive::import(data, "fuzz", &dest, docker_cr::formats::archive::Finish::Keep) {
         Ok(_) => only_private_files(&dest),
         Err(_) => assert!(!dest.exists(), "a failed import left its directory"),
     }

@@ -4,7 +4,7 @@
 //! CRIU as root) is a crash. The input is the values, split at 0xff (a byte
 //! UTF-8 never uses).
 #![no_main]
-use docker_cr::criu::{dump_config, restore_config, DumpOpts, RestoreOpts, TcpRestore};
+use docker_cr::host::criu::{dump_config, restore_config, DumpOpts, RestoreOpts, TcpRestore};
 use libfuzzer_sys::fuzz_target;
 
 /// The directive of each line, as CRIU's parser (criu/config.c) finds it:
@@ -70,12 +70,14 @@ fuzz_target!(|data: &[u8]| {
         file_locks: bit(2),
         cgroup_root_v2: bit(6).then(|| vals[5].clone()),
         log_file: vals[6].clone().into(),
+        leave_stopped: bit(7),
     };
     let mut want = Vec::new();
     want.extend(r.tcp.map(|t| if t == TcpRestore::Close { "tcp-close" } else { "tcp-established" }));
     want.extend(r.ext_unix_sk.then_some("ext-unix-sk"));
     want.extend(r.file_locks.then_some("file-locks"));
     want.extend(r.cgroup_root_v2.as_ref().map(|_| "cgroup-root"));
+    want.extend(r.leave_stopped.then_some("leave-stopped"));
     want.push("log-file");
     let restore_bad = r.cgroup_root_v2.as_deref().is_some_and(has_control) || has_control(&vals[6]);
     match restore_config(&r) {

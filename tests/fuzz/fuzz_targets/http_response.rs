@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = docker_cr::http::read_response(data, false);
+    let _ = docker_cr::engine::http::read_response(data, false);
 });

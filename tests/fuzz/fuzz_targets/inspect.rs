@@ -11,5 +11,5 @@ fuzz_target!(|data: &[u8]| {
     let rest = &data[4..];
     let a = usize::from(u16::from_le_bytes([data[0], data[1]])).min(rest.len());
     let b = usize::from(u16::from_le_bytes([data[2], data[3]])).min(rest.len() - a);
-    let _ = docker_cr::inspect::decode_all(&rest[..a], &rest[a..a + b], &rest[a + b..]);
+    let _ = docker_cr::ops::inspect::decode_all(&rest[..a], &rest[a..a + b], &rest[a + b..]);
 });

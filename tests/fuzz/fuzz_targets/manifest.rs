@@ -4,6 +4,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = docker_cr::manifest::parse(text, std::path::Path::new("manifest.json"));
+        let _ = docker_cr::model::manifest::parse(text, std::path::Path::new("manifest.json"));
     }
 });

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     fs::write(base.join("canary/file"), "canary").unwrap();
     let root_ino = fs::metadata(&root).unwrap().ino();
     let before = (snapshot(&base, "root"), snapshot(&base.join("canary"), ""));
-    let _ = docker_cr::rootfs::apply(data, &root);
+    let _ = docker_cr::model::rootfs::apply(data, &root);
     let after = (snapshot(&base, "root"), snapshot(&base.join("canary"), ""));
     assert_eq!(before, after, "apply changed something beside the target");
     assert_eq!(fs::symlink_metadata(&root).unwrap().ino(), root_ino, "the target itself was replaced");

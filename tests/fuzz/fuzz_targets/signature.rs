@@ -10,11 +10,11 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], Some(&data[i + 1..])),
         None => (data, None),
     };
-    let trusted = docker_cr::trust::PubKey {
+    let trusted = docker_cr::model::trust::PubKey {
         key: ed25519_dalek::SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes(),
         comment: "trusted".into(),
     };
-    if let Ok(p) = docker_cr::trust::check(manifest, sig, std::slice::from_ref(&trusted)) {
-        assert!(!matches!(p, docker_cr::trust::Provenance::Trusted(_)), "a signature forged by the fuzzer was trusted");
+    if let Ok(p) = docker_cr::model::trust::check(manifest, sig, std::slice::from_ref(&trusted)) {
+        assert!(!matches!(p, docker_cr::model::trust::Provenance::Trusted(_)), "a signature forged by the fuzzer was trusted");
     }
 });
