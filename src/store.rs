@@ -109,9 +109,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<u64, String> {
     Ok(total)
 }
 
-/// Docker's rule for names, which checkpoint names follow too.
+/// Docker's rule for container names (and volume names, and checkpoint names in the store).
 pub fn valid_name(n: &str) -> bool {
-    crate::cli::valid_name(n)
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 /// What a CHECKPOINT argument of `inspect` and `rm` names.

@@ -414,7 +414,7 @@ pub fn where_(arg: Option<OsString>, cmd: &'static str) -> Result<Where, Error> 
         return Ok(Where::Dir(a.into()));
     }
     let n = string(a, cmd, "the checkpoint name")?;
-    if !valid_name(&n) {
+    if !crate::store::valid_name(&n) {
         return Err(usage(
             cmd,
             format!(
@@ -696,7 +696,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
 fn container_arg(c: OsString, cmd: &'static str) -> Result<String, Error> {
     let c = string(c, cmd, "the container name")?;
     // Checked here, before it becomes part of an API path.
-    if !valid_name(c.strip_prefix('/').unwrap_or(&c)) {
+    if !crate::store::valid_name(c.strip_prefix('/').unwrap_or(&c)) {
         return Err(usage(cmd, format!("invalid container name or ID '{c}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
     }
     Ok(c)
@@ -914,7 +914,7 @@ fn key(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Short('h') | Long("help") => return Ok(Command::Help(KEY_HELP)),
             Long("name") => {
                 let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
-                if !valid_name(&n) {
+                if !crate::store::valid_name(&n) {
                     return Err(usage(CMD, format!("invalid key name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
                 }
                 name = Some(n);
@@ -1024,7 +1024,7 @@ fn restore(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("format") => json = format_json(&mut p, CMD, "text")?,
             Long("name") => {
                 let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
-                if !valid_name(&n) {
+                if !crate::store::valid_name(&n) {
                     return Err(usage(CMD, format!("invalid container name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
                 }
                 name = Some(n);
@@ -1089,7 +1089,7 @@ fn one_container(pos: Vec<OsString>, cmd: &'static str, what: &str) -> Result<St
     match (it.next(), it.next()) {
         (Some(c), None) => {
             let c = string(c, cmd, "the container name")?;
-            if !valid_name(c.strip_prefix('/').unwrap_or(&c)) {
+            if !crate::store::valid_name(c.strip_prefix('/').unwrap_or(&c)) {
                 return Err(usage(cmd, format!("invalid container name or ID '{c}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
             }
             Ok(c)
@@ -1172,7 +1172,7 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
             Long("docker-cr") => a.remote = string(p.value().map_err(lex(CMD))?, CMD, "--docker-cr")?,
             Long("name") => {
                 let n = string(p.value().map_err(lex(CMD))?, CMD, "--name")?;
-                if !valid_name(&n) {
+                if !crate::store::valid_name(&n) {
                     return Err(usage(CMD, format!("invalid container name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
                 }
                 a.name = Some(n);
@@ -1197,12 +1197,6 @@ fn migrate(mut p: lexopt::Parser, mut g: Global) -> Result<Command, Error> {
         (Some(_), Some(_), Some(x)) => Err(usage(CMD, format!("unexpected argument {x:?}"))),
         _ => Err(usage(CMD, "missing <container> and <dest>")),
     }
-}
-
-/// Docker's rule for container names.
-pub fn valid_name(n: &str) -> bool {
-    let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 #[cfg(test)]

@@ -317,7 +317,8 @@ pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>
 /// The named volumes of the saved container (inspect data): volume mounts
 /// that its Binds or Mounts name, not anonymous ones. Pure.
 pub fn named_volumes(saved: &serde_json::Value) -> Vec<String> {
-    let anonymous: Vec<String> = crate::ops::restore::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
+    let anonymous: Vec<String> =
+        crate::model::container::anonymous_volumes(saved).into_iter().map(|v| v.name).collect();
     let mut v: Vec<String> = saved["Mounts"]
         .as_array()
         .into_iter()
@@ -795,7 +796,7 @@ pub fn import(input: impl Read, what: &str, dest: &Path, finish: Finish) -> Resu
         })?;
     }
     let r = import_into(input, what, &partial, finish).and_then(|imp| {
-        crate::ops::checkpoint::rename_noreplace(&partial, dest)?;
+        crate::model::manifest::rename_noreplace(&partial, dest)?;
         Ok(imp)
     });
     if r.is_err() {

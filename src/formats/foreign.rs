@@ -570,7 +570,7 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|n| bad(what, format!("has {}/{n}, not a volume's tar", archive::VOLUMES_DIR)))?;
     volumes.sort();
-    if let Some(v) = volumes.iter().find(|v| !crate::cli::valid_name(v) || !named.iter().any(|(n, _)| n == *v)) {
+    if let Some(v) = volumes.iter().find(|v| !crate::store::valid_name(v) || !named.iter().any(|(n, _)| n == *v)) {
         return Err(bad(what, format!("has a volume {v:?} that is not one of the container's named volumes")));
     }
     let has_devshm = fs::symlink_metadata(dir.join(DEVSHM_TAR)).is_ok();

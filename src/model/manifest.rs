@@ -472,6 +472,24 @@ pub fn read(dir: &Path) -> Result<Manifest> {
 }
 
 /// A manifest for other modules' tests.
+/// `rename(from, to)` that fails rather than replace anything at `to`
+/// (renameat2 RENAME_NOREPLACE): a plain rename silently replaces an empty
+/// directory someone created there meanwhile.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, rustix::fs::RenameFlags::NOREPLACE).map_err(
+        |e| {
+            if e == rustix::io::Errno::EXIST {
+                Error::checkpoint(
+                    format!("{} appeared while the checkpoint was being taken", to.display()),
+                    "docker-cr never overwrites a checkpoint; the new one was not kept under that name",
+                )
+            } else {
+                Error::Io { op: "rename into place", path: to.to_path_buf(), source: e.into() }
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 pub fn tests_sample() -> Manifest {
     tests::sample()

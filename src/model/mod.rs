@@ -1,9 +1,10 @@
 //! The one checkpoint model: the checkpoint directory, its manifest and
-//! signature (`manifest`, `trust`, `xxh64`), what a restore may grant
+//! signature (`manifest`, `trust`, `xxh64`), the saved container (`container`), what a restore may grant
 //! (`policy`), CRIU's images read and rewritten without a protobuf library
 //! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
+pub mod container;
 pub mod deleted;
 pub mod img;
 pub mod manifest;

@@ -256,7 +256,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
 
     let published = std::cell::Cell::new(false);
     let publish = || -> Result<()> {
-        rename_noreplace(&partial, &dir)?;
+        mf::rename_noreplace(&partial, &dir)?;
         published.set(true);
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             let d = fs::File::open(parent).at("open", parent)?;
@@ -314,7 +314,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
                 let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
                 let mut alt = failed.clone().into_os_string();
                 alt.push(format!("-{stamp}"));
-                [failed.clone(), PathBuf::from(alt)].into_iter().find(|f| rename_noreplace(&partial, f).is_ok())
+                [failed.clone(), PathBuf::from(alt)].into_iter().find(|f| mf::rename_noreplace(&partial, f).is_ok())
             } else {
                 None
             };
@@ -328,24 +328,6 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
             Err(e.step(format!("checkpoint of container {name}")).with_cleanup(cleanup))
         }
     }
-}
-
-/// `rename(from, to)` that fails rather than replace anything at `to`
-/// (renameat2 RENAME_NOREPLACE): a plain rename silently replaces an empty
-/// directory someone created there meanwhile.
-pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
-    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, rustix::fs::RenameFlags::NOREPLACE).map_err(
-        |e| {
-            if e == rustix::io::Errno::EXIST {
-                Error::checkpoint(
-                    format!("{} appeared while the checkpoint was being taken", to.display()),
-                    "docker-cr never overwrites a checkpoint; the new one was not kept under that name",
-                )
-            } else {
-                Error::Io { op: "rename into place", path: to.to_path_buf(), source: e.into() }
-            }
-        },
-    )
 }
 
 /// Removes `failed` only if it is what an earlier failed run of ours left:

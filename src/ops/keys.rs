@@ -25,7 +25,7 @@ pub fn run(g: &Global, a: &KeyArgs) -> Result<()> {
             let k = trust::read_pub(file)?;
             let name = match name {
                 Some(n) => n.clone(),
-                None if crate::cli::valid_name(&k.comment) => k.comment.clone(),
+                None if crate::store::valid_name(&k.comment) => k.comment.clone(),
                 None => {
                     return Err(crate::error::Error::Usage(format!(
                         "the key has no usable name ({:?}): give one with --name\nTry 'docker-cr key --help'.",

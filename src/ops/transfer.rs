@@ -431,7 +431,7 @@ fn unpack_volumes(
         serde_json::from_slice(&list).map_err(|e| damaged(format!("{} is not valid: {e}", archive::VOLUMES_LIST)))?;
     for name in &tars {
         let want = sums.get(name).ok_or_else(|| damaged(format!("{name}.tar is not in the signed list")))?;
-        if !crate::cli::valid_name(name) {
+        if !crate::store::valid_name(name) {
             return Err(damaged(format!("{name:?} is not a volume name")));
         }
         let got = mf::sum_file(&vdir.join(format!("{name}.tar")))?;
