@@ -244,15 +244,21 @@ pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manife
     }
     let prov =
         trust::check(&bytes, sig.as_deref(), &trusted).map_err(|e| e.step(format!("checkpoint {}", dir.display())))?;
-    let m = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST))?;
+    // Trust before anything else is believed: an unsigned or untrusted
+    // manifest is refused whatever it says (a damaged one too); only the
+    // refusal's wording reads it, for the engine that made it.
+    let parsed = mf::parse_bytes(&bytes, &dir.join(mf::MANIFEST));
     if !a.trust {
-        if let (trust::Provenance::Unsigned, Some(engine)) = (&prov, foreign::made_by(&m)) {
+        if let (trust::Provenance::Unsigned, Some(engine)) =
+            (&prov, parsed.as_ref().ok().and_then(|m| foreign::made_by(m)))
+        {
             return Err(foreign_refusal(&format!("the checkpoint {}", dir.display()), engine));
         }
         if let Some(e) = trust::refusal(&prov, &format!("the checkpoint {}", dir.display()), keys) {
             return Err(e);
         }
     }
+    let m = parsed?;
     if m.format < 2 && sig.is_some() {
         return Err(Error::checkpoint(
             format!("{}: a format {} manifest cannot be signed", dir.display(), m.format),
