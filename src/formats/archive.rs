@@ -25,6 +25,7 @@
 //! ends before the tar's end marker is truncated, and a docker-cr archive's
 //! files are checked against its manifest before the directory appears.
 
+use crate::model::targuard::TarGuard;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -270,7 +271,7 @@ pub fn rfc3339(secs: u64) -> String {
 /// (absolute, as Podman writes them). Returns them and whether anything
 /// had to change (if not, the original bytes are already in Podman's form).
 pub fn podman_diff(input: impl Read, out: impl Write) -> io::Result<(Vec<String>, bool)> {
-    let mut ar = tar::Archive::new(input);
+    let mut ar = tar::Archive::new(TarGuard::new(input));
     let mut b = tar::Builder::new(out);
     let mut deleted = Vec::new();
     let mut changed = false;
@@ -852,7 +853,8 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     };
     let eof = std::rc::Rc::new(std::cell::Cell::new(false));
     let pos = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let mut ar = tar::Archive::new(EofSeen { inner: decoded, eof: eof.clone(), bytes: pos.clone() });
+    // The guard: no extension header (long name, PAX) larger than 1 MiB.
+    let mut ar = tar::Archive::new(TarGuard::new(EofSeen { inner: decoded, eof: eof.clone(), bytes: pos.clone() }));
     let root = fs::File::open(dir).at("open", dir)?;
     let bad = |e: io::Error| damaged(what, format!("is damaged at byte {} of its tar stream: {e}", pos.get()));
     let mut files = 0usize;
@@ -921,7 +923,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     }
     // The rest of the stream: the compressor's checksum is checked only at
     // its end, and a truncated one fails here.
-    let mut rest = ar.into_inner();
+    let mut rest = ar.into_inner().into_inner();
     io::copy(&mut rest, &mut io::sink())
         .map_err(|e| damaged(what, format!("fails its checksum or is truncated: {e}")))?;
     let mut manifest = finish_own(dir, what, finish)?;
@@ -1000,7 +1002,7 @@ pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()>
     };
     let entry = |want: &str| -> Result<Option<Vec<u8>>> {
         let f = fs::File::open(path).at("open", path)?;
-        let mut ar = tar::Archive::new(BufReader::new(f));
+        let mut ar = tar::Archive::new(TarGuard::new(BufReader::new(f)));
         for e in ar.entries().map_err(|e| bad(e.to_string()))? {
             let e = e.map_err(|e| bad(e.to_string()))?;
             if e.path_bytes().as_ref() == want.as_bytes() {
@@ -1321,6 +1323,21 @@ mod tests {
         h.set_cksum();
         big[..512].copy_from_slice(h.as_bytes());
         refused(&big, "at most");
+        // A GNU long name of 4 GiB, compressed to a few KiB: refused before
+        // the tar crate would read it into memory.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("././@LongLink").unwrap();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(4 << 30);
+        h.set_cksum();
+        let mut e = zstd::Encoder::new(Vec::new(), 1).unwrap();
+        e.write_all(h.as_bytes()).unwrap();
+        for _ in 0..64 {
+            e.write_all(&[b'a'; 1 << 16]).unwrap();
+        }
+        let bomb = e.finish().unwrap();
+        assert!(bomb.len() < 64 << 10);
+        refused(&bomb, "extension header ('L') of 4294967296 bytes");
         // zstd: cut short, or one bit flipped, fails its checksum.
         let z = zstd::encode_all(&tar_of(&podman_like(), true)[..], 1).unwrap();
         let mut e = zstd::Encoder::new(Vec::new(), 1).unwrap();

@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod policy;
 pub mod rootfs;
 pub mod sockets;
+pub mod targuard;
 pub mod timerfd;
 pub mod trust;
 pub mod xxh64;

@@ -264,7 +264,8 @@ pub fn apply(input: impl Read, root: &Path) -> Result<Stats> {
     use rustix::fs::{AtFlags, Mode, OFlags};
     let root_fd =
         rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("open", root)?;
-    let mut ar = tar::Archive::new(input);
+    // No extension header (long name, PAX) larger than 1 MiB is read.
+    let mut ar = tar::Archive::new(crate::model::targuard::TarGuard::new(input));
     let mut st = Stats::default();
     let mut dir_times = Vec::new();
     let tar_err = |e: io::Error| {
