@@ -335,3 +335,35 @@ fn with_image_restores_where_the_image_is_missing() {
     assert_eq!(docker_ok(&["image", "inspect", "-f", "{{.Id}}", &image]).len(), 71, "the tag came along");
     store_is_empty(&store);
 }
+
+/// checkpointctl (Debian trixie's 1.3, installed by tests/setup-host), the
+/// reader of Podman's and CRI-O's archives, reads docker-cr's: the image,
+/// the ID, the process tree from CRIU's images and CRIU's statistics.
+#[test]
+fn checkpointctl_reads_our_archives() {
+    require_engine();
+    let ctl = "/usr/local/lib/docker-cr-tests/checkpointctl";
+    assert!(Path::new(ctl).exists(), "{ctl} is missing: run tests/setup-host");
+    let name = unique("ctl");
+    let _c = Container(name.clone());
+    docker_ok(&["run", "-d", "--name", &name, IMAGE, "sh", "-c", "httpd -p 80; while sleep 1; do :; done"]);
+    let id = inspect(&name, "{{.Id}}");
+    let tmp = temp_dir("ctl");
+    let file = tmp.join("ctl.tar.zst");
+    ok(dcr_store(&tmp.join("store"), &["checkpoint", "-q", "--export", s(&file), &name]));
+    let show = Command::new(ctl).args(["show", s(&file)]).output().unwrap();
+    let t = text(&show);
+    assert!(show.status.success(), "{t}");
+    assert!(t.contains(IMAGE) && t.contains(&id[..12]) && t.contains("runc"), "{t}");
+    let o = Command::new(ctl).args(["inspect", "--ps-tree", "--stats", "--format", "json", s(&file)]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &j[0];
+    assert_eq!(c["id"], id.as_str());
+    assert_eq!(c["image"], IMAGE);
+    assert_eq!(c["process_tree"]["command"], "sh");
+    let children: Vec<&str> =
+        c["process_tree"]["children"].as_array().unwrap().iter().filter_map(|p| p["command"].as_str()).collect();
+    assert!(children.contains(&"httpd"), "{children:?}");
+    assert!(c["statistics"]["pages_written"].as_u64().unwrap() > 0, "{c}");
+}
