@@ -252,7 +252,7 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(1000);
-        b.append_data(&mut h, &"n".repeat(150), &[1u8; 1000][..]).unwrap();
+        b.append_data(&mut h, "n".repeat(150), &[1u8; 1000][..]).unwrap();
         let data = b.into_inner().unwrap();
         let mut g = TarGuard::new(&data[..]);
         let mut through = Vec::new();

@@ -350,12 +350,12 @@ mod tests {
         let m = br#"{"format": 2}"#;
         let sig = sign(&a, "hosta", m);
         let pa = public(&a, "hosta");
-        assert_eq!(check(m, Some(sig.as_bytes()), &[pa.clone()]).unwrap(), Provenance::Trusted(pa.clone()));
+        assert_eq!(check(m, Some(sig.as_bytes()), std::slice::from_ref(&pa)).unwrap(), Provenance::Trusted(pa.clone()));
         assert!(matches!(
             check(m, Some(sig.as_bytes()), &[public(&b, "")]).unwrap(),
             Provenance::Untrusted(k) if k.key == pa.key && k.comment == "hosta"
         ));
-        assert_eq!(check(m, None, &[pa.clone()]).unwrap(), Provenance::Unsigned);
+        assert_eq!(check(m, None, std::slice::from_ref(&pa)).unwrap(), Provenance::Unsigned);
     }
 
     #[test]
@@ -363,15 +363,15 @@ mod tests {
         let a = key(1);
         let pa = public(&a, "");
         let sig = sign(&a, "", b"manifest");
-        let e = check(b"manifest ", Some(sig.as_bytes()), &[pa.clone()]).unwrap_err();
+        let e = check(b"manifest ", Some(sig.as_bytes()), std::slice::from_ref(&pa)).unwrap_err();
         assert!(e.to_string().contains("does not match the signature"), "{e}");
         assert_eq!(e.exit_code(), 5);
         // The key swapped for another's, with the old signature.
         let mut v: serde_json::Value = serde_json::from_str(&sig).unwrap();
         v["key"] = hex(key(3).verifying_key().as_bytes()).into();
-        assert!(check(b"manifest", Some(v.to_string().as_bytes()), &[pa.clone()]).is_err());
+        assert!(check(b"manifest", Some(v.to_string().as_bytes()), std::slice::from_ref(&pa)).is_err());
         for junk in ["", "{}", "{\"alg\":\"none\",\"key\":\"\",\"sig\":\"\"}", "\u{0}"] {
-            assert!(check(b"manifest", Some(junk.as_bytes()), &[pa.clone()]).is_err(), "{junk:?}");
+            assert!(check(b"manifest", Some(junk.as_bytes()), std::slice::from_ref(&pa)).is_err(), "{junk:?}");
         }
     }
 
