@@ -957,7 +957,9 @@ fn copy_tree(src: &OwnedFd, dst: &OwnedFd, shown: &Path, depth: u32) -> Result<u
                 )
                 .at("create", &p)?;
                 let (mut s, mut d) = (fs::File::from(s), fs::File::from(d));
-                io::copy(&mut s, &mut d).at("copy", &p)?;
+                // As large as it was when opened: a running container's
+                // process may keep writing to it.
+                io::copy(&mut (&mut s).take(st.st_size as u64), &mut d).at("copy", &p)?;
                 let (u, g) = owner(&st);
                 rustix::fs::fchown(&d, u, g).at("chown", &p)?;
                 rustix::fs::fchmod(&d, Mode::from_raw_mode(st.st_mode & 0o777)).at("chmod", &p)?;

@@ -678,9 +678,10 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
 /// engine's archive gets copies of (`c`: the container of the manifest's
 /// ID, inspected): that container's own (its stand-ins label) only when
 /// the checkpoint is signed by a trusted key (else its ID and binds are
-/// anyone's word), the container still has the manifest's name, and it is
-/// not running (its processes could change the files while they are
-/// copied). Otherwise the reason the stand-ins start empty. Pure.
+/// anyone's word) and the container still has the manifest's name. It may
+/// be running (a copy beside the original): `foreign::copy_tree` walks by
+/// directory fds, never through a link its processes put there. Otherwise
+/// the reason the stand-ins start empty. Pure.
 pub fn stand_ins_source(trusted: bool, src_name: &str, c: Option<&Value>) -> std::result::Result<PathBuf, String> {
     let Some(c) = c else { return Err("the checkpointed container is gone".into()) };
     if !trusted {
@@ -688,9 +689,6 @@ pub fn stand_ins_source(trusted: bool, src_name: &str, c: Option<&Value>) -> std
     }
     if s(c, "/Name").trim_start_matches('/') != src_name {
         return Err(format!("the container of the checkpoint's ID is no longer named {src_name}"));
-    }
-    if is_running(c) {
-        return Err(format!("{src_name} is running (stop it first to have its /dev/shm copied)"));
     }
     c.pointer(&format!("/Config/Labels/{}", LABEL_STAND_INS.replace('/', "~1")))
         .and_then(Value::as_str)
@@ -1660,9 +1658,9 @@ mod tests {
         assert_eq!(own_criu_conf(&json!({"HostConfig": {"Annotations": {"org.criu.config": "/etc/x.conf"}}})), None);
     }
 
-    // Security review V3 and V2: whose stand-ins are copied.
+    // Security review V3: whose stand-ins are copied.
     #[test]
-    fn stand_ins_are_copied_only_from_a_trusted_stopped_source() {
+    fn stand_ins_are_copied_only_from_the_signed_checkpoints_container() {
         let c = |name: &str, running: bool| {
             json!({"Name": format!("/{name}"), "State": {"Running": running},
                    "Config": {"Labels": {LABEL_STAND_INS: "/var/lib/docker-cr/.stand-ins/e/1-2"}}})
@@ -1671,7 +1669,7 @@ mod tests {
         assert_eq!(stand_ins_source(true, "web", Some(&c("web", false))), Ok(own));
         assert!(stand_ins_source(false, "web", Some(&c("web", false))).is_err(), "unsigned: the ID is anyone's word");
         assert!(stand_ins_source(true, "web", Some(&c("victim", false))).is_err(), "another name");
-        assert!(stand_ins_source(true, "web", Some(&c("web", true))).is_err(), "running");
+        assert!(stand_ins_source(true, "web", Some(&c("web", true))).is_ok(), "a copy beside the running original");
         assert!(stand_ins_source(true, "web", None).is_err());
         assert!(stand_ins_source(true, "web", Some(&json!({"Name": "/web", "State": {"Running": false}}))).is_err());
     }
