@@ -30,7 +30,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -990,19 +990,6 @@ fn names_in(d: &OwnedFd, shown: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(v)
 }
 
-/// A private mount point of the new container's overlay, unmounted (and
-/// removed) when dropped.
-struct Mounted {
-    at: PathBuf,
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = rustix::mount::unmount(&self.at, rustix::mount::UnmountFlags::DETACH);
-        let _ = fs::remove_dir(&self.at);
-    }
-}
-
 /// The overlay mount options of a container (inspect data `c`): its
 /// GraphDriver's LowerDir, UpperDir and WorkDir. Pure.
 pub fn overlay_options(c: &Value) -> Option<String> {
@@ -1011,11 +998,14 @@ pub fn overlay_options(c: &Value) -> Option<String> {
 }
 
 /// Applies the other engine's file changes to the new, never started
-/// container `c` through its merged overlay view, mounted here on a
-/// private directory: files the diff adds under an image directory keep
-/// that directory's mode (Podman's diff has no directory entries: written
-/// into the upper dir, `/tmp` would lose its 1777), and deletions become
-/// overlay's own whiteouts. Then `/` gets the mode CRIU recorded.
+/// container `c` through its merged overlay view: files the diff adds
+/// under an image directory keep that directory's mode (Podman's diff has
+/// no directory entries: written into the upper dir, `/tmp` would lose its
+/// 1777), and deletions become overlay's own whiteouts. Then `/` gets the
+/// mode CRIU recorded. The overlay is mounted by a child process in a
+/// mount namespace of its own (`/` made private first): no other namespace
+/// ever sees the mount (/run is shared), and the kernel drops it with the
+/// namespace however the child ends (SIGKILL, a panic, which aborts).
 /// Returns (files written, paths deleted).
 pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     use std::os::unix::fs::DirBuilderExt;
@@ -1027,34 +1017,92 @@ pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let at = base.join(format!("merged-{}-{nanos}", std::process::id()));
     fs::DirBuilder::new().mode(0o700).create(&at).at("create", &at)?;
+    let r = in_private_namespace(|| apply_mounted(&opts, &at, dir, f));
+    let _ = fs::remove_dir(&at);
+    r
+}
+
+/// Runs `work` in a forked child that first unshares its mount namespace
+/// and makes every mount in it private, and returns its answer (sent back
+/// through a pipe: the child's error as its text and hint).
+fn in_private_namespace(work: impl FnOnce() -> Result<(u64, usize)>) -> Result<(u64, usize)> {
+    use std::io::Write as _;
+    let (mut r, mut w) = io::pipe().at("create a pipe for", Path::new("the overlay child"))?;
+    // SAFETY: fork of this synchronous program (no other threads run at
+    // this point of a restore); the child only makes syscalls and exits
+    // with _exit, never returning into the parent's code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).at("fork", Path::new("the overlay child"));
+    }
+    if pid == 0 {
+        drop(r);
+        let private = || -> Result<()> {
+            // SAFETY: a plain syscall, in the single-threaded child.
+            if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+                return Err(io::Error::last_os_error())
+                    .at("unshare the mount namespace of", Path::new("the overlay child"));
+            }
+            rustix::mount::mount_change(
+                "/",
+                rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+            )
+            .at("make private", Path::new("/"))
+        };
+        let msg = match private().and_then(|()| work()) {
+            Ok((files, deleted)) => format!("ok\0{files}\0{deleted}"),
+            Err(e) => format!("err\0{e}\0{}", e.hint().unwrap_or_default()),
+        };
+        let _ = w.write_all(msg.as_bytes());
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) }
+    }
+    drop(w);
+    let mut msg = String::new();
+    let read = io::Read::read_to_string(&mut r, &mut msg);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let parts: Vec<&str> = msg.split('\0').collect();
+    match (read, parts.as_slice()) {
+        (Ok(_), ["ok", files, deleted]) => Ok((files.parse().unwrap_or(0), deleted.parse().unwrap_or(0))),
+        (Ok(_), ["err", what, hint]) => Err(Error::host(what.to_string(), hint.to_string())),
+        _ => Err(Error::host(
+            format!("the child process applying the archive's files ended without an answer (wait status {status})"),
+            "see the kernel log (dmesg); nothing is left mounted",
+        )),
+    }
+}
+
+/// The work of `apply_files`, in the child's private namespace.
+fn apply_mounted(opts: &str, at: &Path, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let mount = |o: &str| -> io::Result<()> {
         let data = std::ffi::CString::new(o).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        Ok(rustix::mount::mount("overlay", &at, "overlay", rustix::mount::MountFlags::NOSUID, Some(data.as_c_str()))?)
+        Ok(rustix::mount::mount("overlay", at, "overlay", rustix::mount::MountFlags::NOSUID, Some(data.as_c_str()))?)
     };
     // index=off as Docker's overlay2 mounts it, where the kernel knows it.
-    let mounted = mount(&opts).or_else(|_| mount(opts.trim_start_matches("index=off,")));
-    if let Err(e) = mounted {
-        let _ = fs::remove_dir(&at);
-        return Err(Error::Io { op: "mount the new container's overlay on", path: at, source: e });
+    if let Err(e) = mount(opts).or_else(|_| mount(opts.trim_start_matches("index=off,"))) {
+        return Err(Error::Io { op: "mount the new container's overlay on", path: at.to_path_buf(), source: e });
     }
-    let m = Mounted { at };
     let tar = dir.join(mf::ROOTFS_DIFF);
     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(mf::ROOTFS_DIFF)).at("open", &tar)?;
-    let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), &m.at)?;
+    let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), at)?;
     let root: OwnedFd = rustix::fs::open(
-        &m.at,
+        at,
         rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::RDONLY,
         rustix::fs::Mode::empty(),
     )
-    .at("open", &m.at)?;
+    .at("open", at)?;
     for p in &f.deleted {
-        remove_beneath(&root, Path::new(p), &m.at)?;
+        remove_beneath(&root, Path::new(p), at)?;
     }
     if let Some(mode) = f.root_mode {
-        rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(mode)).at("chmod", &m.at)?;
+        rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(mode)).at("chmod", at)?;
     }
     drop(root);
-    rustix::mount::unmount(&m.at, rustix::mount::UnmountFlags::empty()).at("unmount", &m.at)?;
+    // Unmounted before the answer, so that the engine's own mount at the
+    // start finds the layers free.
+    rustix::mount::unmount(at, rustix::mount::UnmountFlags::empty()).at("unmount", at)?;
     Ok((st.files, f.deleted.len()))
 }
 
@@ -1509,6 +1557,26 @@ mod tests {
         assert_eq!(fs::metadata(&at).unwrap().mode() & 0o777, 0o700);
         assert_eq!(fs::metadata(base.join("sub")).unwrap().mode() & 0o777, 0o700);
         let _ = fs::remove_dir_all(&base);
+    }
+
+    // Security review C2: the overlay child's mounts never reach this
+    // namespace, and go with the child even if it does not unmount.
+    #[test]
+    fn the_child_namespace_keeps_its_mounts() {
+        use std::os::unix::fs::MetadataExt;
+        let at = std::env::temp_dir().join(format!("dcr-private-ns-{}", std::process::id()));
+        fs::create_dir_all(&at).unwrap();
+        let dev = fs::metadata(&at).unwrap().dev();
+        let r = in_private_namespace(|| {
+            rustix::mount::mount("tmpfs", &at, "tmpfs", rustix::mount::MountFlags::empty(), None).at("mount", &at)?;
+            let seen = fs::metadata(&at).at("stat", &at)?.dev() != dev;
+            Ok((u64::from(seen), 7))
+        });
+        assert_eq!(r.unwrap(), (1, 7), "the child saw its tmpfs");
+        assert_eq!(fs::metadata(&at).unwrap().dev(), dev, "left mounted here");
+        let e = in_private_namespace(|| Err(Error::host("no overlay", "use overlay2"))).unwrap_err();
+        assert_eq!((e.to_string().contains("no overlay"), e.hint()), (true, Some("use overlay2".to_string())));
+        let _ = fs::remove_dir(&at);
     }
 
     #[test]
