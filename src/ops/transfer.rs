@@ -278,10 +278,15 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
 pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     let Some(file) = &a.import else { return crate::ops::restore::run(g, a) };
+    // Blocked from the start (restore blocks them too): Ctrl-C during the
+    // unpack, the image load or the volumes stops at the next step and the
+    // memory pages and volumes are removed, not left behind.
+    host::block_signals();
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let tmp = TempCheckpoint::new("import")?;
     let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
+    host::check_interrupted()?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
             format!("the archive {} has no manifest after its import", file.display()),
@@ -304,8 +309,9 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
     load_image(&tmp.path(), &inner, &sv, &out)?;
+    host::check_interrupted()?;
     let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
-    let r = crate::ops::restore::run(g, &inner);
+    let r = host::check_interrupted().and_then(|()| crate::ops::restore::run(g, &inner));
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {
