@@ -13,6 +13,12 @@ use crate::util::*;
 
 const PODMAN_IMAGE: &str = "localhost/docker-cr-test:busybox";
 
+/// The start of this run's Podman names: Podman is shared with other
+/// helpers, each with a prefix of its own (DCR_PODMAN_PREFIX).
+fn prefix() -> String {
+    std::env::var("DCR_PODMAN_PREFIX").unwrap_or_else(|_| "p1-".into())
+}
+
 fn podman(args: &[&str]) -> Output {
     Command::new("podman").args(args).stdin(Stdio::null()).output().expect("run podman (tests/setup-host installs it)")
 }
@@ -31,7 +37,7 @@ fn require_podman() {
     assert!(o.status.success(), "Podman or its image {PODMAN_IMAGE} is missing: run tests/setup-host\n{}", text(&o));
 }
 
-/// A Podman container (names start with p1-), removed when dropped.
+/// A Podman container (names start with `prefix()`), removed when dropped.
 struct PodmanCtr(String);
 
 impl Drop for PodmanCtr {
@@ -74,7 +80,7 @@ fn wait_exec_count(tool: &str, name: &str, min: u64) -> (String, u64) {
 /// deletes /bin/wget of the image, and exports its checkpoint with
 /// `compress`. The container is gone afterwards (Podman stops it).
 fn podman_export(tag: &str, extra: &[&str], port: Option<u16>, compress: &str) -> Exported {
-    let name = format!("p1-{}", unique(tag));
+    let name = format!("{}{}", prefix(), unique(tag));
     let _c = PodmanCtr(name.clone());
     let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; i=0; \
                   while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
@@ -159,7 +165,7 @@ fn podman_zstd_export_restores_into_docker_and_again() {
     let o = ok(dcr(&["restore", "--import", e.archive.to_str().unwrap(), "--trust", "--name", &name, "-p", &publish]));
     let out = text(&o);
     for want in [
-        "archive made by Podman (container p1-",
+        format!("archive made by Podman (container {}", prefix()).as_str(),
         "image localhost/docker-cr-test:busybox",
         "/run/.containerenv (a file like Podman's)",
         "/dev/shm (private, with the archive's devshm-checkpoint.tar)",
@@ -367,7 +373,7 @@ impl Drop for Volumes {
 #[ignore]
 fn podman_named_volume_is_created_in_docker() {
     require_podman();
-    let vol = format!("p1-{}", unique("vol"));
+    let vol = format!("{}{}", prefix(), unique("vol"));
     let _v = Volumes(vol.clone());
     podman_ok(&["volume", "create", &vol]);
     let fill = format!("{vol}:/vol");
