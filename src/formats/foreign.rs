@@ -864,19 +864,23 @@ pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Ve
             fs::create_dir(&p).at("create", &p)?;
             match &s.content {
                 Content::Tar(name) => {
+                    // Unpacked beside, then copied as a container's stand-in
+                    // is: without setuid/setgid bits or file capabilities,
+                    // which the tar may carry and the bind (no nosuid) would
+                    // honour.
                     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name))
                         .at("open", &dir.join(name))?;
-                    crate::model::rootfs::apply(io::BufReader::new(t), &p)
-                        .map_err(|e| e.step(format!("the archive's {name}")))?;
+                    let tmp = at.join(format!(".{i}.unpacked"));
+                    fs::DirBuilder::new().mode(0o700).create(&tmp).at("create", &tmp)?;
+                    let copied = crate::model::rootfs::apply(io::BufReader::new(t), &tmp)
+                        .map_err(|e| e.step(format!("the archive's {name}")))
+                        .and_then(|_| copy_dir(&tmp, &p));
+                    fs::remove_dir_all(&tmp).at("remove", &tmp)?;
+                    copied?;
                 }
-                Content::Copy(from) => {
-                    use rustix::fs::OFlags;
-                    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
-                    // Gone, or not a directory: the copy starts empty.
-                    if let Ok(src) = rustix::fs::open(from.as_str(), flags, rustix::fs::Mode::empty()) {
-                        let dst = rustix::fs::open(&p, flags, rustix::fs::Mode::empty()).at("open", &p)?;
-                        copy_tree(&src, &dst, Path::new(from), 0)?;
-                    }
+                // Gone, or not a directory: the copy starts empty.
+                Content::Copy(from) if fs::symlink_metadata(from).is_ok_and(|m| m.is_dir()) => {
+                    copy_dir(Path::new(from), &p)?;
                 }
                 _ => {}
             }
@@ -904,6 +908,16 @@ pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Ve
         binds.push(format!("{}:{}", p.display(), s.dest));
     }
     Ok(binds)
+}
+
+/// `copy_tree` of the directory `from` (not followed if it is a link)
+/// into the empty directory `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result<u64> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+    let src = rustix::fs::open(from, flags, rustix::fs::Mode::empty()).at("open", from)?;
+    let dst = rustix::fs::open(to, flags, rustix::fs::Mode::empty()).at("open", to)?;
+    copy_tree(&src, &dst, from, 0)
 }
 
 /// How deep `copy_tree` follows directories (a container's /dev/shm).
@@ -1556,6 +1570,37 @@ mod tests {
         assert_eq!(fs::read_dir(at.join("1")).unwrap().count(), 0, "a linked stand-in is not followed");
         assert_eq!(fs::metadata(&at).unwrap().mode() & 0o777, 0o700);
         assert_eq!(fs::metadata(base.join("sub")).unwrap().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn devshm_stand_in_has_no_setuid_files() {
+        use std::os::unix::fs::MetadataExt;
+        let base = std::env::temp_dir().join(format!("dcr-devshm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let mut b = tar::Builder::new(fs::File::create(base.join(DEVSHM_TAR)).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o6755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, "su", &b"x\n"[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let list = vec![StandIn {
+            dest: "/dev/shm".into(),
+            dir: true,
+            mode: 0o1777,
+            content: Content::Tar(DEVSHM_TAR.into()),
+        }];
+        make_stand_ins(&list, &base, &base.join("s/at")).unwrap();
+        let m = fs::metadata(base.join("s/at/0/su")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o755);
+        assert_eq!(fs::read_dir(base.join("s/at")).unwrap().count(), 1, "the unpacked copy is gone");
         let _ = fs::remove_dir_all(&base);
     }
 
