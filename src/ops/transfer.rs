@@ -448,6 +448,10 @@ fn unpack_volumes(
     create_volumes(dir, &tars, out, created)
 }
 
+/// Marks the volumes `create_volumes` made (the value: this process and
+/// the name).
+const VOLUME_LABEL: &str = "org.docker-cr.imported-by";
+
 /// Creates the volumes `tars` (checked names, none of which may exist
 /// here) and fills each from `volumes/<name>.tar` of `dir`, confined to
 /// its directory; on failure those created are removed again.
@@ -472,7 +476,16 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
     let r = (|| -> Result<()> {
         for name in tars {
             let Some(engine) = &created.engine else { break };
-            let v = engine.create_volume(name)?;
+            // Checked again by the answer (see `create_volume`): one made
+            // since the check above is someone else's, never filled.
+            let nonce = format!("{}-{}", std::process::id(), name);
+            let v = engine.create_volume(name, &serde_json::json!({ VOLUME_LABEL: nonce }))?;
+            if v.pointer(&format!("/Labels/{VOLUME_LABEL}")).and_then(|l| l.as_str()) != Some(nonce.as_str()) {
+                return Err(Error::container(
+                    format!("the volume {name} was created by someone else while the archive was imported"),
+                    format!("docker-cr does not overwrite it; remove it (docker volume rm {name}) or restore with --ignore-volumes"),
+                ));
+            }
             created.names.push(name.clone());
             let mount = PathBuf::from(v["Mountpoint"].as_str().unwrap_or(""));
             let tar = vdir.join(format!("{name}.tar"));
