@@ -1042,9 +1042,11 @@ pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
 fn in_private_namespace(work: impl FnOnce() -> Result<(u64, usize)>) -> Result<(u64, usize)> {
     use std::io::Write as _;
     let (mut r, mut w) = io::pipe().at("create a pipe for", Path::new("the overlay child"))?;
-    // SAFETY: fork of this synchronous program (no other threads run at
-    // this point of a restore); the child only makes syscalls and exits
-    // with _exit, never returning into the parent's code.
+    // SAFETY: the child never returns into the parent's code (it ends with
+    // _exit). Other threads may run (restore --all's pool, a progress
+    // ticker): the child takes no lock of theirs (it prints nothing, its
+    // answer goes through the pipe) and allocates through the C library,
+    // whose malloc glibc and musl keep usable across fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error()).at("fork", Path::new("the overlay child"));
