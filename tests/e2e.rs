@@ -972,3 +972,26 @@ fn checkpoint_in_a_directory_others_can_write() {
     ok(dcr(&["restore", &name, s(&dir)]));
     assert_continues(c.port, &c.token, c.count);
 }
+
+// Security review P1: an unsigned checkpoint restored on --trust names the
+// container it goes into; restoring into an existing stopped one keeps
+// that container's settings, so they go through the policy first.
+#[test]
+fn trust_alone_does_not_restore_into_a_container_with_host_access() {
+    require_engine();
+    let name = unique("sec-same");
+    let _g = Container(name.clone());
+    let port = free_port();
+    let token = start_counter(&name, port, &["--cap-add", "SYS_ADMIN"]);
+    let (_, n) = wait_count(port, 5);
+    let dir = temp_dir("sec-same").join("cp");
+    ok(dcr(&["checkpoint", "--stop", &name, s(&dir)]));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
+    fs::remove_file(dir.join("manifest.sig")).unwrap();
+    let o = dcr(&["restore", "--trust", &name, s(&dir)]);
+    fails_with(&o, 4, &format!("the existing container {name} has "));
+    assert!(text(&o).contains("--allow-host-access"), "{}", text(&o));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false", "nothing was restored");
+    ok(dcr(&["restore", "--trust", "--allow-host-access", &name, s(&dir)]));
+    assert_continues(port, &token, n);
+}

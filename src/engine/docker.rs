@@ -276,8 +276,11 @@ impl Engine {
     }
 
     /// `docker volume create NAME` (local driver); returns the volume.
-    pub fn create_volume(&self, name: &str) -> Result<Value> {
-        self.json("POST", "/volumes/create", Some(&json!({ "Name": name, "Driver": "local" })))
+    /// `labels`: Docker answers a create of an existing local volume with
+    /// that volume, labels and all, so a label of the caller's tells
+    /// whether this call made it.
+    pub fn create_volume(&self, name: &str, labels: &Value) -> Result<Value> {
+        self.json("POST", "/volumes/create", Some(&json!({ "Name": name, "Driver": "local", "Labels": labels })))
     }
 
     /// IDs of the containers (running or not) that use volume `name`.

@@ -863,6 +863,9 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     let mut seen_dirs = BTreeSet::new();
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
+        // A caller that blocked the signals (restore --import) is stopped
+        // here; the partial directory is its to remove.
+        crate::host::check_interrupted()?;
         count += 1;
         if count > MAX_ENTRIES {
             return Err(damaged(what, format!("has more than {MAX_ENTRIES} entries")));

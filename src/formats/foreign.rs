@@ -30,7 +30,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -315,7 +315,25 @@ pub fn container_json(
     let mut tmpfs = Map::new();
     let mut stand_ins = Vec::new();
     for m in spec["mounts"].as_array().into_iter().flatten() {
-        match classify_mount(m, &named) {
+        let kind = classify_mount(m, &named);
+        // Written into `src:dest:opts` binds below: a `:` or `,` would add
+        // options, a relative or `..` path another place.
+        let (dest, source) = match &kind {
+            MountKind::Docker => ("/", None),
+            MountKind::Tmpfs { dest, .. } => (dest.as_str(), None),
+            MountKind::StandIn(s) => (s.dest.as_str(), None),
+            MountKind::Volume { name, dest } => {
+                if !crate::store::valid_name(name) {
+                    return Err(format!("config.dump names the volume {name:?}, not a name Docker takes"));
+                }
+                (dest.as_str(), None)
+            }
+            MountKind::Host { source, dest, .. } => (dest.as_str(), Some(source.as_str())),
+        };
+        if let Some(p) = [Some(dest), source].into_iter().flatten().find(|d| *d != "/" && !valid_dest(d)) {
+            return Err(format!("spec.dump has a mount path {p:?} that is not a plain absolute path"));
+        }
+        match kind {
             MountKind::Docker => {}
             MountKind::Tmpfs { dest, options } => {
                 tmpfs.insert(dest, json!(options));
@@ -358,9 +376,9 @@ pub fn container_json(
     if !ns("uts") {
         hc.insert("UTSMode".into(), json!("host"));
     }
-    if ns("user") {
-        hc.insert("UsernsMode".into(), json!("private"));
-    }
+    // A user namespace of the spec's is left out: Docker's only UsernsMode
+    // values are "" and "host" (the policy would take anything else for a
+    // grant), and its own remapping is the daemon's.
     let privileged = config["privileged"] == true
         || text(spec, "/annotations/io.podman.annotations.privileged").eq_ignore_ascii_case("true");
     if privileged {
@@ -410,6 +428,9 @@ pub fn container_json(
         let (Some(cport), Some(hport)) = (p["container_port"].as_u64(), p["host_port"].as_u64()) else { continue };
         let proto = p["protocol"].as_str().unwrap_or("tcp");
         for i in 0..p["range"].as_u64().unwrap_or(1).clamp(1, 1024) {
+            if cport.saturating_add(i) > 65535 || hport.saturating_add(i) > 65535 {
+                return Err(format!("config.dump publishes port {cport} or {hport} with a range past 65535"));
+            }
             let key = format!("{}/{proto}", cport + i);
             exposed.insert(key.clone(), json!({}));
             let host = json!({"HostIp": p["host_ip"].as_str().unwrap_or(""), "HostPort": (hport + i).to_string()});
@@ -710,14 +731,66 @@ fn plain_diff(dir: &Path, what: &str) -> Result<()> {
 }
 
 /// Reads `foreign.json` of a checkpoint the adapter made, if it is one.
+/// Only a manifest whose `tool` says the adapter made it, and that lists
+/// the file (the adapter sums it in), counts: docker-cr's own checkpoints
+/// never have one. Checked again as the adapter would have written it
+/// (`Foreign::checked`): the file is as unsigned as the rest.
 pub fn read(dir: &Path, m: &Manifest) -> Result<Option<Foreign>> {
-    if !m.files.contains_key(FOREIGN) {
+    if made_by(m).is_none() || !m.files.contains_key(FOREIGN) {
         return Ok(None);
     }
     let b = mf::read_limited(dir, FOREIGN, MAX_SMALL)?.unwrap_or_default();
-    serde_json::from_slice(&b).map(Some).map_err(|e| {
-        Error::checkpoint(format!("{}: {FOREIGN} is not valid: {e}", dir.display()), "import the archive again")
-    })
+    let bad = |e: String| {
+        Error::checkpoint(
+            format!("{}: {FOREIGN} is not valid: {e}", dir.display()),
+            "it is not as docker-cr's adapter wrote it; import the original archive again",
+        )
+    };
+    let f: Foreign = serde_json::from_slice(&b).map_err(|e| bad(e.to_string()))?;
+    f.checked().map(Some).map_err(bad)
+}
+
+/// A mount destination as Docker takes it in a bind (`src:dest:opts`):
+/// absolute, normalised (no empty, `.` or `..` part, no trailing `/`), no
+/// `:` or `,` (they would add bind options) and no NUL. Pure.
+pub fn valid_dest(d: &str) -> bool {
+    d.len() > 1
+        && d.starts_with('/')
+        && !d.contains([':', ',', '\0'])
+        && d[1..].split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+}
+
+impl Foreign {
+    /// Only what `adapt` itself writes: stand-ins at valid destinations,
+    /// never a copy of a host path (`Content::Copy`: docker-cr derives
+    /// those itself, see `take_our_stand_ins`), a tar only the devshm one
+    /// into /dev/shm, modes without setuid/setgid, `deleted` paths inside
+    /// the root, volume names Docker takes. Pure.
+    pub fn checked(mut self) -> std::result::Result<Foreign, String> {
+        for s in &mut self.stand_ins {
+            if !valid_dest(&s.dest) {
+                return Err(format!("a stand-in's destination {:?} is not a plain absolute path", s.dest));
+            }
+            match &s.content {
+                Content::Empty => {}
+                Content::Text(_) if !s.dir => {}
+                Content::Tar(t) if t == DEVSHM_TAR && s.dir && s.dest == "/dev/shm" => {}
+                other => {
+                    return Err(format!(
+                        "the stand-in for {} asks for {other:?}, which the adapter never writes",
+                        s.dest
+                    ))
+                }
+            }
+            s.mode &= 0o1777;
+        }
+        self.root_mode = self.root_mode.map(|m| m & 0o1777);
+        self.deleted = deleted_paths(&serde_json::to_vec(&self.deleted).unwrap_or_default())?;
+        if let Some(v) = self.volumes.iter().find(|v| !crate::store::valid_name(v)) {
+            return Err(format!("names the volume {v:?}, not a name Docker takes"));
+        }
+        Ok(self)
+    }
 }
 
 /// docker-cr's private directories of stand-ins, one per restored
@@ -737,8 +810,11 @@ pub fn take_our_stand_ins(saved: &mut Value) -> Vec<StandIn> {
         let b = b.as_str().unwrap_or("");
         let mut parts = b.splitn(3, ':');
         let (Some(src), Some(dest)) = (parts.next(), parts.next()) else { return true };
+        // A destination that is not a plain path stays a bind of the
+        // checkpoint's asking, for the policy to refuse.
         let ours = Path::new(src).starts_with(STAND_INS_DIR)
-            && !Path::new(src).components().any(|c| c == Component::ParentDir);
+            && !Path::new(src).components().any(|c| c == Component::ParentDir)
+            && valid_dest(dest);
         if ours {
             let dir = fs::symlink_metadata(src).map_or(!FILE_STAND_INS.contains(&dest), |m| m.is_dir());
             let mode = if dest == "/dev/shm" { 0o1777 } else { 0o755 };
@@ -768,15 +844,19 @@ pub fn only_copies_from(list: Vec<StandIn>, own: Option<&Path>) -> Vec<StandIn> 
         .collect()
 }
 
-/// Makes the stand-ins in the new directory `at` (0711): each a file or
+/// Makes the stand-ins in the new directory `at` (0700, its parent made
+/// 0700 as well: they hold the container's /dev/shm): each a file or
 /// directory named by its position, filled from the checkpoint `dir` (a
 /// tar through `rootfs::apply`, confined to it) or copied from another
-/// container's stand-in (through a tar of it as well: that one's content
-/// is the container's doing, links included). Returns the binds.
+/// container's stand-in (`copy_tree`, through directory fds: that one's
+/// content is the container's doing, links included). Returns the binds.
 pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Vec<String>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(at.parent().unwrap_or(at)).at("create", at)?;
-    fs::DirBuilder::new().mode(0o711).create(at).at("create", at)?;
+    let parent = at.parent().unwrap_or(at);
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).at("create", parent)?;
+    // `recursive` leaves the mode of a directory that was there alone.
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).at("chmod", parent)?;
+    fs::DirBuilder::new().mode(0o700).create(at).at("create", at)?;
     let mut binds = Vec::new();
     for (i, s) in stand_ins.iter().enumerate() {
         let p = at.join(i.to_string());
@@ -784,19 +864,23 @@ pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Ve
             fs::create_dir(&p).at("create", &p)?;
             match &s.content {
                 Content::Tar(name) => {
+                    // Unpacked beside, then copied as a container's stand-in
+                    // is: without setuid/setgid bits or file capabilities,
+                    // which the tar may carry and the bind (no nosuid) would
+                    // honour.
                     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(name))
                         .at("open", &dir.join(name))?;
-                    crate::model::rootfs::apply(io::BufReader::new(t), &p)
-                        .map_err(|e| e.step(format!("the archive's {name}")))?;
+                    let tmp = at.join(format!(".{i}.unpacked"));
+                    fs::DirBuilder::new().mode(0o700).create(&tmp).at("create", &tmp)?;
+                    let copied = crate::model::rootfs::apply(io::BufReader::new(t), &tmp)
+                        .map_err(|e| e.step(format!("the archive's {name}")))
+                        .and_then(|_| copy_dir(&tmp, &p));
+                    fs::remove_dir_all(&tmp).at("remove", &tmp)?;
+                    copied?;
                 }
-                Content::Copy(from) if Path::new(from).is_dir() => {
-                    let tar = at.join(format!(".{i}.tar"));
-                    let w = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar);
-                    let w = w.at("create", &tar)?;
-                    crate::model::rootfs::capture(Path::new(from), io::BufWriter::new(w))?;
-                    let r = fs::File::open(&tar).at("open", &tar)?;
-                    crate::model::rootfs::apply(io::BufReader::new(r), &p)?;
-                    fs::remove_file(&tar).at("remove", &tar)?;
+                // Gone, or not a directory: the copy starts empty.
+                Content::Copy(from) if fs::symlink_metadata(from).is_ok_and(|m| m.is_dir()) => {
+                    copy_dir(Path::new(from), &p)?;
                 }
                 _ => {}
             }
@@ -826,17 +910,98 @@ pub fn make_stand_ins(stand_ins: &[StandIn], dir: &Path, at: &Path) -> Result<Ve
     Ok(binds)
 }
 
-/// A private mount point of the new container's overlay, unmounted (and
-/// removed) when dropped.
-struct Mounted {
-    at: PathBuf,
+/// `copy_tree` of the directory `from` (not followed if it is a link)
+/// into the empty directory `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result<u64> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+    let src = rustix::fs::open(from, flags, rustix::fs::Mode::empty()).at("open", from)?;
+    let dst = rustix::fs::open(to, flags, rustix::fs::Mode::empty()).at("open", to)?;
+    copy_tree(&src, &dst, from, 0)
 }
 
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = rustix::mount::unmount(&self.at, rustix::mount::UnmountFlags::DETACH);
-        let _ = fs::remove_dir(&self.at);
+/// How deep `copy_tree` follows directories (a container's /dev/shm).
+const MAX_DEPTH: u32 = 64;
+
+/// Copies the directory `src` into the empty directory `dst` through
+/// directory fds, never by path and never through a link (openat with
+/// O_NOFOLLOW, then fstat of what was opened): `src` is a container's,
+/// whose processes could swap a directory for a link to a host path
+/// during the copy. Links are copied as links (they resolve inside the new
+/// container); directories and regular files keep owner and mode, without
+/// setuid/setgid; devices, fifos, sockets and xattrs (file capabilities)
+/// are left out. `shown` names `src` in errors. Returns the files copied.
+fn copy_tree(src: &OwnedFd, dst: &OwnedFd, shown: &Path, depth: u32) -> Result<u64> {
+    use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
+    if depth > MAX_DEPTH {
+        return Err(Error::container(
+            format!("{} nests directories more than {MAX_DEPTH} deep", shown.display()),
+            "the stand-in of the checkpointed container was not copied; remove the deep directories from it",
+        ));
     }
+    let ro = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let owner = |st: &rustix::fs::Stat| (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+    let mut files = 0;
+    for n in names_in(src, shown)? {
+        let p = shown.join(&n);
+        let st = rustix::fs::statat(src, &n, AtFlags::SYMLINK_NOFOLLOW).at("stat", &p)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                let s = rustix::fs::openat(src, &n, ro | OFlags::DIRECTORY, Mode::empty()).at("open", &p)?;
+                let st = rustix::fs::fstat(&s).at("stat", &p)?;
+                rustix::fs::mkdirat(dst, &n, Mode::from_raw_mode(0o700)).at("create", &p)?;
+                let d = rustix::fs::openat(dst, &n, ro | OFlags::DIRECTORY, Mode::empty()).at("open", &p)?;
+                files += copy_tree(&s, &d, &p, depth + 1)?;
+                let (u, g) = owner(&st);
+                rustix::fs::fchown(&d, u, g).at("chown", &p)?;
+                rustix::fs::fchmod(&d, Mode::from_raw_mode(st.st_mode & 0o1777)).at("chmod", &p)?;
+            }
+            FileType::RegularFile => {
+                // NONBLOCK: a fifo swapped in meanwhile does not hang the open.
+                let s = rustix::fs::openat(src, &n, ro | OFlags::NONBLOCK, Mode::empty()).at("open", &p)?;
+                let st = rustix::fs::fstat(&s).at("stat", &p)?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                    continue;
+                }
+                let d = rustix::fs::openat(
+                    dst,
+                    &n,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .at("create", &p)?;
+                let (mut s, mut d) = (fs::File::from(s), fs::File::from(d));
+                // As large as it was when opened: a running container's
+                // process may keep writing to it.
+                io::copy(&mut (&mut s).take(st.st_size as u64), &mut d).at("copy", &p)?;
+                let (u, g) = owner(&st);
+                rustix::fs::fchown(&d, u, g).at("chown", &p)?;
+                rustix::fs::fchmod(&d, Mode::from_raw_mode(st.st_mode & 0o777)).at("chmod", &p)?;
+                files += 1;
+            }
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(src, &n, Vec::new()).at("read link", &p)?;
+                rustix::fs::symlinkat(target.as_c_str(), dst, &n).at("create link", &p)?;
+                let (u, g) = owner(&st);
+                rustix::fs::chownat(dst, &n, u, g, AtFlags::SYMLINK_NOFOLLOW).at("chown", &p)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(files)
+}
+
+/// The names in the directory `d` but `.` and `..`.
+fn names_in(d: &OwnedFd, shown: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let mut v = Vec::new();
+    for e in rustix::fs::Dir::read_from(d).at("list", shown)? {
+        let e = e.at("list", shown)?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            v.push(std::ffi::OsString::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n)));
+        }
+    }
+    Ok(v)
 }
 
 /// The overlay mount options of a container (inspect data `c`): its
@@ -847,11 +1012,14 @@ pub fn overlay_options(c: &Value) -> Option<String> {
 }
 
 /// Applies the other engine's file changes to the new, never started
-/// container `c` through its merged overlay view, mounted here on a
-/// private directory: files the diff adds under an image directory keep
-/// that directory's mode (Podman's diff has no directory entries: written
-/// into the upper dir, `/tmp` would lose its 1777), and deletions become
-/// overlay's own whiteouts. Then `/` gets the mode CRIU recorded.
+/// container `c` through its merged overlay view: files the diff adds
+/// under an image directory keep that directory's mode (Podman's diff has
+/// no directory entries: written into the upper dir, `/tmp` would lose its
+/// 1777), and deletions become overlay's own whiteouts. Then `/` gets the
+/// mode CRIU recorded. The overlay is mounted by a child process in a
+/// mount namespace of its own (`/` made private first): no other namespace
+/// ever sees the mount (/run is shared), and the kernel drops it with the
+/// namespace however the child ends (SIGKILL, a panic, which aborts).
 /// Returns (files written, paths deleted).
 pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     use std::os::unix::fs::DirBuilderExt;
@@ -863,34 +1031,94 @@ pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let at = base.join(format!("merged-{}-{nanos}", std::process::id()));
     fs::DirBuilder::new().mode(0o700).create(&at).at("create", &at)?;
+    let r = in_private_namespace(|| apply_mounted(&opts, &at, dir, f));
+    let _ = fs::remove_dir(&at);
+    r
+}
+
+/// Runs `work` in a forked child that first unshares its mount namespace
+/// and makes every mount in it private, and returns its answer (sent back
+/// through a pipe: the child's error as its text and hint).
+fn in_private_namespace(work: impl FnOnce() -> Result<(u64, usize)>) -> Result<(u64, usize)> {
+    use std::io::Write as _;
+    let (mut r, mut w) = io::pipe().at("create a pipe for", Path::new("the overlay child"))?;
+    // SAFETY: the child never returns into the parent's code (it ends with
+    // _exit). Other threads may run (restore --all's pool, a progress
+    // ticker): the child takes no lock of theirs (it prints nothing, its
+    // answer goes through the pipe) and allocates through the C library,
+    // whose malloc glibc and musl keep usable across fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).at("fork", Path::new("the overlay child"));
+    }
+    if pid == 0 {
+        drop(r);
+        let private = || -> Result<()> {
+            // SAFETY: a plain syscall, in the single-threaded child.
+            if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+                return Err(io::Error::last_os_error())
+                    .at("unshare the mount namespace of", Path::new("the overlay child"));
+            }
+            rustix::mount::mount_change(
+                "/",
+                rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+            )
+            .at("make private", Path::new("/"))
+        };
+        let msg = match private().and_then(|()| work()) {
+            Ok((files, deleted)) => format!("ok\0{files}\0{deleted}"),
+            Err(e) => format!("err\0{e}\0{}", e.hint().unwrap_or_default()),
+        };
+        let _ = w.write_all(msg.as_bytes());
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) }
+    }
+    drop(w);
+    let mut msg = String::new();
+    let read = io::Read::read_to_string(&mut r, &mut msg);
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let parts: Vec<&str> = msg.split('\0').collect();
+    match (read, parts.as_slice()) {
+        (Ok(_), ["ok", files, deleted]) => Ok((files.parse().unwrap_or(0), deleted.parse().unwrap_or(0))),
+        (Ok(_), ["err", what, hint]) => Err(Error::host(what.to_string(), hint.to_string())),
+        _ => Err(Error::host(
+            format!("the child process applying the archive's files ended without an answer (wait status {status})"),
+            "see the kernel log (dmesg); nothing is left mounted",
+        )),
+    }
+}
+
+/// The work of `apply_files`, in the child's private namespace.
+fn apply_mounted(opts: &str, at: &Path, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let mount = |o: &str| -> io::Result<()> {
         let data = std::ffi::CString::new(o).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        Ok(rustix::mount::mount("overlay", &at, "overlay", rustix::mount::MountFlags::NOSUID, Some(data.as_c_str()))?)
+        Ok(rustix::mount::mount("overlay", at, "overlay", rustix::mount::MountFlags::NOSUID, Some(data.as_c_str()))?)
     };
     // index=off as Docker's overlay2 mounts it, where the kernel knows it.
-    let mounted = mount(&opts).or_else(|_| mount(opts.trim_start_matches("index=off,")));
-    if let Err(e) = mounted {
-        let _ = fs::remove_dir(&at);
-        return Err(Error::Io { op: "mount the new container's overlay on", path: at, source: e });
+    if let Err(e) = mount(opts).or_else(|_| mount(opts.trim_start_matches("index=off,"))) {
+        return Err(Error::Io { op: "mount the new container's overlay on", path: at.to_path_buf(), source: e });
     }
-    let m = Mounted { at };
     let tar = dir.join(mf::ROOTFS_DIFF);
     let t = mf::open_beneath(&fs::File::open(dir).at("open", dir)?, Path::new(mf::ROOTFS_DIFF)).at("open", &tar)?;
-    let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), &m.at)?;
+    let st = crate::model::rootfs::apply(io::BufReader::with_capacity(1 << 20, t), at)?;
     let root: OwnedFd = rustix::fs::open(
-        &m.at,
+        at,
         rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::RDONLY,
         rustix::fs::Mode::empty(),
     )
-    .at("open", &m.at)?;
+    .at("open", at)?;
     for p in &f.deleted {
-        remove_beneath(&root, Path::new(p), &m.at)?;
+        remove_beneath(&root, Path::new(p), at)?;
     }
     if let Some(mode) = f.root_mode {
-        rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(mode)).at("chmod", &m.at)?;
+        rustix::fs::fchmod(&root, rustix::fs::Mode::from_raw_mode(mode)).at("chmod", at)?;
     }
     drop(root);
-    rustix::mount::unmount(&m.at, rustix::mount::UnmountFlags::empty()).at("unmount", &m.at)?;
+    // Unmounted before the answer, so that the engine's own mount at the
+    // start finds the layers free.
+    rustix::mount::unmount(at, rustix::mount::UnmountFlags::empty()).at("unmount", at)?;
     Ok((st.files, f.deleted.len()))
 }
 
@@ -942,19 +1170,7 @@ fn remove_at(pfd: &OwnedFd, name: &Path, shown: &Path) -> Result<()> {
         return rustix::fs::unlinkat(pfd, name, AtFlags::empty()).at("remove", shown);
     }
     let d = open_below(pfd, name, OFlags::DIRECTORY | OFlags::RDONLY).at("open", shown)?;
-    let names: Vec<std::ffi::OsString> = {
-        let it = rustix::fs::Dir::read_from(&d).at("list", shown)?;
-        let mut v = Vec::new();
-        for e in it {
-            let e = e.at("list", shown)?;
-            let n = e.file_name().to_bytes();
-            if n != b"." && n != b".." {
-                v.push(std::ffi::OsString::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(n)));
-            }
-        }
-        v
-    };
-    for n in names {
+    for n in names_in(&d, shown)? {
         remove_at(&d, Path::new(&n), &shown.join(&n))?;
     }
     rustix::fs::unlinkat(pfd, name, AtFlags::REMOVEDIR).at("remove", shown)
@@ -1215,6 +1431,199 @@ mod tests {
         assert_eq!(list[0].content, Content::Copy(format!("{own}/0")));
         assert_eq!(list[2].content, Content::Empty, "another container's stand-in is not copied");
         assert!(only_copies_from(list, None).iter().all(|s| s.content == Content::Empty));
+    }
+
+    fn foreign_with(stand_ins: Vec<StandIn>) -> Foreign {
+        Foreign {
+            engine: Engine::Podman,
+            container: "c".into(),
+            id: "i".into(),
+            image: "img".into(),
+            root_mode: Some(0o4555),
+            stand_ins,
+            deleted: vec!["tmp/x".into()],
+            volumes: vec![],
+        }
+    }
+
+    fn stand_in(dest: &str, dir: bool, content: Content) -> StandIn {
+        StandIn { dest: dest.into(), dir, mode: 0o7777, content }
+    }
+
+    // Security review V1: foreign.json is unsigned; only what adapt writes
+    // is honoured.
+    #[test]
+    fn foreign_json_is_checked_as_adapt_writes_it() {
+        let ok = foreign_with(vec![
+            stand_in("/dev/shm", true, Content::Tar(DEVSHM_TAR.into())),
+            stand_in("/run/.containerenv", false, Content::Text("x".into())),
+        ])
+        .checked()
+        .unwrap();
+        assert_eq!(ok.stand_ins[0].mode, 0o1777, "no setuid/setgid");
+        assert_eq!(ok.root_mode, Some(0o555));
+        for bad in [
+            stand_in("/dev/shm", true, Content::Copy("/etc".into())),
+            stand_in("/x", false, Content::Copy("/etc/shadow".into())),
+            stand_in("/dev/shm", true, Content::Tar("../../etc.tar".into())),
+            stand_in("/other", true, Content::Tar(DEVSHM_TAR.into())),
+            stand_in("/x", true, Content::Text("dir with text".into())),
+            stand_in("/x:/y", true, Content::Empty),
+            stand_in("/x,ro", true, Content::Empty),
+            stand_in("x", true, Content::Empty),
+            stand_in("/a/../etc", true, Content::Empty),
+            stand_in("/", true, Content::Empty),
+        ] {
+            let shown = format!("{bad:?}");
+            assert!(foreign_with(vec![bad]).checked().is_err(), "{shown}");
+        }
+        let mut f = foreign_with(vec![]);
+        f.deleted = vec!["../etc/passwd".into()];
+        assert!(f.checked().is_err());
+        let mut f = foreign_with(vec![]);
+        f.volumes = vec!["../x".into()];
+        assert!(f.checked().is_err());
+    }
+
+    #[test]
+    fn foreign_json_counts_only_in_a_converted_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("dcr-foreign-read-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let f = foreign_with(vec![stand_in("/x", false, Content::Copy("/etc/shadow".into()))]);
+        fs::write(dir.join(FOREIGN), serde_json::to_vec(&f).unwrap()).unwrap();
+        let mut m = mf::tests_sample();
+        m.tool = "docker-cr 1".into();
+        m.files.insert(FOREIGN.into(), mf::FileSum::default());
+        assert_eq!(read(&dir, &m).unwrap(), None, "docker-cr's own checkpoint has no foreign.json");
+        m.tool = format!("Podman{TOOL_SUFFIX}");
+        assert!(read(&dir, &m).is_err(), "a Copy is never honoured");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn mount_paths_and_volume_names_are_plain() {
+        let (spec, config) = (json_fixture("spec.dump"), json_fixture("config.dump"));
+        let with_mount = |dest: &str, source: &str| {
+            let mut s = spec.clone();
+            s["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind"]}));
+            container_json(&s, &config, None, false)
+        };
+        assert!(with_mount("/data", "/srv").is_ok());
+        assert!(with_mount("/data:ro", "/srv").is_err());
+        assert!(with_mount("/data", "/srv,rshared").is_err());
+        assert!(with_mount("data", "/srv").is_err());
+        assert!(with_mount("/a/../data", "/srv").is_err());
+        let mut c = config.clone();
+        c["namedVolumes"] = json!([{"volumeName": "/etc", "dest": "/vol"}]);
+        let mut s = spec.clone();
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/vol", "type": "bind", "source": "/x", "options": ["rbind"]}));
+        assert!(container_json(&s, &c, None, false).is_err());
+        // K2: a user namespace asks Docker for nothing it has.
+        let mut s = spec.clone();
+        s["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        let (saved, _) = container_json(&s, &config, None, false).unwrap();
+        assert_eq!(saved["HostConfig"]["UsernsMode"], Value::Null);
+        // Published port ranges stay below 65536.
+        let mut c = config.clone();
+        c["newPortMappings"] = json!([{"container_port": 65535, "host_port": 18000, "range": 2, "protocol": "tcp"}]);
+        assert!(container_json(&spec, &c, None, false).is_err());
+    }
+
+    // Security review V2: a running container's stand-in is copied through
+    // directory fds, links copied as links, never followed.
+    #[test]
+    fn stand_in_copies_never_follow_links() {
+        use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+        let base = std::env::temp_dir().join(format!("dcr-copy-tree-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (from, secret, at) = (base.join("from"), base.join("secret"), base.join("sub/at"));
+        fs::create_dir_all(from.join("d")).unwrap();
+        fs::create_dir_all(&secret).unwrap();
+        fs::write(secret.join("shadow"), "host secret").unwrap();
+        fs::write(from.join("d/f"), "shm data").unwrap();
+        fs::set_permissions(from.join("d/f"), fs::Permissions::from_mode(0o4755)).unwrap();
+        symlink(&secret, from.join("link")).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(from.join("fifo")).status().unwrap().success());
+        // A stand-in that is itself a link to a host directory is not copied.
+        let linked = base.join("linked");
+        symlink(&secret, &linked).unwrap();
+        let list = vec![
+            StandIn {
+                dest: "/dev/shm".into(),
+                dir: true,
+                mode: 0o1777,
+                content: Content::Copy(from.display().to_string()),
+            },
+            StandIn { dest: "/x".into(), dir: true, mode: 0o755, content: Content::Copy(linked.display().to_string()) },
+        ];
+        let binds = make_stand_ins(&list, &base, &at).unwrap();
+        assert_eq!(binds.len(), 2);
+        assert_eq!(fs::read_to_string(at.join("0/d/f")).unwrap(), "shm data");
+        assert_eq!(fs::metadata(at.join("0/d/f")).unwrap().mode() & 0o7777, 0o755, "setuid dropped");
+        assert_eq!(fs::read_link(at.join("0/link")).unwrap(), secret, "a link stays a link");
+        assert!(fs::symlink_metadata(at.join("0/fifo")).is_err(), "no fifo");
+        assert_eq!(fs::read_dir(at.join("1")).unwrap().count(), 0, "a linked stand-in is not followed");
+        assert_eq!(fs::metadata(&at).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(base.join("sub")).unwrap().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn devshm_stand_in_has_no_setuid_files() {
+        use std::os::unix::fs::MetadataExt;
+        let base = std::env::temp_dir().join(format!("dcr-devshm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let mut b = tar::Builder::new(fs::File::create(base.join(DEVSHM_TAR)).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o6755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append_data(&mut h, "su", &b"x\n"[..]).unwrap();
+        b.finish().unwrap();
+        drop(b);
+        let list = vec![StandIn {
+            dest: "/dev/shm".into(),
+            dir: true,
+            mode: 0o1777,
+            content: Content::Tar(DEVSHM_TAR.into()),
+        }];
+        make_stand_ins(&list, &base, &base.join("s/at")).unwrap();
+        let m = fs::metadata(base.join("s/at/0/su")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o755);
+        assert_eq!(fs::read_dir(base.join("s/at")).unwrap().count(), 1, "the unpacked copy is gone");
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    // Security review C2: the overlay child's mounts never reach this
+    // namespace, and go with the child even if it does not unmount.
+    #[test]
+    fn the_child_namespace_keeps_its_mounts() {
+        use std::os::unix::fs::MetadataExt;
+        let at = std::env::temp_dir().join(format!("dcr-private-ns-{}", std::process::id()));
+        fs::create_dir_all(&at).unwrap();
+        let dev = fs::metadata(&at).unwrap().dev();
+        let r = in_private_namespace(|| {
+            rustix::mount::mount("tmpfs", &at, "tmpfs", rustix::mount::MountFlags::empty(), None).at("mount", &at)?;
+            let seen = fs::metadata(&at).at("stat", &at)?.dev() != dev;
+            Ok((u64::from(seen), 7))
+        });
+        assert_eq!(r.unwrap(), (1, 7), "the child saw its tmpfs");
+        assert_eq!(fs::metadata(&at).unwrap().dev(), dev, "left mounted here");
+        let e = in_private_namespace(|| Err(Error::host("no overlay", "use overlay2"))).unwrap_err();
+        assert_eq!((e.to_string().contains("no overlay"), e.hint()), (true, Some("use overlay2".to_string())));
+        let _ = fs::remove_dir(&at);
     }
 
     #[test]

@@ -451,7 +451,9 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let gen = holder::generation(&ctx.docker_version, ctx.engine.api());
     let target = match ctx.engine.inspect(&name)? {
         Some(c) if is_running(&c) => return Err(running(&name, a)),
-        Some(c) if s(&c, "/Id") == src.id => {
+        // Another engine's checkpoint always makes a new container: its ID
+        // is the archive's word, never a reason to reuse one of ours.
+        Some(c) if s(&c, "/Id") == src.id && foreign.is_none() => {
             if !a.publish.is_empty() {
                 return Err(Error::Usage(format!(
                     "--publish cannot change the ports of the existing container {name}\nTry 'docker-cr restore --help'."
@@ -515,17 +517,18 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     let stand_ins = match &foreign {
         Some(f) => f.stand_ins.clone(),
         None => {
-            // Copied only from the stand-ins of the checkpointed container
-            // itself, as this engine labels it: an edited container.json
-            // must not get another container's /dev/shm copied in.
-            let own = ctx.engine.inspect(&src.id)?.and_then(|c| {
-                c.pointer(&format!("/Config/Labels/{}", LABEL_STAND_INS.replace('/', "~1")))
-                    .and_then(Value::as_str)
-                    .map(PathBuf::from)
-            });
-            foreign::only_copies_from(foreign::take_our_stand_ins(&mut saved), own.as_deref())
+            let list = foreign::take_our_stand_ins(&mut saved);
+            let c = if list.is_empty() { None } else { ctx.engine.inspect(&src.id)? };
+            let own = stand_ins_source(matches!(prov, trust::Provenance::Trusted(_)), &src.name, c.as_ref());
+            if let (Err(why), false) = (&own, list.is_empty()) {
+                ctx.out.step(format!("the stand-ins of {name} start empty: {why}"));
+            }
+            foreign::only_copies_from(list, own.ok().as_deref())
         }
     };
+    if let Some(f) = &foreign {
+        refuse_host_volumes(&ctx, &saved, f, a, &name)?;
+    }
     let engine_name = foreign.as_ref().map_or("the other engine", |f| f.engine.name());
     // Anonymous volumes: adopted by the new container when nothing else
     // uses them (see `adopt_volumes`), shared by name otherwise.
@@ -560,6 +563,13 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
 
     let (id, made) = match &target {
         Target::Same(id) => {
+            // The existing container keeps its HostConfig: on the operator's
+            // word alone (--trust) it must not be one the policy refuses.
+            if !matches!(prov, trust::Provenance::Trusted(_)) {
+                if let Some(e) = same_refusal(&name, ctx.engine.inspect(id)?.as_ref(), a.allow_host_access) {
+                    return Err(e);
+                }
+            }
             ctx.out.step(format!("restoring into the stopped container {name}"));
             (id.clone(), None)
         }
@@ -662,6 +672,82 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(cleanup))
         }
     }
+}
+
+/// Whose stand-ins a checkpoint of a container restored from another
+/// engine's archive gets copies of (`c`: the container of the manifest's
+/// ID, inspected): that container's own (its stand-ins label) only when
+/// the checkpoint is signed by a trusted key (else its ID and binds are
+/// anyone's word) and the container still has the manifest's name. It may
+/// be running (a copy beside the original): `foreign::copy_tree` walks by
+/// directory fds, never through a link its processes put there. Otherwise
+/// the reason the stand-ins start empty. Pure.
+pub fn stand_ins_source(trusted: bool, src_name: &str, c: Option<&Value>) -> std::result::Result<PathBuf, String> {
+    let Some(c) = c else { return Err("the checkpointed container is gone".into()) };
+    if !trusted {
+        return Err("the checkpoint is not signed by a trusted key, so its container's are not copied".into());
+    }
+    if s(c, "/Name").trim_start_matches('/') != src_name {
+        return Err(format!("the container of the checkpoint's ID is no longer named {src_name}"));
+    }
+    c.pointer(&format!("/Config/Labels/{}", LABEL_STAND_INS.replace('/', "~1")))
+        .and_then(Value::as_str)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{src_name} has none of docker-cr's stand-ins"))
+}
+
+/// Why restoring into the existing stopped container `c` (named `name`) is
+/// refused: its HostConfig asks for what the policy grants only with
+/// --allow-host-access. Pure.
+pub fn same_refusal(name: &str, c: Option<&Value>, allow_host: bool) -> Option<Error> {
+    let (_, grants) = crate::model::policy::host_config(&c?["HostConfig"], allow_host);
+    (!allow_host && !grants.is_empty()).then(|| {
+        Error::container(
+            format!(
+                "the existing container {name} has {}, and the checkpoint restored into it is not signed by a trusted key",
+                grants.join(", ")
+            ),
+            format!("restore a copy with --name NEW, or add --allow-host-access if {name}'s settings are yours"),
+        )
+    })
+}
+
+/// Another engine's checkpoint may mount only the named volumes its
+/// archive carries (created by `restore --import`) or that do not exist
+/// here (Docker makes them empty): an existing one would be the host's
+/// data, attached on the archive's word, so it needs --allow-host-access.
+fn refuse_host_volumes(ctx: &Ctx, saved: &Value, f: &Foreign, a: &RestoreArgs, name: &str) -> Result<()> {
+    if a.allow_host_access {
+        return Ok(());
+    }
+    let mut existing = Vec::new();
+    for v in volume_names(saved).into_iter().filter(|v| !f.volumes.contains(v)) {
+        if ctx.engine.volume(&v)?.is_some() {
+            existing.push(v);
+        }
+    }
+    if existing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::container(
+        format!(
+            "{}'s checkpoint mounts the named volumes {} in {name}, which its archive does not carry and which exist on this host",
+            f.engine.name(),
+            existing.join(", ")
+        ),
+        "restore with --allow-host-access to attach them as they are, or remove or rename them (docker volume rm)",
+    ))
+}
+
+/// The named volumes a saved configuration mounts (`Mounts` of type volume). Pure.
+pub fn volume_names(saved: &Value) -> Vec<String> {
+    saved["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .filter_map(|m| m["Name"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Whether volume `name` (its `GET /volumes` answer `info`) is one the
@@ -1570,6 +1656,43 @@ mod tests {
             json!({"HostConfig": {"Annotations": {"org.criu.config": "/var/lib/docker-cr/.criu/x/restore-1.conf"}}});
         assert_eq!(own_criu_conf(&c), Some(PathBuf::from("/var/lib/docker-cr/.criu/x/restore-1.conf")));
         assert_eq!(own_criu_conf(&json!({"HostConfig": {"Annotations": {"org.criu.config": "/etc/x.conf"}}})), None);
+    }
+
+    // Security review V3: whose stand-ins are copied.
+    #[test]
+    fn stand_ins_are_copied_only_from_the_signed_checkpoints_container() {
+        let c = |name: &str, running: bool| {
+            json!({"Name": format!("/{name}"), "State": {"Running": running},
+                   "Config": {"Labels": {LABEL_STAND_INS: "/var/lib/docker-cr/.stand-ins/e/1-2"}}})
+        };
+        let own = PathBuf::from("/var/lib/docker-cr/.stand-ins/e/1-2");
+        assert_eq!(stand_ins_source(true, "web", Some(&c("web", false))), Ok(own));
+        assert!(stand_ins_source(false, "web", Some(&c("web", false))).is_err(), "unsigned: the ID is anyone's word");
+        assert!(stand_ins_source(true, "web", Some(&c("victim", false))).is_err(), "another name");
+        assert!(stand_ins_source(true, "web", Some(&c("web", true))).is_ok(), "a copy beside the running original");
+        assert!(stand_ins_source(true, "web", None).is_err());
+        assert!(stand_ins_source(true, "web", Some(&json!({"Name": "/web", "State": {"Running": false}}))).is_err());
+    }
+
+    // Security review P1: restoring into an existing container on --trust
+    // alone goes through the policy.
+    #[test]
+    fn an_existing_container_is_checked_by_the_policy() {
+        let plain = json!({"HostConfig": {"NetworkMode": "default"}});
+        let privileged = json!({"HostConfig": {"Privileged": true, "Binds": ["/:/host"]}});
+        assert!(same_refusal("web", Some(&plain), false).is_none());
+        let e = same_refusal("web", Some(&privileged), false).expect("refused").to_string();
+        assert!(e.contains("web") && e.contains("privileged mode") && e.contains("/:/host"), "{e}");
+        assert!(same_refusal("web", Some(&privileged), true).is_none());
+    }
+
+    #[test]
+    fn volume_names_of_a_saved_configuration() {
+        let saved = json!({"Mounts": [
+            {"Type": "volume", "Name": "data", "Destination": "/d"},
+            {"Type": "bind", "Source": "/srv", "Destination": "/s"}
+        ]});
+        assert_eq!(volume_names(&saved), vec!["data".to_string()]);
     }
 
     #[test]

@@ -278,10 +278,15 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
 pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     let Some(file) = &a.import else { return crate::ops::restore::run(g, a) };
+    // Blocked from the start (restore blocks them too): Ctrl-C during the
+    // unpack, the image load or the volumes stops at the next step and the
+    // memory pages and volumes are removed, not left behind.
+    host::block_signals();
     host::require_root()?;
     let out = Progress::new(g.quiet);
     let tmp = TempCheckpoint::new("import")?;
     let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
+    host::check_interrupted()?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
             format!("the archive {} has no manifest after its import", file.display()),
@@ -304,8 +309,9 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     }
     let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
     load_image(&tmp.path(), &inner, &sv, &out)?;
+    host::check_interrupted()?;
     let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
-    let r = crate::ops::restore::run(g, &inner);
+    let r = host::check_interrupted().and_then(|()| crate::ops::restore::run(g, &inner));
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {
@@ -442,6 +448,10 @@ fn unpack_volumes(
     create_volumes(dir, &tars, out, created)
 }
 
+/// Marks the volumes `create_volumes` made (the value: this process and
+/// the name).
+const VOLUME_LABEL: &str = "org.docker-cr.imported-by";
+
 /// Creates the volumes `tars` (checked names, none of which may exist
 /// here) and fills each from `volumes/<name>.tar` of `dir`, confined to
 /// its directory; on failure those created are removed again.
@@ -466,7 +476,16 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
     let r = (|| -> Result<()> {
         for name in tars {
             let Some(engine) = &created.engine else { break };
-            let v = engine.create_volume(name)?;
+            // Checked again by the answer (see `create_volume`): one made
+            // since the check above is someone else's, never filled.
+            let nonce = format!("{}-{}", std::process::id(), name);
+            let v = engine.create_volume(name, &serde_json::json!({ VOLUME_LABEL: nonce }))?;
+            if v.pointer(&format!("/Labels/{VOLUME_LABEL}")).and_then(|l| l.as_str()) != Some(nonce.as_str()) {
+                return Err(Error::container(
+                    format!("the volume {name} was created by someone else while the archive was imported"),
+                    format!("docker-cr does not overwrite it; remove it (docker volume rm {name}) or restore with --ignore-volumes"),
+                ));
+            }
             created.names.push(name.clone());
             let mount = PathBuf::from(v["Mountpoint"].as_str().unwrap_or(""));
             let tar = vdir.join(format!("{name}.tar"));

@@ -103,7 +103,8 @@ fn docker_checkpoint_restored_by_podman() {
         let out = text(&o);
         assert!(out.contains(&format!("podman container restore --import {file_s}")), "{codec}: {out}");
 
-        let pname = format!("p2-{}", unique("into"));
+        let prefix = std::env::var("DCR_PODMAN_PREFIX").unwrap_or_else(|_| "p2-".into());
+        let pname = format!("{prefix}{}", unique("into"));
         let _pguard = PodmanCtr(pname.clone());
         let o = podman(&["container", "restore", "--import", file_s, "--name", &pname]);
         assert!(o.status.success(), "{codec}: podman container restore --import failed:\n{}", text(&o));
