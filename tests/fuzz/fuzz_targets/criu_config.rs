@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut want = vec!["tree", "images-dir", "work-dir", "log-file", "verbosity=4", "root", "freeze-cgroup"];
     want.extend(["manage-cgroups=soft", "empty-ns"]);
     want.extend(d.nft_lock.then_some("network-lock"));
-    want.extend(["leave-running", "skip-in-flight"]);
+    want.extend(["leave-running", "skip-in-flight", "link-remap"]);
     want.extend(d.tcp_established.then_some("tcp-established"));
     want.extend(d.ext_unix_sk.then_some("ext-unix-sk"));
     want.extend(d.file_locks.then_some("file-locks"));
