@@ -7,27 +7,16 @@
 //! its token, the files must be as Podman left them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
+use super::{podman, podman_ok, PodmanCtr};
 use crate::util::*;
 
 const PODMAN_IMAGE: &str = "localhost/docker-cr-test:busybox";
 
-/// The start of this run's Podman names: Podman is shared with other
-/// helpers, each with a prefix of its own (DCR_PODMAN_PREFIX).
+/// The start of this module's Podman names.
 fn prefix() -> String {
-    std::env::var("DCR_PODMAN_PREFIX").unwrap_or_else(|_| "p1-".into())
-}
-
-fn podman(args: &[&str]) -> Output {
-    Command::new("podman").args(args).stdin(Stdio::null()).output().expect("run podman (tests/setup-host installs it)")
-}
-
-#[track_caller]
-fn podman_ok(args: &[&str]) -> String {
-    let o = podman(args);
-    assert!(o.status.success(), "podman {args:?} failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    super::prefix("p1-")
 }
 
 /// Fails (never skips) when Podman or its test image is missing.
@@ -35,15 +24,6 @@ fn require_podman() {
     require_engine();
     let o = podman(&["image", "exists", PODMAN_IMAGE]);
     assert!(o.status.success(), "Podman or its image {PODMAN_IMAGE} is missing: run tests/setup-host\n{}", text(&o));
-}
-
-/// A Podman container (names start with `prefix()`), removed when dropped.
-struct PodmanCtr(String);
-
-impl Drop for PodmanCtr {
-    fn drop(&mut self) {
-        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
-    }
 }
 
 /// What a Podman counter left to check after its export.

@@ -6,29 +6,10 @@
 //! deleted, the process is in Podman's network; docker-cr still restores
 //! the same archive into Docker.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
+use super::{podman, podman_ok, PodmanCtr};
 use crate::util::*;
-
-fn podman(args: &[&str]) -> Output {
-    Command::new("podman").args(args).stdin(Stdio::null()).output().expect("run podman (tests/setup-host installs it)")
-}
-
-#[track_caller]
-fn podman_ok(args: &[&str]) -> String {
-    let o = podman(args);
-    assert!(o.status.success(), "podman {args:?} failed:\n{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-/// Removes the Podman container when dropped (its names start with p2-).
-struct PodmanCtr(String);
-
-impl Drop for PodmanCtr {
-    fn drop(&mut self) {
-        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
-    }
-}
 
 /// Fails (never skips) without Podman or without the test image in it
 /// under the same ID as in Docker (Podman finds the image by that ID).
@@ -103,7 +84,7 @@ fn docker_checkpoint_restored_by_podman() {
         let out = text(&o);
         assert!(out.contains(&format!("podman container restore --import {file_s}")), "{codec}: {out}");
 
-        let prefix = std::env::var("DCR_PODMAN_PREFIX").unwrap_or_else(|_| "p2-".into());
+        let prefix = super::prefix("p2-");
         let pname = format!("{prefix}{}", unique("into"));
         let _pguard = PodmanCtr(pname.clone());
         let o = podman(&["container", "restore", "--import", file_s, "--name", &pname]);
