@@ -25,7 +25,6 @@
 //! ends before the tar's end marker is truncated, and a docker-cr archive's
 //! files are checked against its manifest before the directory appears.
 
-use crate::model::targuard::TarGuard;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -34,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::model::manifest::{self as mf, Manifest};
+use crate::model::targuard::TarGuard;
 use crate::model::trust;
 
 pub const CONFIG_DUMP: &str = "config.dump";
@@ -779,23 +779,7 @@ pub fn import(input: impl Read, what: &str, dest: &Path, finish: Finish) -> Resu
         Err(e) => return Err(e).at("stat", dest),
     }
     let partial = partial_path(dest)?;
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().mode(0o700).create(&partial).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                Error::checkpoint(
-                    format!(
-                        "{} exists: another import to {} runs, or one was interrupted",
-                        partial.display(),
-                        dest.display()
-                    ),
-                    format!("if no docker-cr is running, remove {}", partial.display()),
-                )
-            } else {
-                Error::Io { op: "create", path: partial.clone(), source: e }
-            }
-        })?;
-    }
+    mf::create_partial(&partial, dest, "import")?;
     let r = import_into(input, what, &partial, finish).and_then(|imp| {
         crate::model::manifest::rename_noreplace(&partial, dest)?;
         Ok(imp)

@@ -472,6 +472,27 @@ pub fn read(dir: &Path) -> Result<Manifest> {
 }
 
 /// A manifest for other modules' tests.
+/// Creates `partial` (0700): where the checkpoint directory `dest` is built
+/// before `rename_noreplace` makes it appear. One that exists means another
+/// `what` ("checkpoint", "import") to `dest` runs, or one was interrupted.
+pub fn create_partial(partial: &Path, dest: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(partial).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::checkpoint(
+                format!(
+                    "{} exists: another {what} to {} is running, or one was interrupted",
+                    partial.display(),
+                    dest.display()
+                ),
+                format!("if no docker-cr is running, remove {}", partial.display()),
+            )
+        } else {
+            Error::Io { op: "create", path: partial.to_path_buf(), source: e }
+        }
+    })
+}
+
 /// `rename(from, to)` that fails rather than replace anything at `to`
 /// (renameat2 RENAME_NOREPLACE): a plain rename silently replaces an empty
 /// directory someone created there meanwhile.

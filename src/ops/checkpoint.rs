@@ -234,20 +234,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     if let Some(parent) = partial.parent() {
         fs::create_dir_all(parent).at("create", parent)?;
     }
-    fs::DirBuilder::new().mode(0o700).create(&partial).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::checkpoint(
-                format!(
-                    "{} exists: another checkpoint to {} is running, or one was interrupted",
-                    partial.display(),
-                    dir.display()
-                ),
-                format!("if no docker-cr is running, remove {}", partial.display()),
-            )
-        } else {
-            Error::Io { op: "create", path: partial.clone(), source: e }
-        }
-    })?;
+    mf::create_partial(&partial, &dir, "checkpoint")?;
     // Everything below goes through this descriptor: in a parent directory
     // that others can write to, the name could be swapped for a symlink
     // after the mkdir, and CRIU would write memory pages wherever it points.
