@@ -143,6 +143,11 @@ fn b_trusts_a(pid: &str, sock: &str) {
 fn nothing_left_on_b(pid: &str, sock: &str, name: &str) {
     let o = on_b(pid, sock, &["docker", "inspect", name]);
     assert!(!o.status.success(), "a container {name} was left on host B");
+    b_store_is_empty();
+}
+
+#[track_caller]
+fn b_store_is_empty() {
     let left: Vec<_> =
         std::fs::read_dir(store_b()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "left in host B's store: {left:?}");
@@ -185,9 +190,7 @@ fn migrate_command_moves_a_running_container() {
     assert!(state_on_b(&pid, port).unwrap().1 > n1, "the counter stopped on host B");
     let moved = on_b(&pid, &sock, &["docker", "exec", &name, "cat", "/tmp/moved.txt"]);
     assert_eq!(String::from_utf8_lossy(&moved.stdout).trim(), "carried");
-    let left: Vec<_> =
-        std::fs::read_dir(store_b()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-    assert!(left.is_empty(), "left in host B's store: {left:?}");
+    b_store_is_empty();
 }
 
 // A destination that cannot restore (its engine lacks the image, and no
