@@ -434,7 +434,7 @@ fn redis_keeps_its_in_memory_data() {
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
     let o = ok(dcr(&["restore", &name, s(&dir)]));
-    assert!(text(&o).contains("1 established TCP connection: restored closed"), "{}", text(&o));
+    assert!(text(&o).contains("1 TCP connection restored closed"), "{}", text(&o));
     drop(held);
     wait_redis(port);
     assert_eq!(redis(port, &["DBSIZE"]).as_deref(), Some(":100"));
@@ -472,7 +472,7 @@ fn static_ip_keeps_established_connections() {
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
     let o = ok(dcr(&["restore", &name, s(&dir)]));
-    assert!(text(&o).contains("1 established TCP connection: restored open"), "{}", text(&o));
+    assert!(text(&o).contains("1 TCP connection: restored open"), "{}", text(&o));
     drop(held);
     let owner = network_owner(&name);
     assert_eq!(inspect(&owner, &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}")), ip);

@@ -380,3 +380,137 @@ fn failed_restore_names_the_process() {
     assert!(t.contains("note: CRIU failed restoring process 1 (sh) of the container"), "{t}");
     assert!(!exists(&name));
 }
+
+/// Issue 16: `docker run --init` (Compose's `init: true`): the engine binds
+/// its docker-init at /sbin/docker-init, and on Debian that file is a
+/// symlink (to tini-static), which CRIU's mount engine bind-mounts as the
+/// link itself and then fails on. Restored after docker rm: PID 1 is
+/// docker-init again, the counter goes on, and orphans are still reaped.
+#[test]
+fn init_container_restores_with_its_init_and_reaping() {
+    require_engine();
+    let c = Counter::start("init", &["--init"], 10);
+    let name = c.name.clone();
+    let comm = |n: &str| docker_ok(&["exec", n, "cat", "/proc/1/comm"]);
+    assert_eq!(comm(&name), "docker-init", "the engine did not run docker-init as PID 1");
+    let dir = temp_dir("cp").join("init");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let o = ok(dcr(&["restore", &name, s(&dir)]));
+    assert_continues(c.port, &c.token, c.count);
+    assert_eq!(comm(&name), "docker-init", "PID 1 is not docker-init after the restore:\n{}", text(&o));
+    // The counter's shell is docker-init's child, as before.
+    let stats = docker_ok(&["exec", &name, "sh", "-c", "for p in /proc/[0-9]*; do cat $p/stat; echo; done"]);
+    let children_of_1: Vec<&str> = stats
+        .lines()
+        .filter_map(|l| {
+            let (head, rest) = l.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1;
+            (rest.split_whitespace().nth(1) == Some("1")).then_some(comm)
+        })
+        .collect();
+    assert!(children_of_1.contains(&"sh"), "the counter's shell is not docker-init's child:\n{stats}");
+    // An orphan becomes docker-init's, and docker-init reaps it.
+    docker_ok(&["exec", &name, "sh", "-c", "sh -c 'sleep 0.3 &' ; exit 0"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let stats = docker_ok(&["exec", &name, "sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; echo"]);
+    let zombies: Vec<&str> = stats.split(')').skip(1).filter(|rest| rest.trim_start().starts_with("Z ")).collect();
+    assert!(zombies.is_empty(), "an orphan was left a zombie after the restore:\n{stats}");
+}
+
+/// Issue 16: the restored container gets a new address (docker rm, then a
+/// restore on the default bridge), yet a connection inside it over loopback
+/// does not depend on that address: it comes back open with the bytes queued
+/// in it, while a connection from outside (made on the old address) is
+/// closed, and the restore says which is which.
+#[test]
+fn loopback_connections_survive_a_new_address() {
+    require_engine();
+    let name = unique("lo");
+    let _c = Container(name.clone());
+    let port = free_port();
+    // A reader on 127.0.0.1:9000 that reads only once /tmp/go exists, and a
+    // writer of 1 MiB into it: the bytes sit in the two sockets' queues.
+    // Both ends keep their input open (busybox nc ends the connection at
+    // the end of its input, and a closed socket is no process's to dump).
+    let script = "tok=$(cat /tmp/token); rm -f /tmp/token; httpd -p 80 -h /var/www; \
+        head -c 1048576 /dev/urandom > /tmp/data; \
+        ( sleep 100000 | nc -l -p 9000 | ( while [ ! -e /tmp/go ]; do sleep 0.1; done; cat > /tmp/got ) ) & \
+        sleep 0.5; ( cat /tmp/data; sleep 100000 ) | nc 127.0.0.1 9000 & \
+        i=0; while :; do i=$((i+1)); echo \"$tok $i\" > /var/www/state.new; mv /var/www/state.new /var/www/state; sleep 0.05; done";
+    let token = start_service(&name, port, &[], script, &[]);
+    let (_, n) = wait_count(port, 20);
+    // Bytes are queued on the loopback connection (tx/rx queues of port 9000).
+    let queued = || {
+        let t = docker_ok(&["exec", &name, "cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+        t.lines()
+            .skip(1)
+            .filter(|l| l.contains(":2328 "))
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter_map(|q| q.split_once(':'))
+            .map(|(tx, rx)| u64::from_str_radix(tx, 16).unwrap_or(0) + u64::from_str_radix(rx, 16).unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert!(queued() > 0, "nothing is queued on the loopback connection before the checkpoint");
+    let held = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let dir = temp_dir("cp").join("lo");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let o = ok(dcr(&["restore", &name, s(&dir)]));
+    let t = text(&o);
+    assert!(t.contains("2 TCP connections over loopback restored open (") && t.contains("127.0.0.1]:9000 - "), "{t}");
+    assert!(t.contains("1 TCP connection restored closed (") && t.contains(":80 - "), "{t}");
+    drop(held);
+    assert_continues(port, &token, n);
+    docker_ok(&["exec", &name, "touch", "/tmp/go"]);
+    let start = std::time::Instant::now();
+    loop {
+        let size = docker_ok(&["exec", &name, "sh", "-c", "wc -c < /tmp/got 2>/dev/null || echo 0"]);
+        if size.trim() == "1048576" {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the loopback stream stopped at {size} bytes");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let sums = docker_ok(&["exec", &name, "sh", "-c", "md5sum /tmp/data /tmp/got | cut -d' ' -f1"]);
+    let mut it = sums.lines();
+    assert_eq!(it.next(), it.next(), "the bytes that came through the restored connection differ");
+}
+
+/// Issue 16: CRIU refuses an inotify watch whose file it cannot reopen by
+/// its handle (overlayfs on many kernels: `fsnotify: Can't dump that
+/// handle`); the error names the descriptor as an inotify instance and the
+/// watched path in the container, and says what to do. This host's
+/// overlayfs can reopen handles, so CRIU's own fault injection
+/// (CRIU_FAULT=128, FI_CHECK_OPEN_HANDLE) takes the path those kernels take.
+#[test]
+fn failed_dump_names_an_inotify_watch() {
+    require_engine();
+    let prog = static_program("inotify-watch");
+    let name = unique("inotify");
+    let _c = Container(name.clone());
+    start_service(
+        &name,
+        0,
+        &[],
+        "mkdir -p /app/conf; exec /bin/inotify-watch /app/conf",
+        &[(&prog, "/bin/inotify-watch")],
+    );
+    let dir = temp_dir("cp").join("inotify");
+    let o = std::process::Command::new(bin())
+        .args(["checkpoint", &name, s(&dir)])
+        .env("CRIU_FAULT", "128")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("Can't dump that handle"), "{t}");
+    assert!(
+        t.contains("(inotify-watch; host pid") && t.contains("its fd 3: an inotify instance watching /app/conf"),
+        "{t}"
+    );
+    assert!(t.contains("have inotify-watch stop watching /app/conf, or watch a path on a volume"), "{t}");
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "true", "the container was left stopped:\n{t}");
+    assert_eq!(inspect(&name, "{{.State.Paused}}"), "false");
+    assert!(!dir.exists(), "a half checkpoint is visible");
+}

@@ -9,10 +9,27 @@ use std::process::Command;
 
 use crate::util::*;
 
+/// Host B's socket and dockerd pid, with what every test here needs made
+/// first: the test image as the same image as host A's (engine-ns imports
+/// its own, with another ID), and an empty store.
 fn host_b() -> (String, String) {
     let sock = std::env::var("DOCKER_CR_HOST_B").expect("DOCKER_CR_HOST_B is not set: run this test through tests/run");
     let pid = std::env::var("DOCKER_CR_HOST_B_PID").expect("DOCKER_CR_HOST_B_PID is not set: run it through tests/run");
+    same_image_on_b(&sock, IMAGE);
+    let _ = std::fs::remove_dir_all(store_b());
     (sock, pid)
+}
+
+/// Host B holds `image` as host A does (same ID), loaded when it does not.
+fn same_image_on_b(sock: &str, image: &str) {
+    let id = inspect(image, "{{.Id}}");
+    let on_b = Command::new("docker").args(["-H", sock, "image", "inspect", "-f", "{{.Id}}", image]).output().unwrap();
+    if String::from_utf8_lossy(&on_b.stdout).trim() == id {
+        return;
+    }
+    let load =
+        Command::new("sh").args(["-c", &format!("docker save {image} | docker -H {sock} load")]).output().unwrap();
+    assert!(load.status.success(), "loading {image} into host B failed:\n{}", text(&load));
 }
 
 /// Host B's own key directory: it is another host, with its own signing
@@ -72,13 +89,7 @@ fn migrate_to_another_host() {
     let dir = temp_dir("cp").join("mig");
     ok(dcr(&["checkpoint", "--stop", &name, dir.to_str().unwrap()]));
 
-    // Carry the image over, as one would between hosts.
-    let save = Command::new("sh")
-        .args(["-c", &format!("docker save {IMAGE} | DOCKER_HOST={sock} docker load")])
-        .output()
-        .unwrap();
-    assert!(save.status.success(), "{}", text(&save));
-
+    // The image was carried over as one would between hosts (host_b).
     // Host B has never seen host A's key: the checkpoint is refused...
     let _ = std::fs::remove_dir_all(keys_b());
     let o = on_b(&pid, &sock, &[bin(), "restore", &name, dir.to_str().unwrap()]);

@@ -17,8 +17,12 @@ pub fn unique(prefix: &str) -> String {
     format!("dcr-{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
+/// The docker-cr under test: the debug build of this crate, or the binary
+/// DOCKER_CR_BIN names (tests/run points one phase at the static release
+/// build, the binary users get).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_docker-cr")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var("DOCKER_CR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_docker-cr").to_string()))
 }
 
 /// Runs docker-cr with the given arguments.

@@ -161,12 +161,25 @@ pub struct RestoreOpts {
     /// Leave the restored tasks stopped (SIGSTOP) instead of resuming them:
     /// a paused container comes back paused (see restore.rs `repause`).
     pub leave_stopped: bool,
+    /// Bind mounts whose source is a symlink: (destination, the file or
+    /// directory it points to). runc names the link as the source, and
+    /// CRIU's mount engine (mount-v2) opens it without following it, then
+    /// fails on the link (`Can't remount … with MS_PRIVATE: No such file
+    /// or directory`); the engine's own mount followed it. These lines,
+    /// read after runc's, name the real source (`ext-mount-map`'s last word
+    /// wins in CRIU).
+    pub ext_mounts: Vec<(String, PathBuf)>,
 }
 
+/// How established connections come back. Both restore them with CRIU's
+/// `tcp-established`; with `LocalOnly` the container gets a new address,
+/// and the restore's `files.img` has the connections on the old one made
+/// unconnected first (see `model::sockets::keep_only_local`), so only
+/// those over loopback come back open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TcpRestore {
     Established,
-    Close,
+    LocalOnly,
 }
 
 /// The restore options. The cgroup parent in them comes from the
@@ -184,8 +197,7 @@ pub fn restore_config(o: &RestoreOpts) -> Result<String> {
 fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
     let mut s = String::new();
     match o.tcp {
-        Some(TcpRestore::Established) => s.push_str("tcp-established\n"),
-        Some(TcpRestore::Close) => s.push_str("tcp-close\n"),
+        Some(TcpRestore::Established | TcpRestore::LocalOnly) => s.push_str("tcp-established\n"),
         None => {}
     }
     if o.ext_unix_sk {
@@ -200,6 +212,9 @@ fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
     }
     if o.leave_stopped {
         s.push_str("leave-stopped\n");
+    }
+    for (dest, real) in &o.ext_mounts {
+        line(&mut s, "ext-mount-map", &format!("{dest}:{}", real.display()))?;
     }
     line(&mut s, "log-file", &o.log_file.to_string_lossy())?;
     Ok(s)
@@ -365,7 +380,9 @@ impl Criu {
         let ns_pid = |p: i32| {
             fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::model::deleted::ns_pid(&s))
         };
-        let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &ns_pid);
+        let watch_path = |p: i32, w: Watch| watched_path(p, w);
+        let names = Names { ns_pid: Some(&ns_pid), watch_path: Some(&watch_path) };
+        let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &names);
         if excerpt.is_empty() {
             excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
         }
@@ -642,45 +659,84 @@ pub struct Culprit {
     pub comm: String,
     pub fd: Option<i32>,
     pub object: Option<String>,
+    /// The descriptor is an inotify instance whose watch CRIU could not
+    /// dump: that watch's inode and device, for the caller to name.
+    pub watch: Option<Watch>,
+}
+
+/// An inotify watch as CRIU logs it (`wd: wd … s_dev … i_ino …`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Watch {
+    pub s_dev: u64,
+    pub ino: u64,
 }
 
 fn is_error(l: &str) -> bool {
     (l.contains("Error") || l.contains("error (")) && !HARMLESS.iter().any(|h| l.contains(h))
 }
 
+/// The words of a log line after `seq` (consecutive words), if it has
+/// them. CRIU pads numbers to a width (`%#8x`, `%#16`), so its lines are
+/// read as words, never matched with a formatted key. Pure.
+fn words_after<'a>(words: &[&'a str], seq: &[&str]) -> Option<Vec<&'a str>> {
+    let n = seq.len();
+    (0..words.len().saturating_sub(n - 1)).find(|&i| words[i..i + n] == *seq).map(|i| words[i + n..].to_vec())
+}
+
+/// A number as CRIU prints it: `0x1a2b` (`%#x`) or decimal.
+fn number(w: &str) -> Option<u64> {
+    match w.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => w.parse().ok(),
+    }
+}
+
 /// The process CRIU's dump failed on, from its log (None when the log does
 /// not show one: the failure was not about one process).
 pub fn culprit(log: &str) -> Option<Culprit> {
-    let lines: Vec<&str> = log.lines().collect();
-    let first = lines.iter().position(|l| is_error(l))?;
-    let before = &lines[..first];
-    let t = before.iter().rposition(|l| l.contains("Dumping task (pid: "))?;
-    let task = before[t].split("Dumping task (pid: ").nth(1)?;
-    let (pid, rest) = task.split_once(" comm: ")?;
-    let mut c = Culprit {
-        pid: pid.trim().parse().ok()?,
-        comm: rest.strip_suffix(')').unwrap_or(rest).to_string(),
-        ..Default::default()
-    };
-    let fdinfo = format!("{} fdinfo ", c.pid);
-    for l in before[t..].iter().rev() {
+    let lines: Vec<Vec<&str>> = log.lines().map(|l| l.split_whitespace().collect()).collect();
+    let raw: Vec<&str> = log.lines().collect();
+    let first = raw.iter().position(|l| is_error(l))?;
+    let (task_at, pid, comm) = lines[..first].iter().enumerate().rev().find_map(|(i, w)| {
+        let rest = words_after(w, &["Dumping", "task", "(pid:"])?;
+        let pid: i32 = rest.first()?.parse().ok()?;
+        let comm = words_after(&rest, &["comm:"])?.join(" ");
+        Some((i, pid, comm.strip_suffix(')').unwrap_or(&comm).to_string()))
+    })?;
+    let mut c = Culprit { pid, comm, ..Default::default() };
+    let pid_word = pid.to_string();
+    // An inotify watch CRIU could not open by its handle.
+    if raw[first].contains("Can't dump that handle") {
+        c.watch = lines[task_at..first].iter().rev().find_map(|w| {
+            let rest = words_after(w, &["wd:", "wd"])?;
+            let s_dev = number(words_after(&rest, &["s_dev"])?.first()?)?;
+            let ino = number(words_after(&rest, &["i_ino"])?.first()?)?;
+            Some(Watch { s_dev, ino })
+        });
+    }
+    for (i, w) in lines[task_at..first].iter().enumerate().rev() {
         if c.fd.is_none() {
-            if let Some(fd) = l.split(&fdinfo).nth(1).and_then(|r| r.split(':').next()?.trim().parse().ok()) {
-                c.fd = Some(fd);
+            let fd = words_after(w, &[pid_word.as_str(), "fdinfo"])
+                .and_then(|r| r.first()?.trim_end_matches(':').parse().ok());
+            if fd.is_some() {
+                c.fd = fd;
             }
         }
         if c.object.is_none() {
-            if let Some(ino) = l.split("Searching for socket ").nth(1).and_then(|r| r.split_whitespace().next()) {
-                let key = format!("Collected: ino {ino} ");
-                c.object = lines.iter().find_map(|x| x.split(&key).nth(1)).map(describe_socket);
-            } else if let Some((n, p)) = l
-                .split("Dumping path for ")
-                .nth(1)
-                .and_then(|r| r.split_once(" fd via self "))
-                .and_then(|(n, r)| Some((n.parse::<i32>().ok()?, r.split_once(" [")?.1)))
+            if let Some(ino) = words_after(w, &["Searching", "for", "socket"]).and_then(|r| number(r.first()?)) {
+                c.object = lines.iter().find_map(|x| {
+                    let rest = words_after(x, &["Collected:", "ino"])?;
+                    (number(rest.first()?)? == ino).then(|| describe_socket(&rest[1..]))
+                });
+            } else if let Some(n) = words_after(w, &["Dumping", "path", "for"])
+                .filter(|r| r.get(1..4) == Some(&["fd", "via", "self"][..]))
+                .and_then(|r| r.first()?.parse::<i32>().ok())
             {
                 // -3 and the like are the cwd, root and mappings, not fds.
-                if n >= 0 {
+                let line = raw[task_at + i];
+                if let (true, Some((_, p))) =
+                    (n >= 0, line.split_once(" fd via self ").and_then(|(_, r)| r.split_once(" [")))
+                {
                     c.object = Some(p.strip_suffix(']').unwrap_or(p).to_string());
                 }
             }
@@ -688,6 +744,9 @@ pub fn culprit(log: &str) -> Option<Culprit> {
         if c.fd.is_some() {
             break;
         }
+    }
+    if let (None, Some(w)) = (&c.object, c.watch) {
+        c.object = Some(format!("an inotify instance watching inode {:#x} of device {:#x}", w.ino, w.s_dev));
     }
     Some(c)
 }
@@ -714,9 +773,9 @@ pub fn comm_in_core(core: &[u8]) -> Option<String> {
 }
 
 /// "family AF_INET6 type SOCK_STREAM port 80 state TCP_ESTABLISHED
-/// src_addr ::ffff:172.17.0.2" (CRIU's inet collect line) in words.
-fn describe_socket(fields: &str) -> String {
-    let w: Vec<&str> = fields.split_whitespace().collect();
+/// src_addr ::ffff:172.17.0.2" (the words of CRIU's inet collect line,
+/// after the inode) in words.
+fn describe_socket(w: &[&str]) -> String {
     let get = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied().unwrap_or("?");
     match get("type") {
         "SOCK_STREAM" if get("family").starts_with("AF_INET") => {
@@ -730,13 +789,20 @@ fn describe_socket(fields: &str) -> String {
 /// a screenful, plus an explanation for errors we know. CRIU's hints that
 /// name its own options are put in docker-cr's terms (see `HINTS`).
 pub fn log_excerpt(log: &str) -> String {
-    log_excerpt_with(log, &|_| None)
+    log_excerpt_with(log, &Names::default())
 }
 
-/// `log_excerpt`, with `ns_pid` giving the pid a host pid has in the
-/// container (while the process still exists), to name it as the container
-/// knows it.
-pub fn log_excerpt_with(log: &str, ns_pid: &dyn Fn(i32) -> Option<i32>) -> String {
+/// What the caller can find out about the culprit while its process still
+/// exists: its pid in the container, and the path of an inotify watch.
+#[derive(Default)]
+pub struct Names<'a> {
+    pub ns_pid: Option<&'a dyn Fn(i32) -> Option<i32>>,
+    pub watch_path: Option<&'a dyn Fn(i32, Watch) -> Option<String>>,
+}
+
+/// `log_excerpt`, with `names` naming the process as the container knows
+/// it and what its descriptor is.
+pub fn log_excerpt_with(log: &str, names: &Names) -> String {
     let errors: Vec<&str> = log.lines().filter(|l| is_error(l)).collect();
     let mut out: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -750,18 +816,31 @@ pub fn log_excerpt_with(log: &str, ns_pid: &dyn Fn(i32) -> Option<i32>) -> Strin
             }
         }
     }
-    if let Some(c) = culprit(log) {
+    if let Some(mut c) = culprit(log) {
+        let watched = c.watch.and_then(|w| names.watch_path.and_then(|f| f(c.pid, w)));
+        if let Some(path) = &watched {
+            c.object = Some(format!("an inotify instance watching {path}"));
+        }
         let what = match (c.fd, &c.object) {
             (Some(fd), Some(o)) => format!(", its fd {fd}: {o}"),
             (Some(fd), None) => format!(", its fd {fd}"),
             (None, Some(o)) => format!(": {o}"),
             (None, None) => String::new(),
         };
-        let who = match ns_pid(c.pid) {
+        let who = match names.ns_pid.and_then(|f| f(c.pid)) {
             Some(n) => format!("process {n} ({}; host pid {})", c.comm, c.pid),
             None => format!("process {} ({}; host pid)", c.pid, c.comm),
         };
         out.push(format!("note: CRIU failed on {who}{what}"));
+        if c.watch.is_some() {
+            out.push(format!(
+                "note: CRIU cannot save an inotify watch on a file of the container's own filesystem (overlayfs \
+                 cannot reopen it by its handle); have {} stop watching {}, or watch a path on a volume or bind \
+                 mount instead, then checkpoint",
+                c.comm,
+                watched.as_deref().unwrap_or("it")
+            ));
+        }
     }
     out.extend(notes);
     if log.contains("Can't get rlimit") {
@@ -780,6 +859,46 @@ pub fn log_excerpt_with(log: &str, ns_pid: &dyn Fn(i32) -> Option<i32>) -> Strin
 }
 
 const FULL: &str = "No space left on device";
+
+/// The path, in the container of process `pid`, of the file an inotify
+/// watch is on: found by walking its root (same filesystem, without
+/// following links), at most a few thousand entries deep enough for the
+/// usual places (/, /etc, /app/config). None when it is not found.
+fn watched_path(pid: i32, w: Watch) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let root_md = fs::metadata(&root).ok()?;
+    let matches = |md: &fs::Metadata| md.ino() == w.ino && (md.dev() == w.s_dev || dev_matches(md.dev(), w.s_dev));
+    if matches(&root_md) {
+        return Some("/ (the container's root directory)".into());
+    }
+    let mut queue = std::collections::VecDeque::from([PathBuf::new()]);
+    let mut seen = 0usize;
+    while let Some(rel) = queue.pop_front() {
+        for e in fs::read_dir(root.join(&rel)).into_iter().flatten().flatten() {
+            seen += 1;
+            if seen > 20_000 {
+                return None;
+            }
+            let Ok(md) = e.path().symlink_metadata() else { continue };
+            let p = rel.join(e.file_name());
+            if matches(&md) {
+                return Some(format!("/{}", p.display()));
+            }
+            if md.is_dir() && md.dev() == root_md.dev() && rel.components().count() < 4 {
+                queue.push_back(p);
+            }
+        }
+    }
+    None
+}
+
+/// CRIU logs the kernel's device number (`s_dev`: major << 20 | minor),
+/// stat the user-space encoding.
+fn dev_matches(st_dev: u64, s_dev: u64) -> bool {
+    let (major, minor) = (rustix::fs::major(st_dev) as u64, rustix::fs::minor(st_dev) as u64);
+    (major << 20 | minor) == s_dev
+}
 
 /// Lines CRIU logs as errors that change nothing (without CAP_SYS_RESOURCE it
 /// cannot raise its own file limit, and carries on).
@@ -996,16 +1115,17 @@ mod tests {
     #[test]
     fn restore_config_mirrors_the_dump() {
         let o = RestoreOpts {
-            tcp: Some(TcpRestore::Close),
+            tcp: Some(TcpRestore::LocalOnly),
             ext_unix_sk: true,
             file_locks: true,
             cgroup_root_v2: Some("/docker/new".into()),
             log_file: "/run/docker-cr/restore.log".into(),
             leave_stopped: false,
+            ext_mounts: Vec::new(),
         };
         assert_eq!(
             restore_config(&o).unwrap(),
-            "tcp-close\next-unix-sk\nfile-locks\ncgroup-root :/docker/new\nlog-file /run/docker-cr/restore.log\n"
+            "tcp-established\next-unix-sk\nfile-locks\ncgroup-root :/docker/new\nlog-file /run/docker-cr/restore.log\n"
         );
         let paused = RestoreOpts { leave_stopped: true, log_file: "/l".into(), ..Default::default() };
         assert_eq!(restore_config(&paused).unwrap(), "leave-stopped\nlog-file /l\n");
@@ -1080,10 +1200,12 @@ mod tests {
                 pid: 4074,
                 comm: "httpd".into(),
                 fd: Some(0),
-                object: Some("a TCP socket, port 80 (TCP_ESTABLISHED, address ::ffff:172.17.0.2)".into())
+                object: Some("a TCP socket, port 80 (TCP_ESTABLISHED, address ::ffff:172.17.0.2)".into()),
+                watch: None,
             }
         );
-        let e = log_excerpt_with(TCP_LOG, &|p| (p == 4074).then_some(2));
+        let ns = |p: i32| (p == 4074).then_some(2);
+        let e = log_excerpt_with(TCP_LOG, &Names { ns_pid: Some(&ns), watch_path: None });
         assert!(e.contains("inet: Connected TCP socket\n"), "{e}");
         assert!(
             e.contains("note: CRIU failed on process 2 (httpd; host pid 4074), its fd 0: a TCP socket, port 80"),
@@ -1122,6 +1244,64 @@ mod tests {
         // The cwd is not a descriptor.
         let cwd = "(00.1) Dumping task (pid: 7 comm: sleep)\n(00.2) 7 fdinfo 2: pos: 0\n(00.3) Dumping path for -3 fd via self 18 [/]\n(00.4) Error (x.c:1): y\n";
         assert_eq!(culprit(cwd).unwrap().object, None);
+    }
+
+    // Issue 16: CRIU prints inode numbers with %#8x, so a small one is
+    // padded (two spaces before a 7-character number): read by words.
+    #[test]
+    fn log_lines_are_read_by_words_whatever_the_padding() {
+        for (collected, searched) in
+            [("ino  0x186f4", "0x186f4"), ("ino 0x11b1e6f", "0x11b1e6f"), ("ino     0x1f", "0x1f")]
+        {
+            let log = format!(
+                "(00.1) inet: \tCollected: {collected} family AF_INET6   type SOCK_STREAM    port       80 state TCP_ESTABLISHED  src_addr ::ffff:172.17.0.2
+(00.2) Dumping task (pid: 4074 comm: httpd)
+(00.3)   4074  fdinfo   0: pos:                0 flags:                2/0
+(00.4) sockets: Searching for socket {searched} family 10
+(00.5) Error (criu/sk-inet.c:200): inet: Connected TCP socket, consider using --tcp-established option.
+"
+            );
+            let c = culprit(&log).unwrap();
+            assert_eq!(c.fd, Some(0), "{log}");
+            assert_eq!(
+                c.object.as_deref(),
+                Some("a TCP socket, port 80 (TCP_ESTABLISHED, address ::ffff:172.17.0.2)"),
+                "{log}"
+            );
+        }
+        // A collected socket of another inode is not taken for it.
+        let other = "(00.1) inet: \tCollected: ino 0x186f40 family AF_INET type SOCK_STREAM port 1 state TCP_LISTEN src_addr 0.0.0.0
+(00.2) Dumping task (pid: 9 comm: sh)
+(00.3) 9 fdinfo 4: pos: 0
+(00.4) sockets: Searching for socket 0x186f4 family 2
+(00.5) Error (criu/sk-inet.c:200): inet: Connected TCP socket
+";
+        assert_eq!(culprit(other).unwrap().object, None);
+        // A command with a space in it.
+        let sp = "(00.1) Dumping task (pid: 12 comm: my app)\n(00.2) 12 fdinfo 1: pos: 0\n(00.3) Error (x.c:1): y\n";
+        assert_eq!(culprit(sp).unwrap().comm, "my app");
+    }
+
+    // Issue 16: an inotify watch on the overlay root names what fd 3 is.
+    #[test]
+    fn an_inotify_watch_is_named() {
+        let log = "(00.1) Dumping task (pid: 5120 comm: inotifyd)
+(00.2) 5120 fdinfo 3: pos:                0 flags:             4000/0
+(00.3) fsnotify: wd: wd 0x000001 s_dev 0x00004f i_ino              0x2b mask 0x000fff
+(00.4) fsnotify: \t[fhandle] bytes 0x000008 type 0x000001 __handle 0x0000002b00000000:0000000000000000
+(00.5) fsnotify: \tHandle 0x4f:0x2b cannot be opened
+(00.6) Error (criu/fsnotify.c:284): fsnotify: \tCan't dump that handle
+(00.7) Error (criu/cr-dump.c:1545): Dump files (pid: 5120) failed with -1
+";
+        let c = culprit(log).unwrap();
+        assert_eq!((c.fd, c.watch), (Some(3), Some(Watch { s_dev: 0x4f, ino: 0x2b })));
+        let e = log_excerpt(log);
+        assert!(e.contains("its fd 3: an inotify instance watching inode 0x2b of device 0x4f"), "{e}");
+        assert!(e.contains("have inotifyd stop watching it, or watch a path on a volume"), "{e}");
+        let path = |_: i32, _: Watch| Some("/ (the container's root directory)".to_string());
+        let e = log_excerpt_with(log, &Names { ns_pid: None, watch_path: Some(&path) });
+        assert!(e.contains("its fd 3: an inotify instance watching / (the container's root directory)"), "{e}");
+        assert!(dev_matches(rustix::fs::makedev(0, 0x4f), 0x4f));
     }
 
     /// Every hint of CRIU 4.2 that names one of its options (grep -rn

@@ -135,8 +135,9 @@ pub fn create_body(
     (Value::Object(body), grants)
 }
 
-/// Whether established connections can come back: only when the restored
-/// container is sure to get the address they were made on (a static IP).
+/// How established connections come back: all of them when the restored
+/// container is sure to get the address they were made on (a static IP),
+/// else only those over loopback (see `TcpRestore::LocalOnly`).
 pub fn tcp_mode(m: &Manifest, saved: &Value) -> Option<TcpRestore> {
     if !m.options.tcp_established {
         return None;
@@ -144,7 +145,65 @@ pub fn tcp_mode(m: &Manifest, saved: &Value) -> Option<TcpRestore> {
     let static_ip = saved.pointer("/NetworkSettings/Networks").and_then(Value::as_object).is_some_and(|n| {
         n.values().any(|e| e.pointer("/IPAMConfig/IPv4Address").and_then(Value::as_str).is_some_and(|a| !a.is_empty()))
     });
-    Some(if static_ip { TcpRestore::Established } else { TcpRestore::Close })
+    Some(if static_ip { TcpRestore::Established } else { TcpRestore::LocalOnly })
+}
+
+/// A symlink on this host, resolved: what it points to, and whether that
+/// is a regular file owned by root (an engine's binary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub real: PathBuf,
+    pub root_file: bool,
+}
+
+/// The bind mounts of the container to restore (`c`, inspected) whose
+/// source is a symlink here (`resolve` says which), for CRIU's
+/// `ext-mount-map` (see `RestoreOpts::ext_mounts`): the binds the engine
+/// lists, which the container is given anyway, and the engine's
+/// docker-init at /sbin/docker-init (`--init`), whose source only the
+/// checkpoint's spec names: that one is taken only if it is a file named
+/// docker-init whose target is a regular file of root's, so that a
+/// checkpoint's word can never bind another host file into the container.
+/// Pure.
+pub fn symlinked_binds(
+    c: &Value,
+    spec: Option<&Value>,
+    resolve: &dyn Fn(&str) -> Option<Resolved>,
+) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for m in c["Mounts"].as_array().into_iter().flatten().filter(|m| m["Type"] == "bind") {
+        if let (Some(src), Some(dest)) = (m["Source"].as_str(), m["Destination"].as_str()) {
+            if let Some(r) = resolve(src) {
+                out.push((dest.to_string(), r.real));
+            }
+        }
+    }
+    if c["HostConfig"]["Init"] == Value::Bool(true) {
+        const INIT: &str = "/sbin/docker-init";
+        let src = spec
+            .and_then(|s| s["mounts"].as_array())
+            .into_iter()
+            .flatten()
+            .find(|m| m["destination"] == INIT)
+            .and_then(|m| m["source"].as_str());
+        if let Some(src) = src.filter(|s| Path::new(s).file_name().is_some_and(|n| n == "docker-init")) {
+            if let Some(r) = resolve(src).filter(|r| r.root_file) {
+                out.push((INIT.to_string(), r.real));
+            }
+        }
+    }
+    out
+}
+
+/// `path` if it is a symlink on this host: what it resolves to.
+fn resolve_link(path: &str) -> Option<Resolved> {
+    let md = fs::symlink_metadata(path).ok()?;
+    if !md.file_type().is_symlink() {
+        return None;
+    }
+    let real = fs::canonicalize(path).ok()?;
+    let t = fs::metadata(&real).ok()?;
+    Some(Resolved { root_file: t.is_file() && t.uid() == 0, real })
 }
 
 /// The new container's cgroup on v2, for CRIU's `cgroup-root`.
@@ -1291,24 +1350,46 @@ fn files_and_start(
     // Joining another container's network namespace: CRIU must be told to
     // enter the one runc hands it rather than make a new one.
     let join_netns = s(c, "/HostConfig/NetworkMode").starts_with("container:");
-    let placed = place_images(dir, m, &cp_dir, join_netns).and_then(|()| {
+    let tcp = tcp_mode(m, job.saved);
+    let mut local_only = None;
+    let placed = place_images(dir, m, &cp_dir, join_netns, tcp, &mut local_only).and_then(|()| {
         let p = cp_dir.join(marker(&cp_name));
         fs::write(&p, "").at("create", &p)
     });
     let cgroup_parent = s(c, "/HostConfig/CgroupParent");
     let paused = m.container.paused && !a.unpause;
+    let spec = mf::read_limited(dir, mf::SPEC, MAX_CONTAINER_JSON)?.and_then(|b| serde_json::from_slice(&b).ok());
+    let ext_mounts = symlinked_binds(c, spec.as_ref(), &resolve_link);
+    for (dest, real) in &ext_mounts {
+        ctx.out.step(format!("{dest}: its source is a symlink; CRIU is given {} instead", real.display()));
+    }
     let t = std::time::Instant::now();
-    let r = placed.and_then(|()| start(job, id, cgroup_parent, &cp_name, dir, criu_conf, paused, out));
+    let r = placed.and_then(|()| start(job, id, cgroup_parent, &cp_name, dir, criu_conf, paused, ext_mounts, out));
     out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
+    if r.is_ok() {
+        if let Some(note) = connections_note(dir, tcp, local_only.as_ref()) {
+            ctx.out.step(note);
+        }
+    }
     r
 }
 
 /// CRIU's images as the manifest lists them (nothing else of `checkpoint/`
 /// is placed, and only regular files, opened without following links):
 /// small images are hard-linked (copied across filesystems); page images
-/// become climbing symlinks, so the engine never streams them.
-fn place_images(dir: &Path, m: &Manifest, dst: &Path, join_netns: bool) -> Result<()> {
+/// become climbing symlinks, so the engine never streams them. With
+/// `TcpRestore::LocalOnly`, `files.img` is placed rewritten (the
+/// connections on the old address closed), and `local_only` says what
+/// became of each connection.
+fn place_images(
+    dir: &Path,
+    m: &Manifest,
+    dst: &Path,
+    join_netns: bool,
+    tcp: Option<TcpRestore>,
+    local_only: &mut Option<crate::model::sockets::LocalOnly>,
+) -> Result<()> {
     let dir = fs::canonicalize(dir).at("resolve", dir)?;
     let root = fs::File::open(&dir).at("open", &dir)?;
     fs::DirBuilder::new().mode(0o700).create(dst).at("create", dst)?;
@@ -1324,6 +1405,14 @@ fn place_images(dir: &Path, m: &Manifest, dst: &Path, join_netns: bool) -> Resul
         }
         if join_netns && file.starts_with("netns-") {
             continue; // below
+        } else if file == "files.img" && tcp == Some(TcpRestore::LocalOnly) {
+            let mut bytes = Vec::new();
+            (&src).take(MAX_FILES_IMG).read_to_end(&mut bytes).at("read", &dir.join(rel))?;
+            let l = crate::model::sockets::keep_only_local(&bytes).map_err(|e| {
+                Error::checkpoint(format!("{}: {e}", dir.join(rel).display()), "the checkpoint is damaged")
+            })?;
+            criu::write_private_bytes(&to, &l.image)?;
+            *local_only = Some(crate::model::sockets::LocalOnly { image: Vec::new(), ..l });
         } else if file.starts_with("pages-") {
             std::os::unix::fs::symlink(climbing_link(&dir.join(rel)), &to).at("link", &to)?;
         } else if !(same_fs && fs::hard_link(dir.join(rel), &to).is_ok()) {
@@ -1372,6 +1461,7 @@ fn start(
     cp_dir: &Path,
     criu_conf: Option<&Path>,
     paused: bool,
+    ext_mounts: Vec<(String, PathBuf)>,
     out: &mut Outcome,
 ) -> Result<()> {
     let Job { ctx, m, saved, .. } = job;
@@ -1386,6 +1476,7 @@ fn start(
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
         leave_stopped: paused,
+        ext_mounts,
     };
     let text = criu::restore_config(&opts)?;
     // The restored processes' memory grows in the new container's cgroup:
@@ -1469,9 +1560,6 @@ fn start(
     }
     let _ = fs::remove_file(&log);
     out.criu = restore_stats(ctx, id);
-    if let Some(note) = connections_note(cp_dir, opts.tcp) {
-        ctx.out.step(note);
-    }
     if paused {
         repause(ctx, id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
@@ -1479,14 +1567,28 @@ fn start(
     Ok(())
 }
 
-/// What became of the checkpoint's established TCP connections (see
-/// `tcp_mode`), from its files.img; None when it has none or the image
+/// The largest files.img rewritten (see `place_images`): a descriptor is
+/// a few dozen bytes in it.
+const MAX_FILES_IMG: u64 = 64 << 20;
+
+/// What became of the checkpoint's TCP connections (see `tcp_mode`): the
+/// rewrite's account (`local_only`), or, with the address kept, the
+/// connections of its files.img; None when it has none or the image
 /// cannot be read (the restore itself has succeeded: this is only a note).
-fn connections_note(cp_dir: &Path, tcp: Option<TcpRestore>) -> Option<String> {
-    let tcp = tcp?;
-    let bytes = fs::read(cp_dir.join(mf::IMAGES).join("files.img")).ok()?;
-    let n = crate::model::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.established).count();
-    crate::model::sockets::restore_note(n, tcp == TcpRestore::Established)
+fn connections_note(
+    cp_dir: &Path,
+    tcp: Option<TcpRestore>,
+    local_only: Option<&crate::model::sockets::LocalOnly>,
+) -> Option<String> {
+    match (tcp?, local_only) {
+        (TcpRestore::LocalOnly, Some(l)) => crate::model::sockets::local_only_note(l),
+        (TcpRestore::LocalOnly, None) => None,
+        (TcpRestore::Established, _) => {
+            let bytes = mf::read_limited(cp_dir, &format!("{}/files.img", mf::IMAGES), MAX_FILES_IMG).ok()??;
+            let n = crate::model::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.connected).count();
+            crate::model::sockets::restore_note(n)
+        }
+    }
 }
 
 /// CRIU's restore log excerpt, and the process it failed on, named by its
@@ -1626,7 +1728,7 @@ mod tests {
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["appnet"]["IPAMConfig"]["IPv4Address"], "10.5.0.9");
         let mut m = crate::model::manifest::tests_sample();
         assert_eq!(tcp_mode(&m, &s), Some(TcpRestore::Established));
-        assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::Close));
+        assert_eq!(tcp_mode(&m, &saved()), Some(TcpRestore::LocalOnly));
         m.options.tcp_established = false;
         assert_eq!(tcp_mode(&m, &s), None);
     }
@@ -1693,6 +1795,50 @@ mod tests {
             {"Type": "bind", "Source": "/srv", "Destination": "/s"}
         ]});
         assert_eq!(volume_names(&saved), vec!["data".to_string()]);
+    }
+
+    // Issue 16: --init's docker-init is a symlink on Debian.
+    #[test]
+    fn binds_from_symlinks_get_their_real_source() {
+        let links = |p: &str| match p {
+            "/usr/bin/docker-init" => Some(Resolved { real: "/usr/bin/tini-static".into(), root_file: true }),
+            "/srv/current" => Some(Resolved { real: "/srv/v2".into(), root_file: false }),
+            "/tmp/docker-init" => Some(Resolved { real: "/etc/shadow-of-someone".into(), root_file: false }),
+            _ => None,
+        };
+        let c = json!({"HostConfig": {"Init": true}, "Mounts": [
+            {"Type": "bind", "Source": "/srv/current", "Destination": "/data"},
+            {"Type": "bind", "Source": "/srv/plain", "Destination": "/plain"},
+            {"Type": "volume", "Source": "/var/lib/docker/volumes/v/_data", "Destination": "/v"}
+        ]});
+        let spec =
+            json!({"mounts": [{"destination": "/sbin/docker-init", "source": "/usr/bin/docker-init", "type": "bind"}]});
+        assert_eq!(
+            symlinked_binds(&c, Some(&spec), &links),
+            vec![
+                ("/data".to_string(), PathBuf::from("/srv/v2")),
+                ("/sbin/docker-init".into(), "/usr/bin/tini-static".into())
+            ]
+        );
+        // Without --init the checkpoint's spec names nothing to bind.
+        let mut no_init = c.clone();
+        no_init["HostConfig"]["Init"] = json!(false);
+        assert_eq!(symlinked_binds(&no_init, Some(&spec), &links).len(), 1);
+        // The spec's word is taken only for the engine's own docker-init.
+        let hostile = json!({"mounts": [{"destination": "/sbin/docker-init", "source": "/tmp/docker-init"}]});
+        assert_eq!(symlinked_binds(&c, Some(&hostile), &links).len(), 1, "a target that is not root's binary");
+        let renamed = json!({"mounts": [{"destination": "/sbin/docker-init", "source": "/srv/current"}]});
+        assert_eq!(symlinked_binds(&c, Some(&renamed), &links).len(), 1, "a source not named docker-init");
+        let o = RestoreOpts {
+            ext_mounts: symlinked_binds(&c, Some(&spec), &links),
+            log_file: "/run/x.log".into(),
+            ..Default::default()
+        };
+        let text = criu::restore_config(&o).unwrap();
+        assert!(
+            text.contains("ext-mount-map /data:/srv/v2\next-mount-map /sbin/docker-init:/usr/bin/tini-static\n"),
+            "{text}"
+        );
     }
 
     #[test]
