@@ -57,7 +57,8 @@ fn man_page_is_true_to_help() {
         out
     };
     let mut checked = 0;
-    for (cmd, _) in docker_cr::cli::COMMANDS {
+    let names = docker_cr::cli::table::names();
+    for cmd in &names {
         let help = text(&ok(dcr(&["help", cmd])));
         if *cmd != "help" {
             assert_eq!(help, text(&ok(dcr(&[cmd, "--help"]))), "help {cmd} and {cmd} --help differ");
@@ -65,7 +66,15 @@ fn man_page_is_true_to_help() {
         let title =
             if *cmd == "help" { "GLOBAL OPTIONS".to_string() } else { format!("{} OPTIONS", cmd.to_uppercase()) };
         let sect = section(&title);
-        for f in docker_cr::cli::complete::options(&help) {
+        // Every option the table gives the command (the global ones are
+        // in GLOBAL OPTIONS), which its --help must list too.
+        let own = docker_cr::cli::table::command(cmd).map(|c| c.opts).unwrap_or(docker_cr::cli::table::GLOBAL);
+        let listed = docker_cr::cli::complete::options(&help);
+        for o in own {
+            let f = format!("--{}", o.long);
+            assert!(listed.contains(&f), "'docker-cr {cmd} --help' does not list {f}");
+        }
+        for f in listed {
             if f == "-h" || f == "--help" || (f == "-V" || f == "--version") && *cmd != "help" {
                 continue;
             }

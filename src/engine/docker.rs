@@ -21,6 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Starting from a checkpoint streams the small images through containerd.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
 
+#[derive(Clone)]
 pub struct Engine {
     pub socket: PathBuf,
     api: String,

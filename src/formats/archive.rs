@@ -66,7 +66,7 @@ pub const MAX_ENTRIES: usize = 100_000;
 /// memory faster than the disk writes; zstd's worker threads were slower).
 const ZSTD_LEVEL: i32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Compression {
     Zstd,
     Gzip,

@@ -10,7 +10,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::cli::{CheckpointArgs, Global, Where};
 use crate::engine::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::cgroup::{self, Freezer};
@@ -21,6 +20,39 @@ use crate::model::deleted;
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::rootfs;
 use crate::model::trust;
+use crate::report::Ticker;
+use crate::session::Session;
+use crate::store::Location;
+
+/// What to checkpoint, and how.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
+pub struct Options {
+    /// A name or an (abbreviated) ID.
+    pub container: String,
+    pub to: Location,
+    /// Stop the container once it is saved.
+    pub stop: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub file_locks: bool,
+    /// Print the plan; change nothing.
+    pub dry_run: bool,
+}
+
+impl Options {
+    /// CRIU's options as docker-cr sets them by default.
+    pub fn new(container: &str, to: Location) -> Options {
+        Options {
+            container: container.to_string(),
+            to,
+            stop: false,
+            tcp_established: true,
+            ext_unix_sk: true,
+            file_locks: true,
+            dry_run: false,
+        }
+    }
+}
 
 /// What the OCI spec tells about the mounts CRIU must treat as external.
 #[derive(Debug, Default, PartialEq)]
@@ -171,20 +203,16 @@ pub fn stats_json(o: &Outcome) -> Value {
     })
 }
 
-pub fn run(g: &Global, a: &CheckpointArgs) -> Result<()> {
-    let o = run_one(g, a)?;
-    if a.json {
-        let total = o.manifest.timings_ms.total * 1000;
-        let v = json!({ "docker_cr_checkpoint_duration": total, "container_statistics": [stats_json(&o)] });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-    Ok(())
+/// The `--print-stats` document of one checkpoint.
+pub fn stats_document(o: &Outcome) -> Value {
+    let total = o.manifest.timings_ms.total * 1000;
+    json!({ "docker_cr_checkpoint_duration": total, "container_statistics": [stats_json(o)] })
 }
 
 /// One checkpoint: where `a.to` says, or into the store.
-pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
-    host::block_signals();
-    let ctx = Ctx::open(g, false)?;
+pub fn run(session: &Session, a: &Options) -> Result<Outcome> {
+    session.cancel.arm();
+    let ctx = session.ctx(false)?;
     let mut c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
         Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
     })?;
@@ -201,10 +229,10 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     let name = s(&c, "/Name").trim_start_matches('/').to_string();
     check_container(&c, &name, &ctx.storage)?;
     let dir = match &a.to {
-        Where::Dir(d) => d.clone(),
-        Where::Store(n) => {
+        Location::Dir(d) => d.clone(),
+        Location::Store(n) => {
             let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            crate::store::new_path(&crate::ops::catalog::store_root(g), &name, n.as_deref(), millis)?
+            session.store.new_path(&name, n.as_deref(), millis)?
         }
     };
     for exec in c["ExecIDs"].as_array().into_iter().flatten().filter_map(Value::as_str) {
@@ -228,7 +256,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
     }
     let lock = state::ContainerLock::take(Path::new(state::DIR), &id, &name)?;
     // Before anything is frozen: a host that cannot sign fails now.
-    let keys = trust::KeyDir::from_env();
+    let keys = &session.keys;
     let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
     let (partial, failed) = partial_paths(&dir)?;
     if let Some(parent) = partial.parent() {
@@ -251,7 +279,7 @@ pub fn run_one(g: &Global, a: &CheckpointArgs) -> Result<Outcome> {
         }
         Ok(())
     };
-    let result = dump_into(&ctx, a, &c, &id, &name, &work, &lock, &key, &publish);
+    let result = dump_into(session, ctx, a, &c, &id, &name, &work, &lock, &key, &publish);
     let criu_stats = crate::ops::inspect::dump_stats(&dir).ok().flatten();
     // Any freeze of ours has been undone by now (thawed, or kept because
     // Docker had paused it): the record must not make a later run thaw.
@@ -407,8 +435,9 @@ fn refuse_link_remaps(name: &str, pid: i32, freezer: &Freezer, upper: &Path) -> 
 /// kill in a way that loses it.
 #[allow(clippy::too_many_arguments)]
 fn dump_into(
+    session: &Session,
     ctx: &Ctx,
-    a: &CheckpointArgs,
+    a: &Options,
     c: &Value,
     id: &str,
     name: &str,
@@ -494,7 +523,7 @@ fn dump_into(
     };
     let conf = dir.join(mf::DUMP_CONF);
     criu::write_private(&conf, &criu::dump_config(&opts)?)?;
-    host::check_interrupted()?;
+    session.cancel.check()?;
 
     // What the dump will write, roughly: the processes' anonymous memory.
     let expected = host::rss_anon(&freezer.pids().unwrap_or_default());
@@ -513,7 +542,7 @@ fn dump_into(
     // A terminal: dumped through CRIU's RPC (see `criu::Tty`).
     let tty =
         (c.pointer("/Config/Tty") == Some(&Value::Bool(true))).then(|| criu::Tty { pid, images_dir: images.clone() });
-    let ticker = host::Ticker::start(ctx.out.is_quiet(), format!("dumping {name}"), expected, {
+    let ticker = Ticker::start(&ctx.out, format!("dumping {name}"), expected, {
         let images = images.clone();
         move || host::dir_size(&images)
     });
@@ -542,7 +571,7 @@ fn dump_into(
     }
     let criu_ms = t1.elapsed().as_millis() as u64;
     ctx.out.step(format!("criu dump done in {criu_ms} ms"));
-    host::check_interrupted()?;
+    session.cancel.check()?;
     let t2 = Instant::now();
     let tar_path = dir.join(mf::ROOTFS_DIFF);
     let f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar_path).at("create", &tar_path)?;
@@ -550,7 +579,7 @@ fn dump_into(
     let rst = rootfs::capture(&upper, &mut w)?;
     w.flush().at("write", &tar_path)?;
     let rootfs_ms = t2.elapsed().as_millis() as u64;
-    host::check_interrupted()?;
+    session.cancel.check()?;
 
     // Seals the checkpoint: digests, manifest, signature, sync. Without
     // --stop this runs after the thaw (the files are read back from the
@@ -642,7 +671,7 @@ fn dump_into(
         // guard thaws the container, and the checkpoint stays.
         let m = seal(t0.elapsed().as_millis() as u64)?;
         publish()?;
-        host::check_interrupted()?;
+        session.cancel.check()?;
         ctx.engine.update_restart_policy(id, &json!({ "Name": "no" }))?;
         for p in freezer.pids()? {
             let _ = rustix::process::kill_process(

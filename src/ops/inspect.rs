@@ -284,10 +284,19 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
 }
 
 /// `docker-cr inspect`.
-pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
-    let dir: PathBuf = crate::ops::catalog::resolve(g, &a.checkpoint)?;
+#[derive(Debug, PartialEq, Clone)]
+pub struct Options {
+    pub checkpoint: crate::store::Ref,
+    pub json: bool,
+    /// --format '{{.Field}}...' (see `cli::template`).
+    pub template: Option<String>,
+}
+
+/// `docker-cr inspect`.
+pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
+    let dir: PathBuf = crate::ops::catalog::resolve(session, &a.checkpoint)?;
     let m = mf::read(&dir)?;
-    let signed = crate::ops::catalog::signature_state(&dir).label();
+    let signed = crate::ops::catalog::signature_state(&dir, &session.keys).label();
     let saved: Value = mf::read_limited(&dir, mf::CONTAINER, 16 << 20)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);

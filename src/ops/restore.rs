@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::cli::{Global, Publish, RestoreArgs, Where};
 use crate::engine::docker;
 use crate::engine::holder;
 use crate::error::{Error, IoContext, Result};
@@ -20,10 +19,45 @@ use crate::host::criu::{self, RestoreOpts, TcpRestore};
 use crate::host::runcconf::{self, RuncConf};
 use crate::host::state;
 use crate::host::{self, Ctx};
+use crate::model::container::Publish;
 use crate::model::container::{anonymous_volumes, AnonVolume};
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::rootfs;
 use crate::model::trust;
+use crate::report::Ticker;
+use crate::session::Session;
+use crate::store::Location;
+
+/// What to restore, from where, as what.
+#[derive(Debug, PartialEq, Clone, Default, serde::Serialize)]
+pub struct Options {
+    /// The container the checkpoint was taken from (its name or ID);
+    /// empty for an archive's own.
+    pub container: String,
+    pub from: Location,
+    /// Restore a copy under this name.
+    pub name: Option<String>,
+    /// Replaces the saved published ports.
+    pub publish: Vec<Publish>,
+    /// Restore an unsigned or untrusted checkpoint on the operator's word.
+    pub trust: bool,
+    /// More public keys to trust for this restore.
+    pub trust_keys: Vec<PathBuf>,
+    /// Give the new container the host access its checkpoint asks for.
+    pub allow_host_access: bool,
+    /// A checkpoint of a paused container restores running, not paused.
+    pub unpause: bool,
+    /// With an archive: use existing volumes as they are, unpack none.
+    pub ignore_volumes: bool,
+    /// Print the plan; change nothing.
+    pub dry_run: bool,
+}
+
+impl Default for Location {
+    fn default() -> Location {
+        Location::Store(None)
+    }
+}
 
 /// CRIU's last line of a successful restore.
 const RESTORE_OK: &str = "Restore finished successfully";
@@ -281,7 +315,7 @@ const MAX_CONTAINER_JSON: u64 = 16 << 20;
 /// Reads and checks the checkpoint directory before anything is changed:
 /// who may change it, its signature against the keys this host trusts, its
 /// manifest and the files it must have. The digests are checked by `run`.
-pub fn load(dir: &Path, a: &RestoreArgs, keys: &trust::KeyDir) -> Result<(Manifest, Value, trust::Provenance)> {
+pub fn load(dir: &Path, a: &Options, keys: &trust::KeyDir) -> Result<(Manifest, Value, trust::Provenance)> {
     let md = fs::metadata(dir).map_err(|e| {
         Error::checkpoint(
             format!("cannot open checkpoint directory {}: {e}", dir.display()),
@@ -423,30 +457,26 @@ fn drop_our_annotation(saved: &mut Value) {
     }
 }
 
-pub fn run(g: &Global, a: &RestoreArgs) -> Result<()> {
-    let o = run_one(g, a)?;
-    if a.json {
-        let v = json!({ "docker_cr_restore_duration": o.total * 1000, "container_statistics": [stats_json(&o)] });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-    Ok(())
+/// The `--print-stats` document of one restore.
+pub fn stats_document(o: &Outcome) -> Value {
+    json!({ "docker_cr_restore_duration": o.total * 1000, "container_statistics": [stats_json(o)] })
 }
 
 /// One restore: from the directory `a.from` names, or from the store.
-pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
-    host::block_signals();
+pub fn run(session: &Session, a: &Options) -> Result<Outcome> {
+    session.cancel.arm();
     host::require_root()?;
     let dir = match &a.from {
-        Where::Dir(d) => d.clone(),
-        Where::Store(n) => crate::store::find(&crate::ops::catalog::store_root(g), &a.container, n.as_deref())?.path,
+        Location::Dir(d) => d.clone(),
+        Location::Store(n) => session.store.find(&a.container, n.as_deref())?.path,
     };
     // Held to the end: rm and prune leave a checkpoint in use alone.
     let _in_use = crate::store::hold_shared(&dir)?;
     let mut out = Outcome { dir: dir.clone(), ..Outcome::default() };
-    let keys = trust::KeyDir::from_env();
-    let (m, saved, prov) = load(&dir, a, &keys)?;
+    let keys = &session.keys;
+    let (m, saved, prov) = load(&dir, a, keys)?;
     let foreign = foreign::read(&dir, &m)?;
-    let ctx = Ctx::open(g, true)?;
+    let ctx = session.ctx(true)?;
     if let Some(f) = &foreign {
         ctx.out.step(format!(
             "archive made by {} (container {}, {}, image {}); the archive does not record {}'s version",
@@ -586,7 +616,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
         }
     };
     if let Some(f) = &foreign {
-        refuse_host_volumes(&ctx, &saved, f, a, &name)?;
+        refuse_host_volumes(ctx, &saved, f, a, &name)?;
     }
     let engine_name = foreign.as_ref().map_or("the other engine", |f| f.engine.name());
     // Anonymous volumes: adopted by the new container when nothing else
@@ -643,7 +673,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
                 gen.version.1,
                 holder::NETNS_ISSUE
             ));
-            match create(&ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name)) {
+            match create(ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name)) {
                 Ok(m) => (m.id.clone(), Some(m)),
                 Err(e) => {
                     let back = ctx.engine.rename(old, &name);
@@ -652,7 +682,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             }
         }
         Target::Create => {
-            let m = create(&ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name))?;
+            let m = create(ctx, a, &saved, &name, gen, &shared, &dir, (&stand_ins, engine_name))?;
             (m.id.clone(), Some(m))
         }
     };
@@ -669,8 +699,8 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
     // is locked by its new ID, against a checkpoint of it.
     let mut adopted = Vec::new();
     let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
-        adopted = adopt_volumes(&ctx, &id, &adopt)?;
-        let job = Job { ctx: &ctx, a, dir: &dir, m: &m, saved: &saved, foreign: foreign.as_ref() };
+        adopted = adopt_volumes(ctx, &id, &adopt)?;
+        let job = Job { ctx, a, session, dir: &dir, m: &m, saved: &saved, foreign: foreign.as_ref() };
         restore_into(job, &id, &name, matches!(target, Target::Same(_)), criu_conf.as_deref(), &mut out)
     });
     match result {
@@ -716,7 +746,7 @@ pub fn run_one(g: &Global, a: &RestoreArgs) -> Result<Outcome> {
             let cleanup = match &made {
                 Some(made) => {
                     let r = back
-                        .and_then(|()| made.undo(&ctx))
+                        .and_then(|()| made.undo(ctx))
                         .and_then(|()| adopted.iter().try_for_each(|v| ctx.engine.remove_volume(&v.new)));
                     if r.is_ok() {
                         ctx.out.step(format!("removed what this restore had created for {name}"));
@@ -775,7 +805,7 @@ pub fn same_refusal(name: &str, c: Option<&Value>, allow_host: bool) -> Option<E
 /// archive carries (created by `restore --import`) or that do not exist
 /// here (Docker makes them empty): an existing one would be the host's
 /// data, attached on the archive's word, so it needs --allow-host-access.
-fn refuse_host_volumes(ctx: &Ctx, saved: &Value, f: &Foreign, a: &RestoreArgs, name: &str) -> Result<()> {
+fn refuse_host_volumes(ctx: &Ctx, saved: &Value, f: &Foreign, a: &Options, name: &str) -> Result<()> {
     if a.allow_host_access {
         return Ok(());
     }
@@ -890,7 +920,8 @@ fn adopt_volumes(ctx: &Ctx, id: &str, adopt: &[(AnonVolume, PathBuf)]) -> Result
 #[derive(Clone, Copy)]
 struct Job<'a> {
     ctx: &'a Ctx,
-    a: &'a RestoreArgs,
+    a: &'a Options,
+    session: &'a Session,
     /// The checkpoint directory.
     dir: &'a Path,
     m: &'a Manifest,
@@ -1006,7 +1037,7 @@ fn remove_stale_confs(ctx: &Ctx) {
 #[allow(clippy::too_many_arguments)]
 fn create(
     ctx: &Ctx,
-    a: &RestoreArgs,
+    a: &Options,
     saved: &Value,
     name: &str,
     gen: holder::Generation,
@@ -1228,7 +1259,7 @@ fn is_running(c: &Value) -> bool {
         || c.pointer("/State/Restarting") == Some(&Value::Bool(true))
 }
 
-fn running(name: &str, a: &RestoreArgs) -> Error {
+fn running(name: &str, a: &Options) -> Error {
     Error::container(
         format!("container {name} is running; docker-cr never restores over a running container"),
         if a.name.is_some() {
@@ -1339,7 +1370,7 @@ fn files_and_start(
         }
     }
     out.rootfs = t.elapsed().as_millis() as u64;
-    host::check_interrupted()?;
+    job.session.cancel.check()?;
 
     // The engine only starts from <root>/containers/<id>/checkpoints/<name>.
     let cp_name = cp_name();
@@ -1491,7 +1522,7 @@ fn start(
             PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}")),
         )
     };
-    let ticker = host::Ticker::start(ctx.out.is_quiet(), "restoring memory".into(), m.sizes.pages_bytes, move || {
+    let ticker = Ticker::start(&ctx.out, "restoring memory".into(), m.sizes.pages_bytes, move || {
         match fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()) {
             Some(b) => b,
             None => host::rss_anon(&host::cgroup_procs(&procs)),
