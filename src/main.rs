@@ -124,6 +124,18 @@ fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
     if let Some(pool) = c.all {
         return all::restore(s, &c.opts, pool, c.json);
     }
+    if c.opts.dry_run {
+        let (text, json, refusal) = match &c.import {
+            Some(file) => transfer::preview_import(s, &c.opts, file)?,
+            None => restore::preview(s, &c.opts)?,
+        };
+        if c.json {
+            print_json(&json);
+        } else {
+            print!("{text}");
+        }
+        return refusal.map_or(Ok(()), Err);
+    }
     let o = match &c.import {
         Some(file) => transfer::restore_import(s, &c.opts, file)?,
         None => restore::run(s, &c.opts)?,

@@ -114,7 +114,23 @@ impl Session {
         let c = match self.ctx.get() {
             Some(c) => c,
             None => {
-                let c = Ctx::open(self, need_experimental)?;
+                let c = Ctx::open(self, need_experimental, true)?;
+                self.ctx.get_or_init(move || c)
+            }
+        };
+        if need_experimental {
+            c.require_experimental()?;
+        }
+        Ok(c)
+    }
+
+    /// `ctx` for a preview (`--dry-run`): nothing is repaired, so nothing
+    /// changes.
+    pub fn ctx_preview(&self, need_experimental: bool) -> Result<&Ctx> {
+        let c = match self.ctx.get() {
+            Some(c) => c,
+            None => {
+                let c = Ctx::open(self, need_experimental, false)?;
                 self.ctx.get_or_init(move || c)
             }
         };

@@ -53,6 +53,10 @@ pub const GLOBAL: &[Opt] = &[
 
 const HELP: Opt = short_flag('h', "help", "print help");
 
+const DRY_RUN: Opt = flag(
+    "dry-run",
+    "print what would be done and every refusal the\nreal run would make (same exit status); change\nnothing",
+);
 const JOBS: Opt = short_valued('j', "jobs", "<n>", "with --all: how many at a time (default 2)");
 const COMPRESS: Opt = valued("compress", "<zstd|gzip|none>", "the archive's compression (default zstd)");
 const IGNORE_VOLUMES: Opt = flag("ignore-volumes", "leave the named volumes out of the archive");
@@ -162,7 +166,8 @@ configuration if it was removed. A running container is never touched.",
             "print-stats",
             "print a JSON object with timings and CRIU's\nstatistics on stdout (progress stays on stderr)",
         ),
-        valued("format", "<text|json>", "json is the same as --print-stats"),
+        valued("format", "<text|json>", "json is the same as --print-stats; with --dry-run,\nthe plan as JSON"),
+        DRY_RUN,
     ],
     tail: "\
 A checkpoint restores without --trust when it is signed by this host's key or

@@ -38,7 +38,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn open(s: &Session, need_experimental: bool) -> Result<Ctx> {
+    /// `repair`: thaw what an interrupted docker-cr left frozen (not for a
+    /// preview, which changes nothing).
+    pub fn open(s: &Session, need_experimental: bool, repair: bool) -> Result<Ctx> {
         require_root()?;
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
         let criu = Criu::find(&s.criu_bin, &kernel)?;
@@ -52,8 +54,10 @@ impl Ctx {
             "2" => cgroup::Version::V2,
             _ => cgroup::Version::V1,
         };
-        for dir in crate::host::state::recover_frozen(Path::new(crate::host::state::DIR)) {
-            s.out.step(format!("thawed {}: an interrupted docker-cr had left it frozen", dir.display()));
+        if repair {
+            for dir in crate::host::state::recover_frozen(Path::new(crate::host::state::DIR)) {
+                s.out.step(format!("thawed {}: an interrupted docker-cr had left it frozen", dir.display()));
+            }
         }
         Ok(Ctx {
             criu,

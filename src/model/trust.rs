@@ -112,7 +112,7 @@ pub fn sign(key: &SigningKey, comment: &str, manifest: &[u8]) -> String {
 }
 
 /// Where a checkpoint comes from, as far as its signature tells.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Provenance {
     /// Signed by this key, which the operator trusts.
     Trusted(PubKey),

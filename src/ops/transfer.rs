@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::formats::archive::{self, Compression};
 use crate::host;
+use crate::model::checkpoint::Checkpoint;
 use crate::model::manifest as mf;
 use crate::ops::{checkpoint, restore};
 use crate::report::Out;
 use crate::session::Session;
 use crate::store::{Location, Ref, Temp};
+use serde_json::Value;
 
 /// An archive to write: where, how compressed, with what.
 #[derive(Debug, PartialEq, Clone, serde::Serialize)]
@@ -315,19 +317,22 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
         return Err(restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
     }
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
-    let sv = saved(&tmp.path())?;
-    let binds = archive::host_binds(&sv);
+    let inner = restore::Options { container, from: Location::Dir(tmp.path()), ..a.clone() };
+    // Opened once: its trust decided before anything of it reaches the
+    // engine, and carried to the restore as it is.
+    let what = format!("the archive {}", file.display());
+    let cp = Checkpoint::open_as(&tmp.path(), &what, &inner.trust_policy(), &session.keys)?;
+    let binds = archive::host_binds(&cp.saved);
     if !binds.is_empty() {
         out.step(format!(
             "the container expects these host paths here (bind mounts never travel): {}",
             binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
         ));
     }
-    let inner = restore::Options { container, from: Location::Dir(tmp.path()), ..a.clone() };
-    load_image(session, &tmp.path(), &inner, &sv)?;
+    load_image(session, &cp)?;
     session.cancel.check()?;
-    let created = unpack_volumes(session, &tmp.path(), a, imp.made_by.as_ref())?;
-    let r = session.cancel.check().and_then(|()| restore::run(session, &inner));
+    let created = unpack_volumes(session, &cp, a)?;
+    let r = session.cancel.check().and_then(|()| restore::run_checkpoint(session, &inner, &cp));
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {
@@ -345,13 +350,98 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
     r
 }
 
+/// `restore --import FILE --dry-run`: the archive unpacked into a private
+/// directory (removed again), opened and verified, and the plan of its
+/// restore, with what the import would load and create; nothing reaches
+/// the engine. The first refusal, as the real run's error.
+pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> Result<(String, Value, Option<Error>)> {
+    host::require_root()?;
+    let tmp = session.store.temp("import")?;
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &session.out)?;
+    let Some(m) = imp.manifest else {
+        return Err(Error::checkpoint(
+            format!("the archive {} has no manifest after its import", file.display()),
+            "it is not a checkpoint archive",
+        ));
+    };
+    if let (Some(f), false) = (&imp.made_by, a.trust) {
+        return Err(restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+    }
+    let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
+    let inner = restore::Options { container, from: Location::Dir(tmp.path()), ..a.clone() };
+    let what = format!("the archive {}", file.display());
+    let cp = Checkpoint::open_as(&tmp.path(), &what, &inner.trust_policy(), &session.keys)?;
+    let engine = session.engine()?;
+    let mut first = None;
+    let mut lines = Vec::new();
+    let image_tar = fs::symlink_metadata(cp.dir.join(archive::IMAGE_TAR)).is_ok();
+    let id = cp.saved["Image"].as_str().unwrap_or("").to_string();
+    let named = cp.saved.pointer("/Config/Image").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut loads_image = false;
+    if image_tar {
+        if engine.image_id(&id)?.is_some() {
+            lines.push(format!("image: {named} is here already (the archive's copy is not loaded)"));
+        } else if let Some(other) = engine.image_id(&named)?.filter(|o| *o != id) {
+            first = Some(Error::container(
+                format!("the archive's image is {named}, but {named} means another image on this host ({other})"),
+                format!("retag or remove this host's {named} first (docker tag / docker rmi)"),
+            ));
+        } else {
+            archive::check_image_tar(&cp.dir.join(archive::IMAGE_TAR), &id, &named)?;
+            lines.push(format!("image: would load {named} from the archive"));
+            loads_image = true;
+        }
+    }
+    let vols = volume_tars(&cp.dir);
+    if !vols.is_empty() {
+        if a.ignore_volumes {
+            lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", vols.join(", ")));
+        } else {
+            let existing: Vec<&String> = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).collect();
+            if existing.is_empty() {
+                lines.push(format!("volumes: would create and fill {}", vols.join(", ")));
+            } else if first.is_none() {
+                first = Some(Error::container(
+                    format!(
+                        "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
+                        existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "restore with --ignore-volumes to use the existing ones as they are, or remove them first",
+                ));
+            }
+        }
+    }
+    let (text, mut json, refusal) = restore::preview_checkpoint(session, &inner, &cp, loads_image)?;
+    json["archive"] = serde_json::json!({ "file": file, "import": lines, "compression": imp.compression.name() });
+    let text = format!(
+        "archive {} ({}):\n{}{text}",
+        file.display(),
+        imp.compression.name(),
+        lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    Ok((text, json, first.or(refusal)))
+}
+
+/// The named volumes an unpacked archive carries (`volumes/NAME.tar`).
+fn volume_tars(dir: &Path) -> Vec<String> {
+    let mut tars: Vec<String> = fs::read_dir(dir.join(archive::VOLUMES_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
+        .collect();
+    tars.sort();
+    tars
+}
+
 /// The archive's image (--with-image), loaded when this engine lacks it:
 /// only for a checkpoint whose signature this host trusts (or --trust),
 /// and only if the tar holds exactly the signed checkpoint's image (see
 /// `archive::check_image_tar`).
-fn load_image(session: &Session, dir: &Path, inner: &restore::Options, sv: &serde_json::Value) -> Result<()> {
+fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
     let out = &session.out;
-    let tar = dir.join(archive::IMAGE_TAR);
+    let sv = &cp.saved;
+    let tar = cp.dir.join(archive::IMAGE_TAR);
     if fs::symlink_metadata(&tar).is_err() {
         return Ok(());
     }
@@ -375,8 +465,7 @@ fn load_image(session: &Session, dir: &Path, inner: &restore::Options, sv: &serd
             format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
         ));
     }
-    // The signature first: nothing of an untrusted archive reaches the engine.
-    restore::load(dir, inner, &session.keys)?;
+    // `cp` is trusted (opened): nothing of an untrusted archive reaches the engine.
     archive::check_image_tar(&tar, id, named)?;
     let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
     engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
@@ -401,22 +490,13 @@ struct Created<'a> {
 /// Another engine's archive (`foreign`) has no signed list: it restores
 /// only with --trust (checked before), and its volumes are those the
 /// adapter checked against the container's named volumes.
-fn unpack_volumes<'a>(
-    session: &'a Session,
-    dir: &Path,
-    a: &restore::Options,
-    foreign: Option<&crate::formats::foreign::Foreign>,
-) -> Result<Created<'a>> {
+fn unpack_volumes<'a>(session: &'a Session, cp: &Checkpoint, a: &restore::Options) -> Result<Created<'a>> {
     let out = &session.out;
+    let dir = cp.dir.as_path();
+    let foreign = cp.converted.as_ref();
     let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
-    let mut tars: Vec<String> = fs::read_dir(&vdir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
-        .collect();
-    tars.sort();
+    let tars = volume_tars(dir);
     if tars.is_empty() {
         return Ok(created);
     }
