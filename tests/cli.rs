@@ -87,3 +87,29 @@ fn man_page_is_true_to_help() {
         assert!(man.contains(&format!(".B {code}\n")), "man page lacks exit status {code}");
     }
 }
+
+/// The pages the README and the man pages point at exist: `man -l
+/// man/FILE` in the README, and every docker-cr page a page cites
+/// (`.BR docker\-cr\-engines (7)` is man/docker-cr-engines.7).
+#[test]
+fn cited_man_pages_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut cited: Vec<String> = readme
+        .split("man -l man/")
+        .skip(1)
+        .map(|rest| rest.split(|c: char| c == '`' || c.is_whitespace()).next().unwrap().to_string())
+        .collect();
+    assert!(cited.len() >= 6, "the README names {cited:?}");
+    for page in std::fs::read_dir(root.join("man")).unwrap() {
+        let text = std::fs::read_to_string(page.unwrap().path()).unwrap().replace("\\-", "-");
+        for rest in text.split(".BR docker-cr").skip(1) {
+            let (name, sect) = rest.split_once(" (").unwrap();
+            let sect = sect.split(')').next().unwrap();
+            cited.push(format!("docker-cr{name}.{sect}"));
+        }
+    }
+    for f in &cited {
+        assert!(root.join("man").join(f).is_file(), "man/{f} is cited but does not exist");
+    }
+}

@@ -37,7 +37,7 @@ impl Default for Global {
 }
 
 /// The default of --jobs. bench/all on 2 CPUs: checkpoint --all 15-20 %
-/// faster at 2 than at 1, restore --all the same (README, Performance).
+/// faster at 2 than at 1, restore --all the same (docker-cr-performance(7)).
 pub const DEFAULT_JOBS: usize = 2;
 
 /// `checkpoint`: one container, into a directory or the store; or its

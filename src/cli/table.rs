@@ -130,7 +130,7 @@ configuration if it was removed. A running container is never touched.",
         valued(
             "import",
             "<file|->",
-            "restore from an archive ('docker-cr export', or\n- for standard input): it is unpacked into a\nprivate directory in the store, verified,\nrestored, then removed. <container>\ndefaults to the checkpointed container's name.\nNamed volumes in it are created and filled; one\nthat exists here already is an error. Podman's\nand the kubelet's archives restore too (unsigned:\nwith --trust; see the man page)",
+            "restore from an archive ('docker-cr export', or\n- for standard input): it is unpacked into a\nprivate directory in the store, verified,\nrestored, then removed. <container>\ndefaults to the checkpointed container's name.\nNamed volumes in it are created and filled; one\nthat exists here already is an error. Podman's\nand the kubelet's archives restore too (unsigned:\nwith --trust; see docker-cr-interop(7))",
         ),
         flag("ignore-volumes", "with --import: unpack no volume, use the ones\nhere (or new empty ones) as they are"),
         short_valued(
@@ -220,7 +220,7 @@ pub const RM: Cmd = Cmd {
     text: "\
 Each <checkpoint> is CONTAINER/NAME as 'docker-cr ls -q' prints it, or the two
 words CONTAINER NAME as 'docker checkpoint rm' takes them. A checkpoint that a
-running restore uses is not removed (exit status 5).",
+running restore uses is not removed (exit status 7).",
     opts: &[],
     tail: "",
 };
@@ -493,8 +493,9 @@ Environment:
                        temporary directory (default /var/lib/docker-cr;
                        --store wins)
 
-docker-cr must run as root on the engine's host. See docker-cr(1) for the
-checkpoint layout, exit status and examples.
+docker-cr must run as root on the engine's host. See docker-cr(1) for every
+option, the exit status and examples, docker-cr-archive(5) for the checkpoint
+layout, and docker-cr-security(7) for what a restore trusts.
 ",
     );
     out
