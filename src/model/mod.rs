@@ -5,6 +5,7 @@
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
 pub mod container;
+pub mod creds;
 pub mod deleted;
 pub mod img;
 pub mod manifest;
