@@ -497,11 +497,14 @@ pub struct Privileges {
     pub userns: Vec<Maps>,
 }
 
+/// A file of the images directory by name: its bytes, `None` when absent.
+pub type ReadFile<'a> = dyn FnMut(&str) -> std::result::Result<Option<Vec<u8>>, String> + 'a;
+
 /// Reads the privileges from the images directory's files, through `read`
 /// (a file's bytes by name, `None` when absent; the caller bounds the size
 /// and opens beneath the directory). Pure given `read`.
 pub fn read(
-    read: &mut dyn FnMut(&str) -> std::result::Result<Option<Vec<u8>>, String>,
+    read: &mut ReadFile<'_>,
     userns_files: &[String],
 ) -> std::result::Result<Privileges, String> {
     let pstree = read("pstree.img")?.ok_or("the checkpoint has no pstree.img")?;
