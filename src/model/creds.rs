@@ -503,10 +503,7 @@ pub type ReadFile<'a> = dyn FnMut(&str) -> std::result::Result<Option<Vec<u8>>, 
 /// Reads the privileges from the images directory's files, through `read`
 /// (a file's bytes by name, `None` when absent; the caller bounds the size
 /// and opens beneath the directory). Pure given `read`.
-pub fn read(
-    read: &mut ReadFile<'_>,
-    userns_files: &[String],
-) -> std::result::Result<Privileges, String> {
+pub fn read(read: &mut ReadFile<'_>, userns_files: &[String]) -> std::result::Result<Privileges, String> {
     let pstree = read("pstree.img")?.ok_or("the checkpoint has no pstree.img")?;
     let tree = pstree_threads(&pstree).map_err(|e| format!("pstree.img: {e}"))?;
     let seccomp = match read("seccomp.img")? {

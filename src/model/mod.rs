@@ -7,6 +7,7 @@
 pub mod container;
 pub mod creds;
 pub mod deleted;
+pub mod grants;
 pub mod img;
 pub mod manifest;
 pub mod policy;
