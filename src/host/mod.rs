@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod check;
 pub mod criu;
+pub mod probe;
 pub mod runcconf;
 pub mod state;
 

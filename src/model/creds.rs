@@ -562,6 +562,115 @@ pub fn thread_chain<'a>(p: &'a Privileges, t: &Thread) -> Vec<&'a Filter> {
     t.filter.and_then(|f| p.seccomp.chain(f).ok()).unwrap_or_default()
 }
 
+/// SECCOMP_FILTER_FLAG_LOG and _SPEC_ALLOW: the flags a filter added by
+/// `confine` keeps from the destination's (TSYNC is CRIU's to set, a
+/// listener cannot be restored).
+const KEPT_FLAGS: u32 = 2 | FLAG_SPEC_ALLOW;
+
+/// The images rewritten by `confine`: seccomp.img, and the core images of
+/// the threads whose chain changed (by file name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confined {
+    pub seccomp: Vec<u8>,
+    pub cores: Vec<(String, Vec<u8>)>,
+}
+
+/// Restores the threads `tids` under the destination's filters (`want`,
+/// newest first) on top of their own chain: the filters are appended to
+/// seccomp.img, each pointing at the thread's newest, and each thread's
+/// core image names the new newest in filter mode. A chain that holds
+/// `want` runs at least as strictly as the destination whatever else it
+/// holds, and this needs no judgement of what the images' own filters do
+/// (engines build one profile into programs of different bytes). The
+/// per-task fields of old images (task_core_entry 11, 12), which CRIU
+/// prefers, are moved into the thread's. `read` gives the current images.
+/// Pure given `read`.
+pub fn confine(read: &mut ReadFile<'_>, tids: &[u32], want: &[Filter]) -> std::result::Result<Confined, String> {
+    if want.is_empty() {
+        return Err("no filter to confine with".into());
+    }
+    let old = read("seccomp.img")?;
+    let (magic, mut entries): (Vec<u32>, Vec<(u32, Vec<u8>)>) = match &old {
+        Some(b) => {
+            let image = img::parse(b)?;
+            if image.magic.last() != Some(&SECCOMP_MAGIC) {
+                return Err("seccomp.img has the wrong magic".into());
+            }
+            let fields = match image.entries.first() {
+                Some(e) => img::fields(e)?.into_iter().map(|(n, v)| (n, img::encode(&[(n, v)]))).collect(),
+                None => Vec::new(),
+            };
+            (image.magic, fields)
+        }
+        None => (vec![img::COMMON_MAGIC, SECCOMP_MAGIC], Vec::new()),
+    };
+    let mut count = entries.iter().filter(|(n, _)| *n == 1).count();
+    let mut cores = Vec::new();
+    // Threads that share a chain share the added filters too.
+    let mut added: Vec<(Option<u32>, u32)> = Vec::new();
+    for tid in tids {
+        let name = format!("core-{tid}.img");
+        let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
+        let c = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        let from = if c.seccomp == Mode::Filter { c.filter } else { None };
+        let newest = match added.iter().find(|(f, _)| *f == from) {
+            Some((_, n)) => *n,
+            None => {
+                let mut prev = from;
+                for f in want.iter().rev() {
+                    if count >= MAX_FILTERS {
+                        return Err(format!("seccomp.img would hold more than {MAX_FILTERS} filters"));
+                    }
+                    let mut m = vec![(1, Value::Bytes(&f.prog)), (3, Value::Varint(u64::from(f.flags & KEPT_FLAGS)))];
+                    if let Some(p) = prev {
+                        m.push((2, Value::Varint(p.into())));
+                    }
+                    entries.push((1, img::encode(&[(1, Value::Bytes(&img::encode(&m)))])));
+                    prev = Some(count as u32);
+                    count += 1;
+                }
+                let n = prev.ok_or("no filter added")?;
+                added.push((from, n));
+                n
+            }
+        };
+        cores.push((name, rewrite_core(&bytes, newest)?));
+    }
+    let entry: Vec<u8> = entries.into_iter().flat_map(|(_, b)| b).collect();
+    Ok(Confined { seccomp: img::write(&magic, &[entry]), cores })
+}
+
+/// A core image whose thread runs in filter mode under filter `newest`.
+fn rewrite_core(bytes: &[u8], newest: u32) -> std::result::Result<Vec<u8>, String> {
+    let image = img::parse(bytes)?;
+    let e = image.entries.first().ok_or("the core image has no entry")?;
+    let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut had_thread = false;
+    for (n, v) in img::fields(e)? {
+        let b = match (n, v) {
+            (3, Value::Bytes(tc)) => {
+                let f: Vec<_> = img::fields(tc)?.into_iter().filter(|(k, _)| *k != 11 && *k != 12).collect();
+                img::encode(&[(3, Value::Bytes(&img::encode(&f)))])
+            }
+            (5, Value::Bytes(th)) => {
+                had_thread = true;
+                let mut f: Vec<_> = img::fields(th)?.into_iter().filter(|(k, _)| *k != 11 && *k != 12).collect();
+                f.push((11, Value::Varint(2)));
+                f.push((12, Value::Varint(newest.into())));
+                img::encode(&[(5, Value::Bytes(&img::encode(&f)))])
+            }
+            (n, v) => img::encode(&[(n, v)]),
+        };
+        out.push((n, b));
+    }
+    if !had_thread {
+        return Err("the core image has no thread_core_entry".into());
+    }
+    let mut entries: Vec<Vec<u8>> = vec![out.into_iter().flat_map(|(_, b)| b).collect()];
+    entries.extend(image.entries[1..].iter().map(|e| e.to_vec()));
+    Ok(img::write(&image.magic, &entries))
+}
+
 /// Test helpers: images written the way CRIU writes them.
 #[cfg(test)]
 pub mod fixtures {
@@ -815,6 +924,46 @@ mod tests {
         for cut in 0..sc.len() {
             let _ = seccomp(&sc[..cut]);
         }
+    }
+
+    #[test]
+    fn confined_threads_run_under_the_destinations_filter_too() {
+        let dest = Filter { prog: STRICT.to_vec(), flags: 2 | 8 };
+        let files = vec![
+            ("pstree.img".to_string(), pstree_img(&[(1, &[1, 7]), (9, &[9])])),
+            ("core-1.img".to_string(), core_img("sh", &docker_root(), 2, Some(0))),
+            ("core-7.img".to_string(), core_img("sh", &docker_root(), 2, Some(0))),
+            ("core-9.img".to_string(), core_img("nc", &docker_root(), 0, None)),
+            ("seccomp.img".to_string(), seccomp_img(&[(&ALLOW_ALL, None, 0)])),
+        ];
+        let c = confine(&mut reader(files.clone()), &[1, 7, 9], std::slice::from_ref(&dest)).unwrap();
+        let mut after = files.clone();
+        for (n, b) in c.cores.iter().chain([&("seccomp.img".to_string(), c.seccomp.clone())]) {
+            after.retain(|(f, _)| f != n);
+            after.push((n.clone(), b.clone()));
+        }
+        let p = read(&mut reader(after), &[]).unwrap();
+        let progs = |t: &Thread| thread_chain(&p, t).iter().map(|f| (f.prog.clone(), f.flags)).collect::<Vec<_>>();
+        let t = &p.tasks[0].threads;
+        assert_eq!(progs(&t[0]), vec![(STRICT.to_vec(), 2), (ALLOW_ALL.to_vec(), 0)], "on top of its own; LOG kept");
+        assert_eq!(t[0].filter, t[1].filter, "threads of one chain share the added filter");
+        assert_eq!(p.tasks[1].threads[0].seccomp, Mode::Filter);
+        assert_eq!(progs(&p.tasks[1].threads[0]), vec![(STRICT.to_vec(), 2)]);
+        assert_eq!(p.seccomp.filters.len(), 3);
+        // Everything else in the core image is as it was.
+        assert_eq!(p.tasks[0].threads[0].creds, docker_root());
+        // Old images: the task's per-task fields moved into the thread's.
+        let tc = img::encode(&[(1, Value::Varint(1)), (6, Value::Bytes(b"x")), (11, Value::Varint(0))]);
+        let cm = fixtures::creds_msg(&docker_root());
+        let th = img::encode(&[(1, Value::Varint(0)), (2, Value::Varint(0)), (10, Value::Bytes(&cm))]);
+        let old = img::write(
+            &[img::COMMON_MAGIC, CORE_MAGIC],
+            &[img::encode(&[(1, Value::Varint(1)), (3, Value::Bytes(&tc)), (5, Value::Bytes(&th))])],
+        );
+        let files = vec![("core-1.img".to_string(), old)];
+        let c = confine(&mut reader(files), &[1], &[dest]).unwrap();
+        let got = core(&c.cores[0].1).unwrap();
+        assert_eq!((got.seccomp, got.filter), (Mode::Filter, Some(0)));
     }
 
     #[test]

@@ -232,8 +232,11 @@ pub enum Need {
     Caps(u64),
     /// no-new-privileges off.
     NoNewPrivsOff,
-    /// seccomp=unconfined (the images' filters are not the destination's).
-    SeccompUnconfined,
+    /// The destination's seccomp filter is not (byte for byte) in the
+    /// thread's chain: restore it with the filter added on top
+    /// (`creds::confine`, no grant needed), or, with --allow-host-access
+    /// and the images as they are, seccomp=unconfined in the settings.
+    Seccomp,
     /// This LSM label.
     Lsm(String),
     /// The host's user namespace (UsernsMode=host).
@@ -247,6 +250,8 @@ pub enum Need {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub pid: u32,
+    /// The thread (0 for the checkpoint as a whole).
+    pub tid: u32,
     pub text: String,
     pub need: Need,
 }
@@ -300,6 +305,7 @@ pub fn compare(p: &Privileges, g: &Grant) -> Vec<Finding> {
         if p.userns.is_empty() {
             out.push(Finding {
                 pid: 1,
+                tid: 0,
                 text: format!(
                     "the checkpoint brings no user namespace: its processes would run with the host's ids, while the container's settings map them ({})",
                     maps_text(want)
@@ -312,6 +318,7 @@ pub fn compare(p: &Privileges, g: &Grant) -> Vec<Finding> {
         if g.userns.as_ref() != Some(m) {
             out.push(Finding {
                 pid: 1,
+                tid: 0,
                 text: format!(
                     "the checkpoint brings a user namespace mapping {}, which is not the container's ({})",
                     maps_text(m),
@@ -339,6 +346,7 @@ fn thread(p: &Privileges, task: &creds::Task, t: &Thread, g: &Grant, out: &mut V
         let sets: Vec<&str> = c.cap_sets().iter().filter(|(_, s)| s & extra != 0).map(|(n, _)| *n).collect();
         out.push(Finding {
             pid: task.pid,
+            tid: t.tid,
             text: format!(
                 "{who} holds {}, which the container is not given (in its {} set{})",
                 cap_list(extra),
@@ -351,6 +359,7 @@ fn thread(p: &Privileges, task: &creds::Task, t: &Thread, g: &Grant, out: &mut V
     if g.no_new_privs && !c.no_new_privs {
         out.push(Finding {
             pid: task.pid,
+            tid: t.tid,
             text: format!("{who} has no_new_privs cleared, which the container's settings set (no-new-privileges)"),
             need: Need::NoNewPrivsOff,
         });
@@ -359,6 +368,7 @@ fn thread(p: &Privileges, task: &creds::Task, t: &Thread, g: &Grant, out: &mut V
         if c.uids().contains(&0) {
             out.push(Finding {
                 pid: task.pid,
+                tid: t.tid,
                 text: format!(
                     "{who} runs with uid 0 (real, effective, saved, fs: {:?}), while the container's settings run it as {u} with no-new-privileges",
                     c.uids()
@@ -372,6 +382,7 @@ fn thread(p: &Privileges, task: &creds::Task, t: &Thread, g: &Grant, out: &mut V
         if want.as_ref() != Some(img) {
             out.push(Finding {
                 pid: task.pid,
+                tid: t.tid,
                 text: format!(
                     "{who} carries the LSM label {img:?}, not the container's ({})",
                     want.as_ref().map(|w| format!("{w:?}")).unwrap_or_else(|| "none read".into())
@@ -390,8 +401,9 @@ fn seccomp(p: &Privileges, t: &Thread, g: &Grant, who: &str, pid: u32, out: &mut
     let Some(want) = &g.filters else {
         out.push(Finding {
             pid,
+            tid: t.tid,
             text: format!("{who}: the container's seccomp filter was not read, so its seccomp state cannot be checked"),
-            need: Need::SeccompUnconfined,
+            need: Need::Seccomp,
         });
         return;
     };
@@ -420,21 +432,37 @@ fn seccomp(p: &Privileges, t: &Thread, g: &Grant, who: &str, pid: u32, out: &mut
         }
     };
     if let Some(text) = text {
-        out.push(Finding { pid, text, need: Need::SeccompUnconfined });
+        out.push(Finding { pid, tid: t.tid, text, need: Need::Seccomp });
     }
+}
+
+/// What `amend` changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Amended {
+    /// Each change in words, for the output ("CapAdd CAP_SYS_ADMIN").
+    pub done: Vec<String>,
+    /// What no setting gives: the restore refuses even with the flag.
+    pub cannot: Vec<String>,
+    /// Capabilities were added, and the engine's default seccomp profile
+    /// depends on them (CAP_SYS_ADMIN allows mount, unshare...): probe the
+    /// amended settings and compare again before anything else is changed.
+    pub again: bool,
 }
 
 /// Changes `hc` (a create body's HostConfig) so that its settings give
 /// what the findings say the images hold, for `--allow-host-access`.
-/// Returns each change in words, for the output, and what it cannot give
-/// (the restore must then refuse even with the flag). Pure.
-pub fn amend(hc: &mut Value, findings: &[Finding]) -> (Vec<String>, Vec<String>) {
+/// Capabilities come first: when they change, seccomp is left for the
+/// next round (`Amended::again`), so that a checkpoint of a `--cap-add
+/// SYS_ADMIN` container gets that and keeps Docker's profile for it,
+/// rather than seccomp=unconfined. Pure.
+pub fn amend(hc: &mut Value, findings: &[Finding]) -> Amended {
     let mut done = Vec::new();
     let mut cannot = Vec::new();
     if !hc.is_object() {
         *hc = Value::Object(Map::new());
     }
     let caps: u64 = findings.iter().fold(0, |a, f| if let Need::Caps(c) = f.need { a | c } else { a });
+    let again = caps != 0 && findings.iter().any(|f| f.need == Need::Seccomp);
     if caps != 0 {
         let names: Vec<String> = creds::bits(caps).map(creds::cap_name).collect();
         let mut add: Vec<Value> = hc["CapAdd"].as_array().cloned().unwrap_or_default();
@@ -452,7 +480,7 @@ pub fn amend(hc: &mut Value, findings: &[Finding]) -> (Vec<String>, Vec<String>)
         sec.push(json!("no-new-privileges=false"));
         done.push("SecurityOpt no-new-privileges=false".into());
     }
-    if findings.iter().any(|f| f.need == Need::SeccompUnconfined) {
+    if !again && findings.iter().any(|f| f.need == Need::Seccomp) {
         sec.retain(|o| o.as_str().is_none_or(|o| opt(o).0 != "seccomp"));
         sec.push(json!("seccomp=unconfined"));
         done.push("SecurityOpt seccomp=unconfined".into());
@@ -490,7 +518,7 @@ pub fn amend(hc: &mut Value, findings: &[Finding]) -> (Vec<String>, Vec<String>)
     for f in findings.iter().filter(|f| f.need == Need::Nothing) {
         cannot.push(f.text.clone());
     }
-    (done, cannot)
+    Amended { done, cannot, again }
 }
 
 /// The SecurityOpt that gives a process this LSM label: AppArmor's
@@ -655,7 +683,7 @@ mod tests {
             texts(&f),
             ["pid 1 (nginx) runs without seccomp, which the engine's default seccomp profile would confine"]
         );
-        assert_eq!(f[0].need, Need::SeccompUnconfined);
+        assert_eq!(f[0].need, Need::Seccomp);
         // A permissive filter that a check of the mode alone would pass.
         let f = compare(&one(docker_root(), 2, &[(&ALLOW_ALL, None, 0)], Some(0)), &g);
         assert_eq!(
@@ -741,28 +769,33 @@ mod tests {
         let c = Creds { cap_eff: 1 << 21 | 1 << 16, lsm_profile: Some("unconfined".into()), ..docker_root() };
         let f = compare(&one(c, 0, &[], None), &Grant { lsm: Some("docker-default (enforce)".into()), ..g });
         let mut h = json!({"CapAdd": ["NET_ADMIN"], "CapDrop": ["SYS_ADMIN", "MKNOD"], "SecurityOpt": ["no-new-privileges", "seccomp={}", "apparmor=docker-default"]});
-        let (done, cannot) = amend(&mut h, &f);
+        let a = amend(&mut h, &f);
         assert_eq!(
-            done,
+            a.done,
             [
                 "CapAdd CAP_SYS_MODULE, CAP_SYS_ADMIN",
                 "SecurityOpt no-new-privileges=false",
-                "SecurityOpt seccomp=unconfined",
                 "SecurityOpt apparmor=unconfined"
             ]
         );
-        assert!(cannot.is_empty());
+        assert!(a.cannot.is_empty());
+        assert!(a.again, "seccomp waits for a probe of the added capabilities");
+        // The second round: the probe of the amended settings still lacks
+        // the images' chain.
+        let f2: Vec<Finding> = f.iter().filter(|f| f.need == Need::Seccomp).cloned().collect();
+        let a = amend(&mut h, &f2);
+        assert_eq!((a.done, a.again), (vec!["SecurityOpt seccomp=unconfined".to_string()], false));
         assert_eq!(h["CapAdd"], json!(["NET_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_ADMIN"]));
         assert_eq!(h["CapDrop"], json!(["MKNOD"]));
-        assert_eq!(h["SecurityOpt"], json!(["no-new-privileges=false", "seccomp=unconfined", "apparmor=unconfined"]));
+        assert_eq!(h["SecurityOpt"], json!(["no-new-privileges=false", "apparmor=unconfined", "seccomp=unconfined"]));
         // The amended settings give what the images hold.
         let s = hc(h.clone());
         assert_eq!(s.caps & (1 << 21 | 1 << 16), 1 << 21 | 1 << 16);
         assert!(!s.no_new_privs && s.seccomp == Profile::Unconfined);
         assert_eq!(lsm_option("system_u:system_r:spc_t:s0").unwrap()[2], "label=type:spc_t");
         assert_eq!(lsm_option("docker-default (complain)"), None);
-        let (_, cannot) = amend(&mut json!({}), &[Finding { pid: 1, text: "x".into(), need: Need::Nothing }]);
-        assert_eq!(cannot, ["x"]);
+        let a = amend(&mut json!({}), &[Finding { pid: 1, tid: 1, text: "x".into(), need: Need::Nothing }]);
+        assert_eq!(a.cannot, ["x"]);
     }
 
     /// The recorded dumps against the settings they were made with, and
@@ -834,7 +867,7 @@ mod tests {
         // Podman's archives: their caps are within Docker's default, their
         // seccomp program is Podman's, not Docker's.
         let f = compare(&dir("podman-default"), &grant(json!({})));
-        assert!(f.iter().all(|f| f.need == Need::SeccompUnconfined) && f.len() == 2, "{f:?}");
+        assert!(f.iter().all(|f| f.need == Need::Seccomp) && f.len() == 2, "{f:?}");
         let f = compare(&dir("podman-cap-add"), &grant(json!({"SecurityOpt": ["seccomp=unconfined"]})));
         assert_eq!(f.len(), 2);
         assert!(f[0].text.starts_with("pid 1 (sh) holds CAP_SYS_MODULE, CAP_SYS_ADMIN, which"), "{f:?}");

@@ -4,6 +4,7 @@
 //! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
+pub mod bpf;
 pub mod container;
 pub mod creds;
 pub mod deleted;
