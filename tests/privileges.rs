@@ -204,3 +204,55 @@ fn privileges_crafted_checkpoints_are_found_exactly() {
     }
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// Image-tag poisoning (CVE-2026-50195's class): an archive's image tar
+/// that names this host's tags is loaded under a temporary reference only,
+/// checked, and tagged with the container's image name only where nothing
+/// has that name; no tag of this host's moves, none of the tar's appears.
+#[test]
+fn privileges_image_load_moves_no_tag() {
+    require_engine();
+    let e = engine();
+    let work = temp_dir("image-load");
+    let id = e.image_id(IMAGE).unwrap().unwrap();
+    let redis = e.image_id("docker-cr-test:redis").unwrap().unwrap();
+    let saved = work.join("saved.tar");
+    e.save_image(IMAGE, &mut std::fs::File::create(&saved).unwrap()).unwrap();
+    // The same image, its manifest naming tags of this host's.
+    let crafted = work.join("crafted.tar");
+    {
+        let mut ar = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+        let mut b = tar::Builder::new(std::fs::File::create(&crafted).unwrap());
+        for en in ar.entries().unwrap() {
+            let mut en = en.unwrap();
+            let mut h = en.header().clone();
+            let path = en.path().unwrap().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut en, &mut data).unwrap();
+            if path.to_str() == Some("manifest.json") {
+                let mut m: Value = serde_json::from_slice(&data).unwrap();
+                m[0]["RepoTags"] = serde_json::json!(["docker-cr-test:redis", "dcr-poison:x"]);
+                data = serde_json::to_vec(&m).unwrap();
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+            }
+            b.append_data(&mut h, &path, data.as_slice()).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let name = format!("{}:v1", unique("loaded"));
+    let _g = ImageGuard(name.clone());
+    assert!(docker_cr::formats::archive::load_image_checked(&e, &crafted, &id, &name).unwrap());
+    assert_eq!(e.image_id(&name).unwrap().as_deref(), Some(id.as_str()));
+    assert_eq!(e.image_id("docker-cr-test:redis").unwrap().as_deref(), Some(redis.as_str()), "a tag moved");
+    assert_eq!(e.image_id("dcr-poison:x").unwrap(), None, "the tar's own tag appeared");
+    // The name taken by another image: left alone, the load says so.
+    assert!(!docker_cr::formats::archive::load_image_checked(&e, &crafted, &id, "docker-cr-test:redis").unwrap());
+    assert_eq!(e.image_id("docker-cr-test:redis").unwrap().as_deref(), Some(redis.as_str()));
+    // Another image's tar for this ID: refused before anything is loaded.
+    let err = docker_cr::formats::archive::load_image_checked(&e, &crafted, &redis, &name).unwrap_err();
+    assert!(err.to_string().contains("not the checkpoint's"), "{err}");
+    let left = docker_ok(&["images", "--format", "{{.Repository}}", "--filter", "reference=docker-cr-load-*"]);
+    assert_eq!(left, "", "temporary references left");
+    let _ = std::fs::remove_dir_all(&work);
+}
