@@ -16,4 +16,5 @@ mod generations;
 mod migrate;
 mod plugin;
 mod podman;
+mod privileges;
 mod store;

@@ -6,10 +6,13 @@
 //! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
+pub mod bpf;
 pub mod checkpoint;
 pub mod container;
 pub mod converted;
+pub mod creds;
 pub mod deleted;
+pub mod grants;
 pub mod img;
 pub mod manifest;
 pub mod policy;
