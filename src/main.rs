@@ -85,6 +85,9 @@ fn main() -> ExitCode {
         Command::Restore(g, c) => run_restore(&session(&g), &c),
         Command::Export(g, a) => transfer::run_export(&session(&g), &a),
         Command::Import(g, a) => transfer::run_import(&session(&g), &a),
+        Command::Migrate(g, a) if a.dry_run => {
+            transfer::preview_migrate(&session(&g), &a).and_then(|p| print_preview(false, p))
+        }
         Command::Migrate(g, a) => transfer::migrate(&session(&g), &a),
         Command::Ls(g, a) => catalog::ls(&session(&g), &a),
         Command::Inspect(g, a) => inspect::run(&session(&g), &a),
@@ -106,9 +109,36 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// Prints a preview (`--dry-run`) and returns the real run's refusal.
+fn print_preview(json: bool, (text, doc, refusal): docker_cr::ops::Preview) -> error::Result<()> {
+    if json {
+        print_json(&doc);
+    } else {
+        print!("{text}");
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
 fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
     if let Some(pool) = c.all {
         return all::checkpoint(s, &c.opts, pool, c.json);
+    }
+    if c.opts.dry_run {
+        let mut preview = checkpoint::preview(s, &c.opts)?;
+        if let Some(e) = &c.export {
+            preview.0.push_str(&format!(
+                "  then exported as {} ({}), the directory removed\n",
+                e.file.display(),
+                e.compress.name()
+            ));
+            if e.file.as_os_str() != "-" && std::fs::symlink_metadata(&e.file).is_ok() && preview.2.is_none() {
+                preview.2 = Some(error::Error::checkpoint(
+                    format!("{} already exists", e.file.display()),
+                    "name a new file; docker-cr never overwrites an archive",
+                ));
+            }
+        }
+        return print_preview(c.json, preview);
     }
     let o = match &c.export {
         Some(e) => transfer::checkpoint_export(s, &c.opts, e)?,
@@ -125,16 +155,13 @@ fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
         return all::restore(s, &c.opts, pool, c.json);
     }
     if c.opts.dry_run {
-        let (text, json, refusal) = match &c.import {
-            Some(file) => transfer::preview_import(s, &c.opts, file)?,
-            None => restore::preview(s, &c.opts)?,
-        };
-        if c.json {
-            print_json(&json);
-        } else {
-            print!("{text}");
-        }
-        return refusal.map_or(Ok(()), Err);
+        return print_preview(
+            c.json,
+            match &c.import {
+                Some(file) => transfer::preview_import(s, &c.opts, file)?,
+                None => restore::preview(s, &c.opts)?,
+            },
+        );
     }
     let o = match &c.import {
         Some(file) => transfer::restore_import(s, &c.opts, file)?,

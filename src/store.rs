@@ -56,6 +56,9 @@ impl Store {
     pub fn new_path(&self, container: &str, name: Option<&str>, millis: u128) -> Result<PathBuf> {
         new_path(&self.root, container, name, millis)
     }
+    pub fn path_for(&self, container: &str, name: Option<&str>, millis: u128) -> PathBuf {
+        path_for(&self.root, container, name, millis)
+    }
     /// A private directory for one run's temporary checkpoint (an export's,
     /// an import's, a migration's), under the store's root: on the same
     /// filesystem as the checkpoints, root-only, never listed (a dot
@@ -362,7 +365,13 @@ pub fn find(root: &Path, container: &str, name: Option<&str>) -> Result<Entry> {
 pub fn new_path(root: &Path, container: &str, name: Option<&str>, millis: u128) -> Result<PathBuf> {
     let cdir = root.join(container);
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cdir).at("create", &cdir)?;
-    Ok(match name {
+    Ok(path_for(root, container, name, millis))
+}
+
+/// `new_path` without making the container's directory (a preview).
+pub fn path_for(root: &Path, container: &str, name: Option<&str>, millis: u128) -> PathBuf {
+    let cdir = root.join(container);
+    match name {
         Some(n) => cdir.join(n),
         None => {
             let base = timestamp_name(millis);
@@ -373,7 +382,7 @@ pub fn new_path(root: &Path, container: &str, name: Option<&str>, millis: u128) 
                 .find(|p| fs::symlink_metadata(p).is_err())
                 .unwrap_or_else(|| cdir.join(format!("{base}-{}", std::process::id())))
         }
-    })
+    }
 }
 
 /// Opens a checkpoint directory for flock(2).

@@ -202,11 +202,77 @@ fn tell(session: &Session, name: &str, what: &str) {
     session.out.step(format!("{name}: {what}"));
 }
 
+/// `--all --dry-run`: each item's plan, and what the summary would say;
+/// `previews`: (name, Ok(the plan's text, its first refusal) | Err(skipped)).
+fn print_previews(
+    json: bool,
+    verb: &str,
+    previews: Vec<(String, std::result::Result<crate::ops::Preview, String>)>,
+) -> Result<()> {
+    let mut items = Vec::new();
+    let mut docs = Vec::new();
+    for (name, p) in previews {
+        let status = match p {
+            Err(why) => Status::Skipped(why),
+            Ok((text, doc, refusal)) => {
+                if !json {
+                    print!("{text}");
+                }
+                docs.push(doc);
+                match refusal {
+                    Some(e) => Status::Failed(error_text(&e)),
+                    None => Status::Done(format!("would be {verb}")),
+                }
+            }
+        };
+        items.push(Item { name, status, stats: None });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&Value::Array(docs)).unwrap_or_default());
+    } else {
+        print!(
+            "{}",
+            summary(&items, &format!("would be {verb}"), 0.0, 1)
+                .replace(" in 0.0 s (1 at a time)", " (--dry-run: nothing was changed)")
+        );
+    }
+    let failed: Vec<&str> =
+        items.iter().filter(|i| matches!(i.status, Status::Failed(_))).map(|i| i.name.as_str()).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Partial(format!(
+        "{} of {} containers would fail ({}); see each plan above",
+        failed.len(),
+        items.len(),
+        failed.join(", ")
+    )))
+}
+
 /// `checkpoint --all [--stop]`: each running container with `a`'s options.
 pub fn checkpoint(session: &Session, a: &checkpoint::Options, pool_of: Pool, json: bool) -> Result<()> {
     session.cancel.arm();
     let t0 = Instant::now();
     let (engine, storage) = engine(session)?;
+    if a.dry_run {
+        let mut inspected = Vec::new();
+        for c in engine.running()? {
+            if let Some(v) = engine.inspect(c["Id"].as_str().unwrap_or(""))? {
+                inspected.push(v);
+            }
+        }
+        let previews = plan_checkpoints(&inspected, &storage)
+            .into_iter()
+            .map(|p| {
+                let r = p.todo.map(|id| {
+                    let one = checkpoint::Options { container: id, to: Location::Store(None), ..a.clone() };
+                    checkpoint::preview(session, &one).unwrap_or_else(|e| (String::new(), Value::Null, Some(e)))
+                });
+                (p.name, r)
+            })
+            .collect();
+        return print_previews(json, "checkpointed", previews);
+    }
     let mut inspected = Vec::new();
     for c in engine.running()? {
         let id = c["Id"].as_str().unwrap_or("");
@@ -258,6 +324,20 @@ pub fn restore(session: &Session, a: &restore::Options, pool_of: Pool, json: boo
         engine.inspect(name).ok().flatten().is_some_and(|c| c.pointer("/State/Running") == Some(&Value::Bool(true)))
     };
     let plan = plan_restores(&entries, &running);
+    if a.dry_run {
+        let previews = plan
+            .into_iter()
+            .map(|p| {
+                let r = p.todo.map(|e| {
+                    let name = e.manifest.as_ref().map_or(p.name.clone(), |m| m.container.name.clone());
+                    let one = restore::Options { container: name, from: Location::Dir(e.path.clone()), ..a.clone() };
+                    restore::preview(session, &one).unwrap_or_else(|e| (String::new(), Value::Null, Some(e)))
+                });
+                (p.name, r)
+            })
+            .collect();
+        return print_previews(json, "restored", previews);
+    }
     let inner = session.quiet();
     let items = pool(&plan, pool_of.jobs, |p| {
         let status = match &p.todo {

@@ -354,7 +354,7 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
 /// directory (removed again), opened and verified, and the plan of its
 /// restore, with what the import would load and create; nothing reaches
 /// the engine. The first refusal, as the real run's error.
-pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> Result<(String, Value, Option<Error>)> {
+pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> Result<crate::ops::Preview> {
     host::require_root()?;
     let tmp = session.store.temp("import")?;
     let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &session.out)?;
@@ -699,6 +699,29 @@ pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
         }
         Err(e) => Err(resume(session, &id, &name, &tmp, e, &a.dest)),
     }
+}
+
+/// `migrate --dry-run`: the plan of the stopping checkpoint, and the
+/// command that would run the restore on the destination; nothing is
+/// frozen, nothing runs there. The checkpoint's first refusal, as the
+/// real run's error.
+pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::ops::Preview> {
+    host::require_root()?;
+    let cp = checkpoint::Options {
+        stop: true,
+        ..checkpoint::Options::new(&a.container, Location::Dir("<a private directory in the store>".into()))
+    };
+    let (text, json, refusal) = checkpoint::preview(session, &cp)?;
+    let argv = remote_argv(a);
+    let text = format!(
+        "migrate of {} to {}:\n{text}  then streamed ({}{}) to: {}\n  (the destination is not contacted by --dry-run: whether it has the image and trusts this host's key is not checked)\n",
+        a.container,
+        a.dest,
+        a.compress.name(),
+        if a.with_image { ", with the image" } else { "" },
+        argv.join(" ")
+    );
+    Ok((text, serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv }), refusal))
 }
 
 /// After a failed migrate: the source restored here from the checkpoint.

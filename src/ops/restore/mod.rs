@@ -141,7 +141,7 @@ pub fn run(session: &Session, a: &Options) -> Result<Outcome> {
 /// `--dry-run`: the plan of the restore `a` would make, and whether the
 /// real run would be refused (the first refusal, as its error); changes
 /// nothing: no container, no lock, no file.
-pub fn preview(session: &Session, a: &Options) -> Result<(String, Value, Option<Error>)> {
+pub fn preview(session: &Session, a: &Options) -> Result<crate::ops::Preview> {
     host::require_root()?;
     let dir = match &a.from {
         Location::Dir(d) => d.clone(),
@@ -158,7 +158,7 @@ pub fn preview_checkpoint(
     a: &Options,
     cp: &Checkpoint,
     image_loaded: bool,
-) -> Result<(String, Value, Option<Error>)> {
+) -> Result<crate::ops::Preview> {
     let ctx = session.ctx_preview(true)?;
     cp.verify()?;
     let (saved, ours) = plan::prepared_saved(cp);
