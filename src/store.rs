@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::model::manifest::{self as mf, Manifest};
 
-pub const DEFAULT: &str = "/var/lib/docker-cr";
+pub const DEFAULT: &str = crate::host::paths::STORE;
 
 /// The store's root: the `--store` flag, else `DOCKER_CR_STORE`, else the default.
 pub fn root(flag: Option<&Path>, env: Option<&OsStr>) -> PathBuf {

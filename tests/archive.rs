@@ -367,3 +367,33 @@ fn checkpointctl_reads_our_archives() {
     assert!(children.contains(&"httpd"), "{children:?}");
     assert!(c["statistics"]["pages_written"].as_u64().unwrap() > 0, "{c}");
 }
+
+// `--store` is the store for everything: checkpoint --export and restore
+// --import keep their private directory in it, not in DOCKER_CR_STORE.
+#[test]
+fn store_option_holds_the_private_directories() {
+    require_engine();
+    let env_store = temp_dir("env-store").join("unused");
+    let flag_store = temp_dir("flag-store").join("used");
+    let c = Counter::start("storeflag", &[], 5);
+    let archive = temp_dir("arch").join("c.tar.zst");
+    // A store the flag names that cannot be made (a file is in the way):
+    // the error names it, so the flag is what is used.
+    let blocker = temp_dir("blocker").join("file");
+    fs::write(&blocker, "x").unwrap();
+    let o = dcr_store(&env_store, &["--store", s(&blocker), "checkpoint", "--export", s(&archive), &c.name]);
+    assert!(!o.status.success() && text(&o).contains(s(&blocker)), "{}", text(&o));
+    assert!(!archive.exists());
+    ok(dcr_store(&env_store, &["checkpoint", "--export", s(&archive), &c.name, "--store", s(&flag_store)]));
+    assert!(flag_store.is_dir(), "checkpoint --export did not use --store");
+    store_is_empty(&flag_store);
+    assert!(!env_store.exists(), "checkpoint --export used DOCKER_CR_STORE over --store");
+    docker_ok(&["rm", "-f", &c.name]);
+    let o = dcr_store(&env_store, &["--store", s(&blocker), "restore", "--import", s(&archive)]);
+    assert!(!o.status.success() && text(&o).contains(s(&blocker)), "{}", text(&o));
+    assert!(!exists(&c.name));
+    ok(dcr_store(&env_store, &["restore", "--store", s(&flag_store), "--import", s(&archive)]));
+    store_is_empty(&flag_store);
+    assert!(!env_store.exists(), "restore --import used DOCKER_CR_STORE over --store");
+    assert_continues(c.port, &c.token, c.count);
+}

@@ -182,8 +182,11 @@ fn migrate_command_moves_a_running_container() {
         }
     }
     let _b = OnB(&pid, &sock, &name);
-    let o = migrate_to_b(&pid, &sock, &[&name]);
+    // Its private directory goes to the store --store names here.
+    let flag_store = temp_dir("migrate-store").join("used");
+    let o = migrate_to_b(&pid, &sock, &["--store", flag_store.to_str().unwrap(), &name]);
     assert!(o.status.success(), "migrate failed:\n{}", text(&o));
+    assert!(flag_store.is_dir(), "migrate did not use --store");
     let t = text(&o);
     assert!(t.contains("downtime"), "{t}");
     assert!(!exists(&name), "the source container is still here:\n{t}");

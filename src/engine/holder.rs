@@ -328,7 +328,7 @@ pub fn pause_program() -> Vec<u8> {
 
 /// Where the pause program is kept: it must outlive the restore (the
 /// holder's bind mount names it, also when the engine restarts the holder).
-pub const PAUSE_PATH: &str = "/var/lib/docker-cr/net-holder-pause";
+pub const PAUSE_PATH: &str = crate::host::paths::HOLDER_PAUSE;
 
 /// Writes the pause program (0755) unless the same bytes are there already;
 /// a replaced file is renamed over, so running holders keep theirs.

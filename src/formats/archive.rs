@@ -28,7 +28,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -803,15 +803,7 @@ fn damaged(what: &str, why: impl std::fmt::Display) -> Error {
 /// link and never replacing anything: openat2(O_CREAT | O_EXCL,
 /// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). See openat2(2).
 fn create_beneath(root: &fs::File, rel: &Path) -> io::Result<fs::File> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let fd: OwnedFd = rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )?;
-    Ok(fs::File::from(fd))
+    crate::host::fs::create_beneath(root, rel)
 }
 
 /// Bytes free for us on the filesystem of `f`.

@@ -629,7 +629,7 @@ fn plain_diff(dir: &Path, what: &str) -> Result<()> {
 /// container, bound into it: they live as long as the container (removed
 /// when a later restore finds the container gone, like the CRIU config
 /// files), since the engine binds them again at each start.
-pub const STAND_INS_DIR: &str = "/var/lib/docker-cr/.stand-ins";
+pub const STAND_INS_DIR: &str = crate::host::paths::STAND_INS;
 
 /// Takes docker-cr's own stand-in binds out of a checkpoint's saved
 /// HostConfig (`saved`: a checkpoint of a container restored from another
@@ -858,7 +858,7 @@ pub fn apply_files(c: &Value, dir: &Path, f: &Foreign) -> Result<(u64, usize)> {
     let opts = overlay_options(c).ok_or_else(|| {
         Error::host("the new container has no overlay2 layers (GraphDriver.Data)", "docker-cr needs overlay2")
     })?;
-    let base = Path::new("/run/docker-cr");
+    let base = Path::new(crate::host::paths::RUN);
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).at("create", base)?;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let at = base.join(format!("merged-{}-{nanos}", std::process::id()));
@@ -957,14 +957,7 @@ fn apply_mounted(opts: &str, at: &Path, dir: &Path, f: &Foreign) -> Result<(u64,
 /// `openat2(dir, name, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`: the
 /// archive's paths never lead through a link. See openat2(2).
 fn open_below(dir: &OwnedFd, name: &Path, flags: rustix::fs::OFlags) -> rustix::io::Result<OwnedFd> {
-    use rustix::fs::{OFlags, ResolveFlags};
-    rustix::fs::openat2(
-        dir,
-        name,
-        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
+    crate::host::fs::beneath(dir, name, flags, rustix::fs::Mode::empty())
 }
 
 /// Removes `rel` (a checked relative path of `deleted.files`) below the

@@ -6,11 +6,12 @@
 pub mod cgroup;
 pub mod check;
 pub mod criu;
+pub mod fs;
+pub mod paths;
 pub mod probe;
 pub mod runcconf;
 pub mod state;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -43,7 +44,7 @@ impl Ctx {
     /// preview, which changes nothing).
     pub fn open(s: &Session, need_experimental: bool, repair: bool) -> Result<Ctx> {
         require_root()?;
-        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
         let criu = Criu::find(&s.criu_bin, &kernel)?;
         let engine = s.engine()?.clone();
         if need_experimental {
@@ -155,7 +156,7 @@ pub fn check_interrupted() -> Result<()> {
 pub fn rss_anon(pids: &[i32]) -> u64 {
     let kib: u64 = pids
         .iter()
-        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
         .filter_map(|st| {
             st.lines()
                 .find_map(|l| l.strip_prefix("RssAnon:"))
@@ -167,7 +168,7 @@ pub fn rss_anon(pids: &[i32]) -> u64 {
 
 /// The processes listed in a cgroup directory's cgroup.procs.
 pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
-    fs::read_to_string(dir.join("cgroup.procs"))
+    std::fs::read_to_string(dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -176,5 +177,5 @@ pub fn cgroup_procs(dir: &Path) -> Vec<i32> {
 
 /// The bytes of the files directly in `dir` (CRIU's images as they grow).
 pub fn dir_size(dir: &Path) -> u64 {
-    fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
+    std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
 }

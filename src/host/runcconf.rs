@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 
-pub const DEFAULT_DIR: &str = "/etc/criu";
-const LOCK: &str = "/run/docker-cr.lock";
+pub const DEFAULT_DIR: &str = crate::host::paths::RUNC_CONF_DIR;
+const LOCK: &str = crate::host::paths::RUNC_LOCK;
 /// Starts the comment line we add; how a crashed run's file is recognised.
 const OURS: &[u8] = b"# added by docker-cr (pid ";
 /// The file from before, when someone else's runc.conf had to stay.

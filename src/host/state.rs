@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::host::cgroup::{Freezer, Version};
 
-pub const DIR: &str = "/run/docker-cr/containers";
+pub const DIR: &str = crate::host::paths::LOCKS;
 
 #[derive(Debug)]
 pub struct ContainerLock {

@@ -265,15 +265,7 @@ pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
 /// and without leaving `dir` (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
 /// as runc's securejoin and crun do): a checkpoint's paths are untrusted.
 pub fn open_beneath(dir: &fs::File, rel: &Path) -> std::io::Result<fs::File> {
-    use rustix::fs::{OFlags, ResolveFlags};
-    let fd = rustix::fs::openat2(
-        dir,
-        rel,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-        rustix::fs::Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )?;
-    Ok(fs::File::from(fd))
+    crate::host::fs::open_beneath(dir, rel)
 }
 
 /// Who may change a checkpoint after it was verified and before it is used:

@@ -182,19 +182,10 @@ fn unsafe_entry(path: &Path, why: &str) -> Error {
     )
 }
 
-/// `openat2(dirfd, name, O_PATH | O_DIRECTORY, RESOLVE_BENEATH |
-/// RESOLVE_NO_SYMLINKS)`—opens one directory below `dir` without following
-/// any symlink, so nothing the archive planted can lead out of the root.
-/// See openat2(2).
+/// One directory below `dir`, without following any symlink, so nothing
+/// the archive planted can lead out of the root (see `host::fs`).
 fn open_beneath(dir: BorrowedFd<'_>, name: &Path) -> rustix::io::Result<OwnedFd> {
-    use rustix::fs::{OFlags, ResolveFlags};
-    rustix::fs::openat2(
-        dir,
-        name,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
+    crate::host::fs::dir_beneath(dir, name)
 }
 
 /// Why a path of the archive could not be resolved: a symlink or a file in

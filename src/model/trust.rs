@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
-pub const DEFAULT_DIR: &str = "/etc/docker-cr";
+pub const DEFAULT_DIR: &str = crate::host::paths::KEYS;
 pub const SIG: &str = "manifest.sig";
 const TAG: &str = "docker-cr-ed25519";
 const SECRET_TAG: &str = "docker-cr-ed25519-secret";

@@ -342,8 +342,9 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
     }
     if r.is_err() {
         let log = tmp.path().join(mf::RESTORE_LOG);
-        let keep = Path::new("/run/docker-cr").join(format!("criu-restore-{}.log", std::process::id()));
-        if fs::create_dir_all("/run/docker-cr").is_ok() && fs::rename(&log, &keep).is_ok() {
+        let run = Path::new(host::paths::RUN);
+        let keep = run.join(format!("criu-restore-{}.log", std::process::id()));
+        if fs::create_dir_all(run).is_ok() && fs::rename(&log, &keep).is_ok() {
             out.warn(format!("CRIU's log of the failed restore is kept as {}", keep.display()));
         }
     }

@@ -116,7 +116,7 @@ pub fn stats_document(o: &Outcome) -> Value {
 /// outlive the restore, since the container keeps the annotation and runc
 /// reads the file again at each of its checkpoints and restores. A dot
 /// directory of the default store, which the store's listing skips.
-pub const CRIU_CONF_DIR: &str = "/var/lib/docker-cr/.criu";
+pub const CRIU_CONF_DIR: &str = crate::host::paths::CRIU_CONFS;
 
 /// Reads and checks a checkpoint directory (see `Checkpoint::open`) with
 /// the trust the options give.
@@ -308,38 +308,69 @@ impl Job<'_> {
 /// new one), under its lock the volumes, the file changes, the images and
 /// the start; on failure everything made is undone, in reverse.
 fn execute(job: Job, p: Plan, mut out: Outcome) -> Result<Outcome> {
-    let Job { ctx, cp, .. } = job;
-    let name = p.name.clone();
-    let dir = &cp.dir;
     // Replacing: held until the restore is over, like the lock of a
     // container restored into (see below); the old container must not be
     // renamed under a restore or checkpoint of it.
-    let _replace_lock = match &p.target {
-        Some(Target::Replace { id: old, .. }) => {
-            let l = state::ContainerLock::take(Path::new(state::DIR), old, &name)?;
-            // Seen again under the lock: a restore that held it before us
-            // may have started or replaced the container since.
-            match ctx.engine.inspect(&name)? {
-                Some(c) if plan::is_running(&c) => return Err(plan::running(&name, job.a)),
-                Some(c) if s(&c, "/Id") == old => {}
-                _ => {
-                    return Err(Error::container(
-                        format!("container {name} was replaced by another docker-cr restore meanwhile"),
-                        "look at it with docker ps -a; restore again if needed",
-                    ))
-                }
-            }
-            Some(l)
-        }
-        _ => None,
+    let _replace_lock = replace_lock(job, &p)?;
+    let (id, made) = make_target(job, &p)?;
+    let criu_conf = match &made {
+        Some(m) => m.criu_conf.clone(),
+        // A container docker-cr restored before has its own file, which
+        // runc reads instead of /etc/criu/runc.conf.
+        None => job.ctx.engine.inspect(&id)?.and_then(|c| create::own_criu_conf(&c)),
     };
-    let gen = crate::engine::holder::generation(&ctx.docker_version, ctx.engine.api());
-    let (id, made) = match &p.target {
+    // Held until the restore is over: another restore into the same stopped
+    // container would take our moved-aside upper dir for a crash leftover
+    // and put it back over the files we apply, and a checkpoint must not
+    // dump a container we are still starting. A container we just created
+    // is locked by its new ID, against a checkpoint of it.
+    let mut adopted = Vec::new();
+    let same = matches!(p.target, Some(Target::Same { .. }));
+    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &p.name).and_then(|_lock| {
+        adopted = files::adopt_volumes(job.ctx, &id, &p.adopt)?;
+        files::restore_into(job, &p, &id, &p.name, same, criu_conf.as_deref(), &mut out)
+    });
+    match result {
+        Ok(()) => {
+            tidy_up(job, &p, &adopted);
+            out.total = job.ctx.out.elapsed_ms();
+            out.id = id;
+            out.name = p.name.clone();
+            Ok(out)
+        }
+        Err(e) => Err(undo(job, &p, made.as_ref(), &adopted, e)),
+    }
+}
+
+/// The lock of the container a restore replaces (Docker >= 28), and the
+/// container seen again under it.
+fn replace_lock(job: Job, p: &Plan) -> Result<Option<state::ContainerLock>> {
+    let Some(Target::Replace { id: old, .. }) = &p.target else { return Ok(None) };
+    let name = &p.name;
+    let l = state::ContainerLock::take(Path::new(state::DIR), old, name)?;
+    // Seen again under the lock: a restore that held it before us may have
+    // started or replaced the container since.
+    match job.ctx.engine.inspect(name)? {
+        Some(c) if plan::is_running(&c) => Err(plan::running(name, job.a)),
+        Some(c) if s(&c, "/Id") == old => Ok(Some(l)),
+        _ => Err(Error::container(
+            format!("container {name} was replaced by another docker-cr restore meanwhile"),
+            "look at it with docker ps -a; restore again if needed",
+        )),
+    }
+}
+
+/// The container the restore goes into: the stopped one, or a new one
+/// (the replaced one renamed aside first, and back if that fails).
+fn make_target(job: Job, p: &Plan) -> Result<(String, Option<create::Made>)> {
+    let (ctx, name) = (job.ctx, &p.name);
+    match &p.target {
         Some(Target::Same { id }) => {
             ctx.out.step(format!("restoring into the stopped container {name}"));
-            (id.clone(), None)
+            Ok((id.clone(), None))
         }
         Some(Target::Replace { id: old, aside }) => {
+            let gen = crate::engine::holder::generation(&ctx.docker_version, ctx.engine.api());
             ctx.engine.rename(old, aside).map_err(|e| e.step(format!("renaming {name} aside to {aside}")))?;
             ctx.out.step(format!(
                 "Docker {}.{} cannot restore into the network namespace of the existing container {name} ({}): \
@@ -349,95 +380,80 @@ fn execute(job: Job, p: Plan, mut out: Outcome) -> Result<Outcome> {
                 gen.version.1,
                 crate::engine::holder::NETNS_ISSUE
             ));
-            match create::create(job, &p) {
-                Ok(m) => (m.id.clone(), Some(m)),
+            match create::create(job, p) {
+                Ok(m) => Ok((m.id.clone(), Some(m))),
                 Err(e) => {
-                    let back = ctx.engine.rename(old, &name);
-                    return Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(back));
+                    let back = ctx.engine.rename(old, name);
+                    Err(e.step(format!("restore of {name} from {}", job.dir().display())).with_cleanup(back))
                 }
             }
         }
         Some(Target::Create) => {
-            let m = create::create(job, &p)?;
-            (m.id.clone(), Some(m))
+            let m = create::create(job, p)?;
+            Ok((m.id.clone(), Some(m)))
         }
-        None => return Err(Error::container(format!("no container to restore {name} into"), "")),
-    };
-    let criu_conf = match &made {
-        Some(m) => m.criu_conf.clone(),
-        // A container docker-cr restored before has its own file, which
-        // runc reads instead of /etc/criu/runc.conf.
-        None => ctx.engine.inspect(&id)?.and_then(|c| create::own_criu_conf(&c)),
-    };
-    // Held until the restore is over: another restore into the same stopped
-    // container would take our moved-aside upper dir for a crash leftover
-    // and put it back over the files we apply, and a checkpoint must not
-    // dump a container we are still starting. A container we just created
-    // is locked by its new ID, against a checkpoint of it.
-    let mut adopted = Vec::new();
-    let same = matches!(p.target, Some(Target::Same { .. }));
-    let result = state::ContainerLock::take(Path::new(state::DIR), &id, &name).and_then(|_lock| {
-        adopted = files::adopt_volumes(ctx, &id, &p.adopt)?;
-        files::restore_into(job, &p, &id, &name, same, criu_conf.as_deref(), &mut out)
-    });
-    match result {
-        Ok(()) => {
-            if let Some(Target::Replace { id: old, .. }) = &p.target {
-                match ctx.engine.remove(old) {
-                    Ok(()) => ctx.out.step(format!("removed the replaced container ({})", docker::short_id(old))),
-                    Err(e) => ctx.out.warn(format!(
-                        "the replaced container {} could not be removed: {e}; remove it with docker rm",
-                        docker::short_id(old)
-                    )),
-                }
-            }
-            for v in &adopted {
-                match ctx.engine.remove_volume(&v.old) {
-                    Ok(()) => ctx.out.step(format!(
-                        "anonymous volume {} ({}) moved into the new anonymous volume {}",
-                        docker::short_id(&v.old),
-                        v.dest,
-                        docker::short_id(&v.new)
-                    )),
-                    Err(e) => ctx.out.warn(format!(
-                        "the emptied anonymous volume {} could not be removed ({e}); docker volume rm it",
-                        v.old
-                    )),
-                }
-            }
-            ctx.out.step(format!(
-                "restored container {name} in {} ms; peak RSS of docker-cr: {} KiB",
-                ctx.out.elapsed_ms(),
-                ctx.out.peak_rss_kib()
-            ));
-            out.total = ctx.out.elapsed_ms();
-            out.id = id;
-            out.name = name;
-            Ok(out)
-        }
-        Err(e) => {
-            // The data goes back into the old volumes first; then what this
-            // restore created goes, with its (now empty) new anonymous
-            // volumes (shared ones are named, never removed).
-            let back = adopted.iter().try_for_each(files::Adopted::put_back);
-            let cleanup = match &made {
-                Some(made) => {
-                    let r = back
-                        .and_then(|()| made.undo(ctx))
-                        .and_then(|()| adopted.iter().try_for_each(|v| ctx.engine.remove_volume(&v.new)));
-                    if r.is_ok() {
-                        ctx.out.step(format!("removed what this restore had created for {name}"));
-                    }
-                    match &p.target {
-                        Some(Target::Replace { id: old, .. }) => r.and_then(|()| ctx.engine.rename(old, &name)),
-                        _ => r,
-                    }
-                }
-                None => back,
-            };
-            Err(e.step(format!("restore of {name} from {}", dir.display())).with_cleanup(cleanup))
+        None => Err(Error::container(format!("no container to restore {name} into"), "")),
+    }
+}
+
+/// After a restore that worked: the replaced container and the emptied
+/// old anonymous volumes go.
+fn tidy_up(job: Job, p: &Plan, adopted: &[files::Adopted]) {
+    let ctx = job.ctx;
+    if let Some(Target::Replace { id: old, .. }) = &p.target {
+        match ctx.engine.remove(old) {
+            Ok(()) => ctx.out.step(format!("removed the replaced container ({})", docker::short_id(old))),
+            Err(e) => ctx.out.warn(format!(
+                "the replaced container {} could not be removed: {e}; remove it with docker rm",
+                docker::short_id(old)
+            )),
         }
     }
+    for v in adopted {
+        match ctx.engine.remove_volume(&v.old) {
+            Ok(()) => ctx.out.step(format!(
+                "anonymous volume {} ({}) moved into the new anonymous volume {}",
+                docker::short_id(&v.old),
+                v.dest,
+                docker::short_id(&v.new)
+            )),
+            Err(e) => ctx.out.warn(format!(
+                "the emptied anonymous volume {} could not be removed ({e}); docker volume rm it",
+                v.old
+            )),
+        }
+    }
+    ctx.out.step(format!(
+        "restored container {} in {} ms; peak RSS of docker-cr: {} KiB",
+        p.name,
+        ctx.out.elapsed_ms(),
+        ctx.out.peak_rss_kib()
+    ));
+}
+
+/// After a failed restore: the data goes back into the old volumes first;
+/// then what this restore created goes, with its (now empty) new anonymous
+/// volumes (shared ones are named, never removed), and a replaced container
+/// gets its name back.
+fn undo(job: Job, p: &Plan, made: Option<&create::Made>, adopted: &[files::Adopted], e: Error) -> Error {
+    let (ctx, name) = (job.ctx, &p.name);
+    let back = adopted.iter().try_for_each(files::Adopted::put_back);
+    let cleanup = match made {
+        Some(made) => {
+            let r = back
+                .and_then(|()| made.undo(ctx))
+                .and_then(|()| adopted.iter().try_for_each(|v| ctx.engine.remove_volume(&v.new)));
+            if r.is_ok() {
+                ctx.out.step(format!("removed what this restore had created for {name}"));
+            }
+            match &p.target {
+                Some(Target::Replace { id: old, .. }) => r.and_then(|()| ctx.engine.rename(old, name)),
+                _ => r,
+            }
+        }
+        None => back,
+    };
+    e.step(format!("restore of {name} from {}", job.dir().display())).with_cleanup(cleanup)
 }
 
 #[cfg(test)]

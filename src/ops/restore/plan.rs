@@ -137,11 +137,37 @@ pub fn prepared_saved(cp: &Checkpoint) -> (Value, Vec<StandIn>) {
 
 /// The restore's plan. `saved` and `ours` from `prepared_saved`.
 pub fn plan(cp: &Checkpoint, saved: Value, ours: Vec<StandIn>, o: &Options, f: &Facts) -> Plan {
-    let m = &cp.manifest;
-    let src = &m.container;
-    let dir = &cp.dir;
-    let conv = cp.converted.as_ref();
+    let src = &cp.manifest.container;
     let mut p = Plan { name: o.name.clone().unwrap_or_else(|| src.name.clone()), saved, ..Plan::default() };
+    plan_source(&mut p, cp, o, f);
+    p.target = plan_target(&mut p, cp, o, f);
+    p.stand_ins = plan_stand_ins(&mut p, cp, ours, f);
+    plan_foreign_volumes(&mut p, cp, o, f);
+    if p.target == Some(Target::Create) {
+        plan_anonymous_volumes(&mut p, f);
+    }
+    match &p.target {
+        // The existing container keeps its HostConfig: on the operator's
+        // word alone (--trust) it must not be one the policy refuses.
+        Some(Target::Same { .. }) if !cp.trusted() => {
+            if let Some(e) = same_refusal(&p.name, f.by_name.as_ref(), o.allow_host_access) {
+                p.refusals.push(e);
+            }
+        }
+        Some(Target::Same { .. }) => {}
+        Some(Target::Replace { .. } | Target::Create) => plan_create(&mut p, o, f),
+        None => {}
+    }
+    p.tcp = tcp_mode(&cp.manifest, &p.saved);
+    p.paused = cp.manifest.container.paused && !o.unpause;
+    p.own_criu_conf = f.generation.annotations;
+    p
+}
+
+/// The checkpoint is of the container named, and what differs here.
+fn plan_source(p: &mut Plan, cp: &Checkpoint, o: &Options, f: &Facts) {
+    let (m, dir) = (&cp.manifest, &cp.dir);
+    let src = &m.container;
     if o.container != src.name && !(o.container.len() >= 4 && src.id.starts_with(&o.container)) {
         p.refusals.push(Error::container(
             format!(
@@ -162,16 +188,21 @@ pub fn plan(cp: &Checkpoint, saved: Value, ours: Vec<StandIn>, o: &Options, f: &
     if m.host.cgroup != 0 && f.cgroup != m.host.cgroup {
         p.notes.push(format!("note: checkpoint taken on cgroup v{}, restoring on cgroup v{}", m.host.cgroup, f.cgroup));
     }
+}
+
+/// Which container it goes into (None: refused).
+fn plan_target(p: &mut Plan, cp: &Checkpoint, o: &Options, f: &Facts) -> Option<Target> {
+    let src = &cp.manifest.container;
     let name = p.name.clone();
     let gen = f.generation;
-    p.target = match &f.by_name {
+    match &f.by_name {
         Some(c) if is_running(c) => {
             p.refusals.push(running(&name, o));
             None
         }
         // Another engine's checkpoint always makes a new container: its ID
         // is the archive's word, never a reason to reuse one of ours.
-        Some(c) if s(c, "/Id") == src.id && conv.is_none() => {
+        Some(c) if s(c, "/Id") == src.id && cp.converted.is_none() => {
             if !o.publish.is_empty() {
                 p.refusals.push(Error::Usage(format!(
                     "--publish cannot change the ports of the existing container {name}\nTry 'docker-cr restore --help'."
@@ -207,76 +238,68 @@ pub fn plan(cp: &Checkpoint, saved: Value, ours: Vec<StandIn>, o: &Options, f: &
             None
         }
         None => Some(Target::Create),
-    };
-    // The stand-ins for another engine's own mounts: from its archive, or
-    // (a checkpoint of a container restored from one) copies of docker-cr's.
-    p.stand_ins = match conv {
+    }
+}
+
+/// The stand-ins for another engine's own mounts: from its archive, or
+/// (a checkpoint of a container restored from one) copies of docker-cr's.
+fn plan_stand_ins(p: &mut Plan, cp: &Checkpoint, ours: Vec<StandIn>, f: &Facts) -> Vec<StandIn> {
+    match &cp.converted {
         Some(c) => c.stand_ins.clone(),
         None => {
+            let src = &cp.manifest.container;
             let own = stand_ins_source(cp.trusted(), &src.name, if ours.is_empty() { None } else { f.by_id.as_ref() });
             if let (Err(why), false) = (&own, ours.is_empty()) {
-                p.notes.push(format!("the stand-ins of {name} start empty: {why}"));
+                p.notes.push(format!("the stand-ins of {} start empty: {why}", p.name));
             }
             foreign::only_copies_from(ours, own.ok().as_deref())
         }
-    };
-    // Another engine's checkpoint may mount only the named volumes its
-    // archive carries (created by `restore --import`) or that do not exist
-    // here (Docker makes them empty): an existing one would be the host's
-    // data, attached on the archive's word, so it needs --allow-host-access.
-    if let (Some(c), false) = (conv, o.allow_host_access) {
-        let existing: Vec<&String> = f.existing_named.iter().filter(|v| !c.volumes.contains(v)).collect();
-        if !existing.is_empty() {
-            p.refusals.push(Error::container(
-                format!(
-                    "{}'s checkpoint mounts the named volumes {} in {name}, which its archive does not carry and which exist on this host",
-                    c.engine.name(),
-                    existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-                "restore with --allow-host-access to attach them as they are, or remove or rename them (docker volume rm)",
-            ));
-        }
     }
-    // Anonymous volumes: adopted by the new container when nothing else
-    // uses them (see `adopt_volumes`), shared by name otherwise.
-    if p.target == Some(Target::Create) {
-        for (v, facts) in &f.anon {
-            match facts {
-                None => p.warnings.push(format!(
-                    "the anonymous volume {} ({}) of the checkpointed container is gone (docker rm -v?): the restored container gets a new, empty one",
+}
+
+/// Another engine's checkpoint may mount only the named volumes its
+/// archive carries (created by `restore --import`) or that do not exist
+/// here (Docker makes them empty): an existing one would be the host's
+/// data, attached on the archive's word, so it needs --allow-host-access.
+fn plan_foreign_volumes(p: &mut Plan, cp: &Checkpoint, o: &Options, f: &Facts) {
+    let (Some(c), false) = (&cp.converted, o.allow_host_access) else { return };
+    let existing: Vec<&String> = f.existing_named.iter().filter(|v| !c.volumes.contains(v)).collect();
+    if !existing.is_empty() {
+        p.refusals.push(Error::container(
+            format!(
+                "{}'s checkpoint mounts the named volumes {} in {}, which its archive does not carry and which exist on this host",
+                c.engine.name(),
+                existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                p.name
+            ),
+            "restore with --allow-host-access to attach them as they are, or remove or rename them (docker volume rm)",
+        ));
+    }
+}
+
+/// Anonymous volumes: adopted by the new container when nothing else uses
+/// them (see `adopt_volumes`), shared by name otherwise.
+fn plan_anonymous_volumes(p: &mut Plan, f: &Facts) {
+    for (v, facts) in &f.anon {
+        match facts {
+            None => p.warnings.push(format!(
+                "the anonymous volume {} ({}) of the checkpointed container is gone (docker rm -v?): the restored container gets a new, empty one",
+                docker::short_id(&v.name),
+                v.dest
+            )),
+            Some(vf) if vf.info["Driver"] == "local" && looks_anonymous(&v.name, &vf.info) && vf.users.is_empty() => {
+                p.adopt.push((v.clone(), PathBuf::from(s(&vf.info, "/Mountpoint"))))
+            }
+            Some(_) => {
+                p.notes.push(format!(
+                    "anonymous volume {} ({}) is in use by another container, or not one the engine made (local, unnamed): attached by name, shared",
                     docker::short_id(&v.name),
                     v.dest
-                )),
-                Some(vf) if vf.info["Driver"] == "local" && looks_anonymous(&v.name, &vf.info) && vf.users.is_empty() => {
-                    p.adopt.push((v.clone(), PathBuf::from(s(&vf.info, "/Mountpoint"))))
-                }
-                Some(_) => {
-                    p.notes.push(format!(
-                        "anonymous volume {} ({}) is in use by another container, or not one the engine made (local, unnamed): attached by name, shared",
-                        docker::short_id(&v.name),
-                        v.dest
-                    ));
-                    p.share.push(v.name.clone());
-                }
+                ));
+                p.share.push(v.name.clone());
             }
         }
     }
-    match &p.target {
-        // The existing container keeps its HostConfig: on the operator's
-        // word alone (--trust) it must not be one the policy refuses.
-        Some(Target::Same { .. }) if !cp.trusted() => {
-            if let Some(e) = same_refusal(&name, f.by_name.as_ref(), o.allow_host_access) {
-                p.refusals.push(e);
-            }
-        }
-        Some(Target::Same { .. }) => {}
-        Some(Target::Replace { .. } | Target::Create) => plan_create(&mut p, o, f),
-        None => {}
-    }
-    p.tcp = tcp_mode(m, &p.saved);
-    p.paused = m.container.paused && !o.unpause;
-    p.own_criu_conf = gen.annotations;
-    p
 }
 
 /// The new container: its image, its create body under the policy, and

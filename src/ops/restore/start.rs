@@ -83,7 +83,7 @@ pub(super) fn start(
 ) -> Result<()> {
     let Job { ctx, .. } = job;
     let m = job.m();
-    let logs = Path::new("/run/docker-cr");
+    let logs = Path::new(crate::host::paths::RUN);
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
