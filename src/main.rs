@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use docker_cr::cli::{self, Command};
 use docker_cr::{
-    cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::inspect, ops::keys,
-    ops::transfer, store, VERSION,
+    cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::image, ops::inspect,
+    ops::keys, ops::transfer, store, VERSION,
 };
 
 fn main() -> ExitCode {
@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         Command::Export(g, a) => transfer::run_export(&g, &a),
         Command::Import(g, a) => transfer::run_import(&g, &a),
         Command::Migrate(g, a) => transfer::migrate(&g, &a),
+        Command::Image(g, a) => image::run(&g, &a),
         Command::Ls(g, a) => catalog::ls(&g, &a),
         Command::Inspect(g, a) => inspect::run(&g, &a),
         Command::Rm(g, a) => catalog::rm(&g, &a),

@@ -55,6 +55,7 @@ pub fn positional(command: &str, n: usize) -> Positional {
         ("key", 0) => Positional::Word(&["show", "list", "trust"]),
         ("key", 1) => Positional::Checkpoint,
         ("completion", 0) => Positional::Word(&["bash", "zsh", "fish"]),
+        ("image", 0) => Positional::Word(&["build", "push", "pull", "ls", "inspect", "rm", "local"]),
         ("help", 0) => Positional::Word(cli::COMMAND_NAMES),
         _ => Positional::Nothing,
     }

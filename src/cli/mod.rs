@@ -3,6 +3,7 @@
 //! appears in the man page.
 
 pub mod complete;
+pub mod image;
 pub mod plugin;
 pub mod template;
 
@@ -30,6 +31,7 @@ Usage:
   docker-cr export     [--compress zstd|gzip|none] <checkpoint-dir> <file|->
   docker-cr import     <file|-> <checkpoint-dir>
   docker-cr migrate    [OPTIONS] <container> <dest>
+  docker-cr image      build|push|pull|ls|inspect|rm|local ...
   docker-cr check      [--format text|json]
   docker-cr key        show | list | trust [--name NAME] <file|->
   docker-cr completion bash|zsh|fish
@@ -567,6 +569,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("export", EXPORT_HELP),
     ("import", IMPORT_HELP),
     ("migrate", MIGRATE_HELP),
+    ("image", image::IMAGE_HELP),
     ("check", CHECK_HELP),
     ("key", KEY_HELP),
     ("completion", COMPLETION_HELP),
@@ -584,6 +587,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "export",
     "import",
     "migrate",
+    "image",
     "check",
     "key",
     "completion",
@@ -610,6 +614,7 @@ pub enum Command {
     Export(Global, ExportArgs),
     Import(Global, ImportArgs),
     Migrate(Global, MigrateArgs),
+    Image(Global, image::ImageArgs),
     Help(&'static str),
     Version,
 }
@@ -673,6 +678,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "export" => export(p, g),
         "import" => import(p, g),
         "migrate" => migrate(p, g),
+        "image" => image::parse(p, g),
         "check" => check(p, g),
         "key" => key(p, g),
         "ls" => ls(p, g),
