@@ -373,8 +373,25 @@ fn image_registry_tls() {
 
 // ------------------------------------------------------------------ Podman
 
+/// Podman with a containers.conf of this test's: the sandbox's runtime
+/// wrapper (tests/setup-host) under the name `runc`, the runtime Docker's
+/// checkpoints name (Podman refuses to restore a checkpoint image under a
+/// runtime of another name).
 fn podman(args: &[&str]) -> Output {
-    Command::new("podman").args(args).stdin(Stdio::null()).output().expect("run podman (tests/setup-host installs it)")
+    static CONF: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let conf = CONF.get_or_init(|| {
+        let wrapper = "/usr/local/lib/docker-cr-tests/podman-runc";
+        assert!(Path::new(wrapper).exists(), "{wrapper} is missing: run tests/setup-host");
+        let p = temp_dir("containers-conf").join("containers.conf");
+        fs::write(&p, format!("[engine]\nruntime = \"runc\"\n\n[engine.runtimes]\nrunc = [\"{wrapper}\"]\n")).unwrap();
+        p
+    });
+    Command::new("podman")
+        .args(args)
+        .env("CONTAINERS_CONF", conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run podman (tests/setup-host installs it)")
 }
 
 #[track_caller]
@@ -409,18 +426,20 @@ fn podman_state(name: &str) -> (String, u64) {
 }
 
 /// Podman has the engine's test image under the same ID (it finds a
-/// checkpoint's image by ID): loaded from this engine when it lacks it,
-/// without moving Podman's own tag.
-fn podman_has_engine_image() {
+/// checkpoint's image by ID): loaded from this engine when it lacks it, by
+/// ID (so Podman's own tag does not move), and then removed again when the
+/// guard drops.
+fn podman_has_engine_image() -> Option<PodmanImage> {
     let id = inspect(IMAGE, "{{.Id}}");
-    let id = id.trim_start_matches("sha256:");
-    if podman(&["image", "exists", id]).status.success() {
-        return;
+    let id = id.trim_start_matches("sha256:").to_string();
+    if podman(&["image", "exists", &id]).status.success() {
+        return None;
     }
     let tar = temp_dir("podman-load").join("img.tar");
-    docker_ok(&["save", "-o", s(&tar), id]);
+    docker_ok(&["save", "-o", s(&tar), &id]);
     podman_ok(&["load", "-q", "-i", s(&tar)]);
-    assert!(podman(&["image", "exists", id]).status.success(), "podman load did not bring {id}");
+    assert!(podman(&["image", "exists", &id]).status.success(), "podman load did not bring {id}");
+    Some(PodmanImage(id))
 }
 
 // Issue 20 (Docker → Podman through a registry): `podman container restore
@@ -446,7 +465,7 @@ fn podman_restores_our_image() {
     let reg = Registry::start(Kind::Plain);
     let image = format!("{}/docker-made:v1", reg.host());
     ok(dcr_in(&store, &[], &["image", "--insecure", "build", "--push", &format!("{name}/cp1"), &image]));
-    podman_has_engine_image();
+    let _base = podman_has_engine_image();
     let _pi = PodmanImage(image.clone());
     podman_ok(&["pull", "-q", "--tls-verify=false", &image]);
     let pname = format!("{}{}", prefix(), unique("restored"));
@@ -463,12 +482,14 @@ fn podman_restores_our_image() {
 
 // Issue 20 (Podman → Docker through a registry): Podman's own
 // `--create-image` checkpoint, pushed by Podman, pulled by docker-cr into a
-// checkpoint directory: recognised as Podman's, converted, unsigned. (Its
-// restore into Docker comes with the restore wiring: `restore --trust
+// checkpoint directory (recognised as Podman's, converted, unsigned), and
+// restored into Docker with --trust: the counter goes on from where it was.
+// (With the restore wiring this becomes `restore --trust
 // REGISTRY/podman-made:tag`.)
 #[test]
 #[ignore]
 fn podman_image_pulled_by_docker_cr() {
+    require_engine();
     let reg = Registry::start(Kind::Plain);
     let pname = format!("{}{}", prefix(), unique("podimg"));
     let _pc = PodmanCtr(pname.clone());
@@ -484,7 +505,11 @@ fn podman_image_pulled_by_docker_cr() {
         "-c",
         "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done",
     ]);
-    std::thread::sleep(Duration::from_millis(500));
+    let mut before = 0u64;
+    while before < 5 {
+        std::thread::sleep(Duration::from_millis(100));
+        before = podman_ok(&["exec", &pname, "cat", "/tmp/n"]).parse().unwrap_or(0);
+    }
     let local = format!("localhost/{}:1", pname.to_lowercase());
     let _li = PodmanImage(local.clone());
     podman_ok(&["container", "checkpoint", "--create-image", &local, &pname]);
@@ -499,5 +524,24 @@ fn podman_image_pulled_by_docker_cr() {
     assert!(dir.join("checkpoint/inventory.img").exists() && dir.join("foreign.json").exists());
     let ls = text(&ok(dcr_in(&store, &[], &["image", "--insecure", "ls", &format!("{}/podman-made", reg.host())])));
     assert!(ls.contains("Podman") && ls.contains(&pname), "{ls}");
+
+    // Into Docker: refused without --trust, then restored with it. Docker
+    // needs Podman's image of the container (by ID).
+    let dname = unique("fromimg");
+    let _dc = Container(dname.clone());
+    fails_with(&dcr(&["restore", "--name", &dname, &pname, s(&dir)]), 5, "--trust");
+    let id = podman_ok(&["inspect", "--format", "{{.Image}}", &pname]);
+    let _img = (!docker(&["image", "inspect", &id]).status.success()).then(|| {
+        let tar = tmp.join("base.tar");
+        podman_ok(&["save", "-q", "-o", s(&tar), &id]);
+        docker_ok(&["load", "-q", "-i", s(&tar)]);
+        ImageGuard(id.clone())
+    });
+    ok(dcr(&["restore", "--trust", "--name", &dname, &pname, s(&dir)]));
+    let n1: u64 = docker_ok(&["exec", &dname, "cat", "/tmp/n"]).parse().unwrap_or(0);
+    assert!(n1 >= before, "the counter went back from {before} to {n1}: started from scratch");
+    std::thread::sleep(Duration::from_millis(500));
+    let n2: u64 = docker_ok(&["exec", &dname, "cat", "/tmp/n"]).parse().unwrap_or(0);
+    assert!(n2 > n1, "the counter stopped at {n1}");
     let _ = fs::remove_dir_all(&tmp);
 }

@@ -414,6 +414,11 @@ pub fn pull_checkpoint(
     pname.push(name);
     pname.push(".pulling");
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // A store's CONTAINER/ directory, say.
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).at("create", parent)?;
+    }
     let partial = parent.join(pname);
     mf::create_partial(&partial, dest, "pull")?;
     let t = std::time::Instant::now();
