@@ -22,6 +22,8 @@ const CHECKPOINTCTL: &str = "/usr/local/lib/docker-cr-tests/checkpointctl";
 /// A registry of our own, removed when dropped.
 struct Registry {
     child: Child,
+    /// Its token service (Kind::Token).
+    token: Option<Child>,
     port: u16,
     dir: PathBuf,
     /// For TLS: the certs.d directory that trusts its CA.
@@ -34,6 +36,9 @@ enum Kind {
     Tls,
     /// htpasswd, user `dcr` with password `s3cret`.
     Auth,
+    /// Bearer tokens from tests/token-server: user `dcr` with password
+    /// `s3cret`, or the identity (refresh) token `rt-secret`.
+    Token,
 }
 
 impl Registry {
@@ -71,6 +76,35 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
             fs::write(dir.join("htpasswd"), &o.stdout).unwrap();
             auth = format!("auth:\n  htpasswd:\n    realm: docker-cr-test\n    path: {}/htpasswd\n", dir.display());
         }
+        let mut token = None;
+        if kind == Kind::Token {
+            let sh = format!(
+                "set -e; cd {d}; openssl req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -subj /CN=docker-cr-test-token -days 2 2>/dev/null",
+                d = dir.display()
+            );
+            let o = Command::new("sh").args(["-c", &sh]).output().unwrap();
+            assert!(o.status.success(), "openssl failed: {}", text(&o));
+            let tport = free_port();
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/token-server");
+            let d = dir.display().to_string();
+            token = Some(
+                Command::new("python3")
+                    .arg(script)
+                    .args([&tport.to_string(), &format!("{d}/token.key"), &format!("{d}/token.crt")])
+                    .args(["docker-cr-test-issuer", "docker-cr-test", "dcr:s3cret", "rt-secret"])
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("start tests/token-server (python3)"),
+            );
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", tport)).is_err() {
+                assert!(start.elapsed() < Duration::from_secs(20), "the token server did not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            auth = format!(
+                "auth:\n  token:\n    realm: http://127.0.0.1:{tport}/token\n    service: docker-cr-test\n    issuer: docker-cr-test-issuer\n    rootcertbundle: {d}/token.crt\n"
+            );
+        }
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}{auth}",
             d = dir.display()
@@ -84,7 +118,7 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let r = Registry { child, port, dir, certs_d };
+        let r = Registry { child, token, port, dir, certs_d };
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(start.elapsed() < Duration::from_secs(20), "the registry did not listen: {}", r.log());
@@ -118,6 +152,10 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(t) = &mut self.token {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -335,6 +373,76 @@ fn image_registry_auth() {
     let o = dcr_in(&store, &[("DOCKER_CONFIG", s(&bad))], &["image", "--insecure", "pull", &image, s(&tmp.join("p3"))]);
     fails_with(&o, 3, "refused the credentials (user dcr from");
     assert!(!tmp.join("p2").exists() && !tmp.join("p3").exists());
+
+    // A credential helper (credHelpers), run as the docker CLI runs one:
+    // `docker-credential-NAME get`, the registry on stdin, JSON out.
+    let helper_dir = tmp.join("bin");
+    fs::create_dir_all(&helper_dir).unwrap();
+    let asked = tmp.join("asked");
+    let helper = helper_dir.join("docker-credential-dcrtest");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {}\necho '{{\"ServerURL\":\"x\",\"Username\":\"dcr\",\"Secret\":\"s3cret\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let hcfg = tmp.join("helper-config");
+    fs::create_dir_all(&hcfg).unwrap();
+    fs::write(hcfg.join("config.json"), format!(r#"{{"credHelpers": {{"{}": "dcrtest"}}}}"#, reg.host())).unwrap();
+    let path = format!("{}:{}", helper_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let o = dcr_in(
+        &store,
+        &[("DOCKER_CONFIG", s(&hcfg)), ("PATH", &path)],
+        &["image", "--insecure", "pull", &image, s(&tmp.join("p4"))],
+    );
+    assert!(o.status.success(), "with the credential helper: {}", text(&o));
+    assert_eq!(fs::read_to_string(&asked).unwrap(), reg.host(), "the helper was asked for the registry");
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+// Issue 20: a registry with token auth (the registry's own JWT checks,
+// tokens from tests/token-server): the Bearer flow from its challenge, with
+// a password, with an identity token (the OAuth2 refresh grant), and the
+// errors without and with wrong credentials.
+#[test]
+fn image_registry_bearer_token() {
+    let (c, store, tmp) = checkpointed("imgtok");
+    let reg = Registry::start(Kind::Token);
+    let image = format!("{}/cp/counter:v1", reg.host());
+    let cp = format!("{}/cp1", c.name);
+    let config = |name: &str, entry: &str| -> PathBuf {
+        let d = tmp.join(name);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("config.json"), format!(r#"{{"auths": {{"{}": {entry}}}}}"#, reg.host())).unwrap();
+        d
+    };
+    let none = config("none", "{}");
+    let o = dcr_in(&store, &[("DOCKER_CONFIG", s(&none))], &["image", "--insecure", "build", "--push", &cp, &image]);
+    fails_with(&o, 3, &format!("no credentials for {}", reg.host()));
+    let pw = config("pw", &format!(r#"{{"auth": "{}"}}"#, base64(b"dcr:s3cret")));
+    ok(dcr_in(&store, &[("DOCKER_CONFIG", s(&pw))], &["image", "--insecure", "build", "--push", &cp, &image]));
+    let tok = config("tok", r#"{"identitytoken": "rt-secret"}"#);
+    let t = text(&ok(dcr_in(
+        &store,
+        &[("DOCKER_CONFIG", s(&tok))],
+        &["image", "--insecure", "pull", &image, s(&tmp.join("p1"))],
+    )));
+    assert!(t.contains("every file matches its manifest"), "{t}");
+    let bad = config("bad", &format!(r#"{{"auth": "{}"}}"#, base64(b"dcr:wrong")));
+    let o = dcr_in(&store, &[("DOCKER_CONFIG", s(&bad))], &["image", "--insecure", "pull", &image, s(&tmp.join("p2"))]);
+    fails_with(&o, 3, "the token service refused user dcr from");
+    let badtok = config("badtok", r#"{"identitytoken": "rt-wrong"}"#);
+    let o =
+        dcr_in(&store, &[("DOCKER_CONFIG", s(&badtok))], &["image", "--insecure", "pull", &image, s(&tmp.join("p3"))]);
+    fails_with(&o, 3, "the token service refused the identity token from");
+    // Anonymous pull: the token grants nothing, and the registry says so.
+    let o =
+        dcr_in(&store, &[("DOCKER_CONFIG", s(&none))], &["image", "--insecure", "pull", &image, s(&tmp.join("p4"))]);
+    fails_with(&o, 3, &format!("no credentials for {}", reg.host()));
     let _ = fs::remove_dir_all(&tmp);
 }
 

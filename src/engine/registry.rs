@@ -604,15 +604,7 @@ impl Client {
         match c.scheme.as_str() {
             "basic" => match &self.creds {
                 Some((Creds::Basic { user, password }, _)) => {
-                    let h = format!("Basic {}", b64_encode(format!("{user}:{password}").as_bytes()));
-                    if self.auth.as_deref() == Some(h.as_str()) {
-                        return Err(self.fail(
-                            step,
-                            format!("the registry refused the credentials ({})", self.creds_from()),
-                            self.login_hint(),
-                        ));
-                    }
-                    self.auth = Some(h);
+                    self.auth = Some(format!("Basic {}", b64_encode(format!("{user}:{password}").as_bytes())));
                     Ok(())
                 }
                 Some((Creds::Token { .. }, _)) => Err(self.fail(
@@ -620,34 +612,11 @@ impl Client {
                     "it asks for a password (Basic), and the login is an identity token".into(),
                     self.login_hint(),
                 )),
-                None => Err(Error::host(
-                    format!(
-                        "no credentials for {} ({step}, repository {})",
-                        self.image.registry, self.image.repository
-                    ),
-                    self.login_hint(),
-                )),
+                None => Err(self.no_credentials(step)),
             },
             "bearer" => {
                 let token = self.token(step, &c)?;
-                let h = format!("Bearer {token}");
-                if self.auth.as_deref() == Some(h.as_str()) {
-                    let who = self.creds_from();
-                    let why = match self.creds {
-                        None => format!(
-                            "no credentials for {}: the token it gave without them does not allow {}",
-                            self.image.registry,
-                            self.access.actions()
-                        ),
-                        Some(_) => format!(
-                            "the token for {who} does not allow {} on {}",
-                            self.access.actions(),
-                            self.image.repository
-                        ),
-                    };
-                    return Err(self.fail(step, why, self.login_hint()));
-                }
-                self.auth = Some(h);
+                self.auth = Some(format!("Bearer {token}"));
                 Ok(())
             }
             other => Err(self.fail(
@@ -655,6 +624,30 @@ impl Client {
                 format!("it asks for {other:?} authentication, which docker-cr does not speak"),
                 self.login_hint(),
             )),
+        }
+    }
+
+    fn no_credentials(&self, step: &str) -> Error {
+        Error::host(
+            format!("no credentials for {} ({step}, repository {})", self.image.registry, self.image.repository),
+            self.login_hint(),
+        )
+    }
+
+    /// A 401 again after answering the first: the credentials do not do.
+    fn refused(&self, step: &str) -> Error {
+        match self.creds {
+            None => self.no_credentials(step),
+            Some(_) => self.fail(
+                step,
+                format!(
+                    "the registry refused the credentials ({}) for {} on {}",
+                    self.creds_from(),
+                    self.access.actions(),
+                    self.image.repository
+                ),
+                self.login_hint(),
+            ),
         }
     }
 
@@ -752,7 +745,7 @@ impl Client {
         mut body: Body,
         max: u64,
     ) -> Result<(Reply, Option<ureq::http::Response<ureq::Body>>)> {
-        for attempt in 0..3 {
+        for attempt in 0..2 {
             let same_host = url.starts_with(&self.base);
             let mut b = ureq::http::Request::builder().method(method).uri(url);
             for (k, v) in headers {
@@ -792,7 +785,10 @@ impl Client {
                     headers_out.insert(k.as_str().to_ascii_lowercase(), v.to_string());
                 }
             }
-            if status == 401 && attempt < 2 {
+            if status == 401 {
+                if attempt > 0 {
+                    return Err(self.refused(step));
+                }
                 let challenge = headers_out.get("www-authenticate").cloned();
                 if let Body::Stream(..) = body {
                     return Err(self.fail(

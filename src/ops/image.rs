@@ -42,8 +42,25 @@ pub fn store_layout(g: &Global) -> PathBuf {
     catalog::store_root(g).join(".images")
 }
 
+/// An image reference as the user typed it, with `latest` for no tag
+/// (so that the layout's name and the registry's tag agree).
 fn parse(image: &str) -> Result<ImageRef> {
-    oci::parse_ref(image).map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr image --help'.")))
+    let mut r = oci::parse_ref(image).map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr image --help'.")))?;
+    if r.tag.is_none() && r.digest.is_none() {
+        r.tag = Some("latest".into());
+    }
+    Ok(r)
+}
+
+/// A reference to build or push under: a tag, not a digest.
+fn parse_tagged(image: &str) -> Result<ImageRef> {
+    let r = parse(image)?;
+    if r.digest.is_some() {
+        return Err(Error::Usage(format!(
+            "{image}: an image is built and pushed under a tag, not a digest (the digest is what it becomes)\nTry 'docker-cr image --help'."
+        )));
+    }
+    Ok(r)
 }
 
 /// What the annotations say of the checkpoint in `dir`: its manifest,
@@ -160,6 +177,9 @@ fn write_layer(dir: &Path, c: Compression, l: &Layout) -> Result<(oci::LayerInfo
 /// on a thread into a pipe, the upload reads the pipe (one chunked PATCH).
 fn stream_layer(dir: &Path, c: Compression, client: &mut Client) -> Result<(oci::LayerInfo, archive::ExportStats)> {
     let (mut reader, writer) = io::pipe().at("create a pipe for", dir)?;
+    // 1 MiB rather than 64 KiB: fewer switches between the export thread
+    // and the upload (best effort: the default size works too).
+    let _ = rustix::pipe::fcntl_setpipe_size(&writer, 1 << 20);
     let d = dir.to_path_buf();
     let worker = std::thread::spawn(move || -> Result<(oci::LayerInfo, archive::ExportStats)> {
         let mut w = oci::LayerWriter::new(BufWriter::with_capacity(1 << 20, writer), c).at("write a layer of", &d)?;
@@ -194,7 +214,7 @@ fn stream_layer(dir: &Path, c: Compression, client: &mut Client) -> Result<(oci:
 /// --push IMAGE CONTAINER`: a checkpoint into a private directory, then
 /// this.
 pub fn push_checkpoint(dir: &Path, image: &str, c: Compression, insecure: bool, out: &Progress) -> Result<Built> {
-    let r = parse(image)?;
+    let r = parse_tagged(image)?;
     let mut client = Client::new(&r, Access::Push, insecure)?;
     client.ping()?;
     let b = build_image(dir, &r, c, Target::Registry(&mut client), out)?;
@@ -666,7 +686,7 @@ pub fn run(g: &Global, a: &ImageArgs) -> Result<()> {
     match &a.cmd {
         ImageCmd::Build { checkpoint, image, compress, push, layout } => {
             host::require_root()?;
-            let r = parse(image)?;
+            let r = parse_tagged(image)?;
             let (dir, _tmp) = checkpoint_dir(g, checkpoint, &out)?;
             if *push {
                 let mut client = Client::new(&r, Access::Push, a.insecure)?;
@@ -683,7 +703,7 @@ pub fn run(g: &Global, a: &ImageArgs) -> Result<()> {
         }
         ImageCmd::Push { image, layout } => {
             host::require_root()?;
-            let r = parse(image)?;
+            let r = parse_tagged(image)?;
             let l = Layout::open(&layout_dir(layout))?;
             push_image(&l, &r, a.insecure, &out)?;
             out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
@@ -776,6 +796,15 @@ mod tests {
             signer: "signed by trusted key SHA256:0123 (hosta)".into(),
             error: err.into(),
         }
+    }
+
+    #[test]
+    fn references_get_latest_and_builds_refuse_digests() {
+        assert_eq!(parse("127.0.0.1:5000/cp/web").unwrap().to_string(), "127.0.0.1:5000/cp/web:latest");
+        let d = format!("127.0.0.1:5000/cp/web@sha256:{}", "a".repeat(64));
+        assert_eq!(parse(&d).unwrap().tag, None, "a digest alone stays a digest");
+        assert!(parse_tagged(&d).unwrap_err().to_string().contains("under a tag, not a digest"));
+        assert!(matches!(parse("UPPER/x"), Err(Error::Usage(_))));
     }
 
     #[test]
