@@ -746,7 +746,9 @@ impl Client {
         max: u64,
     ) -> Result<(Reply, Option<ureq::http::Response<ureq::Body>>)> {
         for attempt in 0..2 {
-            let same_host = url.starts_with(&self.base);
+            // Credentials go to the registry only (not to a redirect's or an
+            // upload Location's other host).
+            let same_host = url.strip_prefix(&self.base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
             let mut b = ureq::http::Request::builder().method(method).uri(url);
             for (k, v) in headers {
                 b = b.header(*k, v);
