@@ -239,6 +239,15 @@ fn image_build_push_pull_restore() {
     let show = Command::new(CHECKPOINTCTL).args(["show", s(&blob)]).output().unwrap();
     assert!(show.status.success() && text(&show).contains(IMAGE) && text(&show).contains("runc"), "{}", text(&show));
 
+    // Another repository of the same registry: its blobs are mounted from
+    // cp/counter (the layout names both), nothing is sent again.
+    let copy = format!("{}/cp/copy:v1", reg.host());
+    ok(dcr_in(&store, &[], &["image", "build", &cp, &copy]));
+    let t = text(&ok(dcr_in(&store, &[], &["image", "--insecure", "push", &copy])));
+    assert!(t.contains("0.0 MiB sent"), "the layer went again instead of a mount: {t}");
+    let copied = json(&reg.curl("/v2/cp/copy/manifests/v1", "application/vnd.oci.image.index.v1+json"));
+    assert_eq!(copied["manifests"][0]["digest"], md.as_str());
+
     // Streamed straight to the registry: the same bytes, no layout copy.
     let v2 = format!("{}/cp/counter:v2", reg.host());
     ok(dcr_in(&store, &[], &["image", "--insecure", "build", "--push", &cp, &v2]));
