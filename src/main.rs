@@ -89,6 +89,7 @@ fn main() -> ExitCode {
             transfer::preview_migrate(&session(&g), &a).and_then(|p| print_preview(false, p))
         }
         Command::Migrate(g, a) => transfer::migrate(&session(&g), &a),
+        Command::Image(g, a) => docker_cr::ops::image::run(&session(&g), &a),
         Command::Ls(g, a) => catalog::ls(&session(&g), &a),
         Command::Inspect(g, a) => inspect::run(&session(&g), &a),
         Command::Rm(g, a) => catalog::rm(&session(&g), &a),
@@ -140,9 +141,12 @@ fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
         }
         return print_preview(c.json, preview);
     }
-    let o = match &c.export {
-        Some(e) => transfer::checkpoint_export(s, &c.opts, e)?,
-        None => checkpoint::run(s, &c.opts)?,
+    let o = match (&c.export, &c.push) {
+        (Some(e), _) => transfer::checkpoint_export(s, &c.opts, e)?,
+        (None, Some((image, compress, insecure))) => {
+            docker_cr::ops::image::checkpoint_push(s, &c.opts, image, *compress, *insecure)?
+        }
+        (None, None) => checkpoint::run(s, &c.opts)?,
     };
     if c.json {
         print_json(&checkpoint::stats_document(&o));
@@ -157,15 +161,17 @@ fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
     if c.opts.dry_run {
         return print_preview(
             c.json,
-            match &c.import {
-                Some(file) => transfer::preview_import(s, &c.opts, file)?,
-                None => restore::preview(s, &c.opts)?,
+            match (&c.import, &c.image) {
+                (Some(file), _) => transfer::preview_import(s, &c.opts, file)?,
+                (None, Some((image, insecure))) => docker_cr::ops::image::preview_image(s, &c.opts, image, *insecure)?,
+                (None, None) => restore::preview(s, &c.opts)?,
             },
         );
     }
-    let o = match &c.import {
-        Some(file) => transfer::restore_import(s, &c.opts, file)?,
-        None => restore::run(s, &c.opts)?,
+    let o = match (&c.import, &c.image) {
+        (Some(file), _) => transfer::restore_import(s, &c.opts, file)?,
+        (None, Some((image, insecure))) => docker_cr::ops::image::restore_image(s, &c.opts, image, *insecure)?,
+        (None, None) => restore::run(s, &c.opts)?,
     };
     if c.json {
         print_json(&restore::stats_document(&o));

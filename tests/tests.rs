@@ -13,6 +13,7 @@ mod e2e;
 mod faults;
 mod gaps;
 mod generations;
+mod image;
 mod migrate;
 mod plugin;
 mod podman;

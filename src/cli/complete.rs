@@ -56,6 +56,7 @@ const HELP_TOPICS: &[&str] = &[
     "export",
     "import",
     "migrate",
+    "image",
     "check",
     "key",
     "completion",
@@ -73,6 +74,7 @@ pub fn positional(command: &str, n: usize) -> Positional {
         ("key", 0) => Positional::Word(&["show", "list", "trust"]),
         ("key", 1) => Positional::Checkpoint,
         ("completion", 0) => Positional::Word(&["bash", "zsh", "fish"]),
+        ("image", 0) => Positional::Word(&["build", "push", "pull", "ls", "inspect", "rm", "local"]),
         ("help", 0) => Positional::Word(HELP_TOPICS),
         _ => Positional::Nothing,
     }

@@ -6,6 +6,7 @@
 //! checkpoint is `CONTAINER/NAME` or `CONTAINER NAME` for every command.
 
 pub mod complete;
+pub mod image;
 pub mod plugin;
 pub mod table;
 pub mod template;
@@ -46,6 +47,9 @@ pub const DEFAULT_JOBS: usize = 2;
 pub struct CheckpointCmd {
     pub opts: checkpoint::Options,
     pub export: Option<transfer::Export>,
+    /// `--push IMAGE`: to a registry, as an image (with the layer's
+    /// compression and whether the registry is plain HTTP).
+    pub push: Option<(String, Compression, bool)>,
     pub all: Option<all::Pool>,
     /// --print-stats / --format json.
     pub json: bool,
@@ -57,6 +61,8 @@ pub struct CheckpointCmd {
 pub struct RestoreCmd {
     pub opts: restore::Options,
     pub import: Option<PathBuf>,
+    /// A checkpoint image of a registry, and whether it is plain HTTP.
+    pub image: Option<(String, bool)>,
     pub all: Option<all::Pool>,
     pub json: bool,
 }
@@ -76,6 +82,7 @@ pub enum Command {
     Export(Global, transfer::ExportOptions),
     Import(Global, transfer::ImportOptions),
     Migrate(Global, transfer::MigrateOptions),
+    Image(Global, crate::ops::image::ImageArgs),
     Help(String),
     Version,
 }
@@ -204,6 +211,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "export" => export_cmd(a, g),
         "import" => import_cmd(a, g),
         "migrate" => migrate_cmd(a, g),
+        "image" => image::image_cmd(a, g),
         "check" => Ok(Command::Check(g, check::Options { json: format(&a, "check", &["text"])? })),
         "key" => key_cmd(a, g),
         "ls" => ls_cmd(a, g),
@@ -387,10 +395,23 @@ fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
     let json = a.flag("print-stats") || format(&a, CMD, &["text"])?;
     let jobs = number(&a, "jobs", CMD, 1)?.unwrap_or(DEFAULT_JOBS);
     let export = a.value("export").map(PathBuf::from);
+    let push = a.value("push").map(|v| string(v, CMD, "--push")).transpose()?;
     let compress = compression(&a, CMD)?;
     let (ignore_volumes, with_image) = (a.flag("ignore-volumes"), a.flag("with-image"));
-    if export.is_none() && (compress.is_some() || ignore_volumes || with_image) {
-        return Err(usage(CMD, "--compress, --ignore-volumes and --with-image go with --export"));
+    if export.is_some() && push.is_some() {
+        return Err(usage(CMD, "--export and --push: one or the other"));
+    }
+    if export.is_none() && (ignore_volumes || with_image) {
+        return Err(usage(CMD, "--ignore-volumes and --with-image go with --export"));
+    }
+    if export.is_none() && push.is_none() && compress.is_some() {
+        return Err(usage(CMD, "--compress goes with --export or --push"));
+    }
+    if push.is_none() && a.flag("insecure") {
+        return Err(usage(CMD, "--insecure goes with --push"));
+    }
+    if push.is_some() && all {
+        return Err(usage(CMD, "--push takes one container, not --all"));
     }
     if export.is_some() && all {
         return Err(usage(CMD, "--export takes one container, not --all"));
@@ -398,20 +419,23 @@ fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if json && export.as_deref().is_some_and(|f| f.as_os_str() == "-") {
         return Err(usage(CMD, "--print-stats writes to standard output, which --export - streams the archive to"));
     }
-    let (container, to) = match (&export, all) {
+    let (container, to) = match (export.is_some() || push.is_some(), all) {
         (_, true) => match a.positionals.first() {
             Some(x) => return Err(usage(CMD, format!("--all takes no container, but {x:?} was given"))),
             None => (String::new(), Location::Store(None)),
         },
         // The directory is a private temporary one, chosen at run time.
-        (Some(_), false) => match a.positionals.as_slice() {
+        (true, false) => match a.positionals.as_slice() {
             [c] => (container_name(&string(c, CMD, "the container name")?, CMD)?, Location::Store(None)),
             [] => return Err(usage(CMD, "missing <container>")),
             [_, x, ..] => {
-                return Err(usage(CMD, format!("unexpected argument {x:?}: with --export, name only the container")))
+                return Err(usage(
+                    CMD,
+                    format!("unexpected argument {x:?}: with --export or --push, name only the container"),
+                ))
             }
         },
-        (None, false) => container_and_location(&a.positionals, CMD)?,
+        (false, false) => container_and_location(&a.positionals, CMD)?,
     };
     let opts = checkpoint::Options {
         container,
@@ -428,7 +452,8 @@ fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
         ignore_volumes,
         with_image,
     });
-    Ok(Command::Checkpoint(g, CheckpointCmd { opts, export, all: all.then_some(all::Pool { jobs }), json }))
+    let push = push.map(|i| (i, compress.unwrap_or(Compression::Zstd), a.flag("insecure")));
+    Ok(Command::Checkpoint(g, CheckpointCmd { opts, export, push, all: all.then_some(all::Pool { jobs }), json }))
 }
 
 fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
@@ -449,19 +474,41 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if import.is_some() && all {
         return Err(usage(CMD, "--import restores one archive, not --all"));
     }
-    let (container, from) = match (&import, all) {
+    // An image: --image, or one argument naming a registry that is not a
+    // stored checkpoint's name (`my.app/cp1` is the store's; --image for
+    // an image of that name).
+    let mut image = a.value("image").map(|v| string(v, CMD, "--image")).transpose()?;
+    let first = a.positionals.first().and_then(|v| v.to_str()).unwrap_or("").to_string();
+    if image.is_none()
+        && a.positionals.len() == 1
+        && crate::formats::oci::has_registry(&first)
+        && container_and_location(&a.positionals, CMD).is_err()
+    {
+        image = Some(first);
+    }
+    if image.is_some() && (import.is_some() || all) {
+        return Err(usage(CMD, "an image restores on its own: not with --import or --all"));
+    }
+    if image.is_none() && a.flag("insecure") {
+        return Err(usage(CMD, "--insecure goes with an image"));
+    }
+    let positionals: &[OsString] = if image.is_some() && a.value("image").is_none() { &[] } else { &a.positionals };
+    let (container, from) = match (import.is_some() || image.is_some(), all) {
         (_, true) => match a.positionals.first() {
             Some(x) => return Err(usage(CMD, format!("--all takes no container, but {x:?} was given"))),
             None => (String::new(), Location::Store(None)),
         },
-        (Some(_), false) => match a.positionals.as_slice() {
+        (true, false) => match positionals {
             [] => (String::new(), Location::Store(None)),
             [c] => (container_name(&string(c, CMD, "the container name")?, CMD)?, Location::Store(None)),
             [_, x, ..] => {
-                return Err(usage(CMD, format!("unexpected argument {x:?}: with --import, name at most the container")))
+                return Err(usage(
+                    CMD,
+                    format!("unexpected argument {x:?}: with --import or an image, name at most the container"),
+                ))
             }
         },
-        (None, false) => container_and_location(&a.positionals, CMD)?,
+        (false, false) => container_and_location(&a.positionals, CMD)?,
     };
     if all && (name.is_some() || !publish.is_empty()) {
         return Err(usage(CMD, "--all restores each container as itself: --name and --publish go with one container"));
@@ -478,7 +525,8 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
         ignore_volumes,
         dry_run: a.flag("dry-run"),
     };
-    Ok(Command::Restore(g, RestoreCmd { opts, import, all: all.then_some(all::Pool { jobs }), json }))
+    let image = image.map(|i| (i, a.flag("insecure")));
+    Ok(Command::Restore(g, RestoreCmd { opts, import, image, all: all.then_some(all::Pool { jobs }), json }))
 }
 
 fn export_cmd(a: Args, g: Global) -> Result<Command, Error> {
@@ -578,6 +626,13 @@ fn key_cmd(a: Args, g: Global) -> Result<Command, Error> {
 fn ls_cmd(a: Args, g: Global) -> Result<Command, Error> {
     const CMD: &str = "ls";
     let (json, template) = format_or_template(&a, CMD, "table")?;
+    if let [r] = a.positionals.as_slice() {
+        let r = string(r, CMD, "<registry>/<repository>")?;
+        if crate::formats::oci::has_registry(&r) {
+            let cmd = crate::ops::image::ImageCmd::Ls { repo: r, json };
+            return Ok(Command::Image(g, crate::ops::image::ImageArgs { cmd, insecure: a.flag("insecure") }));
+        }
+    }
     let container = match a.positionals.as_slice() {
         [] => None,
         [c] => Some(container_name(&string(c, CMD, "the container name")?, CMD)?),
@@ -589,6 +644,14 @@ fn ls_cmd(a: Args, g: Global) -> Result<Command, Error> {
 fn inspect_cmd(a: Args, g: Global) -> Result<Command, Error> {
     const CMD: &str = "inspect";
     let (json, template) = format_or_template(&a, CMD, "text")?;
+    if let [r] = a.positionals.as_slice() {
+        let r = string(r, CMD, "<image>")?;
+        // An image reference that is not a stored checkpoint's name.
+        if crate::formats::oci::has_registry(&r) && reference(&r, CMD).is_err() {
+            let cmd = crate::ops::image::ImageCmd::Inspect { image: r, json };
+            return Ok(Command::Image(g, crate::ops::image::ImageArgs { cmd, insecure: a.flag("insecure") }));
+        }
+    }
     let mut refs = references(&a.positionals, CMD, 1)?;
     if refs.is_empty() {
         return Err(usage(CMD, "missing <checkpoint>"));
@@ -675,6 +738,7 @@ mod tests {
                     dry_run: false,
                 },
                 export: None,
+                push: None,
                 all: None,
                 json: false,
             }
@@ -762,7 +826,20 @@ mod tests {
         assert_eq!((e.file, e.compress, c.opts.container.as_str()), ("-".into(), Compression::Gzip, "web"));
         assert!(err(&["checkpoint", "--export", "f", "web", "/cp"]).starts_with("unexpected argument \"/cp\""));
         assert!(err(&["checkpoint", "--compress", "zstd", "web", "/cp"])
-            .starts_with("--compress, --ignore-volumes and --with-image go"));
+            .starts_with("--compress goes with --export or --push"));
+        assert!(
+            err(&["checkpoint", "--ignore-volumes", "web", "/cp"]).starts_with("--ignore-volumes and --with-image go")
+        );
+        let (_, c) = cp(&["checkpoint", "--push", "r.example:5000/cp/web:v1", "--compress", "gzip", "web"]);
+        assert_eq!(c.push, Some(("r.example:5000/cp/web:v1".to_string(), Compression::Gzip, false)));
+        let (_, r) = rs(&["restore", "127.0.0.1:5000/cp/web:v1", "--insecure"]);
+        assert_eq!((r.image, r.opts.container.as_str()), (Some(("127.0.0.1:5000/cp/web:v1".to_string(), true)), ""));
+        let (_, r) = rs(&["restore", "my.app/cp1"]);
+        assert_eq!((r.image, r.opts.container.as_str()), (None, "my.app"), "a stored checkpoint's name wins");
+        let (_, r) = rs(&["restore", "--image", "my.app/cp1", "--name", "x"]);
+        assert_eq!(r.image, Some(("my.app/cp1".to_string(), false)));
+        let Command::Image(_, i) = p(&["ls", "127.0.0.1:5000/cp"]).unwrap() else { panic!() };
+        assert!(matches!(i.cmd, crate::ops::image::ImageCmd::Ls { .. }));
         assert!(err(&["export", "--compress", "xz", "/cp", "f"]).starts_with("invalid compression \"xz\" [pick from"));
         let (_, r) = rs(&["restore", "--import", "-", "--name", "b"]);
         assert_eq!((r.import, r.opts.container.as_str()), (Some("-".into()), ""));

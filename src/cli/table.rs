@@ -71,6 +71,7 @@ pub const CHECKPOINT: Cmd = Cmd {
         "[OPTIONS] <container>/<name>",
         "[OPTIONS] --all",
         "--export <file|-> [OPTIONS] <container>",
+        "--push <image> [OPTIONS] <container>",
     ],
     text: "\
 Freezes the container's cgroup, dumps its processes with CRIU and captures its
@@ -105,6 +106,12 @@ and only appears once complete.",
         COMPRESS,
         IGNORE_VOLUMES,
         WITH_IMAGE,
+        valued(
+            "push",
+            "<image>",
+            "push the checkpoint to a registry as an image\n(REGISTRY/REPO[:TAG]) instead of keeping it;\n--compress is the layer's",
+        ),
+        flag("insecure", "with --push: plain HTTP to the registry"),
     ],
     tail: "",
 };
@@ -117,6 +124,7 @@ pub const RESTORE: Cmd = Cmd {
         "[OPTIONS] <container>/<name>",
         "[OPTIONS] --all",
         "--import <file|-> [OPTIONS] [<container>]",
+        "[OPTIONS] <registry>/<repository>[:<tag>|@<digest>]",
     ],
     text: "\
 <container> is the container the checkpoint was taken from (its name or ID).
@@ -134,6 +142,12 @@ configuration if it was removed. A running container is never touched.",
             "restore from an archive ('docker-cr export', or\n- for standard input): it is unpacked into a\nprivate directory in the store, verified,\nrestored, then removed. <container>\ndefaults to the checkpointed container's name.\nNamed volumes in it are created and filled; one\nthat exists here already is an error. Podman's\nand the kubelet's archives restore too (unsigned:\nwith --trust; see docker-cr-interop(7))",
         ),
         flag("ignore-volumes", "with --import: unpack no volume, use the ones\nhere (or new empty ones) as they are"),
+        valued(
+            "image",
+            "<image>",
+            "restore from a checkpoint image of a registry\n(REGISTRY/REPO[:TAG|@DIGEST]; a first argument\nthat names a registry is one too): pulled,\nverified, restored (see 'docker-cr image')",
+        ),
+        flag("insecure", "with an image: plain HTTP to its registry"),
         short_valued(
             'p',
             "publish",
@@ -179,7 +193,7 @@ that does not match is refused whatever the options.",
 pub const LS: Cmd = Cmd {
     name: "ls",
     title: "list the checkpoints in the store",
-    usage: &["[--format table|json|TEMPLATE] [-q] [<container>]"],
+    usage: &["[--format table|json|TEMPLATE] [-q] [<container>]", "[--format table|json] <registry>/<repository>"],
     text: "\
 One line per checkpoint (of <container> only, by name or ID, if given):
 container, name, created, age, size, memory pages, the container's state now
@@ -193,6 +207,7 @@ CRIU, other architecture, missing image, unsigned or untrusted signature).",
             "json: an array of objects with the same fields;\na template prints a line per checkpoint, as\ndocker does: '{{.Container}}/{{.Name}}'",
         ),
         short_flag('q', "quiet", "print CONTAINER/NAME only, one per line"),
+        flag("insecure", "for REGISTRY/REPO: plain HTTP to the registry"),
     ],
     tail: "",
 };
@@ -200,17 +215,24 @@ CRIU, other architecture, missing image, unsigned or untrusted signature).",
 pub const INSPECT: Cmd = Cmd {
     name: "inspect",
     title: "what is inside a checkpoint",
-    usage: &["[--format text|json|TEMPLATE] <checkpoint>", "[--format text|json|TEMPLATE] <container> <name>"],
+    usage: &[
+        "[--format text|json|TEMPLATE] <checkpoint>",
+        "[--format text|json|TEMPLATE] <container> <name>",
+        "[--format text|json] <image>",
+    ],
     text: "\
 <checkpoint> is CONTAINER/NAME (or the two words CONTAINER NAME), CONTAINER
 (its newest), or a directory starting with / or ./. Shows the source container
 and image, the dump's options, the process tree (pids and commands from CRIU's
 pstree.img and core-*.img), sizes, timings, and CRIU's statistics (stats-dump).",
-    opts: &[valued(
-        "format",
-        "<text|json|TEMPLATE>",
-        "output format (default text); a template picks\nfields of the JSON, e.g.\n'{{.CriuStatistics.FrozenTime}}'",
-    )],
+    opts: &[
+        valued(
+            "format",
+            "<text|json|TEMPLATE>",
+            "output format (default text); a template picks\nfields of the JSON, e.g.\n'{{.CriuStatistics.FrozenTime}}'",
+        ),
+        flag("insecure", "for an image: plain HTTP to its registry"),
+    ],
     tail: "",
 };
 
@@ -324,6 +346,51 @@ here, 'docker-cr key trust -' there).",
     tail: "",
 };
 
+pub const IMAGE: Cmd = Cmd {
+    name: "image",
+    title: "checkpoints as OCI images, through a registry",
+    usage: &[
+        "build [--push] [--compress C] [--layout DIR] <checkpoint> <image>[:<tag>]",
+        "push [--layout DIR] <image>[:<tag>]",
+        "pull <image>[:<tag>|@<digest>] <checkpoint-dir>",
+        "ls [--format table|json] <registry>/<repository>",
+        "inspect [--format text|json] <image>[:<tag>|@<digest>]",
+        "rm [--layout DIR] <image>[:<tag>]...",
+        "local [--layout DIR]",
+    ],
+    text: "\
+build makes a one-layer image from scratch whose layer is the checkpoint's
+archive (as 'docker-cr export' writes it: its files at /, docker-cr's signed
+manifest inside), with the annotations Podman, CRI-O, checkpointctl and
+containerd look for. <checkpoint> is CONTAINER/NAME, CONTAINER (its newest),
+a directory starting with / or ./, or an archive file. The image is kept in
+an OCI image layout (default <store>/.images) until 'image push'; with --push
+it streams to the registry as it is made and nothing is written to disk.
+pull reads a checkpoint image (docker-cr's, Podman's --create-image, CRI-O's)
+into a new checkpoint directory: the layer's digest and (for docker-cr's)
+every file against the signed manifest are checked before the directory
+appears; it prints the digest pulled and who signed it. ls lists the
+checkpoint images of a repository: tags, container, maker, created, size and
+signer (checked against this host's trusted keys). 'docker-cr restore IMAGE'
+pulls and restores in one step.
+
+Credentials are the docker CLI's (docker login; $DOCKER_CONFIG/config.json,
+its credential helpers); TLS uses the system's CAs and
+/etc/docker/certs.d/<host>[:<port>]/*.crt ($DOCKER_CR_CERTS_D for another
+directory).",
+    opts: &[
+        flag("push", "build: stream the image to its registry, keep no\ncopy"),
+        valued("compress", "<zstd|gzip|none>", "build: the layer's compression (default zstd)"),
+        valued("layout", "<dir>", "the OCI image layout to build into and push from\n(default <store>/.images)"),
+        flag(
+            "insecure",
+            "talk plain HTTP to the image's registry (one\nwithout TLS, named explicitly); TLS is never\nunchecked",
+        ),
+        valued("format", "<fmt>", "ls: table or json; inspect: text or json"),
+    ],
+    tail: "",
+};
+
 pub const CHECK: Cmd = Cmd {
     name: "check",
     title: "is this host ready to checkpoint and restore?",
@@ -404,6 +471,7 @@ pub const COMMANDS: &[&Cmd] = &[
     &EXPORT,
     &IMPORT,
     &MIGRATE,
+    &IMAGE,
     &CHECK,
     &KEY,
     &COMPLETION,

@@ -400,15 +400,16 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// The compressor in front of the output.
-enum Sink<W: Write> {
+/// The compressor in front of the output (also an image layer's: see
+/// `oci`, which hashes the tar before and after it).
+pub enum Sink<W: Write> {
     Zstd(zstd::Encoder<'static, W>),
     Gzip(flate2::write::GzEncoder<W>),
     Plain(W),
 }
 
 impl<W: Write> Sink<W> {
-    fn new(w: W, c: Compression) -> io::Result<Sink<W>> {
+    pub fn new(w: W, c: Compression) -> io::Result<Sink<W>> {
         Ok(match c {
             Compression::Zstd => {
                 let mut e = zstd::Encoder::new(w, ZSTD_LEVEL)?;
@@ -419,7 +420,7 @@ impl<W: Write> Sink<W> {
             Compression::None => Sink::Plain(w),
         })
     }
-    fn finish(self) -> io::Result<W> {
+    pub fn finish(self) -> io::Result<W> {
         match self {
             Sink::Zstd(e) => e.finish(),
             Sink::Gzip(e) => e.finish(),
