@@ -15,6 +15,7 @@ pub mod formats;
 pub mod host;
 pub mod model;
 pub mod ops;
+pub mod serve;
 pub mod store;
 
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");

@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         Command::Inspect(g, a) => inspect::run(&g, &a),
         Command::Rm(g, a) => catalog::rm(&g, &a),
         Command::Prune(g, a) => catalog::prune(&g, &a),
+        Command::Serve(g, a) => docker_cr::serve::run(&g, docker_cr::serve::Config::from(&a)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 pub mod complete;
 pub mod plugin;
+pub mod serve;
 pub mod template;
 
 use std::ffi::OsString;
@@ -31,6 +32,7 @@ Usage:
   docker-cr import     <file|-> <checkpoint-dir>
   docker-cr migrate    [OPTIONS] <container> <dest>
   docker-cr check      [--format text|json]
+  docker-cr serve      [--listen ADDR:PORT] [OPTIONS]
   docker-cr key        show | list | trust [--name NAME] <file|->
   docker-cr completion bash|zsh|fish
   docker-cr install-plugin [--user|--system]
@@ -568,6 +570,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("import", IMPORT_HELP),
     ("migrate", MIGRATE_HELP),
     ("check", CHECK_HELP),
+    ("serve", serve::SERVE_HELP),
     ("key", KEY_HELP),
     ("completion", COMPLETION_HELP),
     ("install-plugin", INSTALL_PLUGIN_HELP),
@@ -585,6 +588,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "import",
     "migrate",
     "check",
+    "serve",
     "key",
     "completion",
     "install-plugin",
@@ -610,6 +614,7 @@ pub enum Command {
     Export(Global, ExportArgs),
     Import(Global, ImportArgs),
     Migrate(Global, MigrateArgs),
+    Serve(Global, serve::ServeArgs),
     Help(&'static str),
     Version,
 }
@@ -674,6 +679,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "import" => import(p, g),
         "migrate" => migrate(p, g),
         "check" => check(p, g),
+        "serve" => serve::parse(p, g),
         "key" => key(p, g),
         "ls" => ls(p, g),
         "inspect" => inspect(p, g),

@@ -332,6 +332,20 @@ fn judge_keys(keys: &crate::model::trust::KeyDir) -> Item {
 }
 
 pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
+    let items = items(g, true);
+    if a.json {
+        print!("{}", render_json(&items));
+    } else {
+        print!("{}", render_text(&items));
+    }
+    Ok(exit_code(&items))
+}
+
+/// Every item of `check`. With `repair`, what an interrupted run left (a
+/// frozen container, a changed /etc/criu/runc.conf) is put right and
+/// reported; without it (`serve`, while its own operations may be running)
+/// those two items are left out.
+pub fn items(g: &Global, repair: bool) -> Vec<Item> {
     let mut items = Vec::new();
     let root = rustix::process::geteuid().is_root();
     items.push(if root {
@@ -348,7 +362,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
     items.extend(probe_criu(g, &kernel));
     items.push(judge_cgroup(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()));
     items.extend(probe_engine());
-    if root {
+    if root && repair {
         let thawed = crate::host::state::recover_frozen(Path::new(crate::host::state::DIR));
         items.push(if thawed.is_empty() {
             item("left frozen", Status::Ok, "no container left frozen by an interrupted docker-cr", "")
@@ -377,12 +391,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
     if root {
         items.push(judge_keys(&crate::model::trust::KeyDir::from_env()));
     }
-    if a.json {
-        print!("{}", render_json(&items));
-    } else {
-        print!("{}", render_text(&items));
-    }
-    Ok(exit_code(&items))
+    items
 }
 
 #[cfg(test)]
