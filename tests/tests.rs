@@ -15,4 +15,5 @@ mod generations;
 mod migrate;
 mod plugin;
 mod podman;
+mod serve;
 mod store;

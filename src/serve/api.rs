@@ -19,6 +19,7 @@ use crate::formats::archive::Compression;
 pub const INDEX: &str = include_str!("ui/index.html");
 pub const APP_JS: &str = include_str!("ui/app.js");
 pub const STYLE: &str = include_str!("ui/style.css");
+pub const ICON: &str = include_str!("ui/icon.svg");
 
 /// The most a JSON body may hold.
 pub const MAX_JSON: u64 = 64 << 10;
@@ -222,6 +223,7 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
         Route::Asset(a) => {
             let (ct, text) = match a {
                 "app.js" => ("text/javascript; charset=utf-8", APP_JS),
+                "icon.svg" => ("image/svg+xml", ICON),
                 _ => ("text/css; charset=utf-8", STYLE),
             };
             Reply::Page { status: 200, content_type: ct, body: text.as_bytes().to_vec() }

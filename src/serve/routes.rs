@@ -85,7 +85,7 @@ pub enum Match {
 }
 
 /// The assets embedded in the binary, by path.
-pub const ASSETS: &[&str] = &["app.js", "style.css"];
+pub const ASSETS: &[&str] = &["app.js", "style.css", "icon.svg"];
 
 fn find(path: &str) -> Option<Route> {
     let segs = segments(path)?;
