@@ -21,13 +21,28 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+
+# Lists are read in one script each: the page redraws them as events
+# arrive, and element handles held across a redraw go stale.
+ROWS = """return [...document.querySelectorAll('#checkpoints-table tbody tr')].map(r => ({
+  ref: r.dataset.ref,
+  size: r.querySelector('td[data-label="Size"]').innerText,
+  pages: r.querySelector('td[data-label="Pages"]').innerText,
+  restorable: r.querySelector('td[data-label="Restorable here"]').innerText,
+  provenance: r.querySelector('td[data-label="Provenance"]').innerText}));"""
+CONTAINERS = """return [...document.querySelectorAll('#containers-table tbody tr')].map(r => ({
+  name: r.dataset.container, checkpoint: r.querySelector('td[data-label="Checkpoint"]').innerText}));"""
+REFS = "return [...document.querySelectorAll('#checkpoints-table tbody tr')].map(r => r.dataset.ref);"
 
 
 def browser(width, height, profile):
@@ -46,6 +61,17 @@ def wait(d, css, timeout=30):
     return WebDriverWait(d, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def click(d, css, timeout=30):
+    """Clicks what css finds, again if a redraw replaced it meanwhile."""
+    for _ in range(50):
+        try:
+            wait(d, css, timeout).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{css} kept going stale")
+
+
 def wait_text(d, css, text, timeout=30):
     WebDriverWait(d, timeout).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
 
@@ -54,9 +80,9 @@ def shot(d, shots, name):
     if shots:
         d.execute_script("window.scrollTo(0, 0)")
         # The whole page, not just the window: set the height to the page's.
-        h = d.execute_script("return Math.max(document.body.scrollHeight, 400)")
         w = d.get_window_size()["width"]
-        d.set_window_size(w, min(h + 40, 2400))
+        h = d.execute_script("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+        d.set_window_size(w, max(min(h + 120, 2400), 700))
         d.save_screenshot(os.path.join(shots, name + ".png"))
 
 
@@ -65,7 +91,7 @@ def finish_job(d, kind, timeout=300):
     newest job of that kind is no longer running. Its state and text (read
     in one script: the view is redrawn as progress arrives)."""
     js = """const a = [...document.querySelectorAll('article.job')].find(a => a.textContent.includes(arguments[0]));
-            return a ? [a.dataset.state, a.innerText] : null;"""
+            return a ? [a.dataset.state, a.textContent] : null;"""
     WebDriverWait(d, timeout).until(lambda d: (d.execute_script(js, kind) or ["running"])[0] != "running")
     state, text = d.execute_script(js, kind)
     return {"state": state, "text": text}
@@ -91,31 +117,20 @@ def main():
         wait_text(d, "#live", "live")
         out["address_after_login"] = d.current_url
         out["title"] = d.title
-        rows = d.find_elements(By.CSS_SELECTOR, "#checkpoints-table tbody tr")
-        out["checkpoints"] = [
-            {"ref": r.get_attribute("data-ref"),
-             "size": r.find_element(By.CSS_SELECTOR, 'td[data-label="Size"]').text,
-             "pages": r.find_element(By.CSS_SELECTOR, 'td[data-label="Pages"]').text,
-             "restorable": r.find_element(By.CSS_SELECTOR, 'td[data-label="Restorable here"]').text,
-             "provenance": r.find_element(By.CSS_SELECTOR, 'td[data-label="Provenance"]').text}
-            for r in rows]
+        out["checkpoints"] = d.execute_script(ROWS)
         shot(d, args.shots, "checkpoints")
 
         # By keyboard: Enter on a focused nav link opens its view.
         d.set_window_size(1280, 900)
         d.find_element(By.CSS_SELECTOR, 'nav a[data-view="containers"]').send_keys(Keys.ENTER)
         wait(d, "#containers-table tbody tr")
-        out["containers"] = [
-            {"name": r.get_attribute("data-container"),
-             "checkpoint": r.find_element(By.CSS_SELECTOR, 'td[data-label="Checkpoint"]').text}
-            for r in d.find_elements(By.CSS_SELECTOR, "#containers-table tbody tr")]
+        out["containers"] = d.execute_script(CONTAINERS)
         shot(d, args.shots, "containers")
 
         d.set_window_size(1280, 900)
         d.find_element(By.CSS_SELECTOR, 'nav a[data-view="checkpoints"]').click()
         wait(d, "#checkpoints-table tbody tr")
-        link = d.find_element(By.CSS_SELECTOR, f'tr[data-ref="{args.a}"] a.cp-link')
-        link.click()
+        click(d, f'tr[data-ref="{args.a}"] a.cp-link')
         wait(d, "#tree")
         out["tree"] = d.find_element(By.ID, "tree").text.splitlines()
         d.find_element(By.ID, "show-log").click()
@@ -131,8 +146,8 @@ def main():
         d.find_element(By.CSS_SELECTOR, 'nav a[data-view="checkpoints"]').click()
         wait(d, "#checkpoints-table tbody tr")
         for r in (args.a, args.b):
-            d.find_element(By.ID, "sel-" + r).click()
-        d.find_element(By.ID, "compare-selected").click()
+            click(d, f'[id="sel-{r}"]')
+        click(d, "#compare-selected:not([disabled])")
         wait(d, "#diff-summary li")
         out["diff_summary"] = [li.text for li in d.find_elements(By.CSS_SELECTOR, "#diff-summary li")]
         out["diff_text"] = d.find_element(By.ID, "diff").text
@@ -155,7 +170,7 @@ def main():
         if args.checkpoint:
             c, name = args.checkpoint.split(":", 1)
             d.find_element(By.CSS_SELECTOR, 'nav a[data-view="containers"]').click()
-            wait(d, f'#cp-{c}:not([disabled])').click()
+            click(d, f'[id="cp-{c}"]:not([disabled])')
             wait(d, "#cp-name").send_keys(name)
             d.find_element(By.ID, "cp-go").click()
             out["checkpoint_job"] = finish_job(d, "checkpoint")
@@ -178,14 +193,14 @@ def main():
             wait(d, "#upload-result p", timeout=120)
             out["upload"] = d.find_element(By.ID, "upload-result").text
             WebDriverWait(d, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-ref$="/{name}"]'))
-            out["after_upload"] = [r.get_attribute("data-ref") for r in d.find_elements(By.CSS_SELECTOR, "#checkpoints-table tbody tr")]
+            out["after_upload"] = d.execute_script(REFS)
         if args.delete:
             d.find_element(By.CSS_SELECTOR, 'nav a[data-view="checkpoints"]').click()
-            wait(d, f'[id="del-{args.delete}"]').click()
+            click(d, f'[id="del-{args.delete}"]')
             WebDriverWait(d, 10).until(EC.alert_is_present())
             d.switch_to.alert.accept()
             WebDriverWait(d, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-ref="{args.delete}"]'))
-            out["after_delete"] = [r.get_attribute("data-ref") for r in d.find_elements(By.CSS_SELECTOR, "#checkpoints-table tbody tr")]
+            out["after_delete"] = d.execute_script(REFS)
             out["delete_notice"] = d.find_element(By.ID, "notice").text
 
         out["document_cookie"] = d.execute_script("return document.cookie")

@@ -23,6 +23,7 @@
 pub mod api;
 pub mod auth;
 pub mod diff;
+pub mod gate;
 pub mod http;
 pub mod jobs;
 pub mod ops;
@@ -184,7 +185,7 @@ pub struct App {
     pub cache: Arc<Cache>,
     stopping: AtomicBool,
     /// Connections accepted and not yet closed (event streams apart).
-    active: AtomicUsize,
+    active: Arc<AtomicUsize>,
     /// Connections waiting for a worker.
     queued: AtomicUsize,
     events: Mutex<Vec<TcpStream>>,
@@ -356,15 +357,16 @@ fn send(app: &App, stream: &TcpStream, reply: Reply<'_>, close: bool) -> (io::Re
     }
 }
 
-fn serve_conn(app: &App, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(app.cfg.write_timeout));
-    let Ok(rs) = stream.try_clone() else { return };
-    let mut r = BufReader::with_capacity(16 << 10, Timed { s: rs, deadline: None, idle: app.cfg.body_timeout });
-    let mut first = true;
-    for _ in 0..1000 {
-        let wait = if first { app.cfg.head_timeout } else { app.cfg.idle_timeout };
-        r.get_mut().deadline = Some(Instant::now() + wait);
+/// Serves the requests of a connection whose head has arrived; returns it
+/// for the gate to wait on when it stays open.
+fn serve_conn(app: &App, mut conn: gate::Conn) -> Option<gate::Conn> {
+    let _ = conn.s.set_write_timeout(Some(app.cfg.write_timeout));
+    let rs = conn.s.try_clone().ok()?;
+    let prefix = std::mem::take(&mut conn.buf);
+    let timed = Timed { s: rs, deadline: None, idle: app.cfg.body_timeout };
+    let mut r = BufReader::with_capacity(16 << 10, io::Cursor::new(prefix).chain(timed));
+    loop {
+        r.get_mut().get_mut().1.deadline = Some(Instant::now() + app.cfg.head_timeout);
         let t0 = Instant::now();
         let req = match http::read_head(&mut r, &app.cfg.limits) {
             Ok(req) => req,
@@ -376,44 +378,55 @@ fn serve_conn(app: &App, stream: TcpStream, peer: SocketAddr) {
                         _ => "the request head did not arrive in time",
                     };
                     let b = serde_json::to_vec(&api::error_json(s, msg, "")).unwrap_or_default();
-                    let _ = write_json(&mut &stream, s, &b, &[], true);
-                    log(&peer, "-", "-", s, t0, b.len() as u64);
+                    let _ = write_json(&mut &conn.s, s, &b, &[], true);
+                    log(&conn.peer, "-", "-", s, t0, b.len() as u64);
                 }
-                return;
+                return None;
             }
         };
-        first = false;
-        r.get_mut().deadline = None;
+        r.get_mut().get_mut().1.deadline = None;
         let length = req.content_length.unwrap_or(0);
         let mut body = Body { r: &mut r, left: length };
         let reply = api::handle(app, &req, &mut body);
         let unread = body.left;
         let status = reply.status();
-        let close = unread > 0 || app.stopping() || !req.keep_alive() || app.queued.load(Ordering::Relaxed) > 0;
-        let (sent, keep) = send(app, &stream, reply, close);
-        log(&peer, &req.method, &req.path, status, t0, *sent.as_ref().unwrap_or(&0));
+        let close = unread > 0 || app.stopping() || !req.keep_alive();
+        let (sent, keep) = send(app, &conn.s, reply, close);
+        log(&conn.peer, &req.method, &req.path, status, t0, *sent.as_ref().unwrap_or(&0));
         if sent.is_err() || !keep {
-            return;
+            return None;
         }
+        // What was read past this request goes back with the connection.
+        let mut rest = r.buffer().to_vec();
+        let cursor = &r.get_ref().get_ref().0;
+        rest.extend_from_slice(&cursor.get_ref()[(cursor.position() as usize).min(cursor.get_ref().len())..]);
+        if gate::head_end(&rest).is_some() && app.queued.load(Ordering::Relaxed) == 0 {
+            // Pipelined, and nobody waits: serve it here.
+            let timed = Timed { s: conn.s.try_clone().ok()?, deadline: None, idle: app.cfg.body_timeout };
+            r = BufReader::with_capacity(16 << 10, io::Cursor::new(rest).chain(timed));
+            continue;
+        }
+        conn.buf = rest;
+        conn.again = true;
+        return Some(conn);
     }
 }
 
-/// Keeps `active` right however a connection ends.
-struct Active<'a>(&'a AtomicUsize);
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-fn worker(app: Arc<App>, rx: Arc<Mutex<mpsc::Receiver<(TcpStream, SocketAddr)>>>) {
+fn worker(
+    app: Arc<App>,
+    rx: Arc<Mutex<mpsc::Receiver<gate::Conn>>>,
+    back: mpsc::Sender<gate::Conn>,
+    wake: std::os::unix::net::UnixStream,
+) {
     loop {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok((s, peer)) = next else { return };
+        let Ok(c) = next else { return };
         app.queued.fetch_sub(1, Ordering::Relaxed);
-        let _a = Active(&app.active);
-        serve_conn(&app, s, peer);
+        if let Some(c) = serve_conn(&app, c) {
+            if !app.stopping() && back.send(c).is_ok() {
+                let _ = (&wake).write(&[1]);
+            }
+        }
     }
 }
 
@@ -483,12 +496,6 @@ fn events_loop(app: Arc<App>) {
     app.events.lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
-fn quick_503(s: TcpStream) {
-    let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-    let b = serde_json::to_vec(&api::error_json(503, "too many connections; try again", "")).unwrap_or_default();
-    let _ = write_json(&mut &s, 503, &b, &[("Retry-After", "1".into())], true);
-}
-
 /// Runs the server until SIGINT/SIGTERM/SIGHUP; everything it started has
 /// finished or rolled back when it returns.
 pub fn run(g: &Global, cfg: Config) -> Result<()> {
@@ -532,18 +539,26 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
         origins,
         cache: Arc::new(Cache::new()),
         stopping: AtomicBool::new(false),
-        active: AtomicUsize::new(0),
+        active: Arc::new(AtomicUsize::new(0)),
         queued: AtomicUsize::new(0),
         events: Mutex::new(Vec::new()),
     });
-    let (tx, rx) = mpsc::sync_channel::<(TcpStream, SocketAddr)>(max_conns);
+    let (tx, rx) = mpsc::sync_channel::<gate::Conn>(max_conns);
     let rx = Arc::new(Mutex::new(rx));
+    let (back_tx, back_rx) = mpsc::channel::<gate::Conn>();
+    let (wake_r, wake_w) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::host(format!("cannot make the workers' wake-up socket: {e}"), ""))?;
+    for s in [&wake_r, &wake_w] {
+        s.set_nonblocking(true).at("configure", std::path::Path::new("the wake-up socket"))?;
+    }
     let mut workers = Vec::new();
     for i in 0..threads {
-        let (a, r) = (Arc::clone(&app), Arc::clone(&rx));
-        let t = std::thread::Builder::new().name(format!("http-{i}")).spawn(move || worker(a, r));
+        let (a, r, b) = (Arc::clone(&app), Arc::clone(&rx), back_tx.clone());
+        let w = wake_w.try_clone().at("configure", std::path::Path::new("the wake-up socket"))?;
+        let t = std::thread::Builder::new().name(format!("http-{i}")).spawn(move || worker(a, r, b, w));
         workers.push(t.map_err(|e| Error::host(format!("cannot start a worker thread: {e}"), ""))?);
     }
+    drop(back_tx);
     let ev = {
         let a = Arc::clone(&app);
         std::thread::Builder::new()
@@ -551,45 +566,7 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
             .spawn(move || events_loop(a))
             .map_err(|e| Error::host(format!("cannot start the events thread: {e}"), ""))?
     };
-    while !crate::host::interrupted() {
-        let mut fds = [rustix::event::PollFd::new(&listener, rustix::event::PollFlags::IN)];
-        let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 };
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Error::host(format!("poll on the listening socket failed: {e}"), "")),
-        }
-        loop {
-            match listener.accept() {
-                Ok((s, peer)) => {
-                    if s.set_nonblocking(false).is_err() {
-                        continue;
-                    }
-                    if app.active.load(Ordering::Relaxed) >= max_conns {
-                        eprintln!("docker-cr serve: {peer} refused: {max_conns} connections are open");
-                        quick_503(s);
-                        continue;
-                    }
-                    app.active.fetch_add(1, Ordering::Relaxed);
-                    app.queued.fetch_add(1, Ordering::Relaxed);
-                    if let Err(mpsc::TrySendError::Full((s, _)) | mpsc::TrySendError::Disconnected((s, _))) =
-                        tx.try_send((s, peer))
-                    {
-                        app.active.fetch_sub(1, Ordering::Relaxed);
-                        app.queued.fetch_sub(1, Ordering::Relaxed);
-                        quick_503(s);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // A connection reset before accept, or out of fds: the
-                // next round tries again.
-                Err(e) => {
-                    eprintln!("docker-cr serve: accept: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                    break;
-                }
-            }
-        }
-    }
+    gate::run(&app, &listener, &tx, &back_rx, &wake_r, max_conns);
     let running = app.jobs.running();
     eprintln!(
         "docker-cr serve: stopping: no new connections; waiting for {running} running operation(s), which roll back if they are mid-way"

@@ -482,7 +482,7 @@ function viewJobs(root) {
       h("h3", {}, status(word, cls), " " + j.kind + " " + j.what + " (job " + j.id + ")"),
       h("p", { text: (j.elapsed_ms / 1000).toFixed(1) + " s" + (j.bytes ? ", " + mib(j.bytes) + " written, " + j.rate_mib_s + " MiB/s" : "") }));
     if (j.failure) art.append(h("pre", { class: "failure", text: j.failure.error + (j.failure.hint ? "\nhint: " + j.failure.hint : "") }));
-    if (j.result && j.result.statistics) art.append(h("pre", { class: "result", text: JSON.stringify(j.result.statistics, null, 2) }));
+    if (j.result && j.result.statistics) art.append(h("details", {}, h("summary", { text: "Final statistics" }), h("pre", { class: "result", text: JSON.stringify(j.result.statistics, null, 2) })));
     if (j.result && j.result.reference) art.append(h("p", {}, "Checkpoint: ", h("a", { href: "#cp/" + j.result.reference.split("/").map(enc).join("/"), text: j.result.reference })));
     root.append(art);
   }
