@@ -364,3 +364,52 @@ fn serve_page_in_a_real_browser() {
     let (token, _) = read_state(port2);
     assert_eq!(token, c.token, "the downloaded archive restores with the counter's memory");
 }
+
+/// SIGTERM while a checkpoint started from the page has the container
+/// frozen: the server stops accepting, the checkpoint rolls back as the
+/// CLI's does (thawed, no partial directory, nothing in the store), and the
+/// server exits cleanly after it.
+#[test]
+fn serve_sigterm_rolls_back_a_running_checkpoint() {
+    require_engine();
+    let store = temp_dir("serve-term").join("s");
+    let name = unique("sv-term");
+    let _c = Container(name.clone());
+    let port = start_big_redis(&name, 256);
+    let mut srv = Server::start(&store, &[]);
+    let body = format!("{{\"container\":\"{name}\",\"name\":\"cut\"}}");
+    let (st, _, reply) = srv.raw(&format!(
+        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        srv.port,
+        srv.bearer(),
+        body.len()
+    ));
+    assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
+    // A second operation on the same container is refused meanwhile.
+    let (st, _, reply) = srv.raw(&format!(
+        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        srv.port,
+        srv.bearer(),
+        body.len()
+    ));
+    assert_eq!(st, 409, "{}", String::from_utf8_lossy(&reply));
+    let t0 = Instant::now();
+    while !srv.log_text().contains("froze") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the checkpoint did not freeze:\n{}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (st, log) = srv.stop();
+    assert!(st.success(), "{st}:\n{log}");
+    assert!(log.contains("waiting for 1 running operation"), "{log}");
+    assert!(log.contains("docker-cr serve: stopped"), "{log}");
+    let cdir = store.join(&name);
+    let left: Vec<String> = std::fs::read_dir(&cdir)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    // As the CLI's: no checkpoint and no partial directory; CRIU's log is
+    // kept in cut.failed.
+    assert!(left.iter().all(|n| n == "cut.failed"), "the interrupted checkpoint left {left:?}:\n{log}");
+    assert_eq!(inspect(&name, "{{.State.Running}} {{.State.Paused}}"), "true false");
+    wait_redis(port);
+    assert_eq!(redis(port, &["DBSIZE"]), Some(":256".to_string()), "redis serves on, thawed");
+}
