@@ -345,6 +345,11 @@ mod tests {
         assert_eq!(d.summary[1], "memory: 0.0 MiB → 0.0 MiB (2 of 3 page images differ)");
         assert_eq!(d.summary[2], "files: 1 added, 1 gone, 1 changed");
         assert_eq!(d.summary[3], "sockets: 0 opened, 1 closed");
+        // The JSON the page reads.
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["memory"][2]["same"], serde_json::Value::Null);
+        assert_eq!(v["files_changed"][0]["after"], "file, 30 bytes");
+        assert_eq!(v["processes_added"][0]["comm"], "sleep");
     }
 
     #[test]

@@ -292,5 +292,11 @@ mod tests {
             Some(Failure { error: "no such container: web".into(), hint: "check the name".into(), exit_code: 4 })
         );
         assert_eq!(jobs.list()[0].id, f, "newest first");
+        // What the page reads: lower-case states, the failure's three fields.
+        let v = serde_json::to_value(jobs.list()).unwrap();
+        assert_eq!((v[0]["state"].as_str(), v[0]["kind"].as_str()), (Some("failed"), Some("restore")));
+        assert_eq!(v[0]["failure"]["exit_code"], 4);
+        assert!(v[0].get("t0").is_none());
+        assert_eq!(v[1]["result"]["ok"], true);
     }
 }
