@@ -481,6 +481,9 @@ function viewJobs(root) {
     const art = h("article", { class: "job", id: "job-" + j.id, "data-state": j.state },
       h("h3", {}, status(word, cls), " " + j.kind + " " + j.what + " (job " + j.id + ")"),
       h("p", { text: (j.elapsed_ms / 1000).toFixed(1) + " s" + (j.bytes ? ", " + mib(j.bytes) + " written, " + j.rate_mib_s + " MiB/s" : "") }));
+    if (j.state === "running") art.append(h("progress", { "aria-label": j.kind + " running" }));
+    const st = j.result && j.result.statistics;
+    if (st && st.frozen_duration !== undefined) art.append(h("p", { text: "frozen " + Math.round(st.frozen_duration / 1000) + " ms, CRIU " + Math.round(st.runtime_checkpoint_duration / 1000) + " ms" + (st.sizes ? ", " + mib(st.sizes.images_bytes || 0) + " of images" : "") }));
     if (j.failure) art.append(h("pre", { class: "failure", text: j.failure.error + (j.failure.hint ? "\nhint: " + j.failure.hint : "") }));
     if (j.result && j.result.statistics) art.append(h("details", {}, h("summary", { text: "Final statistics" }), h("pre", { class: "result", text: JSON.stringify(j.result.statistics, null, 2) })));
     if (j.result && j.result.reference) art.append(h("p", {}, "Checkpoint: ", h("a", { href: "#cp/" + j.result.reference.split("/").map(enc).join("/"), text: j.result.reference })));
