@@ -120,6 +120,14 @@ pub fn check_listen(cfg: &Config) -> Result<Option<String>> {
             cfg.listen
         )));
     }
+    if cfg.listen.ip().is_unspecified() && cfg.allow_hosts.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is every address: name the one browsers will use (the Host they send), e.g. --allow-host myhost:{}\n\
+             Try 'docker-cr serve --help'",
+            cfg.listen,
+            cfg.listen.port()
+        )));
+    }
     Ok(Some(format!(
         "warning: serving plain HTTP on {}: the token and the session cookie cross the network unencrypted; \
          prefer --listen 127.0.0.1:PORT and an SSH tunnel (ssh -L PORT:127.0.0.1:PORT host, with --allow-host localhost:PORT)",
@@ -513,11 +521,15 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
     let secrets =
         auth::Secrets::generate().map_err(|e| Error::host(format!("cannot make the token (getrandom): {e}"), ""))?;
     let origins = auth::Origins::new(addr, &cfg.allow_hosts, false);
+    // The URL names loopback when it can, else the address, else (for
+    // 0.0.0.0) the first name the operator allowed.
+    let first = if addr.ip().is_unspecified() { origins.hosts.get(1) } else { origins.hosts.first() };
     let host = origins
         .hosts
         .iter()
         .find(|h| h.starts_with("127.0.0.1:") || h.starts_with("[::1]:"))
-        .unwrap_or(&origins.hosts[0]);
+        .or(first)
+        .map_or_else(|| addr.to_string(), String::clone);
     let url = format!("{}://{host}/?token={}", origins.scheme, secrets.token);
     if let Some(w) = warning {
         eprintln!("docker-cr serve: {w}");
@@ -598,6 +610,14 @@ mod tests {
         let e = check_listen(&c).unwrap_err();
         assert!(e.to_string().contains("--allow-remote") && e.exit_code() == 2, "{e}");
         c.allow_remote = true;
+        assert!(
+            check_listen(&c).unwrap_err().to_string().contains("--allow-host myhost:7380"),
+            "0.0.0.0 answers to no name"
+        );
+        c.allow_hosts = vec!["myhost".into()];
+        assert!(check_listen(&c).unwrap().unwrap().contains("plain HTTP"));
+        c.listen = "192.0.2.1:7380".parse().unwrap();
+        c.allow_hosts.clear();
         assert!(check_listen(&c).unwrap().unwrap().contains("plain HTTP"));
     }
 
