@@ -263,6 +263,35 @@ fn serve_refuses_what_it_must() {
     assert_eq!(up["reference"], format!("{}/whole", c.name));
     assert!(up["row"]["signature"].as_str().unwrap().starts_with("signed by trusted key"), "{up}");
 
+    // A client that goes away mid-download: the checkpoint is intact, its
+    // shared hold is released (it can be deleted), the server serves on.
+    // 24 MB of random bytes in the container's files: more than the socket
+    // buffers hold, so the server is still writing when the client leaves.
+    docker_ok(&["exec", &c.name, "sh", "-c", "head -c 24000000 /dev/urandom > /tmp/big"]);
+    ok(cr(&store, &["checkpoint", &c.name, "big"]));
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+        let get = format!("GET /api/checkpoints/{}/big/archive?compress=none HTTP/1.1\r\n{me}{b}\r\n", c.name);
+        s.write_all(get.as_bytes()).unwrap();
+        let mut first = [0u8; 65536];
+        let n = s.read(&mut first).unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&first[..n.min(200)]));
+        // Closed with unread data: the kernel resets the connection.
+    }
+    let t0 = Instant::now();
+    while !srv.log_text().contains("download cut") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the cut download was not noticed:\n{}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(cr(&store, &["inspect", &format!("{}/big", c.name)]));
+    let del = format!(
+        "POST /api/checkpoints/{}/big/delete HTTP/1.1\r\n{me}{b}Content-Length: 0\r\nConnection: close\r\n\r\n",
+        c.name
+    );
+    let (st, _, body) = srv.raw(&del);
+    assert_eq!(st, 200, "the download's hold was released: {}", String::from_utf8_lossy(&body));
+    assert!(!store.join(&c.name).join("big").exists());
+
     // The token was printed once, and no request line logged it.
     let (st, log) = srv.stop();
     assert!(st.success(), "SIGTERM stops it cleanly ({st}):\n{log}");
