@@ -6,7 +6,8 @@
 //! completion), `engine` (the Engine API), `host` (cgroups, CRIU, runc.conf,
 //! locks, check), `model` (the checkpoint directory and what reads it),
 //! `formats` (archives), `ops` (checkpoint, restore and what is built on
-//! them); `store` and `error` stand alone.
+//! them); `store`, `error`, `report` (progress as events) and `session`
+//! (what the operations of one command share) stand alone.
 
 pub mod cli;
 pub mod engine;
@@ -15,7 +16,9 @@ pub mod formats;
 pub mod host;
 pub mod model;
 pub mod ops;
+pub mod report;
 pub mod serve;
+pub mod session;
 pub mod store;
 
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DOCKER_CR_COMMIT"), ")");

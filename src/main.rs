@@ -7,10 +7,11 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use docker_cr::cli::{self, Command};
+use docker_cr::cli::{self, CheckpointCmd, Command, Global, RestoreCmd};
+use docker_cr::session::Session;
 use docker_cr::{
-    cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::inspect, ops::keys,
-    ops::transfer, store, VERSION,
+    cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::checkpoint,
+    ops::inspect, ops::keys, ops::restore, ops::transfer, store, VERSION,
 };
 
 fn main() -> ExitCode {
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     };
     let r = match cmd {
         Command::Help(text) => {
-            print!("{}", if as_plugin { text.replace("docker-cr ", "docker cr ") } else { text.to_string() });
+            print!("{}", if as_plugin { text.replace("docker-cr ", "docker cr ") } else { text });
             Ok(())
         }
         Command::Version => {
@@ -74,29 +75,103 @@ fn main() -> ExitCode {
             eprintln!("docker-cr: installed {} -> this binary; try 'docker cr --help'", link.display());
         }),
         Command::Check(g, a) => {
-            return match check::run(&g, &a) {
+            return match check::run(&session(&g), &a) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => report(e),
             }
         }
-        Command::Key(g, a) => keys::run(&g, &a),
-        Command::Checkpoint(g, a) if a.all => all::checkpoint(&g, &a),
-        Command::Restore(g, a) if a.all => all::restore(&g, &a),
-        Command::Checkpoint(g, a) => transfer::checkpoint_export(&g, &a),
-        Command::Restore(g, a) => transfer::restore_import(&g, &a),
-        Command::Export(g, a) => transfer::run_export(&g, &a),
-        Command::Import(g, a) => transfer::run_import(&g, &a),
-        Command::Migrate(g, a) => transfer::migrate(&g, &a),
-        Command::Ls(g, a) => catalog::ls(&g, &a),
-        Command::Inspect(g, a) => inspect::run(&g, &a),
-        Command::Rm(g, a) => catalog::rm(&g, &a),
-        Command::Prune(g, a) => catalog::prune(&g, &a),
+        Command::Key(g, a) => keys::run(&session(&g), &a),
+        Command::Checkpoint(g, c) => run_checkpoint(&session(&g), &c),
+        Command::Restore(g, c) => run_restore(&session(&g), &c),
+        Command::Export(g, a) => transfer::run_export(&session(&g), &a),
+        Command::Import(g, a) => transfer::run_import(&session(&g), &a),
+        Command::Migrate(g, a) if a.dry_run => {
+            transfer::preview_migrate(&session(&g), &a).and_then(|p| print_preview(false, p))
+        }
+        Command::Migrate(g, a) => transfer::migrate(&session(&g), &a),
+        Command::Ls(g, a) => catalog::ls(&session(&g), &a),
+        Command::Inspect(g, a) => inspect::run(&session(&g), &a),
+        Command::Rm(g, a) => catalog::rm(&session(&g), &a),
+        Command::Prune(g, a) => catalog::prune(&session(&g), &a),
         Command::Serve(g, a) => docker_cr::serve::run(&g, docker_cr::serve::Config::from(&a)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(e),
     }
+}
+
+/// The command's session, from its global options and the environment.
+fn session(g: &Global) -> Session {
+    Session::cli(&g.criu, g.store.as_deref(), g.quiet)
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Prints a preview (`--dry-run`) and returns the real run's refusal.
+fn print_preview(json: bool, (text, doc, refusal): docker_cr::ops::Preview) -> error::Result<()> {
+    if json {
+        print_json(&doc);
+    } else {
+        print!("{text}");
+    }
+    refusal.map_or(Ok(()), Err)
+}
+
+fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
+    if let Some(pool) = c.all {
+        return all::checkpoint(s, &c.opts, pool, c.json);
+    }
+    if c.opts.dry_run {
+        let mut preview = checkpoint::preview(s, &c.opts)?;
+        if let Some(e) = &c.export {
+            preview.0.push_str(&format!(
+                "  then exported as {} ({}), the directory removed\n",
+                e.file.display(),
+                e.compress.name()
+            ));
+            if e.file.as_os_str() != "-" && std::fs::symlink_metadata(&e.file).is_ok() && preview.2.is_none() {
+                preview.2 = Some(error::Error::checkpoint(
+                    format!("{} already exists", e.file.display()),
+                    "name a new file; docker-cr never overwrites an archive",
+                ));
+            }
+        }
+        return print_preview(c.json, preview);
+    }
+    let o = match &c.export {
+        Some(e) => transfer::checkpoint_export(s, &c.opts, e)?,
+        None => checkpoint::run(s, &c.opts)?,
+    };
+    if c.json {
+        print_json(&checkpoint::stats_document(&o));
+    }
+    Ok(())
+}
+
+fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
+    if let Some(pool) = c.all {
+        return all::restore(s, &c.opts, pool, c.json);
+    }
+    if c.opts.dry_run {
+        return print_preview(
+            c.json,
+            match &c.import {
+                Some(file) => transfer::preview_import(s, &c.opts, file)?,
+                None => restore::preview(s, &c.opts)?,
+            },
+        );
+    }
+    let o = match &c.import {
+        Some(file) => transfer::restore_import(s, &c.opts, file)?,
+        None => restore::run(s, &c.opts)?,
+    };
+    if c.json {
+        print_json(&restore::stats_document(&o));
+    }
+    Ok(())
 }
 
 /// Container names for completion; none if the engine cannot be asked.

@@ -37,6 +37,72 @@ pub fn root(flag: Option<&Path>, env: Option<&OsStr>) -> PathBuf {
     }
 }
 
+/// The store of one run, its root decided once (see `root`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: PathBuf) -> Store {
+        Store { root }
+    }
+    pub fn scan(&self) -> Result<Vec<Entry>> {
+        scan(&self.root)
+    }
+    pub fn find(&self, container: &str, name: Option<&str>) -> Result<Entry> {
+        find(&self.root, container, name)
+    }
+    pub fn new_path(&self, container: &str, name: Option<&str>, millis: u128) -> Result<PathBuf> {
+        new_path(&self.root, container, name, millis)
+    }
+    pub fn path_for(&self, container: &str, name: Option<&str>, millis: u128) -> PathBuf {
+        path_for(&self.root, container, name, millis)
+    }
+    /// A private directory for one run's temporary checkpoint (an export's,
+    /// an import's, a migration's), under the store's root: on the same
+    /// filesystem as the checkpoints, root-only, never listed (a dot
+    /// name), removed when the `Temp` is dropped.
+    pub fn temp(&self, what: &str) -> Result<Temp> {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root).at("create", &self.root)?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let parent = self.root.join(format!(".{what}-{}-{nanos}", std::process::id()));
+        fs::DirBuilder::new().mode(0o700).create(&parent).at("create", &parent)?;
+        Ok(Temp { parent })
+    }
+}
+
+/// A private temporary directory (see `Store::temp`), removed when dropped.
+/// The checkpoint itself goes to `path()`, which does not exist yet.
+pub struct Temp {
+    parent: PathBuf,
+}
+
+impl Temp {
+    pub fn path(&self) -> PathBuf {
+        self.parent.join("checkpoint")
+    }
+    /// The directory itself, for other files of the run (a staged image).
+    pub fn dir(&self) -> &Path {
+        &self.parent
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.parent);
+    }
+}
+
+/// Where a checkpoint goes to or comes from: a directory, or the store.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
+pub enum Location {
+    /// A directory, as given.
+    Dir(PathBuf),
+    /// In the store: this name, or (None) generated / the newest.
+    Store(Option<String>),
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard
 /// Hinnant's `civil_from_days`).
 fn civil(days: i64) -> (i64, u32, u32) {
@@ -115,8 +181,8 @@ pub fn valid_name(n: &str) -> bool {
     c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
-/// What a CHECKPOINT argument of `inspect` and `rm` names.
-#[derive(Debug, PartialEq, Clone)]
+/// What a CHECKPOINT argument of `inspect`, `rm` and `export` names.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
 pub enum Ref {
     /// A checkpoint directory anywhere (the argument starts with / or .).
     Dir(PathBuf),
@@ -299,7 +365,13 @@ pub fn find(root: &Path, container: &str, name: Option<&str>) -> Result<Entry> {
 pub fn new_path(root: &Path, container: &str, name: Option<&str>, millis: u128) -> Result<PathBuf> {
     let cdir = root.join(container);
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&cdir).at("create", &cdir)?;
-    Ok(match name {
+    Ok(path_for(root, container, name, millis))
+}
+
+/// `new_path` without making the container's directory (a preview).
+pub fn path_for(root: &Path, container: &str, name: Option<&str>, millis: u128) -> PathBuf {
+    let cdir = root.join(container);
+    match name {
         Some(n) => cdir.join(n),
         None => {
             let base = timestamp_name(millis);
@@ -310,7 +382,7 @@ pub fn new_path(root: &Path, container: &str, name: Option<&str>, millis: u128) 
                 .find(|p| fs::symlink_metadata(p).is_err())
                 .unwrap_or_else(|| cdir.join(format!("{base}-{}", std::process::id())))
         }
-    })
+    }
 }
 
 /// Opens a checkpoint directory for flock(2).

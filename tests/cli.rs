@@ -57,7 +57,8 @@ fn man_page_is_true_to_help() {
         out
     };
     let mut checked = 0;
-    for (cmd, _) in docker_cr::cli::COMMANDS {
+    let names = docker_cr::cli::table::names();
+    for cmd in &names {
         let help = text(&ok(dcr(&["help", cmd])));
         if *cmd != "help" {
             assert_eq!(help, text(&ok(dcr(&[cmd, "--help"]))), "help {cmd} and {cmd} --help differ");
@@ -65,7 +66,15 @@ fn man_page_is_true_to_help() {
         let title =
             if *cmd == "help" { "GLOBAL OPTIONS".to_string() } else { format!("{} OPTIONS", cmd.to_uppercase()) };
         let sect = section(&title);
-        for f in docker_cr::cli::complete::options(&help) {
+        // Every option the table gives the command (the global ones are
+        // in GLOBAL OPTIONS), which its --help must list too.
+        let own = docker_cr::cli::table::command(cmd).map(|c| c.opts).unwrap_or(docker_cr::cli::table::GLOBAL);
+        let listed = docker_cr::cli::complete::options(&help);
+        for o in own {
+            let f = format!("--{}", o.long);
+            assert!(listed.contains(&f), "'docker-cr {cmd} --help' does not list {f}");
+        }
+        for f in listed {
             if f == "-h" || f == "--help" || (f == "-V" || f == "--version") && *cmd != "help" {
                 continue;
             }
@@ -76,5 +85,31 @@ fn man_page_is_true_to_help() {
     assert!(checked >= 15, "{checked}");
     for code in ["0", "1", "2", "3", "4", "5", "7", "130"] {
         assert!(man.contains(&format!(".B {code}\n")), "man page lacks exit status {code}");
+    }
+}
+
+/// The pages the README and the man pages point at exist: `man -l
+/// man/FILE` in the README, and every docker-cr page a page cites
+/// (`.BR docker\-cr\-engines (7)` is man/docker-cr-engines.7).
+#[test]
+fn cited_man_pages_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut cited: Vec<String> = readme
+        .split("man -l man/")
+        .skip(1)
+        .map(|rest| rest.split(|c: char| c == '`' || c.is_whitespace()).next().unwrap().to_string())
+        .collect();
+    assert!(cited.len() >= 6, "the README names {cited:?}");
+    for page in std::fs::read_dir(root.join("man")).unwrap() {
+        let text = std::fs::read_to_string(page.unwrap().path()).unwrap().replace("\\-", "-");
+        for rest in text.split(".BR docker-cr").skip(1) {
+            let (name, sect) = rest.split_once(" (").unwrap();
+            let sect = sect.split(')').next().unwrap();
+            cited.push(format!("docker-cr{name}.{sect}"));
+        }
+    }
+    for f in &cited {
+        assert!(root.join("man").join(f).is_file(), "man/{f} is cited but does not exist");
     }
 }

@@ -139,6 +139,12 @@ def main():
         d.find_element(By.ID, "restore-preview").click()
         wait(d, "#restore-plan p")
         out["restore_plan"] = d.find_element(By.ID, "restore-plan").text
+        # The plan of a clone, as restore --dry-run --name prints it.
+        d.find_element(By.ID, "restore-name").send_keys("plan-clone")
+        d.find_element(By.ID, "restore-preview").click()
+        WebDriverWait(d, 30).until(lambda d: "plan-clone" in d.find_element(By.ID, "restore-plan").text)
+        out["clone_plan"] = d.find_element(By.ID, "restore-plan").text
+        d.find_element(By.ID, "restore-name").clear()
         shot(d, args.shots, "details")
 
         d.set_window_size(1280, 900)

@@ -8,6 +8,7 @@ mod util;
 
 mod archive;
 mod cli;
+mod dry_run;
 mod e2e;
 mod faults;
 mod gaps;
@@ -15,5 +16,6 @@ mod generations;
 mod migrate;
 mod plugin;
 mod podman;
+mod privileges;
 mod serve;
 mod store;

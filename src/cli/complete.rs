@@ -2,11 +2,11 @@
 //! CLI: the shell (or `docker`, for `docker cr …`, through cobra) runs
 //! `docker-cr __complete WORD… CURRENT` and reads one candidate per line,
 //! then `:N`, cobra's directive (4: do not fall back to file names). The
-//! candidates come from the same table `--help` prints from (`cli::COMMANDS`
-//! and each command's help text), from the engine (container names) and
-//! from the checkpoint store.
+//! candidates come from the same table `--help` prints from
+//! (`cli::table`), from the engine (container names) and from the
+//! checkpoint store.
 
-use crate::cli;
+use crate::cli::table::{self, Cmd, Opt};
 
 /// cobra's ShellCompDirective values.
 pub const DEFAULT: u32 = 0;
@@ -45,6 +45,25 @@ pub enum Positional {
     Nothing,
 }
 
+/// What `help` takes: every command's name.
+const HELP_TOPICS: &[&str] = &[
+    "checkpoint",
+    "restore",
+    "ls",
+    "inspect",
+    "rm",
+    "prune",
+    "export",
+    "import",
+    "migrate",
+    "check",
+    "serve",
+    "key",
+    "completion",
+    "install-plugin",
+    "help",
+];
+
 /// What `command`'s `n`th positional argument is. Pure.
 pub fn positional(command: &str, n: usize) -> Positional {
     match (command, n) {
@@ -55,18 +74,33 @@ pub fn positional(command: &str, n: usize) -> Positional {
         ("key", 0) => Positional::Word(&["show", "list", "trust"]),
         ("key", 1) => Positional::Checkpoint,
         ("completion", 0) => Positional::Word(&["bash", "zsh", "fish"]),
-        ("help", 0) => Positional::Word(cli::COMMAND_NAMES),
+        ("help", 0) => Positional::Word(HELP_TOPICS),
         _ => Positional::Nothing,
     }
 }
 
-/// The options of a command that take a value (their next word is not a
-/// positional argument). Pure.
-fn takes_value(help: &str, opt: &str) -> bool {
-    help.lines().any(|l| {
-        let t = l.trim_start();
-        l.starts_with("  ") && t.split([' ', ',']).any(|w| w == opt) && t.contains(" <")
-    })
+fn spellings(o: &Opt) -> Vec<String> {
+    o.short.map(|c| format!("-{c}")).into_iter().chain([format!("--{}", o.long)]).collect()
+}
+
+/// Every option `c` takes (None: before the command), from the table:
+/// its own, then the global ones, then -h/--help. Pure.
+pub fn table_options(c: Option<&Cmd>) -> Vec<String> {
+    let own = c.map_or(&[][..], |c| c.opts);
+    let mut out: Vec<String> = own.iter().chain(table::GLOBAL).flat_map(spellings).collect();
+    out.extend(["-h".to_string(), "--help".to_string()]);
+    if c.is_none() {
+        out.extend(["-V".to_string(), "--version".to_string()]);
+    }
+    out.dedup();
+    out
+}
+
+/// Whether `opt` (as typed) takes a value for command `c`: its next word
+/// is not a positional argument. Pure.
+fn takes_value(c: Option<&Cmd>, opt: &str) -> bool {
+    let own = c.map_or(&[][..], |c| c.opts);
+    own.iter().chain(table::GLOBAL).any(|o| o.value.is_some() && spellings(o).iter().any(|s| s == opt))
 }
 
 /// The candidates for `words` (the arguments so far; the last one is the
@@ -78,7 +112,7 @@ pub fn complete(
     stored: impl FnOnce() -> Vec<String>,
 ) -> (Vec<String>, u32) {
     let Some((current, before)) = words.split_last() else {
-        return (cli::COMMAND_NAMES.iter().map(|c| c.to_string()).collect(), NO_FILE);
+        return (table::names().iter().map(|c| c.to_string()).collect(), NO_FILE);
     };
     let matching = |c: Vec<String>| c.into_iter().filter(|c| c.starts_with(current.as_str())).collect::<Vec<_>>();
     // The command: the first word that is not a global option.
@@ -86,28 +120,28 @@ pub fn complete(
     let command = loop {
         match it.next() {
             None => {
-                let mut all: Vec<String> = cli::COMMAND_NAMES.iter().map(|c| c.to_string()).collect();
+                let mut all: Vec<String> = table::names().iter().map(|c| c.to_string()).collect();
                 if current.starts_with('-') {
-                    all = options(cli::USAGE);
+                    all = table_options(None);
                 }
                 return (matching(all), NO_FILE);
             }
-            Some(w) if w == "--criu" => {
+            Some(w) if takes_value(None, w) => {
                 it.next();
             }
             Some(w) if w.starts_with('-') => {}
             Some(w) => break w.as_str(),
         }
     };
-    let help = cli::help_of(command).unwrap_or("");
+    let cmd = table::command(command);
     let rest: Vec<&String> = it.collect();
     if let Some(prev) = rest.last() {
-        if prev.starts_with('-') && takes_value(help, prev) {
+        if prev.starts_with('-') && takes_value(cmd, prev) {
             return (Vec::new(), DEFAULT);
         }
     }
     if current.starts_with('-') {
-        return (matching(options(help)), NO_FILE);
+        return (matching(table_options(cmd)), NO_FILE);
     }
     let mut n = 0;
     let mut skip = false;
@@ -115,7 +149,7 @@ pub fn complete(
         if skip {
             skip = false;
         } else if w.starts_with('-') {
-            skip = takes_value(help, w);
+            skip = takes_value(cmd, w);
         } else {
             n += 1;
         }
@@ -220,11 +254,26 @@ mod tests {
 
     #[test]
     fn options_come_from_the_help_text() {
-        let o = options(cli::RESTORE_HELP);
+        let o = options(&table::help(&table::RESTORE));
         for want in ["--name", "-p", "--publish", "--trust", "--trust-key", "--allow-host-access", "-h", "--help"] {
             assert!(o.iter().any(|x| x == want), "{want} missing from {o:?}");
         }
         assert!(!o.iter().any(|x| x == "-"), "{o:?}");
+        for c in table::COMMANDS {
+            let mut from_help = options(&table::help(c));
+            let mut from_table = table_options(Some(c));
+            from_table.retain(|o| {
+                !["--criu", "--store", "-q", "--quiet"].contains(&o.as_str())
+                    || c.opts.iter().any(|x| {
+                        format!("--{}", x.long) == *o || x.short.map(|s| format!("-{s}")).as_deref() == Some(o)
+                    })
+            });
+            from_help.sort();
+            from_table.sort();
+            from_table.dedup();
+            assert_eq!(from_help, from_table, "{}: --help and the table differ", c.name);
+        }
+        assert_eq!(HELP_TOPICS, table::names().as_slice());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::engine::http;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// Oldest API we speak: Docker 17.06 (checkpoint start, `condition=` on wait).
 const MIN_API: (u32, u32) = (1, 30);
@@ -21,6 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Starting from a checkpoint streams the small images through containerd.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
 
+#[derive(Clone)]
 pub struct Engine {
     pub socket: PathBuf,
     api: String,
@@ -280,6 +281,75 @@ impl Engine {
         Ok(())
     }
 
+    /// `docker import` of a root filesystem tar (POST /images/create with
+    /// fromSrc=-), untagged; returns the new image's ID. The engine reports
+    /// a failure inside a 200 answer's JSON stream.
+    pub fn import_image(&self, tar: &mut impl std::io::Read) -> Result<String> {
+        let url = format!("/v{}/images/create?fromSrc=-", self.api);
+        let r = http::post_from(&self.socket, &url, "application/x-tar", tar, IMAGE_TIMEOUT)
+            .map_err(|e| io_error(format!("POST /images/create on {}", self.socket.display()), e, IMAGE_TIMEOUT))?;
+        let lines: Vec<Value> =
+            String::from_utf8_lossy(&r.body).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+        let failed = lines.iter().find_map(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+        if r.status >= 300 || failed.is_some() {
+            let message = failed.unwrap_or_else(|| message(&r.body));
+            return Err(Error::Docker { call: "POST /images/create".into(), status: r.status, message });
+        }
+        lines
+            .iter()
+            .rev()
+            .find_map(|v| v["status"].as_str().filter(|s| s.starts_with("sha256:")).map(str::to_string))
+            .ok_or_else(|| Error::engine("POST /images/create: no image ID in the answer", None))
+    }
+
+    /// `docker tag IMAGE REPO:TAG` (POST /images/IMAGE/tag). The engine
+    /// moves a tag that exists: callers check first (`tag_if_free`).
+    pub fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        let path = format!("/images/{}/tag?repo={}&tag={}", esc(image), esc(repo), esc(tag));
+        self.call("POST", &path, None, self.timeout).map(drop)
+    }
+
+    /// `docker rmi REF` without pruning parents; one that is gone is fine.
+    /// For a tag of an image with other tags this only removes the tag.
+    pub fn remove_image(&self, reference: &str) -> Result<()> {
+        match self.call("DELETE", &format!("/images/{}?noprune=1", esc(reference)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `docker load` of `tar` as written by `write` on another thread
+    /// (through a pipe, so nothing is buffered whole), e.g.
+    /// `archive::write_image_tar_for_load`.
+    pub fn load_image_from(
+        &self,
+        write: impl FnOnce(&mut std::io::PipeWriter) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let (mut r, mut w) = std::io::pipe().at("create a pipe for", Path::new("POST /images/load"))?;
+        let writer = std::thread::spawn(move || write(&mut w));
+        let loaded = self.load_image(&mut r);
+        drop(r);
+        let wrote = writer.join().unwrap_or_else(|_| Err(Error::engine("the image writer panicked", None)));
+        // The writer's error says why the engine saw a short tar.
+        wrote.and(loaded)
+    }
+
+    /// Tags `image_id` as `name` unless `name` exists: whatever has the name
+    /// on this host keeps it. Returns whether `name` now means `image_id`
+    /// (false: it means another image, which was left alone).
+    pub fn tag_if_free(&self, image_id: &str, name: &str) -> Result<bool> {
+        let (repo, tag) = split_reference(name);
+        match self.image_id(name)? {
+            Some(id) => Ok(id == image_id),
+            None => {
+                self.tag_image(image_id, repo, tag)?;
+                // Another load may have taken the name between the two calls:
+                // say so rather than believe the tag.
+                Ok(self.image_id(name)?.as_deref() == Some(image_id))
+            }
+        }
+    }
+
     /// `docker volume create NAME` (local driver); returns the volume.
     /// `labels`: Docker answers a create of an existing local volume with
     /// that volume, labels and all, so a label of the caller's tells
@@ -364,6 +434,16 @@ impl Engine {
     }
 }
 
+/// A reference's repository and tag (`latest` when it names none); a
+/// digest reference keeps its digest as the tag part's absence.
+pub fn split_reference(name: &str) -> (&str, &str) {
+    let name = name.split('@').next().unwrap_or(name);
+    match name.rfind(':') {
+        Some(i) if !name[i + 1..].contains('/') => (&name[..i], &name[i + 1..]),
+        _ => (name, "latest"),
+    }
+}
+
 /// The engine's answer to an ID prefix that matches several containers:
 /// "Multiple IDs found with provided prefix" on Docker 20.10,
 /// "multiple IDs found ..." (status 400) on Docker 26 and 28.
@@ -403,6 +483,14 @@ mod tests {
         assert_eq!(esc("a/b c"), "a%2Fb%20c");
         assert_eq!(message(br#"{"message":"No such container: x"}"#), "No such container: x");
         assert_eq!(message(b"page not found\n"), "page not found");
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("redis"), ("redis", "latest"));
+        assert_eq!(split_reference("docker-cr-test:busybox"), ("docker-cr-test", "busybox"));
+        assert_eq!(split_reference("localhost:5000/a/b"), ("localhost:5000/a/b", "latest"));
+        assert_eq!(split_reference("localhost:5000/a/b:v1"), ("localhost:5000/a/b", "v1"));
     }
 
     #[test]

@@ -115,13 +115,44 @@ pub fn resolve(env: &Env, read: impl Fn(&Path) -> Option<String>) -> Result<Endp
 
 /// The endpoint of this process's environment.
 pub fn from_process() -> Result<Endpoint> {
-    resolve(&Env::from_process(), |p| std::fs::read_to_string(p).ok())
+    resolve(&Env::from_process(), read_config)
+}
+
+/// The docker CLI's config.json or a context's meta.json: a regular file
+/// of at most 1 MiB, else nothing (a link to /dev/zero or a huge file in a
+/// config directory someone else controls must not hang or exhaust root's
+/// docker-cr).
+pub fn read_config(p: &Path) -> Option<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(p).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take((1 << 20) + 1).read_to_string(&mut s).ok()?;
+    (s.len() <= 1 << 20).then_some(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn config_files_are_small_regular_files() {
+        let d = std::env::temp_dir().join(format!("docker-cr-cfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join("config.json")).unwrap();
+        assert_eq!(read_config(&d.join("config.json")), None);
+        std::fs::write(d.join("big.json"), vec![b' '; (1 << 20) + 2]).unwrap();
+        assert_eq!(read_config(&d.join("big.json")), None);
+        std::fs::write(d.join("ok.json"), "{}").unwrap();
+        assert_eq!(read_config(&d.join("ok.json")).as_deref(), Some("{}"));
+        let e = Env { docker_config: Some(d.to_string_lossy().into_owned()), ..Env::default() };
+        assert_eq!(resolve(&e, read_config).unwrap().socket, PathBuf::from(DEFAULT_SOCKET));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     fn files(list: &[(&str, &str)]) -> impl Fn(&Path) -> Option<String> {
         let m: HashMap<PathBuf, String> = list.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();

@@ -61,7 +61,7 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
 }
 
 /// What a Docker generation can and cannot restore, as docker-cr handles it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Generation {
     pub version: (u32, u32),
     /// A restore into a new network namespace fails (Docker >= 28).

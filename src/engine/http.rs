@@ -27,6 +27,53 @@ impl Response {
     }
 }
 
+/// Whether an engine socket served by a process of user `peer` may be
+/// believed by docker-cr running as `euid`: root's, or our own. Anything
+/// else is another user's program posing as the engine (a DOCKER_HOST or a
+/// docker CLI context in a config directory that user controls, kept by
+/// sudo), whose answers (merged dirs, data roots, pids) root would act on.
+/// Pure.
+pub fn peer_allowed(peer: u32, euid: u32) -> bool {
+    peer == 0 || peer == euid
+}
+
+/// Connects to the engine's socket and checks who serves it (SO_PEERCRED,
+/// unix(7)): the credentials of the process that listens, taken by the
+/// kernel, whatever the path's owner or a link on the way says.
+pub fn connect(socket: &Path) -> io::Result<UnixStream> {
+    use std::os::fd::AsRawFd;
+    let stream = UnixStream::connect(socket)?;
+    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if !peer_allowed(cred.uid, euid) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is served by a process of uid {} (pid {}), not by root: not a Docker engine docker-cr will believe",
+                socket.display(),
+                cred.uid,
+                cred.pid
+            ),
+        ));
+    }
+    Ok(stream)
+}
+
 /// Sends one request over a new connection to `socket` and reads the reply.
 /// `timeout` bounds the whole exchange, not each read: an engine that
 /// trickles a byte now and then must not hold us forever.
@@ -37,7 +84,7 @@ pub fn request(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> io::Result<Response> {
-    let stream = UnixStream::connect(socket)?;
+    let stream = connect(socket)?;
     let deadline = Instant::now() + timeout;
     stream.set_write_timeout(Some(timeout))?;
     let mut w = io::BufWriter::new(&stream);
@@ -114,7 +161,7 @@ fn read_line(r: &mut impl BufRead) -> io::Result<String> {
 /// tar: no size limit but the deadline); any other answer is returned
 /// whole, as `request` does.
 pub fn get_into(socket: &Path, path: &str, out: &mut impl Write, timeout: Duration) -> io::Result<Response> {
-    let stream = UnixStream::connect(socket)?;
+    let stream = connect(socket)?;
     let deadline = Instant::now() + timeout;
     stream.set_write_timeout(Some(timeout))?;
     let mut w = io::BufWriter::new(&stream);
@@ -164,7 +211,7 @@ pub fn post_from(
     body: &mut impl Read,
     timeout: Duration,
 ) -> io::Result<Response> {
-    let stream = UnixStream::connect(socket)?;
+    let stream = connect(socket)?;
     let deadline = Instant::now() + timeout;
     stream.set_write_timeout(Some(timeout))?;
     let mut w = io::BufWriter::with_capacity(1 << 20, &stream);
@@ -293,6 +340,73 @@ fn truncate(s: &str, n: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A socket served by another user's process is refused, whoever owns
+    /// the path: the child listens as nobody (uid 65534).
+    #[test]
+    fn an_engine_socket_of_another_user_is_refused() {
+        assert!(peer_allowed(0, 0) && peer_allowed(1000, 1000) && peer_allowed(0, 1000));
+        assert!(!peer_allowed(65534, 0));
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            panic!("this test needs root (it listens as another user)");
+        }
+        let d = std::env::temp_dir().join(format!("docker-cr-peer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let sock = d.join("docker.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        // Root's own listener: accepted.
+        let t = std::thread::spawn(move || {
+            let _ = l.accept();
+        });
+        connect(&sock).unwrap();
+        t.join().unwrap();
+        std::fs::remove_file(&sock).unwrap();
+        // The directory must let nobody bind in it.
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let path = std::ffi::CString::new(sock.to_str().unwrap()).unwrap();
+        // SAFETY: the child makes only raw system calls, then _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                let mut addr: libc::sockaddr_un = std::mem::zeroed();
+                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                for (i, b) in path.as_bytes().iter().enumerate() {
+                    addr.sun_path[i] = *b as libc::c_char;
+                }
+                libc::setgid(65534);
+                libc::setuid(65534);
+                let ok =
+                    libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), std::mem::size_of_val(&addr) as u32)
+                        == 0
+                        && libc::listen(fd, 1) == 0;
+                if ok {
+                    let c = libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut());
+                    libc::close(c);
+                }
+                libc::_exit(0);
+            }
+        }
+        let mut err = None;
+        for _ in 0..500 {
+            match connect(&sock) {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    err = Some(e);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(_) => panic!("a socket of uid 65534 was believed"),
+            }
+        }
+        let e = err.expect("the child's socket never answered");
+        assert!(e.to_string().contains("uid 65534"), "{e}");
+        let mut st = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     fn parse(raw: &[u8]) -> io::Result<Response> {
         read_response(raw, false)

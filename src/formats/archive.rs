@@ -31,6 +31,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use serde_json::{json, Value};
+
 use crate::error::{Error, IoContext, Result};
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::targuard::TarGuard;
@@ -66,7 +68,7 @@ pub const MAX_ENTRIES: usize = 100_000;
 /// memory faster than the disk writes; zstd's worker threads were slower).
 const ZSTD_LEVEL: i32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Compression {
     Zstd,
     Gzip,
@@ -980,6 +982,11 @@ fn finish_own(dir: &Path, what: &str, finish: Finish) -> Result<Option<Manifest>
 /// of this host's to something else. Reads `manifest.json` and the config
 /// (each at most 16 MiB).
 pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()> {
+    check_image(path, image_id, Some(allowed))
+}
+
+/// `check_image_tar`; with `allowed` None, any tags (they are replaced).
+fn check_image(path: &Path, image_id: &str, allowed: Option<&str>) -> Result<()> {
     use sha2::Digest as _;
     let bad = |why: String| {
         Error::checkpoint(
@@ -987,29 +994,41 @@ pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()>
             "the archive was changed or is damaged; export it again, or load the image yourself and restore without it",
         )
     };
+    // The engine unpacks the whole tar before it reads a file of it, so a
+    // later entry of the same name (or "./name", "x/../name") is the one it
+    // reads: every entry is read to the end, and a name twice is refused.
     let entry = |want: &str| -> Result<Option<Vec<u8>>> {
         let f = fs::File::open(path).at("open", path)?;
         let mut ar = tar::Archive::new(TarGuard::new(BufReader::new(f)));
+        let mut found = None;
         for e in ar.entries().map_err(|e| bad(e.to_string()))? {
             let e = e.map_err(|e| bad(e.to_string()))?;
-            if e.path_bytes().as_ref() == want.as_bytes() {
-                let mut v = Vec::new();
-                e.take(MAX_SMALL + 1).read_to_end(&mut v).map_err(|e| bad(e.to_string()))?;
-                if v.len() as u64 > MAX_SMALL {
-                    return Err(bad(format!("{want} is too large")));
-                }
-                return Ok(Some(v));
+            if image_entry_name(&e.path_bytes()).as_deref() != Some(want) {
+                continue;
             }
+            if found.is_some() {
+                return Err(bad(format!("it holds {want} twice")));
+            }
+            if e.header().entry_type() != tar::EntryType::Regular {
+                return Err(bad(format!("its {want} is not a regular file")));
+            }
+            let mut v = Vec::new();
+            e.take(MAX_SMALL + 1).read_to_end(&mut v).map_err(|e| bad(e.to_string()))?;
+            if v.len() as u64 > MAX_SMALL {
+                return Err(bad(format!("{want} is too large")));
+            }
+            found = Some(v);
         }
-        Ok(None)
+        Ok(found)
     };
     let manifest = entry("manifest.json")?.ok_or_else(|| bad("it has no manifest.json".into()))?;
     let m: serde_json::Value =
         serde_json::from_slice(&manifest).map_err(|e| bad(format!("its manifest.json is not JSON: {e}")))?;
     let images = m.as_array().ok_or_else(|| bad("its manifest.json is not a list".into()))?;
     let [one] = images.as_slice() else { return Err(bad(format!("it holds {} images, not one", images.len()))) };
-    let allowed_tags = [allowed.to_string(), format!("{allowed}:latest")];
     for tag in one["RepoTags"].as_array().into_iter().flatten() {
+        let Some(allowed) = allowed else { break };
+        let allowed_tags = [allowed.to_string(), format!("{allowed}:latest")];
         let tag = tag.as_str().unwrap_or("");
         if !allowed_tags.iter().any(|a| a == tag) {
             return Err(bad(format!("it would tag {tag:?}, not the container's image {allowed:?}")));
@@ -1022,6 +1041,136 @@ pub fn check_image_tar(path: &Path, image_id: &str, allowed: &str) -> Result<()>
         return Err(bad(format!("its image is {got}, not the checkpoint's {image_id}")));
     }
     Ok(())
+}
+
+/// A name in an image tar as the engine's unpacker resolves it (Go's
+/// filepath.Clean under the directory it unpacks to): "./a", "a/./b" and
+/// "x/../a" are "a", "b" and "a". None for a name that leaves the
+/// directory or is not UTF-8. Pure.
+pub fn image_entry_name(raw: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(raw).ok()?;
+    let mut parts: Vec<&str> = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Writes the image tar at `path` as the engine is to load it: only the one
+/// image's config and layers that its manifest.json names (each a regular
+/// file, each once), and a new manifest.json that tags it `temp_ref` alone.
+/// Whatever else the tar holds (index.json and its image-name annotations,
+/// `repositories`, other images, a second manifest) never reaches the
+/// engine, so loading can neither replace nor move a tag of this host's;
+/// `load_image_checked` then tags the real name only if nothing has it.
+/// The config must hash to `image_id` (`check_image_tar`).
+pub fn write_image_tar_for_load(path: &Path, image_id: &str, temp_ref: &str, out: &mut impl Write) -> Result<()> {
+    check_image(path, image_id, None)?;
+    let bad = |why: String| {
+        Error::checkpoint(
+            format!("the archive's image {}: {why}", path.display()),
+            "the archive was changed or is damaged; export it again, or load the image yourself and restore without it",
+        )
+    };
+    let read_manifest = || -> Result<Value> {
+        let f = fs::File::open(path).at("open", path)?;
+        let mut ar = tar::Archive::new(TarGuard::new(BufReader::new(f)));
+        for e in ar.entries().map_err(|e| bad(e.to_string()))? {
+            let e = e.map_err(|e| bad(e.to_string()))?;
+            if image_entry_name(&e.path_bytes()).as_deref() == Some("manifest.json") {
+                let mut v = Vec::new();
+                e.take(MAX_SMALL).read_to_end(&mut v).map_err(|e| bad(e.to_string()))?;
+                return serde_json::from_slice(&v).map_err(|e| bad(e.to_string()));
+            }
+        }
+        Err(bad("it has no manifest.json".into()))
+    };
+    let m = read_manifest()?;
+    let one = &m[0];
+    let config = one["Config"].as_str().and_then(|c| image_entry_name(c.as_bytes()));
+    let config = config.ok_or_else(|| bad("its manifest.json names no config".into()))?;
+    let mut layers = Vec::new();
+    for l in one["Layers"].as_array().into_iter().flatten() {
+        let l = l.as_str().and_then(|l| image_entry_name(l.as_bytes()));
+        let l = l.ok_or_else(|| bad("its manifest.json names a layer outside the tar".into()))?;
+        if l == "manifest.json" || l == config || layers.contains(&l) {
+            return Err(bad(format!("its manifest.json names {l} twice")));
+        }
+        layers.push(l);
+    }
+    let f = fs::File::open(path).at("open", path)?;
+    let mut ar = tar::Archive::new(TarGuard::new(BufReader::new(f)));
+    let mut b = tar::Builder::new(out);
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for e in ar.entries().map_err(|e| bad(e.to_string()))? {
+        let e = e.map_err(|e| bad(e.to_string()))?;
+        let Some(name) = image_entry_name(&e.path_bytes()) else { continue };
+        if name != config && !layers.contains(&name) {
+            continue;
+        }
+        if e.header().entry_type() != tar::EntryType::Regular {
+            return Err(bad(format!("its {name} is not a regular file")));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(bad(format!("it holds {name} twice")));
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(e.header().size().map_err(|e| bad(e.to_string()))?);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, &name, e).map_err(|e| bad(format!("copying {name}: {e}")))?;
+    }
+    for want in layers.iter().chain([&config]) {
+        if !seen.contains(want) {
+            return Err(bad(format!("it lacks {want}, which its manifest.json names")));
+        }
+    }
+    let manifest = serde_json::to_vec(&json!([{ "Config": config, "RepoTags": [temp_ref], "Layers": layers }]))
+        .map_err(|e| bad(e.to_string()))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(manifest.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "manifest.json", manifest.as_slice()).map_err(|e| bad(e.to_string()))?;
+    b.into_inner().map_err(|e| bad(e.to_string()))?.flush().map_err(|e| bad(e.to_string()))
+}
+
+/// Loads the archive's image (the tar at `path`, which must be the signed
+/// checkpoint's `image_id`) so that no tag of this host's moves: loaded
+/// under a temporary reference only (`write_image_tar_for_load`), checked
+/// to be `image_id`, tagged `name` only if nothing has that name, the
+/// temporary reference removed. Returns whether `name` now means the
+/// image; when another image has the name, the loaded one is removed
+/// again and the caller refuses (or uses the ID). For `restore --import`
+/// and `migrate`, in place of `Engine::load_image`.
+pub fn load_image_checked(
+    engine: &crate::engine::docker::Engine,
+    path: &Path,
+    image_id: &str,
+    name: &str,
+) -> Result<bool> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let temp = format!("docker-cr-load-{}-{nanos}:tmp", std::process::id());
+    let (p, id, t) = (path.to_path_buf(), image_id.to_string(), temp.clone());
+    let loaded = engine.load_image_from(move |w| write_image_tar_for_load(&p, &id, &t, w));
+    let check = loaded.and_then(|()| match engine.image_id(&temp)? {
+        Some(got) if got == image_id => Ok(()),
+        got => Err(Error::checkpoint(
+            format!("the engine loaded {} for the archive's image {image_id}", got.unwrap_or_else(|| "nothing".into())),
+            "load the image yourself and restore without it",
+        )),
+    });
+    let tagged = check.and_then(|()| if name.is_empty() { Ok(false) } else { engine.tag_if_free(image_id, name) });
+    // Untags only, when the image has the real name too; else removes it.
+    let removed = engine.remove_image(&temp);
+    let tagged = tagged?;
+    removed?;
+    Ok(tagged)
 }
 
 #[cfg(test)]
@@ -1098,6 +1247,96 @@ mod tests {
         assert!(e.contains("would tag \"busybox:latest\""), "{e}");
         let e = check_image_tar(&make(r#"["app"]"#, b"{}"), &id, "app").unwrap_err().to_string();
         assert!(e.contains("not the checkpoint's"), "{e}");
+        // A second manifest.json (here as ./manifest.json) after the one
+        // checked: the engine would read the second.
+        let evil = br#"[{"Config":"c.json","RepoTags":["busybox:latest"],"Layers":[]}]"#;
+        let good = br#"[{"Config":"c.json","RepoTags":["app:latest"],"Layers":[]}]"#;
+        let t = tar_of(
+            &[
+                ("c.json", tar::EntryType::Regular, config),
+                ("manifest.json", tar::EntryType::Regular, good),
+                ("./manifest.json", tar::EntryType::Regular, evil),
+            ],
+            true,
+        );
+        let p = d.join("dup.tar");
+        fs::write(&p, t).unwrap();
+        let e = check_image_tar(&p, &id, "app").unwrap_err().to_string();
+        assert!(e.contains("manifest.json twice"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// What reaches the engine: the config and layers manifest.json names,
+    /// and a manifest that tags the temporary reference alone; index.json
+    /// (whose annotations name images on containerd-store engines),
+    /// `repositories` and anything else are left behind.
+    #[test]
+    fn image_tars_load_under_a_temporary_reference_only() {
+        use sha2::Digest as _;
+        let d = tempdir("image-load");
+        let config = br#"{"architecture":"amd64"}"#;
+        let id = format!("sha256:{}", crate::model::trust::hex(&sha2::Sha256::digest(config)));
+        let manifest = br#"[{"Config":"blobs/c.json","RepoTags":["app:latest"],"Layers":["l1/layer.tar"]}]"#;
+        let index =
+            br#"{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/busybox:latest"}}]}"#;
+        let t = tar_of(
+            &[
+                ("blobs/c.json", tar::EntryType::Regular, config),
+                ("l1/layer.tar", tar::EntryType::Regular, b"layer"),
+                ("manifest.json", tar::EntryType::Regular, manifest),
+                ("index.json", tar::EntryType::Regular, index),
+                ("repositories", tar::EntryType::Regular, br#"{"busybox":{"latest":"x"}}"#),
+                ("other/layer.tar", tar::EntryType::Regular, b"other"),
+            ],
+            true,
+        );
+        let p = d.join("img.tar");
+        fs::write(&p, &t).unwrap();
+        let mut out = Vec::new();
+        write_image_tar_for_load(&p, &id, "docker-cr-load-1:tmp", &mut out).unwrap();
+        let mut ar = tar::Archive::new(out.as_slice());
+        let mut names = Vec::new();
+        let mut m = String::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let n = e.path().unwrap().to_string_lossy().into_owned();
+            if n == "manifest.json" {
+                e.read_to_string(&mut m).unwrap();
+            }
+            names.push(n);
+        }
+        assert_eq!(names, ["blobs/c.json", "l1/layer.tar", "manifest.json"]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&m).unwrap(),
+            json!([{"Config": "blobs/c.json", "RepoTags": ["docker-cr-load-1:tmp"], "Layers": ["l1/layer.tar"]}])
+        );
+        // A layer named twice, a layer that is a link, a missing layer.
+        for (entries, want) in [
+            (
+                vec![
+                    ("l1/layer.tar", tar::EntryType::Regular, &b"a"[..]),
+                    ("./l1/layer.tar", tar::EntryType::Regular, b"b"),
+                ],
+                "twice",
+            ),
+            (vec![("l1/layer.tar", tar::EntryType::Symlink, &b""[..])], "not a regular file"),
+            (vec![], "lacks l1/layer.tar"),
+        ] {
+            let mut all = vec![
+                ("blobs/c.json", tar::EntryType::Regular, &config[..]),
+                ("manifest.json", tar::EntryType::Regular, manifest),
+            ];
+            all.extend(entries);
+            fs::write(&p, tar_of(&all, true)).unwrap();
+            let e = write_image_tar_for_load(&p, &id, "t:tmp", &mut Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        // Another image's config, whatever the tags.
+        fs::write(&p, &t).unwrap();
+        let e = write_image_tar_for_load(&p, "sha256:00", "t:tmp", &mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("not the checkpoint's"), "{e}");
+        assert_eq!(image_entry_name(b"./a/../b/./c"), Some("b/c".into()));
+        assert_eq!(image_entry_name(b"../x"), None);
         fs::remove_dir_all(&d).unwrap();
     }
 

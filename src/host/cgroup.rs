@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Version {
+    #[default]
     V1,
     V2,
 }
@@ -120,7 +121,7 @@ pub fn v1_mounts_in(mountinfo: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Freezer {
     pub version: Version,
     pub dir: PathBuf,
@@ -282,6 +283,10 @@ impl Frozen<'_> {
     pub fn thaw(mut self) -> Result<()> {
         self.done = true;
         self.freezer.thaw()
+    }
+    /// Frozen it stays: the caller thaws it (and must, however it ends).
+    pub fn keep(mut self) {
+        self.done = true;
     }
 }
 

@@ -9,11 +9,11 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{CheckArgs, Global};
 use crate::engine::docker::{self, Engine};
 use crate::error::Error;
 use crate::host::cgroup;
 use crate::host::criu::Criu;
+use crate::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,8 +242,8 @@ pub fn render_json(items: &[Item]) -> String {
 
 // --- probes ---------------------------------------------------------------
 
-fn probe_criu(g: &Global, kernel: &str) -> Vec<Item> {
-    let criu = match Criu::find(&g.criu, kernel) {
+fn probe_criu(criu_bin: &Path, kernel: &str) -> Vec<Item> {
+    let criu = match Criu::find(criu_bin, kernel) {
         Ok(c) => c,
         Err(e) => {
             return vec![item("criu", Status::Fail, e.to_string(), e.hint().unwrap_or_default())];
@@ -331,8 +331,14 @@ fn judge_keys(keys: &crate::model::trust::KeyDir) -> Item {
     }
 }
 
-pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
-    let items = items(g, true);
+/// `docker-cr check`.
+#[derive(Debug, PartialEq, Clone, Default)]
+pub struct Options {
+    pub json: bool,
+}
+
+pub fn run(session: &Session, a: &Options) -> Result<u8, Error> {
+    let items = items(session, true);
     if a.json {
         print!("{}", render_json(&items));
     } else {
@@ -345,7 +351,7 @@ pub fn run(g: &Global, a: &CheckArgs) -> Result<u8, Error> {
 /// frozen container, a changed /etc/criu/runc.conf) is put right and
 /// reported; without it (`serve`, while its own operations may be running)
 /// those two items are left out.
-pub fn items(g: &Global, repair: bool) -> Vec<Item> {
+pub fn items(session: &Session, repair: bool) -> Vec<Item> {
     let mut items = Vec::new();
     let root = rustix::process::geteuid().is_root();
     items.push(if root {
@@ -359,7 +365,7 @@ pub fn items(g: &Global, repair: bool) -> Vec<Item> {
         None => item("capabilities", Status::Fail, "cannot read CapEff from /proc/self/status", ""),
     });
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    items.extend(probe_criu(g, &kernel));
+    items.extend(probe_criu(&session.criu_bin, &kernel));
     items.push(judge_cgroup(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()));
     items.extend(probe_engine());
     if root && repair {
@@ -389,7 +395,7 @@ pub fn items(g: &Global, repair: bool) -> Vec<Item> {
         });
     }
     if root {
-        items.push(judge_keys(&crate::model::trust::KeyDir::from_env()));
+        items.push(judge_keys(&session.keys));
     }
     items
 }

@@ -246,6 +246,7 @@ pub fn parse_kernel(release: &str) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+#[derive(Clone)]
 pub struct Criu {
     pub bin: PathBuf,
     pub version: (u32, u32, u32),
@@ -1327,7 +1328,11 @@ mod tests {
             "Error (criu/x.c:1): Something new. Try --some-new-flag to avoid it.",
         ];
         // Options docker-cr has may be named; no other.
-        let ours = format!("{}{}", crate::cli::CHECKPOINT_HELP, crate::cli::RESTORE_HELP);
+        let ours = format!(
+            "{}{}",
+            crate::cli::table::help(&crate::cli::table::CHECKPOINT),
+            crate::cli::table::help(&crate::cli::table::RESTORE)
+        );
         for l in lines {
             let e = log_excerpt(&format!("(00.1) {l}\n"));
             for (i, _) in e.match_indices("--") {

@@ -3,6 +3,16 @@
 
 use serde_json::Value;
 
+/// One published port, as `docker run -p` takes it:
+/// `[ip:][host_port:]container_port[/proto]`.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
+pub struct Publish {
+    pub host_ip: String,
+    pub host_port: String,
+    pub container_port: String,
+    pub proto: String,
+}
+
 /// An anonymous volume of the checkpointed container: a volume mount that
 /// neither its Binds nor its Mounts name (`docker run -v /data`, or a
 /// VOLUME of the image).

@@ -1,11 +1,18 @@
-//! The one checkpoint model: the checkpoint directory, its manifest and
-//! signature (`manifest`, `trust`, `xxh64`), the saved container (`container`), what a restore may grant
+//! The one checkpoint model: the checkpoint directory opened and trusted
+//! (`checkpoint`), its manifest and signature (`manifest`, `trust`,
+//! `xxh64`), the saved container (`container`), what another engine's
+//! checkpoint carries once converted (`converted`), what a restore may grant
 //! (`policy`), CRIU's images read and rewritten without a protobuf library
 //! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
+pub mod bpf;
+pub mod checkpoint;
 pub mod container;
+pub mod converted;
+pub mod creds;
 pub mod deleted;
+pub mod grants;
 pub mod img;
 pub mod manifest;
 pub mod policy;

@@ -75,7 +75,13 @@ fn rule(key: &str) -> Option<Rule> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|m| !matches!(m["Type"].as_str(), Some("volume") | Some("tmpfs")))
+                .filter(|m| match m["Type"].as_str() {
+                    Some("tmpfs") => false,
+                    // A volume created with driver options can be any host
+                    // path (local driver: type=none, o=bind, device=/).
+                    Some("volume") => non_empty(&m["VolumeOptions"]["DriverConfig"]),
+                    _ => true,
+                })
                 .map(|m| format!("{}:{}", m["Source"].as_str().unwrap_or("?"), m["Target"].as_str().unwrap_or("?")))
                 .collect();
             (!host.is_empty()).then(|| format!("host mounts {}", host.join(", ")))
@@ -194,6 +200,25 @@ pub fn host_config(saved: &Value, allow_host: bool) -> (Map<String, Value>, Vec<
     (out, grants)
 }
 
+/// The HostConfig for a checkpoint signed by this host's own key: made by
+/// root here from a container the operator configured, so its saved
+/// settings are restored as they were, bind mounts, devices and
+/// capabilities included, with no flag. The list is the host access they
+/// carry, for the output. Only what docker-cr itself added when it last
+/// restored that container is left out (its `org.criu.config` annotation,
+/// which names a file of that restore), and what the engine derives. Pure.
+pub fn own_host_config(saved: &Value) -> (Map<String, Value>, Vec<String>) {
+    let (mut hc, grants) = host_config(saved, true);
+    if let Some(Value::Object(a)) = hc.get_mut("Annotations") {
+        a.remove("org.criu.config");
+        if a.is_empty() {
+            hc.remove("Annotations");
+        }
+    }
+    let grants = grants.into_iter().filter(|g| !g.contains("org.criu.config") || g.contains(", ")).collect();
+    (hc, grants)
+}
+
 fn short(v: &Value) -> String {
     let s = v.to_string();
     match s.char_indices().nth(60) {
@@ -213,6 +238,60 @@ mod tests {
         serde_json::from_str(HC_20_10).unwrap()
     }
     const HC_20_10: &str = r#"{"Binds":["dcrdata:/data"],"ContainerIDFile":"","LogConfig":{"Type":"json-file","Config":{}},"NetworkMode":"default","PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"18080"}]},"RestartPolicy":{"Name":"always","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"host","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"private","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":67108864,"Runtime":"runc","Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":["/proc/asound","/proc/acpi","/proc/kcore","/proc/keys","/proc/latency_stats","/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/proc/scsi","/sys/firmware"],"ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}"#;
+
+    #[test]
+    fn own_checkpoints_keep_their_settings() {
+        let mut p = plain();
+        p["Binds"] = json!(["/srv/data:/data", "dcrdata:/v"]);
+        p["CapAdd"] = json!(["SYS_ADMIN"]);
+        p["Devices"] = json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}]);
+        p["Annotations"] = json!({"org.criu.config": "/run/docker-cr/criu-old.conf"});
+        let (hc, listed) = own_host_config(&p);
+        assert_eq!(hc["Binds"], json!(["/srv/data:/data", "dcrdata:/v"]));
+        assert_eq!(hc["CapAdd"], json!(["SYS_ADMIN"]));
+        assert_eq!(hc["Devices"], p["Devices"]);
+        assert!(!hc.contains_key("Annotations"), "docker-cr's own annotation of its last restore");
+        assert!(!hc.contains_key("ContainerIDFile") && !hc.contains_key("MaskedPaths"));
+        let all = listed.join("\n");
+        assert!(all.contains("host paths /srv/data:/data") && all.contains("added capabilities SYS_ADMIN"), "{all}");
+        assert!(all.contains("host devices /dev/fuse") && !all.contains("org.criu.config"), "{all}");
+        // The same checkpoint from another host: the policy, as before.
+        let (other, grants) = host_config(&p, false);
+        assert!(!other.contains_key("Binds") && !other.contains_key("CapAdd") && !other.contains_key("Devices"));
+        assert_eq!(grants.len(), listed.len() + 1, "{grants:?}");
+        // Annotations of the operator's own are kept.
+        p["Annotations"] = json!({"org.criu.config": "/x", "com.example": "1"});
+        assert_eq!(own_host_config(&p).0["Annotations"], json!({"com.example": "1"}));
+    }
+
+    #[test]
+    fn devices_and_volume_driver_options_need_the_operator() {
+        let mut p = plain();
+        p["DeviceRequests"] = json!([{"Driver": "cdi", "DeviceIDs": ["nvidia.com/gpu=all"]}]);
+        p["DeviceCgroupRules"] = json!(["c 10:200 rwm"]);
+        p["Devices"] = json!([{"PathOnHost": "/dev/kvm", "PathInContainer": "/dev/kvm"}]);
+        p["Annotations"] = json!({"cdi.k8s.io/gpu": "nvidia.com/gpu=0"});
+        p["Mounts"] = json!([
+            {"Type": "volume", "Source": "plain", "Target": "/p"},
+            {"Type": "volume", "Source": "root", "Target": "/r",
+             "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "none", "o": "bind", "device": "/"}}}}
+        ]);
+        let (hc, grants) = host_config(&p, false);
+        let all = grants.join("\n");
+        for want in [
+            "device requests",
+            "device cgroup rules c 10:200 rwm",
+            "host devices /dev/kvm",
+            "OCI annotations cdi.k8s.io/gpu",
+            "host mounts root:/r",
+        ] {
+            assert!(all.contains(want), "{want:?} missing from {all}");
+        }
+        assert!(!all.contains("plain:/p"), "{all}");
+        for k in ["DeviceRequests", "DeviceCgroupRules", "Devices", "Annotations", "Mounts"] {
+            assert!(!hc.contains_key(k), "{k}");
+        }
+    }
 
     #[test]
     fn a_plain_container_asks_for_nothing() {

@@ -112,7 +112,7 @@ pub fn sign(key: &SigningKey, comment: &str, manifest: &[u8]) -> String {
 }
 
 /// Where a checkpoint comes from, as far as its signature tells.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Provenance {
     /// Signed by this key, which the operator trusts.
     Trusted(PubKey),
@@ -120,6 +120,80 @@ pub enum Provenance {
     Untrusted(PubKey),
     /// No signature at all (another tool's, or an older docker-cr's).
     Unsigned,
+}
+
+/// Whose checkpoint it is, which decides what a restore gives it. The
+/// signature check (`check`) trusts this host's key like any other trusted
+/// one; `origin` tells them apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// Signed by this host's own key: made by root here, from a container
+    /// the operator configured. Restored as it was: its saved settings,
+    /// bind mounts and capabilities included, and what CRIU restores from
+    /// its images, with no flag (the output lists the host access it has).
+    Own(PubKey),
+    /// Signed by another host's key that this host trusts. Its host paths
+    /// are that host's: the policy applies to host paths and host access
+    /// (`--allow-host-access`), and the processes' privileges in the
+    /// images are held to the new container's settings.
+    TrustedHost(PubKey),
+    /// Signed by a key this host does not trust, or not signed (another
+    /// tool's, an older docker-cr's): refused without `--trust`; with it,
+    /// as `TrustedHost`.
+    Untrusted(PubKey),
+    Unsigned,
+}
+
+impl Origin {
+    /// Whether the saved settings and the images' privileges are taken as
+    /// they are (only this host's own checkpoints).
+    pub fn restores_as_it_was(&self) -> bool {
+        matches!(self, Origin::Own(_))
+    }
+    /// Whether restoring needs `--trust`.
+    pub fn needs_trust_flag(&self) -> bool {
+        matches!(self, Origin::Untrusted(_) | Origin::Unsigned)
+    }
+    /// One line for the output and the README's table.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Own(k) => format!("signed by this host's own key {}", k.describe()),
+            Origin::TrustedHost(k) => format!("signed by the trusted key {} of another host", k.describe()),
+            Origin::Untrusted(k) => format!("signed by key {}, which this host does not trust", k.describe()),
+            Origin::Unsigned => "not signed".into(),
+        }
+    }
+}
+
+/// What each origin gets, as the README's Safety section and `check` show
+/// it: origin, needs, settings, host access, privileges in the images.
+pub const ORIGIN_TABLE: [[&str; 5]; 3] = [
+    ["this host's own key", "nothing", "as saved", "as saved (listed in the output)", "as dumped"],
+    [
+        "another host's trusted key",
+        "nothing",
+        "docker-cr's allow-list",
+        "--allow-host-access",
+        "within the new container's settings (else refused; --allow-host-access grants them)",
+    ],
+    [
+        "untrusted key, or unsigned",
+        "--trust",
+        "docker-cr's allow-list",
+        "--allow-host-access",
+        "within the new container's settings (else refused; --allow-host-access grants them)",
+    ],
+];
+
+/// The origin of a checkpoint of provenance `p`, given this host's own
+/// public key (`KeyDir::host_public`). Pure.
+pub fn origin(p: &Provenance, own: Option<&PubKey>) -> Origin {
+    match p {
+        Provenance::Trusted(k) if own.is_some_and(|o| o.key == k.key) => Origin::Own(k.clone()),
+        Provenance::Trusted(k) => Origin::TrustedHost(k.clone()),
+        Provenance::Untrusted(k) => Origin::Untrusted(k.clone()),
+        Provenance::Unsigned => Origin::Unsigned,
+    }
 }
 
 fn tampered(why: &str) -> Error {
@@ -373,6 +447,28 @@ mod tests {
         for junk in ["", "{}", "{\"alg\":\"none\",\"key\":\"\",\"sig\":\"\"}", "\u{0}"] {
             assert!(check(b"manifest", Some(junk.as_bytes()), std::slice::from_ref(&pa)).is_err(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn own_checkpoints_are_told_from_other_trusted_hosts() {
+        let (own, other, stranger) = (key(1), key(2), key(3));
+        let (po, pb) = (public(&own, "here"), public(&other, "hostb"));
+        let trusted = [po.clone(), pb.clone()];
+        let m = br#"{"format": 2}"#;
+        let at = |k: &SigningKey| origin(&check(m, Some(sign(k, "", m).as_bytes()), &trusted).unwrap(), Some(&po));
+        assert_eq!(at(&own), Origin::Own(po.clone()));
+        assert!(at(&own).restores_as_it_was() && !at(&own).needs_trust_flag());
+        assert_eq!(at(&other), Origin::TrustedHost(pb.clone()));
+        assert!(!at(&other).restores_as_it_was() && !at(&other).needs_trust_flag());
+        assert!(matches!(at(&stranger), Origin::Untrusted(_)));
+        assert!(at(&stranger).needs_trust_flag());
+        assert_eq!(origin(&Provenance::Unsigned, Some(&po)), Origin::Unsigned);
+        // A host that has no key of its own yet: nothing is its own.
+        assert_eq!(origin(&Provenance::Trusted(po.clone()), None), Origin::TrustedHost(po.clone()));
+        // Its own key copied into trusted-keys/ under another name is still its own.
+        assert!(origin(&Provenance::Trusted(PubKey { key: po.key, comment: "copy".into() }), Some(&po))
+            .restores_as_it_was());
+        assert!(at(&own).describe().contains("own key"));
     }
 
     #[test]

@@ -15,12 +15,18 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::cli::{CheckpointArgs, Global, RestoreArgs, Where};
-use crate::engine::docker::{self, Engine};
+use crate::engine::docker::Engine;
 use crate::error::{Error, Result};
 use crate::ops::checkpoint;
 use crate::ops::restore;
-use crate::store::{self, Entry};
+use crate::session::Session;
+use crate::store::{self, Entry, Location};
+
+/// How `--all` runs: how many at a time.
+#[derive(Debug, PartialEq, Clone, Copy, serde::Serialize)]
+pub struct Pool {
+    pub jobs: usize,
+}
 
 /// What happened to one container.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,11 +155,19 @@ fn json_items(items: &[Item], total_us: u64, key: &str) -> Value {
     json!({ key: total_us, "container_statistics": list })
 }
 
-fn finish(g: &Global, json: bool, items: &[Item], verb: &str, t0: Instant, jobs: usize, key: &str) -> Result<()> {
+fn finish(
+    session: &Session,
+    json: bool,
+    items: &[Item],
+    verb: &str,
+    t0: Instant,
+    jobs: usize,
+    key: &str,
+) -> Result<()> {
     if json {
         let v = json_items(items, t0.elapsed().as_micros() as u64, key);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    } else if !g.quiet || items.iter().any(|i| matches!(i.status, Status::Failed(_))) {
+    } else if !session.out.is_quiet() || items.iter().any(|i| matches!(i.status, Status::Failed(_))) {
         print!("{}", summary(items, verb, t0.elapsed().as_secs_f64(), jobs));
     }
     let failed: Vec<&str> =
@@ -176,26 +190,89 @@ fn error_text(e: &Error) -> String {
     }
 }
 
-fn engine() -> Result<(Engine, String)> {
+fn engine(session: &Session) -> Result<(&Engine, String)> {
     crate::host::require_root()?;
-    let socket = docker::socket()?;
-    let engine = Engine::connect(&socket)?;
+    let engine = session.engine()?;
     let storage = engine.info()?.get("Driver").and_then(Value::as_str).unwrap_or("").to_string();
     Ok((engine, storage))
 }
 
-/// Progress on stderr as each container finishes (unless --quiet).
-fn tell(g: &Global, name: &str, what: &str) {
-    if !g.quiet {
-        eprintln!("docker-cr: {name}: {what}");
-    }
+/// Progress as each container finishes (unless --quiet).
+fn tell(session: &Session, name: &str, what: &str) {
+    session.out.step(format!("{name}: {what}"));
 }
 
-/// `checkpoint --all [--stop]`.
-pub fn checkpoint(g: &Global, a: &CheckpointArgs) -> Result<()> {
-    crate::host::block_signals();
+/// `--all --dry-run`: each item's plan, and what the summary would say;
+/// `previews`: (name, Ok(the plan's text, its first refusal) | Err(skipped)).
+fn print_previews(
+    json: bool,
+    verb: &str,
+    previews: Vec<(String, std::result::Result<crate::ops::Preview, String>)>,
+) -> Result<()> {
+    let mut items = Vec::new();
+    let mut docs = Vec::new();
+    for (name, p) in previews {
+        let status = match p {
+            Err(why) => Status::Skipped(why),
+            Ok((text, doc, refusal)) => {
+                if !json {
+                    print!("{text}");
+                }
+                docs.push(doc);
+                match refusal {
+                    Some(e) => Status::Failed(error_text(&e)),
+                    None => Status::Done(format!("would be {verb}")),
+                }
+            }
+        };
+        items.push(Item { name, status, stats: None });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&Value::Array(docs)).unwrap_or_default());
+    } else {
+        print!(
+            "{}",
+            summary(&items, &format!("would be {verb}"), 0.0, 1)
+                .replace(" in 0.0 s (1 at a time)", " (--dry-run: nothing was changed)")
+        );
+    }
+    let failed: Vec<&str> =
+        items.iter().filter(|i| matches!(i.status, Status::Failed(_))).map(|i| i.name.as_str()).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Partial(format!(
+        "{} of {} containers would fail ({}); see each plan above",
+        failed.len(),
+        items.len(),
+        failed.join(", ")
+    )))
+}
+
+/// `checkpoint --all [--stop]`: each running container with `a`'s options.
+pub fn checkpoint(session: &Session, a: &checkpoint::Options, pool_of: Pool, json: bool) -> Result<()> {
+    session.cancel.arm();
     let t0 = Instant::now();
-    let (engine, storage) = engine()?;
+    let (engine, storage) = engine(session)?;
+    if a.dry_run {
+        let mut inspected = Vec::new();
+        for c in engine.running()? {
+            if let Some(v) = engine.inspect(c["Id"].as_str().unwrap_or(""))? {
+                inspected.push(v);
+            }
+        }
+        let previews = plan_checkpoints(&inspected, &storage)
+            .into_iter()
+            .map(|p| {
+                let r = p.todo.map(|id| {
+                    let one = checkpoint::Options { container: id, to: Location::Store(None), ..a.clone() };
+                    checkpoint::preview(session, &one).unwrap_or_else(|e| (String::new(), Value::Null, Some(e)))
+                });
+                (p.name, r)
+            })
+            .collect();
+        return print_previews(json, "checkpointed", previews);
+    }
     let mut inspected = Vec::new();
     for c in engine.running()? {
         let id = c["Id"].as_str().unwrap_or("");
@@ -204,22 +281,20 @@ pub fn checkpoint(g: &Global, a: &CheckpointArgs) -> Result<()> {
         }
     }
     let plan = plan_checkpoints(&inspected, &storage);
-    let inner = Global { quiet: true, ..g.clone() };
-    let items = pool(&plan, a.jobs, |p| {
+    let inner = session.quiet();
+    let items = pool(&plan, pool_of.jobs, |p| {
         let status = match &p.todo {
             Err(why) => Status::Skipped(why.clone()),
             Ok(id) => {
-                let one = CheckpointArgs {
-                    container: id.clone(),
-                    to: Where::Store(None),
-                    all: false,
-                    json: false,
-                    ..a.clone()
-                };
-                match checkpoint::run_one(&inner, &one) {
+                let one = checkpoint::Options { container: id.clone(), to: Location::Store(None), ..a.clone() };
+                match checkpoint::run(&inner, &one) {
                     Ok(o) => {
                         let what = format!("{}/{}", p.name, o.dir.file_name().unwrap_or_default().to_string_lossy());
-                        tell(g, &p.name, &format!("checkpointed as {what} in {} ms", o.manifest.timings_ms.total));
+                        tell(
+                            session,
+                            &p.name,
+                            &format!("checkpointed as {what} in {} ms", o.manifest.timings_ms.total),
+                        );
                         return Item {
                             name: p.name.clone(),
                             status: Status::Done(what),
@@ -227,7 +302,7 @@ pub fn checkpoint(g: &Global, a: &CheckpointArgs) -> Result<()> {
                         };
                     }
                     Err(e) => {
-                        tell(g, &p.name, "failed");
+                        tell(session, &p.name, "failed");
                         Status::Failed(error_text(&e))
                     }
                 }
@@ -235,35 +310,44 @@ pub fn checkpoint(g: &Global, a: &CheckpointArgs) -> Result<()> {
         };
         Item { name: p.name.clone(), status, stats: None }
     });
-    finish(g, a.json, &items, "checkpointed", t0, a.jobs, "docker_cr_checkpoint_duration")
+    finish(session, json, &items, "checkpointed", t0, pool_of.jobs, "docker_cr_checkpoint_duration")
 }
 
-/// `restore --all`.
-pub fn restore(g: &Global, a: &RestoreArgs) -> Result<()> {
-    crate::host::block_signals();
+/// `restore --all`: the newest checkpoint of each container that is not
+/// running, with `a`'s options.
+pub fn restore(session: &Session, a: &restore::Options, pool_of: Pool, json: bool) -> Result<()> {
+    session.cancel.arm();
     let t0 = Instant::now();
-    let (engine, _) = engine()?;
-    let entries = store::scan(&crate::ops::catalog::store_root(g))?;
+    let (engine, _) = engine(session)?;
+    let entries = session.store.scan()?;
     let running = |name: &str| {
         engine.inspect(name).ok().flatten().is_some_and(|c| c.pointer("/State/Running") == Some(&Value::Bool(true)))
     };
     let plan = plan_restores(&entries, &running);
-    let inner = Global { quiet: true, ..g.clone() };
-    let items = pool(&plan, a.jobs, |p| {
+    if a.dry_run {
+        let previews = plan
+            .into_iter()
+            .map(|p| {
+                let r = p.todo.map(|e| {
+                    let name = e.manifest.as_ref().map_or(p.name.clone(), |m| m.container.name.clone());
+                    let one = restore::Options { container: name, from: Location::Dir(e.path.clone()), ..a.clone() };
+                    restore::preview(session, &one).unwrap_or_else(|e| (String::new(), Value::Null, Some(e)))
+                });
+                (p.name, r)
+            })
+            .collect();
+        return print_previews(json, "restored", previews);
+    }
+    let inner = session.quiet();
+    let items = pool(&plan, pool_of.jobs, |p| {
         let status = match &p.todo {
             Err(why) => Status::Skipped(why.clone()),
             Ok(e) => {
                 let name = e.manifest.as_ref().map_or(p.name.clone(), |m| m.container.name.clone());
-                let one = RestoreArgs {
-                    container: name,
-                    from: Where::Dir(e.path.clone()),
-                    all: false,
-                    json: false,
-                    ..a.clone()
-                };
-                match restore::run_one(&inner, &one) {
+                let one = restore::Options { container: name, from: Location::Dir(e.path.clone()), ..a.clone() };
+                match restore::run(&inner, &one) {
                     Ok(o) => {
-                        tell(g, &p.name, &format!("restored from {} in {} ms", e.reference(), o.total));
+                        tell(session, &p.name, &format!("restored from {} in {} ms", e.reference(), o.total));
                         return Item {
                             name: p.name.clone(),
                             status: Status::Done(format!("from {}", e.reference())),
@@ -271,7 +355,7 @@ pub fn restore(g: &Global, a: &RestoreArgs) -> Result<()> {
                         };
                     }
                     Err(err) => {
-                        tell(g, &p.name, "failed");
+                        tell(session, &p.name, "failed");
                         Status::Failed(error_text(&err))
                     }
                 }
@@ -279,7 +363,7 @@ pub fn restore(g: &Global, a: &RestoreArgs) -> Result<()> {
         };
         Item { name: p.name.clone(), status, stats: None }
     });
-    finish(g, a.json, &items, "restored", t0, a.jobs, "docker_cr_restore_duration")
+    finish(session, json, &items, "restored", t0, pool_of.jobs, "docker_cr_restore_duration")
 }
 
 #[cfg(test)]

@@ -8,23 +8,46 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{Global, LsArgs, PruneArgs, RmArgs};
-use crate::engine::docker::{self, Engine};
+use crate::engine::docker::Engine;
 use crate::error::{Error, Result};
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::trust;
+use crate::session::Session;
 use crate::store::{self, Entry, Ref};
 
-pub fn store_root(g: &Global) -> PathBuf {
-    store::root(g.store.as_deref(), std::env::var_os("DOCKER_CR_STORE").as_deref())
+/// `docker-cr ls`.
+#[derive(Debug, PartialEq, Default, Clone)]
+pub struct LsOptions {
+    pub container: Option<String>,
+    pub json: bool,
+    /// --format '{{.Field}}...': one line per checkpoint (see `cli::template`).
+    pub template: Option<String>,
+    /// -q: references only.
+    pub quiet_names: bool,
 }
 
-/// A CHECKPOINT argument (`CONTAINER/NAME`, `CONTAINER`, or a directory
-/// starting with / or .) → the checkpoint's directory.
-pub fn resolve(g: &Global, arg: &str) -> Result<PathBuf> {
-    match store::parse_ref(arg).map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr --help'.")))? {
-        Ref::Dir(d) => Ok(d),
-        Ref::Store { container, name } => Ok(store::find(&store_root(g), &container, name.as_deref())?.path),
+/// `docker-cr rm`.
+#[derive(Debug, PartialEq, Default, Clone)]
+pub struct RmOptions {
+    pub checkpoints: Vec<Ref>,
+}
+
+/// `docker-cr prune`.
+#[derive(Debug, PartialEq, Default, Clone)]
+pub struct PruneOptions {
+    pub container: Option<String>,
+    pub keep: Option<usize>,
+    /// Seconds.
+    pub older_than: Option<u64>,
+    /// Say what would go; remove nothing.
+    pub dry_run: bool,
+}
+
+/// A checkpoint reference → its directory.
+pub fn resolve(session: &Session, r: &Ref) -> Result<PathBuf> {
+    match r {
+        Ref::Dir(d) => Ok(d.clone()),
+        Ref::Store { container, name } => Ok(session.store.find(container, name.as_deref())?.path),
     }
 }
 
@@ -49,8 +72,7 @@ impl SigState {
     }
 }
 
-pub fn signature_state(dir: &Path) -> SigState {
-    let keys = trust::KeyDir::from_env();
+pub fn signature_state(dir: &Path, keys: &trust::KeyDir) -> SigState {
     let checked = (|| {
         let bytes = mf::read_bytes(dir)?;
         let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
@@ -245,12 +267,7 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The engine, if it answers; `ls` works without one.
-fn engine() -> Option<Engine> {
-    let socket = docker::socket().ok()?;
-    Engine::connect(&socket).ok()
-}
-
+/// What the engine says now of the checkpoint's container and image.
 fn seen(engine: Option<&Engine>, m: &Manifest) -> Seen {
     let Some(en) = engine else { return Seen::default() };
     let state = match en.inspect(&m.container.id) {
@@ -261,30 +278,30 @@ fn seen(engine: Option<&Engine>, m: &Manifest) -> Seen {
     Seen { state, image_present: en.image_id(&m.container.image).ok().map(|i| i.is_some()) }
 }
 
-pub fn here(g: &Global) -> Here {
+pub fn here(criu_bin: &Path) -> Here {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     Here {
         arch: std::env::consts::ARCH.to_string(),
-        criu: crate::host::criu::Criu::find(&g.criu, kernel.trim()).ok().map(|c| c.version),
+        criu: crate::host::criu::Criu::find(criu_bin, kernel.trim()).ok().map(|c| c.version),
     }
 }
 
-/// The rows of `ls` for the entries given.
-pub fn rows(g: &Global, entries: &[Entry]) -> Vec<Row> {
-    let (here, engine, t) = (here(g), engine(), now());
+/// The rows of `ls` for the entries given; the engine is asked if it
+/// answers (a listing needs none).
+pub fn rows(session: &Session, entries: &[Entry]) -> Vec<Row> {
+    let (here, engine, t) = (here(&session.criu_bin), session.engine().ok(), now());
     entries
         .iter()
         .map(|e| {
-            let s = e.manifest.as_ref().map(|m| seen(engine.as_ref(), m)).unwrap_or_default();
-            row(e, t, &here, &s, &signature_state(&e.path))
+            let s = e.manifest.as_ref().map(|m| seen(engine, m)).unwrap_or_default();
+            row(e, t, &here, &s, &signature_state(&e.path, &session.keys))
         })
         .collect()
 }
 
 /// `docker-cr ls [CONTAINER]`.
-pub fn ls(g: &Global, a: &LsArgs) -> Result<()> {
-    let root = store_root(g);
-    let all = store::scan(&root)?;
+pub fn ls(session: &Session, a: &LsOptions) -> Result<()> {
+    let all = session.store.scan()?;
     let mine: Vec<Entry> = match &a.container {
         Some(c) => store::of(&all, c).into_iter().cloned().collect(),
         None => all,
@@ -295,7 +312,7 @@ pub fn ls(g: &Global, a: &LsArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let rows = rows(g, &mine);
+    let rows = rows(session, &mine);
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&rows).unwrap_or_default();
         for row in v.as_array().into_iter().flatten() {
@@ -343,12 +360,12 @@ fn partial_failure(n: usize, what: &str) -> Result<()> {
 }
 
 /// `docker-cr rm CHECKPOINT...`: checkpoints of the store only.
-pub fn rm(g: &Global, a: &RmArgs) -> Result<()> {
-    let root = store_root(g);
-    let all = store::scan(&root)?;
+pub fn rm(session: &Session, a: &RmOptions) -> Result<()> {
+    let root = &session.store.root;
+    let all = session.store.scan()?;
     let mut chosen = Vec::new();
-    for arg in &a.checkpoints {
-        match store::parse_ref(arg).map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr rm --help'.")))? {
+    for r in &a.checkpoints {
+        match r {
             Ref::Dir(d) => {
                 return Err(Error::Usage(format!(
                     "rm removes checkpoints of the store only, not the directory {}\nTry 'docker-cr rm --help'.",
@@ -361,7 +378,7 @@ pub fn rm(g: &Global, a: &RmArgs) -> Result<()> {
                 )))
             }
             Ref::Store { container, name: Some(n) } => {
-                let e = store::of(&all, &container).into_iter().find(|e| e.name == n).ok_or_else(|| {
+                let e = store::of(&all, container).into_iter().find(|e| &e.name == n).ok_or_else(|| {
                     Error::checkpoint(
                         format!("no checkpoint {n} of container {container} in the store {}", root.display()),
                         format!("list them with 'docker-cr ls {container}'"),
@@ -371,19 +388,28 @@ pub fn rm(g: &Global, a: &RmArgs) -> Result<()> {
             }
         }
     }
-    partial_failure(remove_all(&chosen, g.quiet), "removed")
+    partial_failure(remove_all(&chosen, session.out.is_quiet()), "removed")
 }
 
 /// `docker-cr prune [--keep N] [--older-than DURATION] [CONTAINER]`.
-pub fn prune(g: &Global, a: &PruneArgs) -> Result<()> {
-    let all = store::scan(&store_root(g))?;
+pub fn prune(session: &Session, a: &PruneOptions) -> Result<()> {
+    let all = session.store.scan()?;
     let mine: Vec<Entry> = match &a.container {
         Some(c) => store::of(&all, c).into_iter().cloned().collect(),
         None => all,
     };
     let plan = store::prune_plan(&mine, a.keep, a.older_than, now());
     let chosen: Vec<&Entry> = plan.iter().map(|&i| &mine[i]).collect();
-    partial_failure(remove_all(&chosen, g.quiet), "removed")
+    if a.dry_run {
+        for e in &chosen {
+            println!("would remove {}", e.reference());
+        }
+        if chosen.is_empty() {
+            session.out.step("nothing to remove");
+        }
+        return Ok(());
+    }
+    partial_failure(remove_all(&chosen, session.out.is_quiet()), "removed")
 }
 
 #[cfg(test)]

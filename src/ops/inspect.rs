@@ -283,6 +283,15 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
     o
 }
 
+/// `docker-cr inspect`.
+#[derive(Debug, PartialEq, Clone)]
+pub struct Options {
+    pub checkpoint: crate::store::Ref,
+    pub json: bool,
+    /// --format '{{.Field}}...' (see `cli::template`).
+    pub template: Option<String>,
+}
+
 /// The TCP sockets of the checkpoint at `dir` (files.img), if it has any.
 pub fn tcp_sockets(dir: &Path) -> Result<Vec<crate::model::sockets::Tcp>> {
     match read_image(dir, "files.img")? {
@@ -293,9 +302,9 @@ pub fn tcp_sockets(dir: &Path) -> Result<Vec<crate::model::sockets::Tcp>> {
 
 /// What `inspect --format json` shows of the checkpoint at `dir`, and its
 /// process tree (`serve` shows the same).
-pub fn details(dir: &Path) -> Result<(Value, Vec<Proc>)> {
+pub fn details(dir: &Path, keys: &crate::model::trust::KeyDir) -> Result<(Value, Vec<Proc>)> {
     let m = mf::read(dir)?;
-    let signed = crate::ops::catalog::signature_state(dir).label();
+    let signed = crate::ops::catalog::signature_state(dir, keys).label();
     let saved: Value = mf::read_limited(dir, mf::CONTAINER, 16 << 20)?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(Value::Null);
@@ -309,9 +318,9 @@ pub fn details(dir: &Path) -> Result<(Value, Vec<Proc>)> {
 }
 
 /// `docker-cr inspect`.
-pub fn run(g: &crate::cli::Global, a: &crate::cli::InspectArgs) -> Result<()> {
-    let dir: PathBuf = crate::ops::catalog::resolve(g, &a.checkpoint)?;
-    let (r, procs) = details(&dir)?;
+pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
+    let dir: PathBuf = crate::ops::catalog::resolve(session, &a.checkpoint)?;
+    let (r, procs) = details(&dir, &session.keys)?;
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
         let line = crate::cli::template::render(t, &v)

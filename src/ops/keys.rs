@@ -1,27 +1,37 @@
 //! `docker-cr key`: show this host's public key, list the trusted ones, and
 //! trust another host's. The key handling itself is in `trust`.
 
-use crate::cli::{Global, KeyArgs};
+use std::path::PathBuf;
+
 use crate::error::Result;
 use crate::host;
-use crate::model::trust::{self, KeyDir};
+use crate::model::trust;
+use crate::session::Session;
 
-pub fn run(g: &Global, a: &KeyArgs) -> Result<()> {
+/// `key show`, `key list`, `key trust [--name NAME] FILE`.
+#[derive(Debug, PartialEq, Clone)]
+pub enum Command {
+    Show,
+    List,
+    Trust { file: PathBuf, name: Option<String> },
+}
+
+pub fn run(session: &Session, a: &Command) -> Result<()> {
     host::require_root()?;
-    let keys = KeyDir::from_env();
+    let keys = &session.keys;
     match a {
-        KeyArgs::Show => {
+        Command::Show => {
             let secret = keys.host_key()?;
             let comment = keys.host_public()?.map(|k| k.comment).unwrap_or_default();
             print!("{}", trust::PubKey { key: secret.verifying_key().to_bytes(), comment }.line());
         }
-        KeyArgs::List => {
+        Command::List => {
             for (i, k) in keys.trusted()?.iter().enumerate() {
                 let whose = if i == 0 && keys.host_public()?.is_some() { "this host" } else { "trusted" };
                 println!("{}  {:<10} {}", k.fingerprint(), whose, k.comment);
             }
         }
-        KeyArgs::Trust { file, name } => {
+        Command::Trust { file, name } => {
             let k = trust::read_pub(file)?;
             let name = match name {
                 Some(n) => n.clone(),
@@ -34,13 +44,11 @@ pub fn run(g: &Global, a: &KeyArgs) -> Result<()> {
                 }
             };
             let p = keys.trust(&k, &name)?;
-            if !g.quiet {
-                eprintln!(
-                    "docker-cr: trusting key {} as {name} ({}): checkpoints it signed restore without --trust",
-                    k.fingerprint(),
-                    p.display()
-                );
-            }
+            session.out.step(format!(
+                "trusting key {} as {name} ({}): checkpoints it signed restore without --trust",
+                k.fingerprint(),
+                p.display()
+            ));
         }
     }
     Ok(())

@@ -3,6 +3,10 @@
 //! one; `transfer` (export, import, migrate), `all` (--all), `catalog` (ls,
 //! rm, prune), `inspect` and `keys` are built on them.
 
+/// What `--dry-run` prints: the plan in words, as JSON, and the first
+/// refusal the real run would make (its error, and so its exit status).
+pub type Preview = (String, serde_json::Value, Option<crate::error::Error>);
+
 pub mod all;
 pub mod catalog;
 pub mod checkpoint;

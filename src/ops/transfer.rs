@@ -2,51 +2,67 @@
 //! `export` and `import` run the `archive` adapter; `checkpoint --export`
 //! is a checkpoint into a private temporary directory, then an export;
 //! `restore --import` is an import into one, then the normal restore. The
-//! temporary directory lives under $DOCKER_CR_STORE (root-only, 0700) and
-//! is removed whatever happens. `migrate` streams a stopping checkpoint
+//! temporary directory lives in the store (`--store`, $DOCKER_CR_STORE;
+//! root-only, 0700) and is removed whatever happens. `migrate` streams a stopping checkpoint
 //! to `restore --import -` on another host through a transport command,
 //! and brings the source back from the same checkpoint if that fails.
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{CheckpointArgs, ExportArgs, Global, ImportArgs, MigrateArgs, RestoreArgs, Where};
 use crate::error::{Error, IoContext, Result};
 use crate::formats::archive::{self, Compression};
-use crate::host::{self, Progress};
+use crate::host;
+use crate::model::checkpoint::Checkpoint;
 use crate::model::manifest as mf;
+use crate::ops::{checkpoint, restore};
+use crate::report::Out;
+use crate::session::Session;
+use crate::store::{Location, Ref, Temp};
+use serde_json::Value;
 
-/// docker-cr's own directory for temporary checkpoints.
-pub fn store_dir() -> PathBuf {
-    std::env::var_os("DOCKER_CR_STORE").map_or_else(|| PathBuf::from("/var/lib/docker-cr"), PathBuf::from)
+/// An archive to write: where, how compressed, with what.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
+pub struct Export {
+    /// `-`: standard output.
+    pub file: PathBuf,
+    pub compress: Compression,
+    /// Leave named volumes out of the archive.
+    pub ignore_volumes: bool,
+    /// Put the container's image into the archive.
+    pub with_image: bool,
 }
 
-/// A private directory for one run's checkpoint, removed when dropped.
-/// The checkpoint itself goes to `path()`, which does not exist yet.
-pub struct TempCheckpoint {
-    parent: PathBuf,
+/// `docker-cr export`.
+#[derive(Debug, PartialEq, Clone)]
+pub struct ExportOptions {
+    pub from: Ref,
+    pub export: Export,
 }
 
-impl TempCheckpoint {
-    pub fn new(what: &str) -> Result<TempCheckpoint> {
-        let store = store_dir();
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&store).at("create", &store)?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let parent = store.join(format!(".{what}-{}-{nanos}", std::process::id()));
-        fs::DirBuilder::new().mode(0o700).create(&parent).at("create", &parent)?;
-        Ok(TempCheckpoint { parent })
-    }
-    pub fn path(&self) -> PathBuf {
-        self.parent.join("checkpoint")
-    }
+/// `docker-cr import`.
+#[derive(Debug, PartialEq, Clone)]
+pub struct ImportOptions {
+    pub file: PathBuf,
+    pub dir: PathBuf,
 }
 
-impl Drop for TempCheckpoint {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.parent);
-    }
+/// `docker-cr migrate`.
+#[derive(Debug, PartialEq, Clone, serde::Serialize)]
+pub struct MigrateOptions {
+    pub container: String,
+    pub dest: String,
+    /// The command that runs a command on `dest`, split at spaces.
+    pub transport: Vec<String>,
+    /// docker-cr on the destination.
+    pub remote: String,
+    pub name: Option<String>,
+    pub compress: Compression,
+    pub ignore_volumes: bool,
+    pub with_image: bool,
+    pub dry_run: bool,
 }
 
 fn is_stdio(p: &Path) -> bool {
@@ -55,7 +71,7 @@ fn is_stdio(p: &Path) -> bool {
 
 /// Writes the archive of `dir` to `file` (created 0600, never replacing
 /// anything, removed again on failure) or to stdout.
-fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, out: &Progress) -> Result<()> {
+fn export_to(dir: &Path, file: &Path, c: Compression, extras: &archive::Extras, out: &Out) -> Result<()> {
     let t = std::time::Instant::now();
     let st = if is_stdio(file) {
         let stdout = io::stdout();
@@ -117,7 +133,7 @@ pub fn podman_note(why: Option<&[String]>, file: &Path) -> Option<String> {
 }
 
 /// Unpacks `file` (or stdin) into `dir`.
-fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Progress) -> Result<archive::Imported> {
+fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Out) -> Result<archive::Imported> {
     let t = std::time::Instant::now();
     let imp = if is_stdio(file) {
         archive::import(io::stdin().lock(), "on standard input", dir, finish)?
@@ -151,11 +167,12 @@ fn saved(dir: &Path) -> Result<serde_json::Value> {
 
 /// The named volumes of the checkpoint in `dir`, found on this host's
 /// engine, and this host's key to sign their list; none with `ignore`.
-fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Result<Staged> {
+fn extras_for(session: &Session, dir: &Path, ignore: bool, with_image: bool) -> Result<Staged> {
+    let out = &session.out;
     let sv = saved(dir)?;
     let mut staged = Staged { extras: archive::Extras::default(), _dir: None };
     if with_image {
-        let (file, tmp) = stage_image(&sv, out)?;
+        let (file, tmp) = stage_image(session, &sv)?;
         staged.extras.image = Some(file);
         staged._dir = Some(tmp);
     }
@@ -167,7 +184,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
         out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
         return Ok(staged);
     }
-    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
+    let engine = session.engine()?;
     let mut volumes = Vec::new();
     for name in names {
         let v = engine.volume(&name)?.ok_or_else(|| {
@@ -187,7 +204,7 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
         out.step(format!("packing named volume {name} ({path})"));
         volumes.push(archive::VolumeSrc { name, path: PathBuf::from(path) });
     }
-    let keys = crate::model::trust::KeyDir::from_env();
+    let keys = &session.keys;
     let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     staged.extras.volumes = volumes;
@@ -198,8 +215,8 @@ fn extras_for(dir: &Path, ignore: bool, with_image: bool, out: &Progress) -> Res
 /// `docker save` of the container's image (inspect data `sv`) into a
 /// private staging file: by name when the name still means that image, so
 /// its tag travels, else by ID.
-fn stage_image(sv: &serde_json::Value, out: &Progress) -> Result<(PathBuf, TempCheckpoint)> {
-    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
+fn stage_image(session: &Session, sv: &serde_json::Value) -> Result<(PathBuf, Temp)> {
+    let engine = session.engine()?;
     let id = sv["Image"].as_str().unwrap_or("").to_string();
     let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
     let which = if !named.is_empty() && engine.image_id(named)?.as_deref() == Some(id.as_str()) {
@@ -207,37 +224,39 @@ fn stage_image(sv: &serde_json::Value, out: &Progress) -> Result<(PathBuf, TempC
     } else {
         id.clone()
     };
-    let tmp = TempCheckpoint::new("image")?;
-    let file = tmp.parent.join("image.tar");
+    let tmp = session.store.temp("image")?;
+    let file = tmp.dir().join("image.tar");
     let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).at("create", &file)?;
     let mut w = io::BufWriter::with_capacity(1 << 20, &mut f);
     engine.save_image(&which, &mut w).map_err(|e| e.step(format!("saving the image {which} (--with-image)")))?;
     w.flush().at("write", &file)?;
     drop(w);
     let size = f.metadata().at("stat", &file)?.len();
-    out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
+    session.out.step(format!("packing the image {which} ({:.1} MiB)", size as f64 / (1 << 20) as f64));
     Ok((file, tmp))
 }
 
 /// What an export adds, and the private directory the image is staged in.
 struct Staged {
     extras: archive::Extras,
-    _dir: Option<TempCheckpoint>,
+    _dir: Option<Temp>,
 }
 
-pub fn run_export(g: &Global, a: &ExportArgs) -> Result<()> {
+pub fn run_export(session: &Session, a: &ExportOptions) -> Result<()> {
     host::require_root()?;
-    let out = Progress::new(g.quiet);
-    let staged = extras_for(&a.dir, a.ignore_volumes, a.with_image, &out)?;
-    export_to(&a.dir, &a.file, a.compress, &staged.extras, &out)?;
+    let out = &session.out;
+    let dir = crate::ops::catalog::resolve(session, &a.from)?;
+    let e = &a.export;
+    let staged = extras_for(session, &dir, e.ignore_volumes, e.with_image)?;
+    export_to(&dir, &e.file, e.compress, &staged.extras, out)?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(())
 }
 
-pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
+pub fn run_import(session: &Session, a: &ImportOptions) -> Result<()> {
     host::require_root()?;
-    let out = Progress::new(g.quiet);
-    let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, &out)?;
+    let out = &session.out;
+    let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, out)?;
     if let Some(f) = &imp.made_by {
         out.warn(format!(
             "{} holds a checkpoint made by {} (container {}, image {}), converted for Docker: it is unsigned, and restores only with --trust",
@@ -253,8 +272,8 @@ pub fn run_import(g: &Global, a: &ImportArgs) -> Result<()> {
 
 /// `checkpoint --export FILE`: a checkpoint into a private directory, its
 /// archive written to FILE, the directory removed.
-pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
-    let Some(file) = &a.export else { return crate::ops::checkpoint::run(g, a) };
+pub fn checkpoint_export(session: &Session, a: &checkpoint::Options, e: &Export) -> Result<checkpoint::Outcome> {
+    let file = &e.file;
     host::require_root()?;
     if !is_stdio(file) && fs::symlink_metadata(file).is_ok() {
         return Err(Error::checkpoint(
@@ -262,31 +281,30 @@ pub fn checkpoint_export(g: &Global, a: &CheckpointArgs) -> Result<()> {
             "name a new file; docker-cr never overwrites an archive",
         ));
     }
-    let tmp = TempCheckpoint::new("export")?;
-    let inner = CheckpointArgs { to: Where::Dir(tmp.path()), export: None, ..a.clone() };
-    crate::ops::checkpoint::run(g, &inner)?;
-    let out = Progress::new(g.quiet);
-    let staged = extras_for(&tmp.path(), a.ignore_volumes, a.with_image, &out)?;
-    export_to(&tmp.path(), file, a.compress, &staged.extras, &out)
-        .map_err(|e| e.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
+    let tmp = session.store.temp("export")?;
+    let inner = checkpoint::Options { to: Location::Dir(tmp.path()), ..a.clone() };
+    let done = checkpoint::run(session, &inner)?;
+    let out = &session.out;
+    let staged = extras_for(session, &tmp.path(), e.ignore_volumes, e.with_image)?;
+    export_to(&tmp.path(), file, e.compress, &staged.extras, out)
+        .map_err(|err| err.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
-    Ok(())
+    Ok(done)
 }
 
 /// `restore --import FILE`: the archive unpacked and verified into a
 /// private directory, then the normal restore from there; the directory
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
-pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
-    let Some(file) = &a.import else { return crate::ops::restore::run(g, a) };
-    // Blocked from the start (restore blocks them too): Ctrl-C during the
+pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> Result<restore::Outcome> {
+    // Armed from the start (restore arms it too): Ctrl-C during the
     // unpack, the image load or the volumes stops at the next step and the
     // memory pages and volumes are removed, not left behind.
-    host::block_signals();
+    session.cancel.arm();
     host::require_root()?;
-    let out = Progress::new(g.quiet);
-    let tmp = TempCheckpoint::new("import")?;
-    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &out)?;
-    host::check_interrupted()?;
+    let out = &session.out;
+    let tmp = session.store.temp("import")?;
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, out)?;
+    session.cancel.check()?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
             format!("the archive {} has no manifest after its import", file.display()),
@@ -296,22 +314,25 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     // Refused before anything of it reaches the engine, with the archive's
     // name (restore's own check says the same of the directory).
     if let (Some(f), false) = (&imp.made_by, a.trust) {
-        return Err(crate::ops::restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+        return Err(restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
     }
     let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
-    let sv = saved(&tmp.path())?;
-    let binds = archive::host_binds(&sv);
+    let inner = restore::Options { container, from: Location::Dir(tmp.path()), ..a.clone() };
+    // Opened once: its trust decided before anything of it reaches the
+    // engine, and carried to the restore as it is.
+    let what = format!("the archive {}", file.display());
+    let cp = Checkpoint::open_as(&tmp.path(), &what, &inner.trust_policy(), &session.keys)?;
+    let binds = archive::host_binds(&cp.saved);
     if !binds.is_empty() {
         out.step(format!(
             "the container expects these host paths here (bind mounts never travel): {}",
             binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
         ));
     }
-    let inner = RestoreArgs { container, from: Where::Dir(tmp.path()), import: None, ..a.clone() };
-    load_image(&tmp.path(), &inner, &sv, &out)?;
-    host::check_interrupted()?;
-    let created = unpack_volumes(&tmp.path(), a, &out, imp.made_by.as_ref())?;
-    let r = host::check_interrupted().and_then(|()| crate::ops::restore::run(g, &inner));
+    load_image(session, &cp)?;
+    session.cancel.check()?;
+    let created = unpack_volumes(session, &cp, a)?;
+    let r = session.cancel.check().and_then(|()| restore::run_checkpoint(session, &inner, &cp));
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {
@@ -329,18 +350,104 @@ pub fn restore_import(g: &Global, a: &RestoreArgs) -> Result<()> {
     r
 }
 
+/// `restore --import FILE --dry-run`: the archive unpacked into a private
+/// directory (removed again), opened and verified, and the plan of its
+/// restore, with what the import would load and create; nothing reaches
+/// the engine. The first refusal, as the real run's error.
+pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> Result<crate::ops::Preview> {
+    host::require_root()?;
+    let tmp = session.store.temp("import")?;
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &session.out)?;
+    let Some(m) = imp.manifest else {
+        return Err(Error::checkpoint(
+            format!("the archive {} has no manifest after its import", file.display()),
+            "it is not a checkpoint archive",
+        ));
+    };
+    if let (Some(f), false) = (&imp.made_by, a.trust) {
+        return Err(restore::foreign_refusal(&format!("the archive {}", file.display()), f.engine.name()));
+    }
+    let container = if a.container.is_empty() { m.container.name.clone() } else { a.container.clone() };
+    let inner = restore::Options { container, from: Location::Dir(tmp.path()), ..a.clone() };
+    let what = format!("the archive {}", file.display());
+    let cp = Checkpoint::open_as(&tmp.path(), &what, &inner.trust_policy(), &session.keys)?;
+    let engine = session.engine()?;
+    let mut first = None;
+    let mut lines = Vec::new();
+    let image_tar = fs::symlink_metadata(cp.dir.join(archive::IMAGE_TAR)).is_ok();
+    let id = cp.saved["Image"].as_str().unwrap_or("").to_string();
+    let named = cp.saved.pointer("/Config/Image").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut loads_image = false;
+    if image_tar {
+        if engine.image_id(&id)?.is_some() {
+            lines.push(format!("image: {named} is here already (the archive's copy is not loaded)"));
+        } else if let Some(other) = engine.image_id(&named)?.filter(|o| *o != id) {
+            first = Some(Error::container(
+                format!("the archive's image is {named}, but {named} means another image on this host ({other})"),
+                format!("retag or remove this host's {named} first (docker tag / docker rmi)"),
+            ));
+        } else {
+            archive::check_image_tar(&cp.dir.join(archive::IMAGE_TAR), &id, &named)?;
+            lines.push(format!("image: would load {named} from the archive"));
+            loads_image = true;
+        }
+    }
+    let vols = volume_tars(&cp.dir);
+    if !vols.is_empty() {
+        if a.ignore_volumes {
+            lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", vols.join(", ")));
+        } else {
+            let existing: Vec<&String> = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).collect();
+            if existing.is_empty() {
+                lines.push(format!("volumes: would create and fill {}", vols.join(", ")));
+            } else if first.is_none() {
+                first = Some(Error::container(
+                    format!(
+                        "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
+                        existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "restore with --ignore-volumes to use the existing ones as they are, or remove them first",
+                ));
+            }
+        }
+    }
+    let (text, mut json, refusal) = restore::preview_checkpoint(session, &inner, &cp, loads_image)?;
+    json["archive"] = serde_json::json!({ "file": file, "import": lines, "compression": imp.compression.name() });
+    let text = format!(
+        "archive {} ({}):\n{}{text}",
+        file.display(),
+        imp.compression.name(),
+        lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    Ok((text, json, first.or(refusal)))
+}
+
+/// The named volumes an unpacked archive carries (`volumes/NAME.tar`).
+fn volume_tars(dir: &Path) -> Vec<String> {
+    let mut tars: Vec<String> = fs::read_dir(dir.join(archive::VOLUMES_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
+        .collect();
+    tars.sort();
+    tars
+}
+
 /// The archive's image (--with-image), loaded when this engine lacks it:
 /// only for a checkpoint whose signature this host trusts (or --trust),
 /// and only if the tar holds exactly the signed checkpoint's image (see
 /// `archive::check_image_tar`).
-fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Progress) -> Result<()> {
-    let tar = dir.join(archive::IMAGE_TAR);
+fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
+    let out = &session.out;
+    let sv = &cp.saved;
+    let tar = cp.dir.join(archive::IMAGE_TAR);
     if fs::symlink_metadata(&tar).is_err() {
         return Ok(());
     }
     let id = sv["Image"].as_str().unwrap_or("");
     let named = sv.pointer("/Config/Image").and_then(|v| v.as_str()).unwrap_or("");
-    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
+    let engine = session.engine()?;
     if engine.image_id(id)?.is_some() {
         out.step(format!(
             "the image {named} ({}) is here already",
@@ -358,8 +465,7 @@ fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Pro
             format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
         ));
     }
-    // The signature first: nothing of an untrusted archive reaches the engine.
-    crate::ops::restore::load(dir, inner, &crate::model::trust::KeyDir::from_env())?;
+    // `cp` is trusted (opened): nothing of an untrusted archive reaches the engine.
     archive::check_image_tar(&tar, id, named)?;
     let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
     engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
@@ -371,8 +477,8 @@ fn load_image(dir: &Path, inner: &RestoreArgs, sv: &serde_json::Value, out: &Pro
 }
 
 /// Volumes `unpack_volumes` created (removed again if the restore fails).
-struct Created {
-    engine: Option<crate::engine::docker::Engine>,
+struct Created<'a> {
+    engine: Option<&'a crate::engine::docker::Engine>,
     names: Vec<String>,
 }
 
@@ -384,21 +490,13 @@ struct Created {
 /// Another engine's archive (`foreign`) has no signed list: it restores
 /// only with --trust (checked before), and its volumes are those the
 /// adapter checked against the container's named volumes.
-fn unpack_volumes(
-    dir: &Path,
-    a: &RestoreArgs,
-    out: &Progress,
-    foreign: Option<&crate::formats::foreign::Foreign>,
-) -> Result<Created> {
+fn unpack_volumes<'a>(session: &'a Session, cp: &Checkpoint, a: &restore::Options) -> Result<Created<'a>> {
+    let out = &session.out;
+    let dir = cp.dir.as_path();
+    let foreign = cp.converted.as_ref();
     let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
-    let mut tars: Vec<String> = fs::read_dir(&vdir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".tar")).map(str::to_string))
-        .collect();
-    tars.sort();
+    let tars = volume_tars(dir);
     if tars.is_empty() {
         return Ok(created);
     }
@@ -416,12 +514,12 @@ fn unpack_volumes(
         if tars != f.volumes {
             return Err(damaged(format!("it carries {tars:?}, the conversion found {:?}", f.volumes)));
         }
-        return create_volumes(dir, &tars, out, created);
+        return create_volumes(session, dir, &tars, created);
     }
     let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
         .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
     let sig = mf::read_limited(dir, archive::VOLUMES_SIG, 64 << 10)?;
-    let keys = crate::model::trust::KeyDir::from_env();
+    let keys = &session.keys;
     let mut trusted = keys.trusted()?;
     for p in &a.trust_keys {
         trusted.push(crate::model::trust::read_pub(p)?);
@@ -429,7 +527,7 @@ fn unpack_volumes(
     let prov =
         crate::model::trust::check(&list, sig.as_deref(), &trusted).map_err(|e| e.step("the archive's volumes"))?;
     if !a.trust {
-        if let Some(e) = crate::model::trust::refusal(&prov, "the list of the archive's volumes", &keys) {
+        if let Some(e) = crate::model::trust::refusal(&prov, "the list of the archive's volumes", keys) {
             return Err(e);
         }
     }
@@ -445,7 +543,7 @@ fn unpack_volumes(
             return Err(damaged(format!("{name}.tar does not match its digest")));
         }
     }
-    create_volumes(dir, &tars, out, created)
+    create_volumes(session, dir, &tars, created)
 }
 
 /// Marks the volumes `create_volumes` made (the value: this process and
@@ -455,9 +553,15 @@ const VOLUME_LABEL: &str = "org.docker-cr.imported-by";
 /// Creates the volumes `tars` (checked names, none of which may exist
 /// here) and fills each from `volumes/<name>.tar` of `dir`, confined to
 /// its directory; on failure those created are removed again.
-fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Created) -> Result<Created> {
+fn create_volumes<'a>(
+    session: &'a Session,
+    dir: &Path,
+    tars: &[String],
+    mut created: Created<'a>,
+) -> Result<Created<'a>> {
+    let out = &session.out;
     let vdir = dir.join(archive::VOLUMES_DIR);
-    let engine = crate::engine::docker::Engine::connect(&crate::engine::docker::socket()?)?;
+    let engine = session.engine()?;
     let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
     if !existing.is_empty() {
         let names: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
@@ -475,7 +579,7 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
     created.engine = Some(engine);
     let r = (|| -> Result<()> {
         for name in tars {
-            let Some(engine) = &created.engine else { break };
+            let Some(engine) = created.engine else { break };
             // Checked again by the answer (see `create_volume`): one made
             // since the check above is someone else's, never filled.
             let nonce = format!("{}-{}", std::process::id(), name);
@@ -498,7 +602,7 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
     })();
     if let Err(e) = r {
         let mut cleanup = Ok(());
-        if let Some(engine) = &created.engine {
+        if let Some(engine) = created.engine {
             for v in &created.names {
                 if let Err(c) = engine.remove_volume(v) {
                     cleanup = Err(c);
@@ -513,7 +617,7 @@ fn create_volumes(dir: &Path, tars: &[String], out: &Progress, mut created: Crea
 /// The command line that runs the destination's restore: the transport,
 /// the destination, then docker-cr there reading the archive from stdin.
 /// Pure.
-pub fn remote_argv(a: &MigrateArgs) -> Vec<String> {
+pub fn remote_argv(a: &MigrateOptions) -> Vec<String> {
     let mut v = a.transport.clone();
     v.push(a.dest.clone());
     v.extend([a.remote.clone(), "restore".into(), "--import".into(), "-".into()]);
@@ -528,39 +632,25 @@ pub fn remote_argv(a: &MigrateArgs) -> Vec<String> {
 /// to the destination's `restore --import -` → remove the source. If the
 /// stream or the destination fails, the source is restored here from the
 /// same checkpoint (into the same container: its settings and state).
-pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
+pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
     use std::process::{Command, Stdio};
     host::require_root()?;
-    let out = Progress::new(g.quiet);
-    let ctx = crate::host::Ctx::open(g, true)?;
+    let out = &session.out;
+    let ctx = session.ctx(true)?;
     let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
         Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
     })?;
     let name = c.pointer("/Name").and_then(|v| v.as_str()).unwrap_or("").trim_start_matches('/').to_string();
     let id = c.pointer("/Id").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let argv = remote_argv(&MigrateArgs { container: name.clone(), ..a.clone() });
+    let argv = remote_argv(&MigrateOptions { container: name.clone(), ..a.clone() });
     // The image before the freeze: it does not change, and its export is
     // then no part of the downtime.
-    let image = if a.with_image { Some(stage_image(&c, &out)?) } else { None };
-    let tmp = TempCheckpoint::new("migrate")?;
+    let image = if a.with_image { Some(stage_image(session, &c)?) } else { None };
+    let tmp = session.store.temp("migrate")?;
     let t0 = std::time::Instant::now();
-    let cp = CheckpointArgs {
-        container: id.clone(),
-        to: Where::Dir(tmp.path()),
-        export: None,
-        compress: a.compress,
-        ignore_volumes: a.ignore_volumes,
-        with_image: false,
-        stop: true,
-        tcp_established: true,
-        ext_unix_sk: true,
-        file_locks: true,
-        all: false,
-        jobs: 1,
-        json: false,
-    };
-    crate::ops::checkpoint::run(g, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
-    let staged = match extras_for(&tmp.path(), a.ignore_volumes, false, &out) {
+    let cp = checkpoint::Options { stop: true, ..checkpoint::Options::new(&id, Location::Dir(tmp.path())) };
+    checkpoint::run(session, &cp).map_err(|e| e.step(format!("migrate of {name}: the checkpoint")))?;
+    let staged = match extras_for(session, &tmp.path(), a.ignore_volumes, false) {
         Ok(mut x) => {
             if let Some((file, dir)) = image {
                 x.extras.image = Some(file);
@@ -568,7 +658,7 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
             }
             x
         }
-        Err(e) => return Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
+        Err(e) => return Err(resume(session, &id, &name, &tmp, e, &a.dest)),
     };
     out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
     let sent = (|| -> Result<()> {
@@ -607,29 +697,39 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<()> {
             ));
             Ok(())
         }
-        Err(e) => Err(resume(g, &id, &name, &tmp, e, &a.dest, &out)),
+        Err(e) => Err(resume(session, &id, &name, &tmp, e, &a.dest)),
     }
 }
 
-/// After a failed migrate: the source restored here from the checkpoint.
-fn resume(g: &Global, id: &str, name: &str, tmp: &TempCheckpoint, e: Error, dest: &str, out: &Progress) -> Error {
-    out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
-    let back = RestoreArgs {
-        container: id.to_string(),
-        from: Where::Dir(tmp.path()),
-        import: None,
-        ignore_volumes: false,
-        name: None,
-        publish: Vec::new(),
-        trust: false,
-        trust_keys: Vec::new(),
-        allow_host_access: false,
-        unpause: false,
-        all: false,
-        jobs: 1,
-        json: false,
+/// `migrate --dry-run`: the plan of the stopping checkpoint, and the
+/// command that would run the restore on the destination; nothing is
+/// frozen, nothing runs there. The checkpoint's first refusal, as the
+/// real run's error.
+pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::ops::Preview> {
+    host::require_root()?;
+    let cp = checkpoint::Options {
+        stop: true,
+        ..checkpoint::Options::new(&a.container, Location::Dir("<a private directory in the store>".into()))
     };
-    let resumed = crate::ops::restore::run(g, &back);
+    let (text, json, refusal) = checkpoint::preview(session, &cp)?;
+    let argv = remote_argv(a);
+    let text = format!(
+        "migrate of {} to {}:\n{text}  then streamed ({}{}) to: {}\n  (the destination is not contacted by --dry-run: whether it has the image and trusts this host's key is not checked)\n",
+        a.container,
+        a.dest,
+        a.compress.name(),
+        if a.with_image { ", with the image" } else { "" },
+        argv.join(" ")
+    );
+    Ok((text, serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv }), refusal))
+}
+
+/// After a failed migrate: the source restored here from the checkpoint.
+fn resume(session: &Session, id: &str, name: &str, tmp: &Temp, e: Error, dest: &str) -> Error {
+    let out = &session.out;
+    out.warn(format!("{e}; restoring {name} here from the same checkpoint"));
+    let back = restore::Options { container: id.to_string(), from: Location::Dir(tmp.path()), ..Default::default() };
+    let resumed = restore::run(session, &back).map(|_| ());
     if resumed.is_ok() {
         out.step(format!("{name} runs here again, from the checkpoint"));
     }
@@ -642,7 +742,7 @@ mod tests {
 
     #[test]
     fn the_destination_runs_restore_import_from_stdin() {
-        let a = MigrateArgs {
+        let a = MigrateOptions {
             container: "web".into(),
             dest: "hostb".into(),
             transport: vec!["ssh".into(), "-o".into(), "BatchMode=yes".into()],
@@ -651,6 +751,7 @@ mod tests {
             compress: Compression::Zstd,
             ignore_volumes: false,
             with_image: false,
+            dry_run: false,
         };
         assert_eq!(
             remote_argv(&a).join(" "),

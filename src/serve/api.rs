@@ -90,10 +90,6 @@ pub fn from_error(e: &Error) -> Reply<'static> {
     Reply::Json(s, error_json(s, &e.to_string(), &e.hint().unwrap_or_default()))
 }
 
-fn not_wired(n: ops::NotWired) -> Reply<'static> {
-    Reply::Json(501, json!({ "status": 501, "error": n.error, "hint": "", "needs": n.needs }))
-}
-
 /// The JSON body of a POST: typed, bounded, and an object.
 fn json_body(req: &Request, body: &mut dyn Read) -> Result<Value, Reply<'static>> {
     let ct = req.header("content-type").unwrap_or("");
@@ -217,7 +213,8 @@ pub fn handle<'a>(app: &'a App, req: &Request, body: &mut dyn Read) -> Reply<'a>
 }
 
 fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) -> Reply<'a> {
-    let g = &app.g;
+    let s = app.session();
+    let g = &s;
     match route {
         Route::Index => index(app),
         Route::Asset(a) => {
@@ -260,7 +257,7 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
             // stream can tell the client something went wrong.
             if let Err(e) = ops::valid("container name", &container)
                 .and_then(|()| ops::valid("checkpoint name", &name))
-                .and_then(|()| crate::store::find(&ops::store_root(g), &container, Some(&name)).map(|_| ()))
+                .and_then(|()| g.store.find(&container, Some(&name)).map(|_| ()))
             {
                 return from_error(&e);
             }
@@ -268,14 +265,21 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
             Reply::Stream {
                 content_type: "application/octet-stream",
                 filename,
-                write: Box::new(move |w| ops::export(g, &container, &name, c, w).map(|_| ())),
+                write: Box::new(move |w| ops::export(&app.session(), &container, &name, c, w).map(|_| ())),
             }
         }
         Route::RestorePlan { container, name } => {
-            let o = ops::RestoreOpts { name: req.param("name"), ..Default::default() };
+            let on = |k: &str| req.param(k).is_some_and(|v| v == "1" || v == "true");
+            let o = ops::RestoreOpts {
+                name: req.param("name").filter(|n| !n.is_empty()),
+                publish: req.param("publish").unwrap_or_default().split([',', ' ']).map(str::to_string).collect(),
+                trust: on("trust"),
+                allow_host_access: on("allow_host_access"),
+                unpause: on("unpause"),
+            };
             match ops::restore_plan(g, &container, &name, &o) {
                 Ok(v) => Reply::Json(200, v),
-                Err(n) => not_wired(n),
+                Err(e) => from_error(&e),
             }
         }
         Route::Diff => {
@@ -304,10 +308,13 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
             None => refuse(404, "no such job"),
         },
         Route::Events => Reply::Events,
-        Route::Cancel(id) => match ops::cancel(id) {
-            Ok(()) => Reply::Json(200, json!({})),
-            Err(n) => not_wired(n),
-        },
+        Route::Cancel(id) => {
+            if app.jobs.cancel(id) {
+                Reply::Json(202, json!({ "cancelled": id }))
+            } else {
+                refuse(409, "no such running operation")
+            }
+        }
         Route::Delete { container, name } => {
             let r = ops::delete(g, &container, &name);
             app.cache.invalidate();
@@ -358,17 +365,17 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
                 Ok(x) => x,
                 Err(r) => return r,
             };
-            let prepared = ops::container_name(&container).and_then(|c| Ok((c, ops::checkpoint_name(&o)?)));
+            let prepared = ops::container_name(g, &container).and_then(|c| Ok((c, ops::checkpoint_name(&o)?)));
             let (cname, name) = match prepared {
                 Ok(x) => x,
                 Err(e) => return from_error(&e),
             };
             let probe = Box::new(ops::checkpoint_probe(g, &cname, &name));
-            let (g2, cache) = (g.clone(), Arc::clone(&app.cache));
+            let (parts, cache) = (app.parts(), Arc::clone(&app.cache));
             let what = format!("{cname} → {cname}/{name}");
             let n2 = name.clone();
-            start_job(app, "checkpoint", &cname, what, Some(probe), move || {
-                let r = ops::checkpoint(&g2, &container, &n2, &o);
+            start_job(app, "checkpoint", &cname, what, Some(probe), move |out, cancel| {
+                let r = ops::checkpoint(&parts.session(out, cancel), &container, &n2, &o);
                 cache.invalidate();
                 r
             })
@@ -404,10 +411,10 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
             // The container a restore changes: the clone's name, else the
             // checkpoint's own.
             let target = o.name.clone().unwrap_or_else(|| container.clone());
-            let (g2, cache) = (g.clone(), Arc::clone(&app.cache));
+            let (parts, cache) = (app.parts(), Arc::clone(&app.cache));
             let what = format!("{container}/{name} → {target}");
-            start_job(app, "restore", &target, what, None, move || {
-                let r = ops::restore(&g2, &container, &name, &o);
+            start_job(app, "restore", &target, what, None, move |out, cancel| {
+                let r = ops::restore(&parts.session(out, cancel), &container, &name, &o);
                 cache.invalidate();
                 r
             })
@@ -429,11 +436,11 @@ fn dispatch<'a>(app: &'a App, req: &Request, route: Route, body: &mut dyn Read) 
             if !ops::valid_dest(&dest) {
                 return refuse(400, "invalid destination: a host name, user@host or an address");
             }
-            let (g2, cache, transport) = (g.clone(), Arc::clone(&app.cache), app.cfg.transport.clone());
+            let (parts, cache, transport) = (app.parts(), Arc::clone(&app.cache), app.cfg.transport.clone());
             let what = format!("{container} → {dest}");
             let c2 = container.clone();
-            start_job(app, "migrate", &container, what, None, move || {
-                let r = ops::migrate(&g2, &c2, &dest, &transport, name.as_deref());
+            start_job(app, "migrate", &container, what, None, move |out, cancel| {
+                let r = ops::migrate(&parts.session(out, cancel), &c2, &dest, &transport, name.as_deref());
                 cache.invalidate();
                 r
             })
@@ -447,7 +454,7 @@ fn start_job<'a>(
     container: &str,
     what: String,
     probe: Option<super::jobs::Probe>,
-    work: impl FnOnce() -> crate::error::Result<Value> + Send + 'static,
+    work: impl FnOnce(crate::report::Out, crate::session::Cancel) -> crate::error::Result<Value> + Send + 'static,
 ) -> Reply<'a> {
     match app.jobs.start(kind, container, what, probe, work) {
         Ok(id) => Reply::Json(202, json!({ "job": id })),
@@ -477,7 +484,7 @@ fn upload<'a>(app: &'a App, req: &Request, body: &mut dyn Read) -> Reply<'a> {
         );
     }
     let name = req.param("name").filter(|s| !s.is_empty());
-    let r = ops::import(&app.g, body, name.as_deref());
+    let r = ops::import(&app.session(), body, name.as_deref());
     app.cache.invalidate();
     match r {
         Ok(v) => Reply::Json(201, v),

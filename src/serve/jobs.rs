@@ -1,14 +1,16 @@
 //! Long operations started from the page (checkpoint, restore, migrate):
-//! each runs on a thread of its own, outside the HTTP workers, and leaves a
-//! record the page follows through `/api/jobs` and the event stream. Two
-//! operations on one container are refused here, before the container lock
-//! of the operation itself would refuse the second; at most `max` run at
-//! once. On stop the server waits for every job: a SIGINT/SIGTERM stays
-//! pending (it is blocked in every thread), the operations see it between
-//! steps and roll back exactly as the CLI's do.
+//! each runs on a thread of its own, outside the HTTP workers, with its own
+//! `Out` (its steps land in its record, and on the server's stderr) and its
+//! own `Cancel` flag (the page's cancel, or the server's stop: the
+//! operation sees it between steps and rolls back as the CLI's does on
+//! Ctrl-C), and leaves a record the page follows through `/api/jobs` and
+//! the event stream. Two operations on one container are refused here,
+//! before the container lock of the operation itself would refuse the
+//! second; at most `max` run at once. On stop the server cancels every job
+//! and waits for it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::report::{Event, Out, Report};
+use crate::session::Cancel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,7 +57,14 @@ pub struct Job {
     /// Bytes written so far (the checkpoint's images as they grow), and
     /// the rate, when the operation can be watched.
     pub bytes: u64,
+    /// Bytes expected, when the operation says (0: unknown).
+    pub expected: u64,
     pub rate_mib_s: f64,
+    /// The step it is at, and the last steps it reported.
+    pub step: String,
+    pub steps: Vec<String>,
+    /// Cancelled (from the page, or by the server's stop).
+    pub cancelled: bool,
     pub result: Value,
     pub failure: Option<Failure>,
     #[serde(skip)]
@@ -65,6 +76,48 @@ pub type Probe = Box<dyn Fn() -> u64 + Send + Sync>;
 struct Entry {
     job: Job,
     probe: Option<Probe>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The steps most kept per job.
+const STEPS: usize = 30;
+
+/// A job's `Report`: its events into its record (and its steps on stderr,
+/// the server's log).
+struct JobReport {
+    jobs: Weak<Jobs>,
+    id: u64,
+}
+
+impl Report for JobReport {
+    fn event(&self, e: &Event<'_>) {
+        let Some(jobs) = self.jobs.upgrade() else { return };
+        match e {
+            Event::Step(m) => eprintln!("docker-cr serve: job {}: {m}", self.id),
+            Event::Warn(m) => eprintln!("docker-cr serve: job {}: warning: {m}", self.id),
+            _ => {}
+        }
+        let mut l = jobs.lock();
+        if let Some(en) = l.iter_mut().find(|en| en.job.id == self.id) {
+            match e {
+                Event::Step(m) | Event::Warn(m) => {
+                    let m = if matches!(e, Event::Warn(_)) { format!("warning: {m}") } else { m.to_string() };
+                    en.job.step = m.clone();
+                    en.job.steps.push(m);
+                    if en.job.steps.len() > STEPS {
+                        en.job.steps.remove(0);
+                    }
+                }
+                Event::Progress { done, expected, .. } => {
+                    en.job.bytes = en.job.bytes.max(*done);
+                    en.job.expected = *expected;
+                }
+                Event::ProgressEnd => {}
+            }
+        }
+        drop(l);
+        jobs.generation.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub struct Jobs {
@@ -111,8 +164,9 @@ impl Jobs {
         container: &str,
         what: String,
         probe: Option<Probe>,
-        work: impl FnOnce() -> Result<Value, Error> + Send + 'static,
+        work: impl FnOnce(Out, Cancel) -> Result<Value, Error> + Send + 'static,
     ) -> Result<u64, Refused> {
+        let cancel = Arc::new(AtomicBool::new(false));
         let id = {
             let mut l = self.lock();
             let running: Vec<&Entry> = l.iter().filter(|e| e.job.state == State::Running).collect();
@@ -137,12 +191,17 @@ impl Jobs {
                     started_unix,
                     elapsed_ms: 0,
                     bytes: 0,
+                    expected: 0,
                     rate_mib_s: 0.0,
+                    step: String::new(),
+                    steps: Vec::new(),
+                    cancelled: false,
                     result: Value::Null,
                     failure: None,
                     t0: Some(Instant::now()),
                 },
                 probe,
+                cancel: Arc::clone(&cancel),
             });
             // Forget the oldest finished ones.
             while l.len() > self.keep {
@@ -157,8 +216,9 @@ impl Jobs {
         };
         self.generation.fetch_add(1, Ordering::Relaxed);
         let me = Arc::clone(self);
+        let out = Out::new(Arc::new(JobReport { jobs: Arc::downgrade(self), id }), false);
         let t = std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
-            let r = work();
+            let r = work(out, Cancel::Flag(cancel));
             me.finish(id, r);
         });
         match t {
@@ -227,6 +287,25 @@ impl Jobs {
         self.lock().iter().find(|e| e.job.state == State::Running && e.job.container == container).map(|e| e.job.id)
     }
 
+    /// Asks a running job to stop; false if there is no such running job.
+    pub fn cancel(&self, id: u64) -> bool {
+        let mut l = self.lock();
+        let Some(e) = l.iter_mut().find(|e| e.job.id == id && e.job.state == State::Running) else { return false };
+        e.cancel.store(true, Ordering::SeqCst);
+        e.job.cancelled = true;
+        drop(l);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Asks every running job to stop (the server is stopping).
+    pub fn cancel_all(&self) {
+        let ids: Vec<u64> = self.lock().iter().filter(|e| e.job.state == State::Running).map(|e| e.job.id).collect();
+        for id in ids {
+            self.cancel(id);
+        }
+    }
+
     /// Waits for every job thread (at stop).
     pub fn join_all(&self) {
         let hs: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
@@ -260,7 +339,8 @@ mod tests {
         let (tx, rx) = mpsc::channel::<()>();
         let rx = Arc::new(Mutex::new(rx));
         let hold = |rx: Arc<Mutex<mpsc::Receiver<()>>>| {
-            move || {
+            move |out: Out, _c: Cancel| {
+                out.step("holding");
                 let _ = rx.lock().unwrap().recv();
                 Ok(serde_json::json!({"ok": true}))
             }
@@ -279,8 +359,9 @@ mod tests {
         jobs.join_all();
         assert_eq!(jobs.running(), 0);
         assert_eq!(jobs.get(a).unwrap().state, State::Done);
+        assert_eq!(jobs.get(a).unwrap().steps, vec!["holding"], "its steps are in its record");
         let f = jobs
-            .start("restore", "web", "y".into(), None, || {
+            .start("restore", "web", "y".into(), None, |_, _| {
                 Err(Error::container("no such container: web", "check the name"))
             })
             .unwrap();
@@ -298,5 +379,24 @@ mod tests {
         assert_eq!(v[0]["failure"]["exit_code"], 4);
         assert!(v[0].get("t0").is_none());
         assert_eq!(v[1]["result"]["ok"], true);
+    }
+
+    #[test]
+    fn a_job_is_cancelled_by_its_flag() {
+        let jobs = Jobs::new(2);
+        let id = jobs
+            .start("checkpoint", "web", "x".into(), None, |_, c: Cancel| {
+                while !c.is_set() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                c.check().map(|()| Value::Null)
+            })
+            .unwrap();
+        assert!(jobs.cancel(id));
+        jobs.join_all();
+        let j = jobs.get(id).unwrap();
+        assert!(j.cancelled && j.state == State::Failed);
+        assert_eq!(j.failure.unwrap().exit_code, 130);
+        assert!(!jobs.cancel(id), "it is no longer running");
     }
 }

@@ -185,7 +185,11 @@ impl Default for Cache {
 }
 
 pub struct App {
-    pub g: Global,
+    /// What every request's `Session` is made of (decided at start, as the
+    /// CLI decides it once per command).
+    pub criu_bin: std::path::PathBuf,
+    pub store: crate::store::Store,
+    pub keys: crate::model::trust::KeyDir,
     pub cfg: Config,
     pub secrets: auth::Secrets,
     pub origins: auth::Origins,
@@ -200,8 +204,36 @@ pub struct App {
 }
 
 impl App {
+    /// The session of a request: nothing reported, never cancelled (a
+    /// request's work is short; long work is a job).
+    pub fn session(&self) -> crate::session::Session {
+        let out = crate::report::Out::new(std::sync::Arc::new(crate::report::Silent), true);
+        self.job_session(out, crate::session::Cancel::Flag(Arc::new(AtomicBool::new(false))))
+    }
+    /// The session of a job: its own report and cancel flag.
+    pub fn job_session(&self, out: crate::report::Out, cancel: crate::session::Cancel) -> crate::session::Session {
+        self.parts().session(out, cancel)
+    }
+    /// What a job's thread takes along to make its session.
+    pub fn parts(&self) -> Parts {
+        Parts { criu_bin: self.criu_bin.clone(), store: self.store.clone(), keys: self.keys.clone() }
+    }
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// A session's makings, for a job's thread.
+#[derive(Clone)]
+pub struct Parts {
+    criu_bin: std::path::PathBuf,
+    store: crate::store::Store,
+    keys: crate::model::trust::KeyDir,
+}
+
+impl Parts {
+    pub fn session(self, out: crate::report::Out, cancel: crate::session::Cancel) -> crate::session::Session {
+        crate::session::Session::new(self.criu_bin, self.store, self.keys, out, cancel)
     }
 }
 
@@ -443,8 +475,8 @@ fn worker(
 fn fingerprints(app: &App) -> (u64, u64) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let root = ops::store_root(&app.g);
-    for c in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+    let root = &app.store.root;
+    for c in std::fs::read_dir(root).into_iter().flatten().flatten() {
         c.file_name().hash(&mut h);
         let mut names: Vec<_> =
             std::fs::read_dir(c.path()).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
@@ -544,7 +576,12 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
     let threads = cfg.threads.max(1);
     let max_conns = cfg.max_connections.max(threads);
     let app = Arc::new(App {
-        g: g.clone(),
+        criu_bin: g.criu.clone(),
+        store: crate::store::Store::new(crate::store::root(
+            g.store.as_deref(),
+            std::env::var_os("DOCKER_CR_STORE").as_deref(),
+        )),
+        keys: crate::model::trust::KeyDir::from_env(),
         jobs: jobs::Jobs::new(cfg.max_jobs.max(1)),
         cfg,
         secrets,
@@ -580,6 +617,9 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
     };
     gate::run(&app, &listener, &tx, &back_rx, &wake_r, max_conns);
     let running = app.jobs.running();
+    // Every running operation rolls back at its next step, as the CLI's
+    // do on Ctrl-C.
+    app.jobs.cancel_all();
     eprintln!(
         "docker-cr serve: stopping: no new connections; waiting for {running} running operation(s), which roll back if they are mid-way"
     );

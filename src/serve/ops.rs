@@ -1,49 +1,26 @@
 //! The adapter between `serve`'s handlers and the operations: one function
-//! per action, taking plain values (container, name, options), so that the
-//! handlers never see the CLI's argument types. Today most are written
-//! over the existing library; where an operation only exists as a CLI
-//! command (`checkpoint`, `restore`, `migrate`) its arguments are filled in
-//! here, and only here, until the operations take `Options` and a
-//! `Session` (architecture-review §5): then each body becomes one call.
-//! What needs that restructuring (a restore's plan, cancelling a job,
-//! progress events) answers `NotWired` (HTTP 501), naming what it waits for.
+//! per action, taking a `Session` (the server's store, keys and CRIU; a
+//! job's own `Out` and `Cancel` for the long ones) and plain values
+//! (container, name, options), so that the handlers never see an
+//! operation's types.
 
 use std::fs;
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::{CheckpointArgs, Global, MigrateArgs, Publish, RestoreArgs, Where};
-use crate::engine::docker::{self, Engine};
+use crate::engine::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::formats::archive::{self, Compression};
 use crate::host::check;
+use crate::model::container::Publish;
 use crate::model::manifest as mf;
-use crate::ops::{catalog, inspect};
+use crate::ops::{catalog, checkpoint as cp, inspect, restore as rs, transfer};
 use crate::serve::diff::{self, FileEntry, Side};
-use crate::store::{self, Entry};
-
-/// An action whose operation is not restructured yet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NotWired {
-    pub error: String,
-    pub needs: &'static str,
-}
-
-fn not_wired(what: &str, needs: &'static str) -> NotWired {
-    NotWired { error: format!("{what} is not wired yet in docker-cr serve; use the command line for now"), needs }
-}
-
-pub fn store_root(g: &Global) -> PathBuf {
-    catalog::store_root(g)
-}
-
-fn engine() -> Result<Engine> {
-    Engine::connect(&docker::socket()?)
-}
+use crate::session::Session;
+use crate::store::{self, Entry, Location};
 
 /// A name from a URL or a form: the store's rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*).
 pub fn valid(what: &str, n: &str) -> Result<()> {
@@ -55,8 +32,8 @@ pub fn valid(what: &str, n: &str) -> Result<()> {
 }
 
 /// `check`'s items, without its repairs (a job of ours may be running).
-pub fn host(g: &Global) -> Vec<check::Item> {
-    check::items(g, false)
+pub fn host(s: &Session) -> Vec<check::Item> {
+    check::items(s, false)
 }
 
 /// One container, as the page lists it.
@@ -105,10 +82,10 @@ pub fn container_row(summary: &Value, inspected: Option<&Value>, storage: &str, 
     }
 }
 
-pub fn containers(g: &Global) -> Result<Vec<ContainerRow>> {
-    let en = engine()?;
+pub fn containers(s: &Session) -> Result<Vec<ContainerRow>> {
+    let en = s.engine()?;
     let storage = en.info()?.get("Driver").and_then(Value::as_str).unwrap_or("").to_string();
-    let stored = store::scan(&store_root(g)).unwrap_or_default();
+    let stored = s.store.scan().unwrap_or_default();
     let mut rows: Vec<ContainerRow> = en
         .all()?
         .iter()
@@ -123,24 +100,24 @@ pub fn containers(g: &Global) -> Result<Vec<ContainerRow>> {
 }
 
 /// The store, as `ls --format json`.
-pub fn checkpoints(g: &Global) -> Result<Vec<catalog::Row>> {
-    Ok(catalog::rows(g, &store::scan(&store_root(g))?))
+pub fn checkpoints(s: &Session) -> Result<Vec<catalog::Row>> {
+    Ok(catalog::rows(s, &s.store.scan()?))
 }
 
-fn entry(g: &Global, container: &str, name: &str) -> Result<Entry> {
+pub fn entry(s: &Session, container: &str, name: &str) -> Result<Entry> {
     valid("container name", container)?;
     valid("checkpoint name", name)?;
-    store::find(&store_root(g), container, Some(name))
+    s.store.find(container, Some(name))
 }
 
 /// `inspect --format json` of one checkpoint, with the tree as lines and
 /// its row of `ls` (restorable here, or why not).
-pub fn details(g: &Global, container: &str, name: &str) -> Result<Value> {
-    let e = entry(g, container, name)?;
-    let (mut r, procs) = inspect::details(&e.path)?;
+pub fn details(s: &Session, container: &str, name: &str) -> Result<Value> {
+    let e = entry(s, container, name)?;
+    let (mut r, procs) = inspect::details(&e.path, &s.keys)?;
     r["tree"] = json!(inspect::tree_lines(&procs));
     r["reference"] = json!(e.reference());
-    r["row"] = serde_json::to_value(catalog::rows(g, std::slice::from_ref(&e))).unwrap_or_default()[0].take();
+    r["row"] = serde_json::to_value(catalog::rows(s, std::slice::from_ref(&e))).unwrap_or_default()[0].take();
     r["has_log"] = json!(e.path.join(mf::DUMP_LOG).is_file());
     Ok(r)
 }
@@ -149,8 +126,8 @@ pub fn details(g: &Global, container: &str, name: &str) -> Result<Value> {
 pub const LOG_TAIL: u64 = 2 << 20;
 
 /// The end of CRIU's dump log (read beneath the checkpoint, no links).
-pub fn log(g: &Global, container: &str, name: &str) -> Result<String> {
-    let e = entry(g, container, name)?;
+pub fn log(s: &Session, container: &str, name: &str) -> Result<String> {
+    let e = entry(s, container, name)?;
     let root = fs::File::open(&e.path).at("open", &e.path)?;
     let path = e.path.join(mf::DUMP_LOG);
     let mut f = match mf::open_beneath(&root, Path::new(mf::DUMP_LOG)) {
@@ -210,11 +187,11 @@ fn rootfs_entries(dir: &Path) -> Result<(Vec<FileEntry>, bool)> {
 }
 
 /// One side of a comparison, read from the store (`CONTAINER/NAME`).
-pub fn diff_side(g: &Global, reference: &str) -> Result<Side> {
+pub fn diff_side(s: &Session, reference: &str) -> Result<Side> {
     let (c, n) = reference
         .split_once('/')
         .ok_or_else(|| Error::Usage(format!("'{reference}' is not CONTAINER/NAME as the list shows it")))?;
-    let e = entry(g, c, n)?;
+    let e = entry(s, c, n)?;
     let manifest = mf::read(&e.path)?;
     let procs = inspect::processes(&e.path)?;
     let tcp = inspect::tcp_sockets(&e.path)?;
@@ -222,13 +199,13 @@ pub fn diff_side(g: &Global, reference: &str) -> Result<Side> {
     Ok(Side { reference: e.reference(), manifest, procs, tcp, files, files_truncated })
 }
 
-pub fn diff(g: &Global, a: &str, b: &str) -> Result<diff::Diff> {
-    Ok(diff::diff(&diff_side(g, a)?, &diff_side(g, b)?))
+pub fn diff(s: &Session, a: &str, b: &str) -> Result<diff::Diff> {
+    Ok(diff::diff(&diff_side(s, a)?, &diff_side(s, b)?))
 }
 
 /// `rm CONTAINER/NAME`.
-pub fn delete(g: &Global, container: &str, name: &str) -> Result<()> {
-    store::remove(&entry(g, container, name)?)
+pub fn delete(s: &Session, container: &str, name: &str) -> Result<()> {
+    store::remove(&entry(s, container, name)?)
 }
 
 fn now() -> u64 {
@@ -237,7 +214,7 @@ fn now() -> u64 {
 
 /// What `prune` selects: the same plan the CLI computes.
 pub fn prune_plan(
-    g: &Global,
+    s: &Session,
     container: Option<&str>,
     keep: Option<usize>,
     older_than: Option<u64>,
@@ -248,7 +225,7 @@ pub fn prune_plan(
     if let Some(c) = container {
         valid("container name", c)?;
     }
-    let all = store::scan(&store_root(g))?;
+    let all = s.store.scan()?;
     let mine: Vec<Entry> = match container {
         Some(c) => store::of(&all, c).into_iter().cloned().collect(),
         None => all,
@@ -260,9 +237,9 @@ pub fn prune_plan(
 pub type Pruned = (Vec<String>, Vec<(String, String)>);
 
 /// Prune: what was removed, and what could not be (with why).
-pub fn prune(g: &Global, container: Option<&str>, keep: Option<usize>, older_than: Option<u64>) -> Result<Pruned> {
+pub fn prune(s: &Session, container: Option<&str>, keep: Option<usize>, older_than: Option<u64>) -> Result<Pruned> {
     let (mut done, mut failed) = (Vec::new(), Vec::new());
-    for e in prune_plan(g, container, keep, older_than)? {
+    for e in prune_plan(s, container, keep, older_than)? {
         match store::remove(&e) {
             Ok(()) => done.push(e.reference()),
             Err(err) => failed.push((e.reference(), err.to_string())),
@@ -276,13 +253,13 @@ pub fn prune(g: &Global, container: Option<&str>, keep: Option<usize>, older_tha
 /// ops::transfer). The checkpoint is held shared meanwhile, so `rm` and
 /// `prune` leave it alone; nothing is written anywhere but `out`.
 pub fn export(
-    g: &Global,
+    s: &Session,
     container: &str,
     name: &str,
     c: Compression,
     out: impl Write,
 ) -> Result<archive::ExportStats> {
-    let e = entry(g, container, name)?;
+    let e = entry(s, container, name)?;
     let _held = store::hold_shared(&e.path)?;
     archive::export(&e.path, out, c, &archive::Extras::default())
 }
@@ -297,42 +274,30 @@ pub fn archive_name(container: &str, name: &str, c: Compression) -> String {
     format!("{container}-{name}{ext}")
 }
 
-/// A private directory beside the store's checkpoints for one upload,
-/// removed when dropped: nothing of a failed or cut upload stays.
-struct Staging(PathBuf);
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Imports an archive (`input`, the request body) into the store: built in
 /// a hidden directory of the store, every file checked against the
 /// manifest and synced (`archive::import`, `Finish::Keep`, as
 /// `docker-cr import` does), then renamed to CONTAINER/NAME. Any failure,
 /// a client that goes away included, leaves nothing. Trust is judged when
 /// it is restored, as for any checkpoint; the answer says its provenance.
-pub fn import(g: &Global, input: impl Read, name: Option<&str>) -> Result<Value> {
+pub fn import(s: &Session, input: impl Read, name: Option<&str>) -> Result<Value> {
     if let Some(n) = name {
         valid("checkpoint name", n)?;
     }
-    let root = store_root(g);
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(&root).at("create", &root)?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let stage = Staging(root.join(format!(".upload-{}-{nanos}", std::process::id())));
-    fs::DirBuilder::new().mode(0o700).create(&stage.0).at("create", &stage.0)?;
-    let dir = stage.0.join("checkpoint");
+    // A private directory of the store, removed when dropped: nothing of a
+    // failed or cut upload stays.
+    let stage = s.store.temp("upload")?;
+    let dir = stage.path();
     let imp = archive::import(input, "uploaded", &dir, archive::Finish::Keep)?;
     let m = match imp.manifest {
         Some(m) => m,
         None => mf::read(&dir)?,
     };
     let container = if store::valid_name(&m.container.name) { m.container.name.clone() } else { "imported".into() };
-    let dest = store::new_path(&root, &container, name, u128::from(m.created) * 1000)?;
+    let dest = s.store.new_path(&container, name, u128::from(m.created) * 1000)?;
     mf::rename_noreplace(&dir, &dest).map_err(|e| e.step("storing the uploaded checkpoint"))?;
-    let e = store::find(&root, &container, dest.file_name().and_then(|n| n.to_str()))?;
-    let row = catalog::rows(g, std::slice::from_ref(&e));
+    let e = s.store.find(&container, dest.file_name().and_then(|n| n.to_str()))?;
+    let row = catalog::rows(s, std::slice::from_ref(&e));
     Ok(json!({
         "reference": e.reference(),
         "files": imp.files,
@@ -361,9 +326,10 @@ impl Default for CheckpointOpts {
 
 /// The container's name as the store files it (the engine's, not the
 /// argument, which may be an ID).
-pub fn container_name(container: &str) -> Result<String> {
+pub fn container_name(s: &Session, container: &str) -> Result<String> {
     valid("container name", container)?;
-    let c = engine()?
+    let c = s
+        .engine()?
         .inspect(container)?
         .ok_or_else(|| Error::container(format!("no such container: {container}"), "reload the list"))?;
     Ok(c["Name"].as_str().unwrap_or(container).trim_start_matches('/').to_string())
@@ -383,34 +349,24 @@ pub fn checkpoint_name(o: &CheckpointOpts) -> Result<String> {
 
 /// Bytes written so far by a checkpoint of `container` named `name`: its
 /// partial directory as CRIU fills it.
-pub fn checkpoint_probe(g: &Global, container: &str, name: &str) -> impl Fn() -> u64 + Send + Sync {
-    let partial = store_root(g).join(container).join(format!(".{name}.partial"));
+pub fn checkpoint_probe(s: &Session, container: &str, name: &str) -> impl Fn() -> u64 + Send + Sync {
+    let partial = s.store.root.join(container).join(format!(".{name}.partial"));
     move || crate::host::dir_size(&partial) + crate::host::dir_size(&partial.join(mf::IMAGES))
 }
 
-/// Checkpoint into the store. Waits for `ops::checkpoint::Options` to drop
-/// the CheckpointArgs below; its progress goes to the server's stderr
-/// until the `Report` trait carries it here.
-pub fn checkpoint(g: &Global, container: &str, name: &str, o: &CheckpointOpts) -> Result<Value> {
-    let args = CheckpointArgs {
-        container: container.to_string(),
-        to: Where::Store(Some(name.to_string())),
-        export: None,
-        compress: Compression::Zstd,
-        ignore_volumes: false,
-        with_image: false,
+/// Checkpoint into the store (`checkpoint CONTAINER NAME`).
+pub fn checkpoint(s: &Session, container: &str, name: &str, o: &CheckpointOpts) -> Result<Value> {
+    let a = cp::Options {
         stop: o.stop,
         tcp_established: o.tcp_established,
         ext_unix_sk: o.ext_unix_sk,
         file_locks: o.file_locks,
-        all: false,
-        jobs: 1,
-        json: false,
+        ..cp::Options::new(container, Location::Store(Some(name.to_string())))
     };
-    let out = crate::ops::checkpoint::run_one(g, &args)?;
+    let out = cp::run(s, &a)?;
     Ok(json!({
         "reference": format!("{}/{}", out.manifest.container.name, name),
-        "statistics": crate::ops::checkpoint::stats_json(&out),
+        "statistics": cp::stats_json(&out),
     }))
 }
 
@@ -432,48 +388,37 @@ fn publish_specs(p: &[String]) -> Result<Vec<Publish>> {
         .collect()
 }
 
-/// Restore a checkpoint of the store, as itself or (a name) as a clone.
-pub fn restore(g: &Global, container: &str, name: &str, o: &RestoreOpts) -> Result<Value> {
-    let e = entry(g, container, name)?;
+fn restore_options(e: &Entry, o: &RestoreOpts) -> Result<rs::Options> {
     if let Some(n) = &o.name {
         valid("container name", n)?;
     }
-    let args = RestoreArgs {
+    Ok(rs::Options {
         container: e.container.clone(),
-        from: Where::Dir(e.path.clone()),
-        import: None,
-        ignore_volumes: false,
+        from: Location::Store(Some(e.name.clone())),
         name: o.name.clone(),
         publish: publish_specs(&o.publish)?,
         trust: o.trust,
-        trust_keys: Vec::new(),
         allow_host_access: o.allow_host_access,
         unpause: o.unpause,
-        all: false,
-        jobs: 1,
-        json: false,
-    };
-    let out = crate::ops::restore::run_one(g, &args)?;
-    Ok(json!({ "container": out.name, "statistics": crate::ops::restore::stats_json(&out) }))
+        ..rs::Options::default()
+    })
 }
 
-/// The plan a restore would follow (`restore --dry-run`): needs
-/// `ops::restore::plan(&Checkpoint, &Options, &Facts) -> Plan`.
-pub fn restore_plan(
-    _g: &Global,
-    container: &str,
-    name: &str,
-    _o: &RestoreOpts,
-) -> std::result::Result<Value, NotWired> {
-    Err(not_wired(
-        &format!("the restore plan of {container}/{name}"),
-        "ops::restore::plan(&Checkpoint, &Options, &Facts) -> Plan (restore --dry-run)",
-    ))
+/// Restore a checkpoint of the store, as itself or (a name) as a clone.
+pub fn restore(s: &Session, container: &str, name: &str, o: &RestoreOpts) -> Result<Value> {
+    let e = entry(s, container, name)?;
+    let out = rs::run(s, &restore_options(&e, o)?)?;
+    Ok(json!({ "container": out.name, "statistics": rs::stats_json(&out) }))
 }
 
-/// Stopping a running job: needs the `Cancel` token of the `Session`.
-pub fn cancel(_job: u64) -> std::result::Result<(), NotWired> {
-    Err(not_wired("cancelling an operation", "Session::cancel (host::signals::Cancel per operation)"))
+/// The plan the same restore would follow (`restore --dry-run`): in
+/// words, as JSON, and the refusal the real run would make, if any.
+pub fn restore_plan(s: &Session, container: &str, name: &str, o: &RestoreOpts) -> Result<Value> {
+    let e = entry(s, container, name)?;
+    let (text, plan, refusal) = rs::preview(s, &restore_options(&e, o)?)?;
+    let refusal = refusal
+        .map(|r| json!({"error": r.to_string(), "hint": r.hint().unwrap_or_default(), "exit_code": r.exit_code()}));
+    Ok(json!({ "text": text, "plan": plan, "refusal": refusal }))
 }
 
 /// A destination a transport may be given: a host name, user@host, an
@@ -487,7 +432,7 @@ pub fn valid_dest(d: &str) -> bool {
 
 /// `migrate CONTAINER DEST` through the transport the server was started
 /// with (ssh by default), as the CLI runs it.
-pub fn migrate(g: &Global, container: &str, dest: &str, transport: &[String], name: Option<&str>) -> Result<Value> {
+pub fn migrate(s: &Session, container: &str, dest: &str, transport: &[String], name: Option<&str>) -> Result<Value> {
     valid("container name", container)?;
     if !valid_dest(dest) {
         return Err(Error::Usage(format!("invalid destination '{dest}': a host name, user@host or an address")));
@@ -495,7 +440,7 @@ pub fn migrate(g: &Global, container: &str, dest: &str, transport: &[String], na
     if let Some(n) = name {
         valid("container name", n)?;
     }
-    let a = MigrateArgs {
+    let a = transfer::MigrateOptions {
         container: container.to_string(),
         dest: dest.to_string(),
         transport: transport.to_vec(),
@@ -504,8 +449,9 @@ pub fn migrate(g: &Global, container: &str, dest: &str, transport: &[String], na
         compress: Compression::Zstd,
         ignore_volumes: false,
         with_image: false,
+        dry_run: false,
     };
-    crate::ops::transfer::migrate(g, &a)?;
+    transfer::migrate(s, &a)?;
     Ok(json!({ "migrated": container, "to": dest }))
 }
 
@@ -546,12 +492,5 @@ mod tests {
         assert!(publish_specs(&["x:y".into()]).is_err());
         assert!(checkpoint_name(&CheckpointOpts { name: Some("../x".into()), ..Default::default() }).is_err());
         assert!(checkpoint_name(&CheckpointOpts::default()).unwrap().ends_with('Z'));
-    }
-
-    #[test]
-    fn not_wired_says_what_it_waits_for() {
-        let e = restore_plan(&Global::default(), "web", "cp", &RestoreOpts::default()).unwrap_err();
-        assert!(e.error.contains("not wired yet") && e.needs.contains("ops::restore::plan"));
-        assert!(cancel(1).unwrap_err().needs.contains("Cancel"));
     }
 }

@@ -11,7 +11,7 @@
 //! GET  /api/checkpoints/C/N                inspect: process tree, sockets, timings, stats
 //! GET  /api/checkpoints/C/N/log            CRIU's dump log
 //! GET  /api/checkpoints/C/N/archive        the archive, streamed (?compress=zstd|gzip|none)
-//! GET  /api/checkpoints/C/N/restore-plan   what a restore would do (?name=&publish=)
+//! GET  /api/checkpoints/C/N/restore-plan   restore --dry-run (?name=&publish=&trust=&allow_host_access=&unpause=)
 //! GET  /api/diff?a=C/N&b=C/N               two checkpoints side by side
 //! GET  /api/prune-plan?keep=&older_than=&container=   what prune would remove
 //! GET  /api/jobs  /api/jobs/ID             operations started here

@@ -416,11 +416,16 @@ function restoreForm(c, n, row) {
     h("button", { type: "button", id: "restore-preview", onclick: async () => {
       plan.textContent = "";
       try {
-        const p = await api("/api/checkpoints/" + enc(c) + "/" + enc(n) + "/restore-plan?name=" + enc(new FormData(f).get("name") || ""));
-        plan.append(h("pre", { text: JSON.stringify(p, null, 2) }));
+        const d = new FormData(f);
+        const q = "name=" + enc(d.get("name") || "") + "&publish=" + enc(d.get("publish") || "") +
+          (d.get("trust") === "on" ? "&trust=1" : "") + (d.get("host") === "on" ? "&allow_host_access=1" : "") + (d.get("unpause") === "on" ? "&unpause=1" : "");
+        const p = await api("/api/checkpoints/" + enc(c) + "/" + enc(n) + "/restore-plan?" + q);
+        plan.append(h("h3", { text: "The plan (as restore --dry-run prints it)" }), h("pre", { id: "plan-text", text: p.text }));
+        plan.append(p.refusal ? h("p", { id: "plan-refusal" }, status("refused", "no"), " " + p.refusal.error + (p.refusal.hint ? "\nhint: " + p.refusal.hint : ""))
+          : h("p", { id: "plan-ok" }, status("would run", "ok")));
       } catch (e) {
         plan.append(h("p", { text: e.message }),
-          h("p", { class: "muted", text: "What is known now: restorable here: " + (row.restorable ? "yes" : "no — " + (row.reasons || []).join("; ")) }));
+          h("p", { class: "muted", text: "Restorable here: " + (row.restorable ? "yes" : "no — " + (row.reasons || []).join("; ")) }));
       }
     }, text: "Show the plan" }),
     h("button", { type: "submit", class: "primary", id: "restore-go", text: "Restore" })));
@@ -481,7 +486,14 @@ function viewJobs(root) {
     const art = h("article", { class: "job", id: "job-" + j.id, "data-state": j.state },
       h("h3", {}, status(word, cls), " " + j.kind + " " + j.what + " (job " + j.id + ")"),
       h("p", { text: (j.elapsed_ms / 1000).toFixed(1) + " s" + (j.bytes ? ", " + mib(j.bytes) + " written, " + j.rate_mib_s + " MiB/s" : "") }));
-    if (j.state === "running") art.append(h("progress", { "aria-label": j.kind + " running" }));
+    if (j.state === "running") {
+      art.append(h("progress", { "aria-label": j.kind + " running" }));
+      if (j.step) art.append(h("p", { class: "step", text: j.step }));
+      art.append(h("button", { id: "cancel-" + j.id, class: "danger", disabled: j.cancelled, onclick: async () => {
+        try { await post("/api/jobs/" + j.id + "/cancel"); } catch (e) { notice(e.message); }
+      }, text: j.cancelled ? "cancelling…" : "Cancel (rolls back)" }));
+    }
+    if (j.steps && j.steps.length) art.append(h("details", {}, h("summary", { text: "Steps (" + j.steps.length + ")" }), h("pre", { class: "steps", text: j.steps.join("\n") })));
     const st = j.result && j.result.statistics;
     if (st && st.frozen_duration !== undefined) art.append(h("p", { text: "frozen " + Math.round(st.frozen_duration / 1000) + " ms, CRIU " + Math.round(st.runtime_checkpoint_duration / 1000) + " ms" + (st.sizes ? ", " + mib(st.sizes.images_bytes || 0) + " of images" : "") }));
     if (j.failure) art.append(h("pre", { class: "failure", text: j.failure.error + (j.failure.hint ? "\nhint: " + j.failure.hint : "") }));

@@ -1,0 +1,539 @@
+//! A checkpoint's steps, each a call of its own so that a caller can
+//! compose them: one container (`super::run`: prepare, freeze, dump,
+//! capture, then thaw and seal, or seal and stop, then publish), or a
+//! group frozen together (freeze every member, then dump each).
+//!
+//! ```text
+//! prepare   the container's lock, the .NAME.partial directory (private),
+//!           container.json, spec.json, descriptors.json, criu.conf
+//! freeze    the cgroup freezer (a container Docker paused stays as it is)
+//! dump      criu dump into the partial directory
+//! capture   the file changes (rootfs-diff.tar), still frozen
+//! thaw      the container runs again
+//! seal      digests, manifest, signature, syncfs (after the thaw, unless --stop)
+//! publish   rename into place, parent synced
+//! stop      --stop: restart policy "no", SIGKILL while frozen, thaw, wait
+//! ```
+//!
+//! A `Job` that is dropped while the container is frozen thaws it; one
+//! that fails before it is published leaves only CRIU's log, under
+//! NAME.failed (`finish`).
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::plan::Plan;
+use super::Outcome;
+use crate::engine::docker;
+use crate::error::{Error, IoContext, Result};
+use crate::host::cgroup::Freezer;
+use crate::host::criu::{self, DumpOpts};
+use crate::host::state;
+use crate::host::{self, Ctx};
+use crate::model::manifest::{self as mf, Manifest};
+use crate::model::rootfs;
+use crate::model::trust;
+use crate::report::Ticker;
+use crate::session::Session;
+
+/// One container's checkpoint under way (see the module doc).
+pub struct Job<'a> {
+    session: &'a Session,
+    ctx: &'a Ctx,
+    pub plan: Plan,
+    /// The container as inspected (its network holder's settings folded in).
+    c: Value,
+    spec: Value,
+    freezer: Freezer,
+    lock: state::ContainerLock,
+    key: ed25519_dalek::SigningKey,
+    /// The partial directory, as CRIU and we reach it (see `private_dir`),
+    /// and the descriptor that keeps that path valid.
+    work: PathBuf,
+    _keep: fs::File,
+    /// We froze it (and must thaw it).
+    frozen: bool,
+    /// Docker had paused it: frozen, and it stays so.
+    paused: bool,
+    published: bool,
+    t0: Option<Instant>,
+    frozen_ms: u64,
+    criu_ms: u64,
+    rootfs_ms: u64,
+    rootfs: Option<rootfs::Stats>,
+    manifest: Option<Manifest>,
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<()> {
+    criu::write_private(path, &serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// The link targets of the first process's fds 0-2 (runc needs them).
+fn descriptors(pid: i32) -> String {
+    let links: Vec<String> = (0..3)
+        .map(|fd| {
+            fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+        })
+        .collect();
+    serde_json::to_string(&links).unwrap_or_else(|_| "[]".into())
+}
+
+fn dir_bytes(dir: &Path) -> (u64, u64) {
+    let mut all = 0;
+    let mut pages = 0;
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+        all += len;
+        if e.file_name().to_string_lossy().starts_with("pages-") {
+            pages += len;
+        }
+    }
+    (all, pages)
+}
+
+/// Takes the container's lock, makes the private partial directory and
+/// writes what the dump needs: the saved container, the spec, the
+/// descriptors, CRIU's config. `plan` must be free of refusals.
+pub fn prepare<'a>(session: &'a Session, ctx: &'a Ctx, plan: Plan, c: Value, spec: Value) -> Result<Job<'a>> {
+    let Some(freezer) = plan.freezer.clone() else {
+        return Err(Error::host(format!("no freezer for container {}", plan.name), ""));
+    };
+    let lock = state::ContainerLock::take(Path::new(state::DIR), &plan.id, &plan.name)?;
+    // Before anything is frozen: a host that cannot sign fails now.
+    let keys = &session.keys;
+    let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
+    if let Some(parent) = plan.partial.parent() {
+        fs::create_dir_all(parent).at("create", parent)?;
+    }
+    mf::create_partial(&plan.partial, &plan.dir, "checkpoint")?;
+    // Everything below goes through this descriptor: in a parent directory
+    // that others can write to, the name could be swapped for a symlink
+    // after the mkdir, and CRIU would write memory pages wherever it points.
+    let (work, keep) = match private_dir(&plan.partial) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&plan.partial);
+            return Err(e);
+        }
+    };
+    ctx.out.step(format!(
+        "checkpointing container {} ({}) into {}",
+        plan.name,
+        docker::short_id(&plan.id),
+        plan.dir.display()
+    ));
+    let job = Job {
+        session,
+        ctx,
+        plan,
+        c,
+        spec,
+        freezer,
+        lock,
+        key,
+        work,
+        _keep: keep,
+        frozen: false,
+        paused: false,
+        published: false,
+        t0: None,
+        frozen_ms: 0,
+        criu_ms: 0,
+        rootfs_ms: 0,
+        rootfs: None,
+        manifest: None,
+    };
+    job.write_inputs()?;
+    Ok(job)
+}
+
+impl Job<'_> {
+    fn images(&self) -> PathBuf {
+        self.work.join(mf::IMAGES)
+    }
+
+    fn dump_opts(&self) -> DumpOpts {
+        let p = &self.plan;
+        DumpOpts {
+            pid: p.pid,
+            images_dir: self.images(),
+            work_dir: self.work.clone(),
+            log_file: mf::DUMP_LOG.into(),
+            root: p.root.clone(),
+            freeze_cgroup: self.freezer.dir.clone(),
+            bind_mounts: p.bind_mounts.clone(),
+            cgroup_mounts: p.cgroup_mounts.clone(),
+            masked_files: p.masked_files.clone(),
+            tcp_established: p.tcp_established,
+            ext_unix_sk: p.ext_unix_sk,
+            file_locks: p.file_locks,
+            nft_lock: p.nft_lock,
+        }
+    }
+
+    fn write_inputs(&self) -> Result<()> {
+        let dir = &self.work;
+        write_json(&dir.join(mf::CONTAINER), &self.c)?;
+        write_json(&dir.join(mf::SPEC), &self.spec)?;
+        let images = self.images();
+        fs::DirBuilder::new().mode(0o700).create(&images).at("create", &images)?;
+        criu::write_private(&images.join(mf::DESCRIPTORS), &descriptors(self.plan.pid))?;
+        criu::write_private(&dir.join(mf::DUMP_CONF), &criu::dump_config(&self.dump_opts())?)?;
+        self.session.cancel.check()
+    }
+
+    /// Freezes the container's cgroup (recorded in its lock first, so that
+    /// a killed run's repair thaws it). A container Docker paused is frozen
+    /// already and stays so, also on failure.
+    pub fn freeze(&mut self) -> Result<()> {
+        self.paused = self.freezer.is_frozen()?;
+        let t0 = Instant::now();
+        self.t0 = Some(t0);
+        if !self.paused {
+            self.lock.set_frozen(&self.freezer, &self.work.join(mf::DUMP_LOG))?;
+            // The guard thaws at once if the freeze itself fails; once it
+            // holds, `self.frozen` (and Drop) take over.
+            self.freezer.freeze()?.keep();
+            self.frozen = true;
+            self.ctx.out.step(format!("froze {} in {} ms", self.freezer.dir.display(), t0.elapsed().as_millis()));
+        }
+        Ok(())
+    }
+
+    /// `criu dump` of the frozen container into the partial directory.
+    pub fn dump(&mut self) -> Result<()> {
+        let (ctx, name, pid) = (self.ctx, self.plan.name.clone(), self.plan.pid);
+        let images = self.images();
+        let t1 = Instant::now();
+        // A terminal: dumped through CRIU's RPC (see `criu::Tty`).
+        let tty = self.plan.tty.then(|| criu::Tty { pid, images_dir: images.clone() });
+        let ticker = Ticker::start(&ctx.out, format!("dumping {name}"), self.plan.expected_bytes, {
+            let images = images.clone();
+            move || host::dir_size(&images)
+        });
+        let conf = self.work.join(mf::DUMP_CONF);
+        let dumped = ctx.criu.dump(&conf, &self.work.join(mf::DUMP_LOG), self.lock.raw_fd(), tty.as_ref());
+        drop(ticker);
+        if let Err(e) = dumped {
+            let log = fs::read_to_string(self.work.join(mf::DUMP_LOG)).unwrap_or_default();
+            return Err(match criu::unlock_network(pid, &log) {
+                Ok(true) => {
+                    ctx.out.step("removed the network lock CRIU left in the container's network namespace");
+                    e
+                }
+                Ok(false) => e,
+                Err(by_hand) => match e {
+                    Error::Criu { action, status, log, excerpt } => {
+                        let excerpt = if excerpt.is_empty() {
+                            format!("note: {by_hand}")
+                        } else {
+                            format!("{excerpt}\nnote: {by_hand}")
+                        };
+                        Error::Criu { action, status, log, excerpt }
+                    }
+                    e => e,
+                },
+            });
+        }
+        self.criu_ms = t1.elapsed().as_millis() as u64;
+        ctx.out.step(format!("criu dump done in {} ms", self.criu_ms));
+        self.session.cancel.check()
+    }
+
+    /// The file changes of the still frozen container (rootfs-diff.tar).
+    pub fn capture(&mut self) -> Result<()> {
+        let t2 = Instant::now();
+        let tar_path = self.work.join(mf::ROOTFS_DIFF);
+        let f =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tar_path).at("create", &tar_path)?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        let st = rootfs::capture(&self.plan.upper, &mut w)?;
+        w.flush().at("write", &tar_path)?;
+        self.rootfs = Some(st);
+        self.rootfs_ms = t2.elapsed().as_millis() as u64;
+        self.session.cancel.check()
+    }
+
+    /// Lets the container run again (a paused one stays paused).
+    pub fn thaw(&mut self) -> Result<()> {
+        self.frozen_ms = self.t0.map_or(0, |t| t.elapsed().as_millis() as u64);
+        if self.frozen {
+            self.freezer.thaw()?;
+            self.frozen = false;
+            self.ctx.out.step(format!("thawed container {}", self.plan.name));
+        } else {
+            self.ctx.out.step(format!("container {} was paused; left paused", self.plan.name));
+        }
+        self.lock.clear()
+    }
+
+    /// Digests, manifest, signature, sync: the checkpoint is complete and
+    /// durable (not yet visible). Without --stop this runs after the thaw
+    /// (the files are read back from the page cache, outside the frozen
+    /// window).
+    pub fn seal(&mut self) -> Result<()> {
+        if self.frozen {
+            // --stop: the window lasts until the kill; counted to here.
+            self.frozen_ms = self.t0.map_or(0, |t| t.elapsed().as_millis() as u64);
+        }
+        let (ctx, dir, c) = (self.ctx, self.work.clone(), &self.c);
+        let images = self.images();
+        // Before the digests: CRIU saved expired periodic timerfds with a
+        // zero value, which its restore would take as "disarmed".
+        for t in crate::model::timerfd::fix_in_dir(&images)? {
+            ctx.out.step(format!(
+                "timerfd {:#x}: periodic ({} us), expired unread at the freeze; saved to fire one period after the restore (CRIU would restore it disarmed)",
+                t.id,
+                t.interval_ns / 1000
+            ));
+        }
+        let (images_bytes, pages_bytes) = dir_bytes(&images);
+        let t3 = Instant::now();
+        let files = mf::sum_dir(&dir)?;
+        let sums_ms = t3.elapsed().as_millis() as u64;
+        let s = |ptr: &str| c.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+        let addresses = c
+            .pointer("/NetworkSettings/Networks")
+            .and_then(Value::as_object)
+            .map(|n| {
+                n.values()
+                    .filter_map(|v| v["IPAddress"].as_str())
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rst = self.rootfs.unwrap_or_default();
+        let p = &self.plan;
+        let m = Manifest {
+            format: mf::FORMAT,
+            tool: format!("docker-cr {}", env!("CARGO_PKG_VERSION")),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            container: mf::Source {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                image: s("/Image"),
+                init_pid: p.pid,
+                paused: self.paused,
+                addresses,
+            },
+            host: mf::Host {
+                criu: ctx.criu.version_string(),
+                kernel: ctx.kernel.clone(),
+                arch: std::env::consts::ARCH.to_string(),
+                cgroup: ctx.cgroup.number(),
+                storage_driver: ctx.storage.clone(),
+                docker: ctx.docker_version.clone(),
+            },
+            options: mf::DumpOptions {
+                tcp_established: p.tcp_established,
+                ext_unix_sk: p.ext_unix_sk,
+                file_locks: p.file_locks,
+                stopped: p.stop,
+            },
+            timings_ms: mf::Timings {
+                total: ctx.out.elapsed_ms(),
+                frozen: self.frozen_ms,
+                criu_dump: self.criu_ms,
+                rootfs: self.rootfs_ms,
+                checksums: sums_ms,
+            },
+            sizes: mf::Sizes {
+                images_bytes,
+                pages_bytes,
+                rootfs_diff_bytes: fs::metadata(dir.join(mf::ROOTFS_DIFF)).map(|m| m.len()).unwrap_or(0),
+                rootfs_files: rst.files,
+                rootfs_deleted: rst.deleted,
+            },
+            files,
+        };
+        let text = mf::to_json(&m);
+        criu::write_private(&dir.join(mf::MANIFEST), &text)?;
+        let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        criu::write_private(&dir.join(trust::SIG), &trust::sign(&self.key, host.trim(), text.as_bytes()))?;
+        // Durable before it is visible: the rename comes after this.
+        let d = fs::File::open(&dir).at("open", &dir)?;
+        rustix::fs::syncfs(&d).at("sync", &dir)?;
+        self.manifest = Some(m);
+        Ok(())
+    }
+
+    /// Moves the sealed checkpoint into place; from here on it is never
+    /// deleted, whatever fails after.
+    pub fn publish(&mut self) -> Result<()> {
+        let (partial, dir) = (&self.plan.partial, &self.plan.dir);
+        mf::rename_noreplace(partial, dir)?;
+        self.published = true;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let d = fs::File::open(parent).at("open", parent)?;
+            d.sync_all().at("sync", parent)?;
+        }
+        Ok(())
+    }
+
+    /// --stop, once sealed and published while still frozen: the restart
+    /// policy "no", SIGKILL to every process, so no code of it runs after
+    /// the instant saved (a SIGTERM handler could write files not
+    /// captured); then the thaw lets the kill land.
+    pub fn stop(&mut self) -> Result<()> {
+        let ctx = self.ctx;
+        self.session.cancel.check()?;
+        ctx.engine.update_restart_policy(&self.plan.id, &json!({ "Name": "no" }))?;
+        for p in self.freezer.pids()? {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(p).ok_or_else(|| Error::container("bad pid in cgroup.procs", ""))?,
+                rustix::process::Signal::KILL,
+            );
+        }
+        self.freezer.thaw()?;
+        self.frozen = false;
+        self.lock.clear()?;
+        let code = ctx.engine.wait_not_running(&self.plan.id)?;
+        ctx.out.step(format!("stopped container {} (exit {code}); its restart policy is now \"no\"", self.plan.name));
+        Ok(())
+    }
+
+    /// The outcome of the steps run (`r`): on success the checkpoint's
+    /// report; on failure before it was published, only what explains the
+    /// failure is kept (NAME.failed), and the container is thawed.
+    pub fn finish(mut self, r: Result<()>) -> Result<Outcome> {
+        if self.frozen {
+            // A failed step: the container runs again before anything else.
+            let _ = self.freezer.thaw();
+            self.frozen = false;
+        }
+        let (ctx, name, dir) = (self.ctx, self.plan.name.clone(), self.plan.dir.clone());
+        let criu_stats = crate::ops::inspect::dump_stats(&dir).ok().flatten();
+        // Any freeze of ours has been undone by now (thawed, or kept because
+        // Docker had paused it): the record must not make a later run thaw.
+        let _ = self.lock.clear();
+        match (r, self.manifest.take()) {
+            (Ok(()), Some(m)) => {
+                remove_if_ours(&self.plan.failed);
+                let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1 << 20) as f64);
+                ctx.out.step(format!(
+                    "done in {} ms: frozen {} ms (criu dump {} ms, file changes {} ms); images {} (pages {}), file changes {} in {} files, {} deleted{}",
+                    ctx.out.elapsed_ms(),
+                    m.timings_ms.frozen,
+                    m.timings_ms.criu_dump,
+                    m.timings_ms.rootfs,
+                    mib(m.sizes.images_bytes),
+                    mib(m.sizes.pages_bytes),
+                    mib(m.sizes.rootfs_diff_bytes),
+                    m.sizes.rootfs_files,
+                    m.sizes.rootfs_deleted,
+                    if self.plan.stop { "; container stopped" } else { "; container running" },
+                ));
+                ctx.out.step(format!("peak RSS of docker-cr: {} KiB", ctx.out.peak_rss_kib()));
+                Ok(Outcome { dir, manifest: m, criu: criu_stats })
+            }
+            (Ok(()), None) => Err(Error::checkpoint(
+                format!("the checkpoint of container {name} was not sealed"),
+                "this is a bug of docker-cr: report it",
+            )),
+            // The checkpoint is complete and in place: whatever failed after
+            // that (stopping the container), it is never deleted.
+            (Err(e), _) if self.published => {
+                Err(e.step(format!("the checkpoint of container {name} is complete in {}, but then", dir.display())))
+            }
+            (Err(e), _) => Err(self.keep_failure(e)),
+        }
+    }
+
+    /// Keeps only what explains a failure, under a name that says so:
+    /// NAME.failed, or NAME.failed-<time> if that is taken (a directory of
+    /// the user's is never replaced).
+    fn keep_failure(&self, e: Error) -> Error {
+        let (work, partial, failed) = (&self.work, &self.plan.partial, &self.plan.failed);
+        for e in fs::read_dir(work).into_iter().flatten().flatten() {
+            let n = e.file_name();
+            if n != mf::DUMP_LOG && n != mf::DUMP_CONF {
+                let p = e.path();
+                let _ =
+                    if e.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            }
+        }
+        let has_log = work.join(mf::DUMP_LOG).exists();
+        let kept = if has_log {
+            remove_if_ours(failed);
+            let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let mut alt = failed.clone().into_os_string();
+            alt.push(format!("-{stamp}"));
+            [failed.clone(), PathBuf::from(alt)].into_iter().find(|f| mf::rename_noreplace(partial, f).is_ok())
+        } else {
+            None
+        };
+        let cleanup = if kept.is_some() { Ok(()) } else { fs::remove_dir_all(partial).at("remove", partial) };
+        let e = match (e, kept) {
+            (Error::Criu { action, status, excerpt, .. }, Some(k)) => {
+                Error::Criu { action, status, log: k.join(mf::DUMP_LOG), excerpt }
+            }
+            (e, _) => e,
+        };
+        e.step(format!("checkpoint of container {}", self.plan.name)).with_cleanup(cleanup)
+    }
+}
+
+impl Drop for Job<'_> {
+    /// However a caller ends (an error between steps, a panic), a container
+    /// we froze runs again.
+    fn drop(&mut self) {
+        if self.frozen {
+            let _ = self.freezer.thaw();
+        }
+    }
+}
+
+/// Removes `failed` only if it is what an earlier failed run of ours left:
+/// a directory holding nothing but CRIU's config and log.
+fn remove_if_ours(failed: &Path) {
+    let Ok(md) = fs::symlink_metadata(failed) else { return };
+    if !md.is_dir() {
+        return;
+    }
+    let ours = fs::read_dir(failed).into_iter().flatten().all(|e| {
+        e.is_ok_and(|e| {
+            (e.file_name() == mf::DUMP_LOG || e.file_name() == mf::DUMP_CONF)
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+    });
+    if ours {
+        let _ = fs::remove_dir_all(failed);
+    }
+}
+
+/// Opens the directory we just created without following a symlink, checks
+/// that it is ours (root's, 0700), and returns a path that reaches it through
+/// that descriptor (`/proc/<pid>/fd/<n>`, valid for CRIU too) when one of
+/// its ancestors is writable by someone other than root; otherwise the plain
+/// path, which then nobody else can swap. The file must stay open while the path is used.
+fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .at("open", dir)?;
+    let md = f.metadata().at("stat", dir)?;
+    if md.uid() != 0 || md.mode() & 0o077 != 0 {
+        return Err(Error::checkpoint(
+            format!("{} was replaced by someone else's directory while docker-cr created it", dir.display()),
+            "write checkpoints where only root can create files",
+        ));
+    }
+    let abs = fs::canonicalize(dir).at("resolve", dir)?;
+    let exposed =
+        abs.ancestors().skip(1).any(|p| fs::metadata(p).map_or(true, |m| mf::only_root_can_change(&m).is_err()));
+    let path = if exposed {
+        PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd()))
+    } else {
+        dir.to_path_buf()
+    };
+    Ok((path, f))
+}

@@ -1,0 +1,279 @@
+//! Starting the container from the placed checkpoint: the restore's CRIU
+//! options (the container's own config file, or /etc/criu/runc.conf for
+//! the one start), the engine's start, CRIU's verdict from its log, what
+//! became of the connections, and a paused container paused again.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::create::CONF_DONE;
+use super::files::MAX_FILES_IMG;
+use super::plan::{v2_cgroup, Plan};
+use super::{Job, Outcome};
+use crate::engine::holder;
+use crate::error::{Error, IoContext, Result};
+use crate::host::cgroup;
+use crate::host::criu::{self, RestoreOpts, TcpRestore};
+use crate::host::runcconf::{self, RuncConf};
+use crate::host::{self, Ctx};
+use crate::model::manifest::{self as mf};
+use crate::report::Ticker;
+
+/// CRIU's last line of a successful restore.
+const RESTORE_OK: &str = "Restore finished successfully";
+
+/// containerd unpacks every checkpoint it starts from into
+/// /tmp/ctrd-checkpoint* and never removes it. Other tools' restores put
+/// theirs there too, so ours are told apart by `marker`, a file with a name
+/// unique to this run that we put into the checkpoint we hand the engine.
+fn remove_our_ctrd_dirs(marker: &str) {
+    for e in fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let d = e.path();
+        if e.file_name().as_encoded_bytes().starts_with(b"ctrd-checkpoint")
+            && fs::symlink_metadata(d.join(marker)).is_ok()
+        {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// CRIU's stats-restore of a container just restored: runc has CRIU write it
+/// into its work dir, which the shim (the parent of the container's first
+/// process) reaches from its working directory.
+fn restore_stats(ctx: &Ctx, id: &str) -> Option<serde_json::Map<String, Value>> {
+    let pid = ctx.engine.inspect(id).ok()??.pointer("/State/Pid")?.as_i64()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().to_string();
+    let bundle = fs::read_link(format!("/proc/{ppid}/cwd")).ok()?;
+    // containerd's shim v2 keeps runc's work dir behind the link `work`.
+    let work = fs::canonicalize(bundle.join("work")).unwrap_or(bundle);
+    let raw = mf::read_limited(&work, "stats-restore", 1 << 20).ok()??;
+    crate::ops::inspect::stats(&raw, true).ok()
+}
+
+/// The checkpoint name the engine is given; unique to this run, since it
+/// also names the marker of our unpacked copy (`marker`).
+pub(super) fn cp_name() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("docker-cr-{}-{nanos}", std::process::id())
+}
+
+/// The file that marks containerd's copy of checkpoint `cp_name` as ours.
+pub(super) fn marker(cp_name: &str) -> String {
+    format!("{cp_name}.unpacked-for-docker-cr")
+}
+
+/// Starts container `id` from the placed checkpoint `cp_name`; `paused`:
+/// brings it back paused, without any of its code running (see `repause`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start(
+    job: Job,
+    p: &Plan,
+    id: &str,
+    cgroup_parent: &str,
+    cp_name: &str,
+    cp_dir: &Path,
+    criu_conf: Option<&Path>,
+    paused: bool,
+    ext_mounts: Vec<(String, PathBuf)>,
+    out: &mut Outcome,
+) -> Result<()> {
+    let Job { ctx, .. } = job;
+    let m = job.m();
+    let logs = Path::new("/run/docker-cr");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
+    let log = logs.join(format!("restore-{id}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = RestoreOpts {
+        tcp: p.tcp,
+        ext_unix_sk: m.options.ext_unix_sk,
+        file_locks: m.options.file_locks,
+        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
+        log_file: log.clone(),
+        leave_stopped: paused,
+        ext_mounts,
+    };
+    let text = criu::restore_config(&opts)?;
+    // The restored processes' memory grows in the new container's cgroup:
+    // its memory counter, or (no memory controller there, as on hybrid
+    // hosts) the anonymous memory of the processes in it.
+    let cg = v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id);
+    let (mem, procs) = if ctx.cgroup == cgroup::Version::V2 {
+        (PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current")), PathBuf::from(format!("/sys/fs/cgroup{cg}")))
+    } else {
+        (
+            PathBuf::from(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes")),
+            PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}")),
+        )
+    };
+    let ticker = Ticker::start(&ctx.out, "restoring memory".into(), m.sizes.pages_bytes, move || {
+        match fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()) {
+            Some(b) => b,
+            None => host::rss_anon(&host::cgroup_procs(&procs)),
+        }
+    });
+    let started = match criu_conf {
+        // The container's own file (org.criu.config): /etc/criu/runc.conf,
+        // which every other runc checkpoint and restore reads, stays as it is.
+        Some(p) => {
+            criu::rewrite_private(p, &text)?;
+            ctx.out.step(format!("starting the container from the checkpoint (CRIU options in {})", p.display()));
+            let started = ctx.engine.start_from_checkpoint(id, cp_name);
+            if let Err(e) = criu::rewrite_private(p, CONF_DONE) {
+                ctx.out.warn(format!("{e}: later checkpoints of {id} by the engine would read this restore's options"));
+            }
+            started
+        }
+        None => {
+            let dir = Path::new(runcconf::DEFAULT_DIR);
+            let conf = RuncConf::install(dir, &text)?;
+            ctx.out.step("starting the container from the checkpoint");
+            let started = ctx.engine.start_from_checkpoint(id, cp_name);
+            // At once: every runc checkpoint/restore on the host reads the file.
+            match conf.remove() {
+                Ok(put_back) => {
+                    if let Some(w) = put_back.warning(dir) {
+                        ctx.out.warn(w);
+                    }
+                }
+                // The saved file stays, and the next docker-cr run puts it back;
+                // the container itself is not the worse for it.
+                Err(e) => ctx.out.warn(format!("{e}; the next docker-cr run puts it back")),
+            }
+            started
+        }
+    };
+    drop(ticker);
+    remove_our_ctrd_dirs(&marker(cp_name));
+    let log_text = fs::read_to_string(&log).unwrap_or_default();
+    let ok = log_text.contains(RESTORE_OK);
+    let started_failed = started.is_err();
+    let result = match started {
+        Err(e) => Err(e),
+        Ok(()) if !ok => Err(Error::engine(
+            "the engine started the container, but CRIU's log does not say the restore finished: it may have started from scratch",
+            None,
+        )),
+        Ok(()) => Ok(()),
+    };
+    if let Err(e) = result {
+        if log_text.is_empty() && started_failed {
+            // CRIU never ran: there is no log to point at.
+            return Err(engine_refused(e, ctx));
+        }
+        // Docker deletes the bundle, and the log with it: keep our copy.
+        let kept = cp_dir.join(mf::RESTORE_LOG);
+        let _ = fs::remove_file(&kept);
+        let log_path =
+            if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.clone() };
+        return Err(Error::Criu {
+            action: "restore",
+            status: e.to_string(),
+            log: log_path,
+            excerpt: restore_excerpt(&log_text, cp_dir),
+        });
+    }
+    let _ = fs::remove_file(&log);
+    out.criu = restore_stats(ctx, id);
+    if paused {
+        repause(ctx, id)?;
+        ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
+    }
+    Ok(())
+}
+
+/// The engine refused to start from the checkpoint before CRIU ran; said
+/// plainly, with the upstream issue when it is the one Docker >= 28 has.
+fn engine_refused(e: Error, ctx: &Ctx) -> Error {
+    let msg = e.to_string();
+    if msg.contains("/proc/0/ns/net") {
+        return Error::host(
+            format!(
+                "Docker {} cannot start a checkpoint in a new network namespace ({}); CRIU never ran: {msg}",
+                ctx.docker_version,
+                holder::NETNS_ISSUE
+            ),
+            "restore it into a new container (docker rm it, or --name NEW): docker-cr then puts it behind a network holder",
+        );
+    }
+    e.step("starting from the checkpoint (the engine refused before CRIU ran)")
+}
+
+/// What became of the checkpoint's TCP connections (see `tcp_mode`): the
+/// rewrite's account (`local_only`), or, with the address kept, the
+/// connections of its files.img; None when it has none or the image
+/// cannot be read (the restore itself has succeeded: this is only a note).
+pub(super) fn connections_note(
+    cp_dir: &Path,
+    tcp: Option<TcpRestore>,
+    local_only: Option<&crate::model::sockets::LocalOnly>,
+) -> Option<String> {
+    match (tcp?, local_only) {
+        (TcpRestore::LocalOnly, Some(l)) => crate::model::sockets::local_only_note(l),
+        (TcpRestore::LocalOnly, None) => None,
+        (TcpRestore::Established, _) => {
+            let bytes = mf::read_limited(cp_dir, &format!("{}/files.img", mf::IMAGES), MAX_FILES_IMG).ok()??;
+            let n = crate::model::sockets::tcp(&bytes).ok()?.iter().filter(|s| s.connected).count();
+            crate::model::sockets::restore_note(n)
+        }
+    }
+}
+
+/// CRIU's restore log excerpt, and the process it failed on, named by its
+/// pid in the container and its command (from the checkpoint's core image).
+fn restore_excerpt(log: &str, cp_dir: &Path) -> String {
+    let mut e = criu::log_excerpt(log);
+    if let Some(pid) = criu::restore_culprit(log) {
+        let core = mf::read_limited(cp_dir, &format!("{}/core-{pid}.img", mf::IMAGES), 64 << 20).ok().flatten();
+        let comm = core.as_deref().and_then(criu::comm_in_core);
+        e.push_str(&format!(
+            "\nnote: CRIU failed restoring process {pid}{} of the container",
+            comm.map(|c| format!(" ({c})")).unwrap_or_default()
+        ));
+    }
+    e
+}
+
+/// A checkpoint of a paused container: CRIU has left every restored task
+/// stopped (`leave-stopped`: SIGSTOP before it let go of them), so none has
+/// run a single instruction. The engine pauses the container (it freezes
+/// the cgroup and records the state, so `docker unpause` works); then the
+/// stopped tasks get SIGCONT: frozen, they go from the stop straight into
+/// the freezer, and run only when unpaused. (CRIU's own freezer-state
+/// restore is v1-only and invisible to the engine, and runc refuses to
+/// pause a cgroup that is already frozen.) A failure here fails the
+/// restore, which is rolled back as any other.
+fn repause(ctx: &Ctx, id: &str) -> Result<()> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
+        .map_err(|e| e.step("finding the restored container's cgroup, to keep it paused"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
+        Error::host(
+            "cannot find the restored container's freezer cgroup, to keep it paused",
+            "is cgroupfs mounted at /sys/fs/cgroup?",
+        )
+    })?;
+    let freezer = cgroup::Freezer { version: ctx.cgroup, dir };
+    ctx.engine.pause(id).map_err(|e| {
+        e.step("pausing the restored container (its checkpoint was taken paused; --unpause restores it running)")
+    })?;
+    if !freezer.is_frozen()? {
+        return Err(Error::engine(
+            format!("the engine paused the restored container, but its cgroup {} is not frozen", freezer.dir.display()),
+            None,
+        ));
+    }
+    for p in freezer.pids()? {
+        if let Some(pid) = rustix::process::Pid::from_raw(p) {
+            // A task that is gone needs no waking.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        }
+    }
+    Ok(())
+}
