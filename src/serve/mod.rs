@@ -1,9 +1,10 @@
 //! `docker-cr serve`: one page and a JSON API over the store and the
 //! engine, in the same static binary, synchronous, on std::net.
 //!
-//! Threads: one accepts (poll(2) with a timeout, so it also sees a pending
-//! SIGINT/SIGTERM), a fixed pool of `threads` workers serves connections
-//! (one at a time each, keep-alive while nobody waits), one thread feeds
+//! Threads: the gate (`gate`) accepts and holds every connection, with
+//! poll(2), until its request head has arrived (and sees a pending
+//! SIGINT/SIGTERM); a fixed pool of `threads` workers serves ready
+//! requests and hands kept-alive connections back to it; one thread feeds
 //! every event stream (server-sent events: a handful of bytes per second
 //! per client, written without blocking; a client that cannot take them
 //! is dropped), and each long operation runs on a thread of its own
@@ -13,10 +14,11 @@
 //! `body_timeout` ends its request.
 //!
 //! Stop: SIGINT, SIGTERM and SIGHUP are blocked in every thread from the
-//! start, so a signal stays pending: the accept loop sees it and stops
-//! accepting, the event streams get `bye`, downloads are cut, an upload's
-//! import and every running checkpoint or restore see it between steps and
-//! roll back as the CLI does; the server waits for all of them.
+//! start, so a signal stays pending: the gate sees it and stops accepting,
+//! every running operation's `Cancel` flag is set (it rolls back at its
+//! next step, as the CLI's does on Ctrl-C), the event streams get `bye`,
+//! downloads are cut, an upload's import sees the pending signal between
+//! entries and removes what it wrote; the server waits for all of them.
 //!
 //! The security model is in `auth`; the parser's limits in `http`.
 
