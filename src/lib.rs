@@ -17,6 +17,7 @@ pub mod host;
 pub mod model;
 pub mod ops;
 pub mod report;
+pub mod serve;
 pub mod session;
 pub mod store;
 

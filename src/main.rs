@@ -94,6 +94,7 @@ fn main() -> ExitCode {
         Command::Inspect(g, a) => inspect::run(&session(&g), &a),
         Command::Rm(g, a) => catalog::rm(&session(&g), &a),
         Command::Prune(g, a) => catalog::prune(&session(&g), &a),
+        Command::Serve(g, a) => docker_cr::serve::run(&g, docker_cr::serve::Config::from(&a)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,4 +18,5 @@ mod migrate;
 mod plugin;
 mod podman;
 mod privileges;
+mod serve;
 mod store;

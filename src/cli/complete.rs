@@ -58,6 +58,7 @@ const HELP_TOPICS: &[&str] = &[
     "migrate",
     "image",
     "check",
+    "serve",
     "key",
     "completion",
     "install-plugin",

@@ -8,6 +8,7 @@
 pub mod complete;
 pub mod image;
 pub mod plugin;
+pub mod serve;
 pub mod table;
 pub mod template;
 
@@ -83,6 +84,7 @@ pub enum Command {
     Import(Global, transfer::ImportOptions),
     Migrate(Global, transfer::MigrateOptions),
     Image(Global, crate::ops::image::ImageArgs),
+    Serve(Global, serve::ServeArgs),
     Help(String),
     Version,
 }
@@ -218,6 +220,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "inspect" => inspect_cmd(a, g),
         "rm" => rm_cmd(a, g),
         "prune" => prune_cmd(a, g),
+        "serve" => serve::parse(a, g),
         "completion" => completion_cmd(a),
         "install-plugin" => {
             no_positionals(&a, "install-plugin")?;

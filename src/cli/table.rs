@@ -407,6 +407,45 @@ Exit status: 0 all ok, 6 warnings only, 3 something fails.",
     tail: "",
 };
 
+pub const SERVE: Cmd = Cmd {
+    name: "serve",
+    title: "a web page for the checkpoints of this host",
+    usage: &["[--listen ADDR:PORT] [OPTIONS]"],
+    text: "\
+Serves one page and a JSON API: host readiness, every container (can it be
+checkpointed, and why not), the store (sizes, pages, CRIU and kernel,
+signature, restorable here or why not), a checkpoint's details (process
+tree, sockets, timings, CRIU's statistics and log), two checkpoints side by
+side; checkpoint, restore (after its plan), delete, prune, download and
+upload archives, migrate. It prints a URL with a secret token once: opening
+it logs the browser in (an HttpOnly, SameSite=Strict cookie); scripts send
+'Authorization: Bearer TOKEN'. Every request is logged on standard error.
+SIGINT or SIGTERM stops it after the running operations have finished or
+rolled back.",
+    opts: &[
+        valued(
+            "listen",
+            "<addr:port>",
+            "where to listen (default 127.0.0.1:7380; port 0\npicks a free one); loopback only, unless\n--allow-remote",
+        ),
+        flag(
+            "allow-remote",
+            "accept another address than loopback; the page\nis then plain HTTP over the network (a warning\nsays so): prefer an SSH tunnel",
+        ),
+        valued(
+            "allow-host",
+            "<host[:port]>",
+            "also answer to this Host name (repeatable), e.g.\nlocalhost:9000 behind ssh -L 9000:127.0.0.1:7380",
+        ),
+        valued("max-upload", "<size>", "the largest archive an upload may be (default\n8G; units K M G T)"),
+        valued("threads", "<n>", "HTTP worker threads (default 16)"),
+        valued("max-connections", "<n>", "open connections before new ones get 503\n(default 256)"),
+        valued("transport", "<command>", "how migrate reaches another host (default ssh)"),
+        valued("url-file", "<file>", "also write the URL with the token to this file\n(created 0600), for scripts"),
+    ],
+    tail: "",
+};
+
 pub const KEY: Cmd = Cmd {
     name: "key",
     title: "this host's signing key, and the keys it trusts",
@@ -473,6 +512,7 @@ pub const COMMANDS: &[&Cmd] = &[
     &MIGRATE,
     &IMAGE,
     &CHECK,
+    &SERVE,
     &KEY,
     &COMPLETION,
     &INSTALL_PLUGIN,

@@ -183,6 +183,11 @@ impl Engine {
         }
     }
 
+    /// `GET /containers/json?all=1`: every container (summaries).
+    pub fn all(&self) -> Result<Vec<Value>> {
+        Ok(self.json("GET", "/containers/json?all=1", None)?.as_array().cloned().unwrap_or_default())
+    }
+
     /// `GET /containers/json`: the running containers (summaries).
     pub fn running(&self) -> Result<Vec<Value>> {
         Ok(self.json("GET", "/containers/json", None)?.as_array().cloned().unwrap_or_default())

@@ -338,6 +338,20 @@ pub struct Options {
 }
 
 pub fn run(session: &Session, a: &Options) -> Result<u8, Error> {
+    let items = items(session, true);
+    if a.json {
+        print!("{}", render_json(&items));
+    } else {
+        print!("{}", render_text(&items));
+    }
+    Ok(exit_code(&items))
+}
+
+/// Every item of `check`. With `repair`, what an interrupted run left (a
+/// frozen container, a changed /etc/criu/runc.conf) is put right and
+/// reported; without it (`serve`, while its own operations may be running)
+/// those two items are left out.
+pub fn items(session: &Session, repair: bool) -> Vec<Item> {
     let mut items = Vec::new();
     let root = rustix::process::geteuid().is_root();
     items.push(if root {
@@ -354,7 +368,7 @@ pub fn run(session: &Session, a: &Options) -> Result<u8, Error> {
     items.extend(probe_criu(&session.criu_bin, &kernel));
     items.push(judge_cgroup(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()));
     items.extend(probe_engine());
-    if root {
+    if root && repair {
         let thawed = crate::host::state::recover_frozen(Path::new(crate::host::state::DIR));
         items.push(if thawed.is_empty() {
             item("left frozen", Status::Ok, "no container left frozen by an interrupted docker-cr", "")
@@ -383,12 +397,7 @@ pub fn run(session: &Session, a: &Options) -> Result<u8, Error> {
     if root {
         items.push(judge_keys(&session.keys));
     }
-    if a.json {
-        print!("{}", render_json(&items));
-    } else {
-        print!("{}", render_text(&items));
-    }
-    Ok(exit_code(&items))
+    items
 }
 
 #[cfg(test)]

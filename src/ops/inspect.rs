@@ -292,21 +292,35 @@ pub struct Options {
     pub template: Option<String>,
 }
 
+/// The TCP sockets of the checkpoint at `dir` (files.img), if it has any.
+pub fn tcp_sockets(dir: &Path) -> Result<Vec<crate::model::sockets::Tcp>> {
+    match read_image(dir, "files.img")? {
+        None => Ok(Vec::new()),
+        Some(b) => crate::model::sockets::tcp(&b).map_err(|e| damaged(dir, "files.img", e)),
+    }
+}
+
+/// What `inspect --format json` shows of the checkpoint at `dir`, and its
+/// process tree (`serve` shows the same).
+pub fn details(dir: &Path, keys: &crate::model::trust::KeyDir) -> Result<(Value, Vec<Proc>)> {
+    let m = mf::read(dir)?;
+    let signed = crate::ops::catalog::signature_state(dir, keys).label();
+    let saved: Value = mf::read_limited(dir, mf::CONTAINER, 16 << 20)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let procs = processes(dir)?;
+    let stats = dump_stats(dir)?;
+    let mut r = report(dir, &m, &saved, &procs, stats.as_ref(), &signed);
+    if read_image(dir, "files.img")?.is_some() {
+        r["tcp"] = serde_json::to_value(tcp_sockets(dir)?).unwrap_or_default();
+    }
+    Ok((r, procs))
+}
+
 /// `docker-cr inspect`.
 pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
     let dir: PathBuf = crate::ops::catalog::resolve(session, &a.checkpoint)?;
-    let m = mf::read(&dir)?;
-    let signed = crate::ops::catalog::signature_state(&dir, &session.keys).label();
-    let saved: Value = mf::read_limited(&dir, mf::CONTAINER, 16 << 20)?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let procs = processes(&dir)?;
-    let stats = dump_stats(&dir)?;
-    let mut r = report(&dir, &m, &saved, &procs, stats.as_ref(), &signed);
-    if let Some(b) = read_image(&dir, "files.img")? {
-        let tcp = crate::model::sockets::tcp(&b).map_err(|e| damaged(&dir, "files.img", e))?;
-        r["tcp"] = serde_json::to_value(&tcp).unwrap_or_default();
-    }
+    let (r, procs) = details(&dir, &session.keys)?;
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
         let line = crate::cli::template::render(t, &v)
