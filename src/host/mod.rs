@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod check;
 pub mod criu;
+pub mod follow;
 pub mod probe;
 pub mod runcconf;
 pub mod state;
