@@ -14,6 +14,7 @@ use crate::engine::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::cgroup::{self, Freezer};
 use crate::host::criu::{self, DumpOpts};
+use crate::host::follow;
 use crate::host::state;
 use crate::host::{self, Ctx};
 use crate::model::deleted;
@@ -546,6 +547,8 @@ fn dump_into(
         let images = images.clone();
         move || host::dir_size(&images)
     });
+    // Hashes the page images as CRIU writes them (see host::follow).
+    let follower = follow::Follower::start(&images)?;
     let dumped = ctx.criu.dump(&conf, &dir.join(mf::DUMP_LOG), lock.raw_fd(), tty.as_ref());
     drop(ticker);
     if let Err(e) = dumped {
@@ -584,7 +587,7 @@ fn dump_into(
     // Seals the checkpoint: digests, manifest, signature, sync. Without
     // --stop this runs after the thaw (the files are read back from the
     // page cache, outside the frozen window).
-    let seal = |frozen_ms: u64| -> Result<Manifest> {
+    let seal = |frozen_ms: u64, follower: follow::Follower| -> Result<Manifest> {
         // Before the digests: CRIU saved expired periodic timerfds with a
         // zero value, which its restore would take as "disarmed". Runs
         // after the thaw unless --stop (then everything is frozen anyway).
@@ -597,7 +600,8 @@ fn dump_into(
         }
         let (images_bytes, pages_bytes) = dir_bytes(&images);
         let t3 = Instant::now();
-        let files = mf::sum_dir(dir)?;
+        let (known, known_early) = follower.finish(mf::IMAGES)?;
+        let files = mf::sum_dir_known(dir, &known)?;
         let sums_ms = t3.elapsed().as_millis() as u64;
         let addresses = c
             .pointer("/NetworkSettings/Networks")
@@ -657,8 +661,13 @@ fn dump_into(
         let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         criu::write_private(&dir.join(trust::SIG), &trust::sign(key, host.trim(), text.as_bytes()))?;
         // Durable before it is visible: the rename comes after this.
-        let d = fs::File::open(dir).at("open", dir)?;
-        rustix::fs::syncfs(&d).at("sync", dir)?;
+        let t4 = Instant::now();
+        follow::sync_tree(dir)?;
+        ctx.out.step(format!(
+            "sealed: digests in {sums_ms} ms after the dump ({} of the page images hashed while CRIU wrote them), synced in {} ms",
+            mib(known_early),
+            t4.elapsed().as_millis()
+        ));
         Ok(m)
     };
 
@@ -669,7 +678,7 @@ fn dump_into(
         // after the instant we saved (a SIGTERM handler could write files we
         // did not capture). If one of these last steps fails, the frozen
         // guard thaws the container, and the checkpoint stays.
-        let m = seal(t0.elapsed().as_millis() as u64)?;
+        let m = seal(t0.elapsed().as_millis() as u64, follower)?;
         publish()?;
         session.cancel.check()?;
         ctx.engine.update_restart_policy(id, &json!({ "Name": "no" }))?;
@@ -695,7 +704,7 @@ fn dump_into(
         ctx.out.step(format!("container {name} was paused; left paused"));
     }
     lock.clear()?;
-    let m = seal(t0.elapsed().as_millis() as u64)?;
+    let m = seal(t0.elapsed().as_millis() as u64, follower)?;
     publish()?;
     Ok(m)
 }
