@@ -138,6 +138,12 @@ impl Checkpoint {
         mf::verify(&self.dir, &self.manifest)
     }
 
+    /// `verify`, the page images left to hash on other threads (see
+    /// `mf::verify_begin`).
+    pub fn verify_begin(&self) -> Result<mf::Verifying> {
+        mf::verify_begin(&self.dir, &self.manifest, &mf::Known::new(), true)
+    }
+
     /// Signed by a key this host trusts (its own or another's).
     pub fn trusted(&self) -> bool {
         matches!(self.provenance, Provenance::Trusted(_))

@@ -87,13 +87,16 @@ pub(super) fn start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
+    // Page images not yet verified: CRIU leaves the restored tasks stopped,
+    // and they get SIGCONT only once every digest matched (below).
+    let hold = job.verifying.pending();
     let opts = RestoreOpts {
         tcp: p.tcp,
         ext_unix_sk: m.options.ext_unix_sk,
         file_locks: m.options.file_locks,
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
-        leave_stopped: paused,
+        leave_stopped: paused || hold,
         ext_mounts,
     };
     let text = criu::restore_config(&opts)?;
@@ -115,6 +118,7 @@ pub(super) fn start(
             None => host::rss_anon(&host::cgroup_procs(&procs)),
         }
     });
+    let t_start = std::time::Instant::now();
     let started = match criu_conf {
         // The container's own file (org.criu.config): /etc/criu/runc.conf,
         // which every other runc checkpoint and restore reads, stays as it is.
@@ -147,6 +151,7 @@ pub(super) fn start(
         }
     };
     drop(ticker);
+    let start_ms = t_start.elapsed().as_millis();
     remove_our_ctrd_dirs(&marker(cp_name));
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
@@ -178,6 +183,24 @@ pub(super) fn start(
     }
     let _ = fs::remove_file(&log);
     out.criu = restore_stats(ctx, id);
+    // A mismatch fails the restore, which is undone: the tasks, stopped,
+    // never ran.
+    let (bytes, ms) = job.verifying.wait_timed()?;
+    if hold {
+        out.verify = ms;
+        ctx.out.step(format!(
+            "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the engine and CRIU restored the container (in {start_ms} ms)",
+            m.files.len(),
+            bytes as f64 / (1 << 20) as f64,
+        ));
+        if !paused {
+            for p in restored_freezer(ctx, id)?.pids()? {
+                if let Some(pid) = rustix::process::Pid::from_raw(p) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+                }
+            }
+        }
+    }
     if paused {
         repause(ctx, id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
@@ -247,19 +270,7 @@ fn restore_excerpt(log: &str, cp_dir: &Path) -> String {
 /// pause a cgroup that is already frozen.) A failure here fails the
 /// restore, which is rolled back as any other.
 fn repause(ctx: &Ctx, id: &str) -> Result<()> {
-    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
-    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
-    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
-        .map_err(|e| e.step("finding the restored container's cgroup, to keep it paused"))?;
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
-        Error::host(
-            "cannot find the restored container's freezer cgroup, to keep it paused",
-            "is cgroupfs mounted at /sys/fs/cgroup?",
-        )
-    })?;
-    let freezer = cgroup::Freezer { version: ctx.cgroup, dir };
+    let freezer = restored_freezer(ctx, id)?;
     ctx.engine.pause(id).map_err(|e| {
         e.step("pausing the restored container (its checkpoint was taken paused; --unpause restores it running)")
     })?;
@@ -276,4 +287,21 @@ fn repause(ctx: &Ctx, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The freezer cgroup of the restored container `id` (its tasks).
+fn restored_freezer(ctx: &Ctx, id: &str) -> Result<cgroup::Freezer> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
+        .map_err(|e| e.step("finding the restored container's cgroup"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
+        Error::host(
+            "cannot find the restored container's freezer cgroup (its tasks are held stopped until they may run)",
+            "is cgroupfs mounted at /sys/fs/cgroup?",
+        )
+    })?;
+    Ok(cgroup::Freezer { version: ctx.cgroup, dir })
 }
