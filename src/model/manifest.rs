@@ -484,7 +484,7 @@ pub struct Verifying {
     started: std::time::Instant,
     stop: std::sync::Arc<AtomicBool>,
     #[allow(clippy::type_complexity)]
-    pending: std::sync::Mutex<Option<std::thread::JoinHandle<Result<()>>>>,
+    pending: std::sync::Mutex<Option<std::thread::JoinHandle<(Result<()>, std::time::Instant)>>>,
     result: std::sync::Mutex<Option<std::result::Result<(u64, u64), String>>>,
 }
 
@@ -506,10 +506,11 @@ impl Verifying {
         let handle = self.pending.lock().ok().and_then(|mut p| p.take());
         let mut result = self.result.lock().map_err(|_| Error::engine("a verification thread failed", None))?;
         if result.is_none() {
-            let ms = self.started.elapsed().as_millis() as u64;
+            let ms = |end: std::time::Instant| end.duration_since(self.started).as_millis() as u64;
             *result = Some(match handle.map(|h| h.join()) {
-                None | Some(Ok(Ok(()))) => Ok((self.bytes, ms)),
-                Some(Ok(Err(e))) => Err(e.to_string()),
+                None => Ok((self.bytes, 0)),
+                Some(Ok((Ok(()), end))) => Ok((self.bytes, ms(end))),
+                Some(Ok((Err(e), _))) => Err(e.to_string()),
                 Some(Err(_)) => Err("a hashing thread failed".into()),
             });
         }
@@ -559,6 +560,7 @@ fn check_sums(dir: &Path, got: Vec<FileSum>, files: &[(String, PathBuf, FileSum)
 /// stopped, and lets them run only once they match). A file in `known`
 /// (summed as this process wrote it) is compared without being read again.
 pub fn verify_begin(dir: &Path, m: &Manifest, known: &Known, defer_pages: bool) -> Result<Verifying> {
+    let started = std::time::Instant::now();
     let damaged = |name: &str, why: String| {
         Error::checkpoint(
             format!("{}: {name} {why}", dir.display()),
@@ -638,16 +640,17 @@ pub fn verify_begin(dir: &Path, m: &Manifest, known: &Known, defer_pages: bool) 
     } else {
         let (stop, dir) = (stop.clone(), dir.to_path_buf());
         let root = root.try_clone().at("open", &dir)?;
-        Some(std::thread::spawn(move || -> Result<()> {
+        Some(std::thread::spawn(move || {
             let files = later.iter().map(|(_, rel, w)| Partial { rel: rel.clone(), size: w.size, done: Vec::new() });
-            let got = sum_rest(&root, &dir, files.collect(), &stop)?;
-            check_sums(&dir, got, &later).map_err(|why| Error::checkpoint(why, ""))
+            let r = sum_rest(&root, &dir, files.collect(), &stop)
+                .and_then(|got| check_sums(&dir, got, &later).map_err(|why| Error::checkpoint(why, "")));
+            (r, std::time::Instant::now())
         }))
     };
     Ok(Verifying {
         dir: dir.to_path_buf(),
         bytes,
-        started: std::time::Instant::now(),
+        started,
         stop,
         pending: std::sync::Mutex::new(pending),
         result: std::sync::Mutex::new(None),

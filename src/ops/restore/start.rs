@@ -186,8 +186,10 @@ pub(super) fn start(
     // A mismatch fails the restore, which is undone: the tasks, stopped,
     // never ran.
     let (bytes, ms) = job.verifying.wait_timed()?;
-    if hold {
+    if ms > 0 {
         out.verify = ms;
+    }
+    if hold {
         ctx.out.step(format!(
             "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the engine and CRIU restored the container (in {start_ms} ms)",
             m.files.len(),
