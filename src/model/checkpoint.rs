@@ -140,8 +140,10 @@ impl Checkpoint {
 
     /// `verify`, the page images left to hash on other threads (see
     /// `mf::verify_begin`).
-    pub fn verify_begin(&self) -> Result<mf::Verifying> {
-        mf::verify_begin(&self.dir, &self.manifest, &mf::Known::new(), true)
+    /// Files summed as this process unpacked them (`known`) are compared
+    /// without being read again.
+    pub fn verify_begin(&self, known: &mf::Known) -> Result<mf::Verifying> {
+        mf::verify_begin(&self.dir, &self.manifest, known, true)
     }
 
     /// Signed by a key this host trusts (its own or another's).

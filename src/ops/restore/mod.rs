@@ -174,6 +174,17 @@ pub fn preview_checkpoint(
 
 /// The restore of an opened checkpoint: verify, plan, execute.
 pub fn run_checkpoint(session: &Session, a: &Options, cp: &Checkpoint) -> Result<Outcome> {
+    run_checkpoint_known(session, a, cp, &crate::model::manifest::Known::new())
+}
+
+/// `run_checkpoint` of a checkpoint this process has just unpacked, the
+/// sums of its files (`known`) computed as they were written.
+pub fn run_checkpoint_known(
+    session: &Session,
+    a: &Options,
+    cp: &Checkpoint,
+    known: &crate::model::manifest::Known,
+) -> Result<Outcome> {
     session.cancel.arm();
     let ctx = session.ctx(true)?;
     let mut out = Outcome { dir: cp.dir.clone(), ..Outcome::default() };
@@ -182,7 +193,7 @@ pub fn run_checkpoint(session: &Session, a: &Options, cp: &Checkpoint) -> Result
     // Everything CRIU or docker-cr parses is checked now; the page images
     // (memory copied as it is) are hashed while the engine and CRIU work,
     // and the restored processes run only once they match (start.rs).
-    let verifying = cp.verify_begin()?;
+    let verifying = cp.verify_begin(known)?;
     if verifying.pending() {
         ctx.out.step(format!(
             "verified the checkpoint but its page images in {} ms; those are hashed while the container is restored",
