@@ -469,7 +469,7 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
 }
 
 /// Whether `name` (relative to the checkpoint) is a page image: memory
-/// that CRIU copies into the restored processes as it is, never parses.
+/// that docker-cr never parses (CRIU does, in part: it must get it verified).
 pub fn is_page_image(name: &str) -> bool {
     name.strip_prefix(IMAGES)
         .and_then(|r| r.strip_prefix('/'))
@@ -554,11 +554,12 @@ fn check_sums(dir: &Path, got: Vec<FileSum>, files: &[(String, PathBuf, FileSum)
 
 /// `verify`, in two parts: everything but the page images is checked
 /// before it returns (sizes, owners, links, and the digests of every file
-/// that anything parses); with `defer_pages`, the page images are hashed
-/// on other threads meanwhile, and `Verifying::wait` tells how that
-/// ended (the restore lets CRIU copy them into processes it leaves
-/// stopped, and lets them run only once they match). A file in `known`
-/// (summed as this process wrote it) is compared without being read again.
+/// docker-cr parses); with `defer_pages`, the page images are hashed on
+/// other threads meanwhile, and `Verifying::wait` tells how that ended
+/// (the restore creates the container and applies its files meanwhile, and
+/// waits before the engine's start, which has CRIU read them). A file in
+/// `known` (summed as this process wrote it) is compared without being
+/// read again.
 pub fn verify_begin(dir: &Path, m: &Manifest, known: &Known, defer_pages: bool) -> Result<Verifying> {
     let started = std::time::Instant::now();
     let damaged = |name: &str, why: String| {

@@ -190,13 +190,13 @@ pub fn run_checkpoint_known(
     let mut out = Outcome { dir: cp.dir.clone(), ..Outcome::default() };
     tell_provenance(ctx, cp);
     let t = std::time::Instant::now();
-    // Everything CRIU or docker-cr parses is checked now; the page images
-    // (memory copied as it is) are hashed while the engine and CRIU work,
-    // and the restored processes run only once they match (start.rs).
+    // Everything docker-cr parses is checked now; the page images are
+    // hashed while the container is created and its files applied, and
+    // the engine's start waits for them (start.rs).
     let verifying = cp.verify_begin(known)?;
     if verifying.pending() {
         ctx.out.step(format!(
-            "verified the checkpoint but its page images in {} ms; those are hashed while the container is restored",
+            "verified the checkpoint but its page images in {} ms; those are hashed while the container is created",
             t.elapsed().as_millis()
         ));
     } else {

@@ -87,16 +87,29 @@ pub(super) fn start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
-    // Page images not yet verified: CRIU leaves the restored tasks stopped,
-    // and they get SIGCONT only once every digest matched (below).
-    let hold = job.verifying.pending();
+    // The page images were hashed while the container was created and its
+    // files put in place; CRIU reads them only once every digest matched
+    // (its restorer parses some of that memory, the vDSO, as an ELF image:
+    // nothing of a checkpoint reaches CRIU unverified).
+    let was_pending = job.verifying.pending();
+    let (bytes, ms) = job.verifying.wait_timed()?;
+    if ms > 0 {
+        out.verify = ms;
+    }
+    if was_pending {
+        ctx.out.step(format!(
+            "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the container was created",
+            m.files.len(),
+            bytes as f64 / (1 << 20) as f64,
+        ));
+    }
     let opts = RestoreOpts {
         tcp: p.tcp,
         ext_unix_sk: m.options.ext_unix_sk,
         file_locks: m.options.file_locks,
         cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
         log_file: log.clone(),
-        leave_stopped: paused || hold,
+        leave_stopped: paused,
         ext_mounts,
     };
     let text = criu::restore_config(&opts)?;
@@ -118,7 +131,6 @@ pub(super) fn start(
             None => host::rss_anon(&host::cgroup_procs(&procs)),
         }
     });
-    let t_start = std::time::Instant::now();
     let started = match criu_conf {
         // The container's own file (org.criu.config): /etc/criu/runc.conf,
         // which every other runc checkpoint and restore reads, stays as it is.
@@ -151,7 +163,6 @@ pub(super) fn start(
         }
     };
     drop(ticker);
-    let start_ms = t_start.elapsed().as_millis();
     remove_our_ctrd_dirs(&marker(cp_name));
     let log_text = fs::read_to_string(&log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
@@ -183,26 +194,6 @@ pub(super) fn start(
     }
     let _ = fs::remove_file(&log);
     out.criu = restore_stats(ctx, id);
-    // A mismatch fails the restore, which is undone: the tasks, stopped,
-    // never ran.
-    let (bytes, ms) = job.verifying.wait_timed()?;
-    if ms > 0 {
-        out.verify = ms;
-    }
-    if hold {
-        ctx.out.step(format!(
-            "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the engine and CRIU restored the container (in {start_ms} ms)",
-            m.files.len(),
-            bytes as f64 / (1 << 20) as f64,
-        ));
-        if !paused {
-            for p in restored_freezer(ctx, id)?.pids()? {
-                if let Some(pid) = rustix::process::Pid::from_raw(p) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
-                }
-            }
-        }
-    }
     if paused {
         repause(ctx, id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
