@@ -737,6 +737,10 @@ pub struct Imported {
     pub manifest: Option<Manifest>,
     /// What another engine's archive was converted from.
     pub made_by: Option<crate::formats::foreign::Foreign>,
+    /// Each file's sum, computed as it was unpacked (see `mf::Known`): the
+    /// restore's verification, and another engine's manifest, need not
+    /// read them again.
+    pub known: mf::Known,
 }
 
 /// `.NAME.importing` beside `dest`: where an import is built.
@@ -840,6 +844,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     let mut bytes = 0u64;
     let mut count = 0usize;
     let mut seen_dirs = BTreeSet::new();
+    let mut known = mf::Known::new();
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
         // A caller that blocked the signals (restore --import) is stopped
@@ -885,13 +890,16 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
                     io::ErrorKind::AlreadyExists => damaged(what, format!("has {rel} twice")),
                     _ => Error::Io { op: "create", path: path.clone(), source: err },
                 })?;
-                let mut w = io::BufWriter::with_capacity(1 << 20, out);
+                let mut w =
+                    SummingWriter { inner: io::BufWriter::with_capacity(1 << 20, out), sum: mf::Summer::default() };
                 let n = io::copy(&mut e, &mut w).map_err(|err| match err.kind() {
                     io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::Other => bad(err),
                     _ if err.raw_os_error().is_some() => Error::Io { op: "write", path: path.clone(), source: err },
                     _ => bad(err),
                 })?;
-                w.flush().at("write", &path)?;
+                w.inner.flush().at("write", &path)?;
+                let md = w.inner.get_ref().metadata().at("stat", &path)?;
+                known.insert(rel.clone(), mf::KnownSum::of(&md, w.sum.finish()));
                 if n != size {
                     return Err(damaged(what, format!("ends inside {rel} ({n} of {size} bytes)")));
                 }
@@ -917,14 +925,32 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
             }
         }
         // Another engine's: converted into docker-cr's model, unsigned.
-        let (m, f) = crate::formats::foreign::adapt(dir, what)?;
+        let (m, f) = crate::formats::foreign::adapt_known(dir, what, &known)?;
         manifest = Some(m);
         made_by = Some(f);
     }
     if finish == Finish::Keep {
-        rustix::fs::syncfs(&root).at("sync", dir)?;
+        crate::host::follow::sync_tree(dir)?;
     }
-    Ok(Imported { compression, files, bytes, manifest, made_by })
+    Ok(Imported { compression, files, bytes, manifest, made_by, known })
+}
+
+/// Sums what passes through it (`mf::Summer`): a file's digest as it is
+/// unpacked, from the bytes in hand.
+struct SummingWriter<W> {
+    inner: W,
+    sum: mf::Summer,
+}
+
+impl<W: Write> Write for SummingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.sum.update(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A docker-cr archive becomes the checkpoint directory it was made from:

@@ -461,6 +461,12 @@ fn bad(what: &str, why: impl std::fmt::Display) -> Error {
 /// Turns the unpacked archive in `dir` (named `what` in messages) into a
 /// docker-cr checkpoint directory; returns its (unsigned) manifest.
 pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
+    adapt_known(dir, what, &mf::Known::new())
+}
+
+/// `adapt`, with the sums of the files summed as they were unpacked
+/// (`known`): those are not read again.
+pub fn adapt_known(dir: &Path, what: &str, known: &mf::Known) -> Result<(Manifest, Foreign)> {
     let read_json = |name: &str| -> Result<Option<Value>> {
         match mf::read_limited(dir, name, MAX_SMALL)? {
             None => Ok(None),
@@ -525,7 +531,7 @@ pub fn adapt(dir: &Path, what: &str) -> Result<(Manifest, Foreign)> {
     };
     write_new(dir, mf::CONTAINER, &serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
     write_new(dir, FOREIGN, &serde_json::to_vec_pretty(&f).unwrap_or_default())?;
-    let files = mf::sum_dir(dir)?;
+    let files = mf::sum_dir_known(dir, known)?;
     let images_prefix = format!("{}/", mf::IMAGES);
     let pages_bytes =
         files.iter().filter(|(n, _)| n.starts_with(&format!("{}/pages-", mf::IMAGES))).map(|(_, s)| s.size).sum();

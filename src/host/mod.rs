@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod check;
 pub mod criu;
+pub mod follow;
 pub mod fs;
 pub mod paths;
 pub mod probe;

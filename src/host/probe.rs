@@ -301,6 +301,16 @@ mod tests {
         p
     }
 
+    /// A spawned probe, killed however the test ends (a failed assertion
+    /// must not leave it running, holding the test runner's stdout).
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     fn wait_comm(pid: i32) {
         for _ in 0..1000 {
             if fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim_end() == NAME {
@@ -314,19 +324,26 @@ mod tests {
     #[test]
     fn the_probe_program_sleeps_until_killed() {
         let p = write_probe("sleep");
-        let mut c = std::process::Command::new(&p).spawn().unwrap();
-        let pid = c.id() as i32;
+        let mut c = Child(std::process::Command::new(&p).spawn().unwrap());
+        let pid = c.0.id() as i32;
         wait_comm(pid);
-        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // Just after the exec it may still be running towards pause(2).
+        let mut st = String::new();
+        for _ in 0..1000 {
+            st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            if st.contains(") S ") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(st.contains(") S "), "sleeping in pause(2): {st}");
-        assert_eq!(c.try_wait().unwrap(), None);
+        assert_eq!(c.0.try_wait().unwrap(), None);
         // Not under seccomp: no filters, and it runs on after the reading.
         let o = observe(pid).unwrap();
         assert!(o.filters.is_empty());
         assert_eq!(o.userns, None);
-        assert_eq!(c.try_wait().unwrap(), None, "detached, still running");
-        c.kill().unwrap();
-        c.wait().unwrap();
+        assert_eq!(c.0.try_wait().unwrap(), None, "detached, still running");
+        drop(c);
         fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
@@ -360,16 +377,15 @@ mod tests {
                 Ok(())
             });
         }
-        let mut c = cmd.spawn().unwrap();
-        let pid = c.id() as i32;
+        let c = Child(cmd.spawn().unwrap());
+        let pid = c.0.id() as i32;
         wait_comm(pid);
         let o = observe(pid).unwrap();
         assert!(o.no_new_privs);
         assert_eq!(o.filters.len(), 2);
         assert_eq!(o.filters[0].prog, prog);
         assert_eq!(o.filters[0].flags & 2, 2, "SECCOMP_FILTER_FLAG_LOG");
-        c.kill().unwrap();
-        c.wait().unwrap();
+        drop(c);
         fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 

@@ -138,6 +138,14 @@ impl Checkpoint {
         mf::verify(&self.dir, &self.manifest)
     }
 
+    /// `verify`, the page images left to hash on other threads (see
+    /// `mf::verify_begin`).
+    /// Files summed as this process unpacked them (`known`) are compared
+    /// without being read again.
+    pub fn verify_begin(&self, known: &mf::Known) -> Result<mf::Verifying> {
+        mf::verify_begin(&self.dir, &self.manifest, known, true)
+    }
+
     /// Signed by a key this host trusts (its own or another's).
     pub fn trusted(&self) -> bool {
         matches!(self.provenance, Provenance::Trusted(_))

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -163,45 +164,159 @@ struct Piece {
     len: u64,
 }
 
-/// SHA-256 of every piece of `files` (paths relative to `root`, opened
-/// beneath it without following links, with their sizes), on as many
-/// threads as there are cores (up to 4). Returns the FileSums in order.
-fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result<Vec<FileSum>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// The read buffer of the hashing loops: small enough to stay in the
+/// core's L2 cache between the copy out of the page cache and the hash.
+const HASH_BUF: usize = 256 << 10;
+
+/// SHA-256 of `len` bytes of `f` from `off` (hex), read into `buf`: a file
+/// that ends before is an error (`UnexpectedEof`), not a shorter digest.
+pub fn sha256_range(f: &fs::File, off: u64, len: u64, buf: &mut [u8]) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::FileExt;
+    let mut h = sha2::Sha256::new();
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let n = f.read_at(&mut buf[..want], off + done)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(crate::model::trust::hex(&h.finalize()))
+}
+
+/// The FileSum of a file of `size` bytes from the digests of its pieces,
+/// in order (see `FileSum`). Pure.
+pub fn assemble(size: u64, mut digests: Vec<String>) -> FileSum {
+    if pieces(size) == 1 {
+        FileSum { size, sha256: digests.pop().unwrap_or_default(), ..FileSum::default() }
+    } else {
+        FileSum { size, sha256_chunks: digests, ..FileSum::default() }
+    }
+}
+
+/// The manifest's digest of bytes as they pass (a file being written or
+/// unpacked), equal to what `sum_file` reads back later: SHA-256 of each
+/// `CHUNK`-sized piece.
+#[derive(Clone, Default)]
+pub struct Summer {
+    piece: sha2::Sha256,
+    in_piece: u64,
+    size: u64,
+    done: Vec<String>,
+}
+
+impl Summer {
+    pub fn update(&mut self, mut b: &[u8]) {
+        use sha2::Digest as _;
+        while !b.is_empty() {
+            let n = ((CHUNK - self.in_piece) as usize).min(b.len());
+            self.piece.update(&b[..n]);
+            self.in_piece += n as u64;
+            self.size += n as u64;
+            b = &b[n..];
+            if self.in_piece == CHUNK {
+                self.done.push(crate::model::trust::hex(&self.piece.finalize_reset()));
+                self.in_piece = 0;
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> FileSum {
+        use sha2::Digest as _;
+        if self.in_piece > 0 || self.done.is_empty() {
+            self.done.push(crate::model::trust::hex(&self.piece.finalize()));
+        }
+        assemble(self.size, self.done)
+    }
+}
+
+/// A file's sum that this process computed as it wrote or followed the
+/// file, for that file only: its device, inode, change time and size must
+/// still be the ones seen once it was complete, or the file is read again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownSum {
+    pub dev: u64,
+    pub ino: u64,
+    /// st_ctime in nanoseconds: any write or new name changes it.
+    pub ctime_ns: i128,
+    pub sum: FileSum,
+}
+
+impl KnownSum {
+    /// The sum `sum` of the complete file `md` describes.
+    pub fn of(md: &fs::Metadata, sum: FileSum) -> KnownSum {
+        use std::os::unix::fs::MetadataExt;
+        KnownSum { dev: md.dev(), ino: md.ino(), ctime_ns: ctime_ns(md), sum }
+    }
+}
+
+fn ctime_ns(md: &fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128
+}
+
+/// Known sums by path relative to the checkpoint directory.
+pub type Known = BTreeMap<String, KnownSum>;
+
+/// The known sum of `name` if it is still about the file `md` describes.
+fn known_for<'a>(known: &'a Known, name: &str, md: &fs::Metadata) -> Option<&'a FileSum> {
+    use std::os::unix::fs::MetadataExt;
+    known
+        .get(name)
+        .filter(|k| k.dev == md.dev() && k.ino == md.ino() && k.ctime_ns == ctime_ns(md) && k.sum.size == md.len())
+        .map(|k| &k.sum)
+}
+
+/// A file to finish summing: its path relative to the directory, its
+/// size, and the digests of its first pieces, already known.
+pub struct Partial {
+    pub rel: PathBuf,
+    pub size: u64,
+    pub done: Vec<String>,
+}
+
+/// SHA-256 of every piece of `files` not yet known, on as many threads as
+/// there are cores (up to 4), each file opened beneath `root` (the
+/// directory `dir`) without following links; stops early, with an error,
+/// once `stop` is set. Returns the FileSums in order.
+pub fn sum_rest(root: &fs::File, dir: &Path, files: Vec<Partial>, stop: &AtomicBool) -> Result<Vec<FileSum>> {
     let mut work = Vec::new();
-    for (i, (_, size)) in files.iter().enumerate() {
-        for k in 0..pieces(*size) {
-            work.push(Piece { file: i, off: k * CHUNK, len: CHUNK.min(size - k * CHUNK) });
+    for (i, f) in files.iter().enumerate() {
+        for k in (f.done.len() as u64)..pieces(f.size) {
+            work.push(Piece { file: i, off: k * CHUNK, len: CHUNK.min(f.size.saturating_sub(k * CHUNK)) });
         }
     }
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(work.len().max(1));
     let hash_some = || -> Result<Vec<(usize, String)>> {
-        use sha2::Digest as _;
-        use std::os::unix::fs::FileExt;
         let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; HASH_BUF];
+        let mut open: Option<(usize, fs::File)> = None;
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Error::checkpoint("the digests were not finished: stopped", ""));
+            }
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(p) = work.get(i) else { return Ok(out) };
-            let rel = &files[p.file].0;
+            let rel = &files[p.file].rel;
             let path = dir.join(rel);
-            let f = open_beneath(root, rel).at("open", &path)?;
-            let mut h = sha2::Sha256::new();
-            let mut done = 0u64;
-            while done < p.len {
-                let want = (p.len - done).min(buf.len() as u64) as usize;
-                let n = f.read_at(&mut buf[..want], p.off + done).at("read", &path)?;
-                if n == 0 {
-                    return Err(Error::checkpoint(
-                        format!("{} became shorter while it was read", path.display()),
-                        "something else is changing the checkpoint; try again when nothing does",
-                    ));
-                }
-                h.update(&buf[..n]);
-                done += n as u64;
-            }
-            out.push((i, crate::model::trust::hex(&h.finalize())));
+            // Pieces come in file order: one open per file and thread.
+            let f = match open.take() {
+                Some((n, f)) if n == p.file => f,
+                _ => open_beneath(root, rel).at("open", &path)?,
+            };
+            let d = sha256_range(&f, p.off, p.len, &mut buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::checkpoint(
+                    format!("{} became shorter while it was read", path.display()),
+                    "something else is changing the checkpoint; try again when nothing does",
+                ),
+                _ => Error::Io { op: "read", path: path.clone(), source: e },
+            })?;
+            out.push((i, d));
+            open = Some((p.file, f));
         }
     };
     let mut digests = vec![String::new(); work.len()];
@@ -217,16 +332,26 @@ fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result
             digests[i] = d;
         }
     }
-    let mut sums: Vec<FileSum> = files.iter().map(|(_, size)| FileSum { size: *size, ..FileSum::default() }).collect();
+    let mut got: Vec<Vec<String>> = vec![Vec::new(); files.len()];
     for (p, d) in work.iter().zip(digests) {
-        let sum = &mut sums[p.file];
-        if pieces(sum.size) == 1 {
-            sum.sha256 = d;
-        } else {
-            sum.sha256_chunks.push(d);
-        }
+        got[p.file].push(d);
     }
-    Ok(sums)
+    Ok(files
+        .into_iter()
+        .zip(got)
+        .map(|(f, more)| {
+            let mut all = f.done;
+            all.extend(more);
+            assemble(f.size, all)
+        })
+        .collect())
+}
+
+/// SHA-256 of every piece of `files` (paths relative to `root`, with their
+/// sizes). Returns the FileSums in order.
+fn sha256_files(root: &fs::File, dir: &Path, files: &[(PathBuf, u64)]) -> Result<Vec<FileSum>> {
+    let files = files.iter().map(|(rel, size)| Partial { rel: rel.clone(), size: *size, done: Vec::new() }).collect();
+    sum_rest(root, dir, files, &AtomicBool::new(false))
 }
 
 /// The SHA-256 FileSum of one file, as a manifest records it.
@@ -240,7 +365,15 @@ pub fn sum_file(path: &Path) -> Result<FileSum> {
 
 /// Sums every regular file under `dir` except the manifest.
 pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
+    sum_dir_known(dir, &Known::new())
+}
+
+/// `sum_dir`, taking the sums in `known` for the files they are about
+/// (the page images hashed while CRIU wrote them) instead of reading
+/// those files again.
+pub fn sum_dir_known(dir: &Path, known: &Known) -> Result<BTreeMap<String, FileSum>> {
     let mut files = Vec::new();
+    let mut have = BTreeMap::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
         let d = dir.join(&rel);
@@ -251,14 +384,21 @@ pub fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
             if ft.is_dir() {
                 todo.push(r);
             } else if ft.is_file() && r != Path::new(MANIFEST) {
-                let size = e.metadata().at("stat", &e.path())?.len();
-                files.push((r, size));
+                let md = e.metadata().at("stat", &e.path())?;
+                let name = r.to_string_lossy().into_owned();
+                match known_for(known, &name, &md) {
+                    Some(sum) => {
+                        have.insert(name, sum.clone());
+                    }
+                    None => files.push((r, md.len())),
+                }
             }
         }
     }
     let root = fs::File::open(dir).at("open", dir)?;
     let sums = sha256_files(&root, dir, &files)?;
-    Ok(files.into_iter().map(|(r, _)| r.to_string_lossy().into_owned()).zip(sums).collect())
+    have.extend(files.into_iter().map(|(r, _)| r.to_string_lossy().into_owned()).zip(sums));
+    Ok(have)
 }
 
 /// Opens `rel` inside the directory `dir` without following any symlink,
@@ -317,6 +457,103 @@ pub fn check_owner(dir: &Path) -> Result<()> {
 /// bytes verified. Format 1 manifests are checked with xxHash64 (damage
 /// only; they are never signed).
 pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
+    verify_begin(dir, m, &Known::new(), false)?.wait()
+}
+
+/// Whether `name` (relative to the checkpoint) is a page image: memory
+/// that docker-cr never parses (CRIU does, in part: it must get it verified).
+pub fn is_page_image(name: &str) -> bool {
+    name.strip_prefix(IMAGES)
+        .and_then(|r| r.strip_prefix('/'))
+        .is_some_and(|f| f.starts_with("pages-") && f.ends_with(".img") && !f.contains('/'))
+}
+
+/// A verification under way: the page images still being hashed on
+/// other threads (`verify_begin`), the rest already checked.
+pub struct Verifying {
+    dir: PathBuf,
+    bytes: u64,
+    started: std::time::Instant,
+    stop: std::sync::Arc<AtomicBool>,
+    #[allow(clippy::type_complexity)]
+    pending: std::sync::Mutex<Option<std::thread::JoinHandle<(Result<()>, std::time::Instant)>>>,
+    result: std::sync::Mutex<Option<std::result::Result<(u64, u64), String>>>,
+}
+
+impl Verifying {
+    /// Some page images are still being hashed.
+    pub fn pending(&self) -> bool {
+        self.pending.lock().map(|p| p.as_ref().is_some_and(|h| !h.is_finished())).unwrap_or(false)
+    }
+
+    /// Waits for the page images; the bytes verified, or the first
+    /// mismatch (every call says the same).
+    pub fn wait(&self) -> Result<u64> {
+        self.wait_timed().map(|(b, _)| b)
+    }
+
+    /// `wait`, with the milliseconds from the start of the verification to
+    /// its end.
+    pub fn wait_timed(&self) -> Result<(u64, u64)> {
+        let handle = self.pending.lock().ok().and_then(|mut p| p.take());
+        let mut result = self.result.lock().map_err(|_| Error::engine("a verification thread failed", None))?;
+        if result.is_none() {
+            let ms = |end: std::time::Instant| end.duration_since(self.started).as_millis() as u64;
+            *result = Some(match handle.map(|h| h.join()) {
+                None => Ok((self.bytes, 0)),
+                Some(Ok((Ok(()), end))) => Ok((self.bytes, ms(end))),
+                Some(Ok((Err(e), _))) => Err(e.to_string()),
+                Some(Err(_)) => Err("a hashing thread failed".into()),
+            });
+        }
+        match result.as_ref() {
+            Some(Ok(r)) => Ok(*r),
+            Some(Err(e)) => Err(Error::checkpoint(
+                e.clone(),
+                format!(
+                    "the checkpoint {} is damaged (truncated or corrupted copy?) or was changed; \
+                     what the restore had made was undone. Copy it again from its source",
+                    self.dir.display()
+                ),
+            )),
+            None => Err(Error::engine("a verification thread failed", None)),
+        }
+    }
+}
+
+impl Drop for Verifying {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.pending.get_mut().ok().and_then(|p| p.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The first of `files` (name, path, wanted sum) whose sum in `got` differs.
+fn check_sums(dir: &Path, got: Vec<FileSum>, files: &[(String, PathBuf, FileSum)]) -> std::result::Result<(), String> {
+    for ((name, _, want), got) in files.iter().zip(got) {
+        if got.size != want.size
+            || got.sha256 != want.sha256
+            || got.sha256_chunks != want.sha256_chunks
+            || got.xxh64 != want.xxh64
+        {
+            return Err(format!("{}: {name} does not match its digest", dir.display()));
+        }
+    }
+    Ok(())
+}
+
+/// `verify`, in two parts: everything but the page images is checked
+/// before it returns (sizes, owners, links, and the digests of every file
+/// docker-cr parses); with `defer_pages`, the page images are hashed on
+/// other threads meanwhile, and `Verifying::wait` tells how that ended
+/// (the restore creates the container and applies its files meanwhile, and
+/// waits before the engine's start, which has CRIU read them). A file in
+/// `known` (summed as this process wrote it) is compared without being
+/// read again.
+pub fn verify_begin(dir: &Path, m: &Manifest, known: &Known, defer_pages: bool) -> Result<Verifying> {
+    let started = std::time::Instant::now();
     let damaged = |name: &str, why: String| {
         Error::checkpoint(
             format!("{}: {name} {why}", dir.display()),
@@ -325,7 +562,9 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
     };
     let kind = if m.format >= 2 { Digest::Sha256 } else { Digest::Xxh64 };
     let root = fs::File::open(dir).at("open", dir)?;
-    let mut checked = Vec::with_capacity(m.files.len());
+    let mut now = Vec::with_capacity(m.files.len());
+    let mut later = Vec::new();
+    let mut bytes = 0;
     for (name, want) in &m.files {
         let rel = crate::model::rootfs::safe_relative(Path::new(name))
             .filter(|r| r.as_os_str() == std::ffi::OsStr::new(name))
@@ -351,17 +590,30 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
         if !has {
             return Err(damaged(name, "has no digest (or not the right number) in the manifest".into()));
         }
+        bytes += want.size;
+        if kind == Digest::Sha256 {
+            if let Some(sum) = known_for(known, name, &md) {
+                if sum != want {
+                    return Err(damaged(name, "does not match its digest".into()));
+                }
+                continue;
+            }
+        }
         // Closed again: a checkpoint may have more files than we may keep
         // open. Only root can change them (checked above), and each is
         // opened the same way again to be read.
-        checked.push((name, rel, want));
+        if defer_pages && kind == Digest::Sha256 && is_page_image(name) {
+            later.push((name.clone(), rel, want.clone()));
+        } else {
+            now.push((name.clone(), rel, want.clone()));
+        }
     }
     let got: Vec<FileSum> = match kind {
         Digest::Sha256 => {
-            let files: Vec<(PathBuf, u64)> = checked.iter().map(|(_, rel, w)| (rel.clone(), w.size)).collect();
+            let files: Vec<(PathBuf, u64)> = now.iter().map(|(_, rel, w)| (rel.clone(), w.size)).collect();
             sha256_files(&root, dir, &files)?
         }
-        Digest::Xxh64 => checked
+        Digest::Xxh64 => now
             .iter()
             .map(|(_, rel, _)| {
                 let p = dir.join(rel);
@@ -369,18 +621,33 @@ pub fn verify(dir: &Path, m: &Manifest) -> Result<u64> {
             })
             .collect::<Result<_>>()?,
     };
-    let mut bytes = 0;
-    for ((name, _, want), got) in checked.into_iter().zip(got) {
-        if got.size != want.size
-            || got.sha256 != want.sha256
-            || got.sha256_chunks != want.sha256_chunks
-            || got.xxh64 != want.xxh64
-        {
-            return Err(damaged(name, "does not match its digest".into()));
-        }
-        bytes += got.size;
+    if let Err(why) = check_sums(dir, got, &now) {
+        return Err(Error::checkpoint(
+            why,
+            "the checkpoint is damaged (truncated or corrupted copy?) or was changed; nothing was changed here. Copy it again from its source",
+        ));
     }
-    Ok(bytes)
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let pending = if later.is_empty() {
+        None
+    } else {
+        let (stop, dir) = (stop.clone(), dir.to_path_buf());
+        let root = root.try_clone().at("open", &dir)?;
+        Some(std::thread::spawn(move || {
+            let files = later.iter().map(|(_, rel, w)| Partial { rel: rel.clone(), size: w.size, done: Vec::new() });
+            let r = sum_rest(&root, &dir, files.collect(), &stop)
+                .and_then(|got| check_sums(&dir, got, &later).map_err(|why| Error::checkpoint(why, "")));
+            (r, std::time::Instant::now())
+        }))
+    };
+    Ok(Verifying {
+        dir: dir.to_path_buf(),
+        bytes,
+        started,
+        stop,
+        pending: std::sync::Mutex::new(pending),
+        result: std::sync::Mutex::new(None),
+    })
 }
 
 pub fn to_json(m: &Manifest) -> String {

@@ -332,7 +332,7 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
     load_image(session, &cp)?;
     session.cancel.check()?;
     let created = unpack_volumes(session, &cp, a)?;
-    let r = session.cancel.check().and_then(|()| restore::run_checkpoint(session, &inner, &cp));
+    let r = session.cancel.check().and_then(|()| restore::run_checkpoint_known(session, &inner, &cp, &imp.known));
     if let (Err(_), Some(engine)) = (&r, &created.engine) {
         for v in &created.names {
             if engine.remove_volume(v).is_ok() {

@@ -10,7 +10,8 @@
 //! dump      criu dump into the partial directory
 //! capture   the file changes (rootfs-diff.tar), still frozen
 //! thaw      the container runs again
-//! seal      digests, manifest, signature, syncfs (after the thaw, unless --stop)
+//! seal      digests (page images hashed during the dump), manifest,
+//!           signature, sync (after the thaw, unless --stop)
 //! publish   rename into place, parent synced
 //! stop      --stop: restart policy "no", SIGKILL while frozen, thaw, wait
 //! ```
@@ -33,6 +34,7 @@ use crate::engine::docker;
 use crate::error::{Error, IoContext, Result};
 use crate::host::cgroup::Freezer;
 use crate::host::criu::{self, DumpOpts};
+use crate::host::follow;
 use crate::host::state;
 use crate::host::{self, Ctx};
 use crate::model::manifest::{self as mf, Manifest};
@@ -67,6 +69,8 @@ pub struct Job<'a> {
     rootfs_ms: u64,
     rootfs: Option<rootfs::Stats>,
     manifest: Option<Manifest>,
+    /// Hashes the page images while CRIU writes them (see host::follow).
+    follower: Option<follow::Follower>,
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
@@ -147,6 +151,7 @@ pub fn prepare<'a>(session: &'a Session, ctx: &'a Ctx, plan: Plan, c: Value, spe
         rootfs_ms: 0,
         rootfs: None,
         manifest: None,
+        follower: None,
     };
     job.write_inputs()?;
     Ok(job)
@@ -217,6 +222,7 @@ impl Job<'_> {
             move || host::dir_size(&images)
         });
         let conf = self.work.join(mf::DUMP_CONF);
+        self.follower = Some(follow::Follower::start(&images)?);
         let dumped = ctx.criu.dump(&conf, &self.work.join(mf::DUMP_LOG), self.lock.raw_fd(), tty.as_ref());
         drop(ticker);
         if let Err(e) = dumped {
@@ -294,7 +300,12 @@ impl Job<'_> {
         }
         let (images_bytes, pages_bytes) = dir_bytes(&images);
         let t3 = Instant::now();
-        let files = mf::sum_dir(&dir)?;
+        // What the follower hashed during the dump is not read again.
+        let (known, known_early) = match self.follower.take() {
+            Some(f) => f.finish(mf::IMAGES)?,
+            None => Default::default(),
+        };
+        let files = mf::sum_dir_known(&dir, &known)?;
         let sums_ms = t3.elapsed().as_millis() as u64;
         let s = |ptr: &str| c.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
         let addresses = c
@@ -357,8 +368,15 @@ impl Job<'_> {
         let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         criu::write_private(&dir.join(trust::SIG), &trust::sign(&self.key, host.trim(), text.as_bytes()))?;
         // Durable before it is visible: the rename comes after this.
-        let d = fs::File::open(&dir).at("open", &dir)?;
-        rustix::fs::syncfs(&d).at("sync", &dir)?;
+        // Each file and directory of it, not syncfs: that would also wait
+        // for whatever else is being written to the filesystem.
+        let t4 = Instant::now();
+        follow::sync_tree(&dir)?;
+        ctx.out.step(format!(
+            "sealed: digests in {sums_ms} ms after the dump ({} of the page images hashed while CRIU wrote them), synced in {} ms",
+            super::plan::mib(known_early),
+            t4.elapsed().as_millis()
+        ));
         self.manifest = Some(m);
         Ok(())
     }

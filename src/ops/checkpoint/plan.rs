@@ -311,7 +311,7 @@ pub fn link_remap_refusal(name: &str, bad: &[OpenDeleted]) -> Option<Error> {
     ))
 }
 
-fn mib(b: u64) -> String {
+pub(super) fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
 }
 

@@ -174,20 +174,42 @@ pub fn preview_checkpoint(
 
 /// The restore of an opened checkpoint: verify, plan, execute.
 pub fn run_checkpoint(session: &Session, a: &Options, cp: &Checkpoint) -> Result<Outcome> {
+    run_checkpoint_known(session, a, cp, &crate::model::manifest::Known::new())
+}
+
+/// `run_checkpoint` of a checkpoint this process has just unpacked, the
+/// sums of its files (`known`) computed as they were written.
+pub fn run_checkpoint_known(
+    session: &Session,
+    a: &Options,
+    cp: &Checkpoint,
+    known: &crate::model::manifest::Known,
+) -> Result<Outcome> {
     session.cancel.arm();
     let ctx = session.ctx(true)?;
     let mut out = Outcome { dir: cp.dir.clone(), ..Outcome::default() };
     tell_provenance(ctx, cp);
     let t = std::time::Instant::now();
-    let bytes = cp.verify()?;
-    out.verify = t.elapsed().as_millis() as u64;
-    ctx.out.step(format!(
-        "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
-        cp.manifest.files.len(),
-        bytes as f64 / (1 << 20) as f64,
-        if cp.manifest.format >= 2 { "SHA-256" } else { "xxHash64" },
-        t.elapsed().as_millis()
-    ));
+    // Everything docker-cr parses is checked now; the page images are
+    // hashed while the container is created and its files applied, and
+    // the engine's start waits for them (start.rs).
+    let verifying = cp.verify_begin(known)?;
+    if verifying.pending() {
+        ctx.out.step(format!(
+            "verified the checkpoint but its page images in {} ms; those are hashed while the container is created",
+            t.elapsed().as_millis()
+        ));
+    } else {
+        let bytes = verifying.wait()?;
+        out.verify = t.elapsed().as_millis() as u64;
+        ctx.out.step(format!(
+            "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
+            cp.manifest.files.len(),
+            bytes as f64 / (1 << 20) as f64,
+            if cp.manifest.format >= 2 { "SHA-256" } else { "xxHash64" },
+            t.elapsed().as_millis()
+        ));
+    }
     put_back_runc_conf(ctx);
     let (saved, ours) = plan::prepared_saved(cp);
     let p = plan::plan(cp, saved, ours, a, &facts(ctx, cp, a)?);
@@ -209,7 +231,7 @@ pub fn run_checkpoint(session: &Session, a: &Options, cp: &Checkpoint) -> Result
         ctx.out.step(format!("granted (--allow-host-access): {g}"));
     }
     let p = Plan { refusals: Vec::new(), ..p };
-    execute(Job { ctx, a, session, cp }, p, out)
+    execute(Job { ctx, a, session, cp, verifying: &verifying }, p, out)
 }
 
 /// Who made the checkpoint, as the output says it.
@@ -293,6 +315,8 @@ struct Job<'a> {
     a: &'a Options,
     session: &'a Session,
     cp: &'a Checkpoint,
+    /// The page images' digests, still being checked (see start.rs).
+    verifying: &'a crate::model::manifest::Verifying,
 }
 
 impl Job<'_> {

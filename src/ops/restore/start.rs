@@ -87,6 +87,22 @@ pub(super) fn start(
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
+    // The page images were hashed while the container was created and its
+    // files put in place; CRIU reads them only once every digest matched
+    // (its restorer parses some of that memory, the vDSO, as an ELF image:
+    // nothing of a checkpoint reaches CRIU unverified).
+    let was_pending = job.verifying.pending();
+    let (bytes, ms) = job.verifying.wait_timed()?;
+    if ms > 0 {
+        out.verify = ms;
+    }
+    if was_pending {
+        ctx.out.step(format!(
+            "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the container was created",
+            m.files.len(),
+            bytes as f64 / (1 << 20) as f64,
+        ));
+    }
     let opts = RestoreOpts {
         tcp: p.tcp,
         ext_unix_sk: m.options.ext_unix_sk,
@@ -247,19 +263,7 @@ fn restore_excerpt(log: &str, cp_dir: &Path) -> String {
 /// pause a cgroup that is already frozen.) A failure here fails the
 /// restore, which is rolled back as any other.
 fn repause(ctx: &Ctx, id: &str) -> Result<()> {
-    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
-    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
-    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
-        .map_err(|e| e.step("finding the restored container's cgroup, to keep it paused"))?;
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
-        Error::host(
-            "cannot find the restored container's freezer cgroup, to keep it paused",
-            "is cgroupfs mounted at /sys/fs/cgroup?",
-        )
-    })?;
-    let freezer = cgroup::Freezer { version: ctx.cgroup, dir };
+    let freezer = restored_freezer(ctx, id)?;
     ctx.engine.pause(id).map_err(|e| {
         e.step("pausing the restored container (its checkpoint was taken paused; --unpause restores it running)")
     })?;
@@ -276,4 +280,21 @@ fn repause(ctx: &Ctx, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The freezer cgroup of the restored container `id` (its tasks).
+fn restored_freezer(ctx: &Ctx, id: &str) -> Result<cgroup::Freezer> {
+    let c = ctx.engine.inspect(id)?.ok_or_else(|| Error::engine("the restored container vanished", None))?;
+    let pid = c.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0);
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .at("read", Path::new(&format!("/proc/{pid}/cgroup")))
+        .map_err(|e| e.step("finding the restored container's cgroup"))?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = cgroup::freezer_dir(ctx.cgroup, &proc_cgroup, &mountinfo).ok_or_else(|| {
+        Error::host(
+            "cannot find the restored container's freezer cgroup (its tasks are held stopped until they may run)",
+            "is cgroupfs mounted at /sys/fs/cgroup?",
+        )
+    })?;
+    Ok(cgroup::Freezer { version: ctx.cgroup, dir })
 }
