@@ -259,7 +259,9 @@ fn tell_provenance(ctx: &Ctx, cp: &Checkpoint) {
     }
     match &cp.provenance {
         trust::Provenance::Trusted(k) => ctx.out.step(match &cp.origin {
-            trust::Origin::Own(_) => format!("signed by this host's own key {}", k.line().trim_end()),
+            trust::Origin::Own(_) => {
+                format!("signed by trusted key {}, this host's own: restored as it was", k.line().trim_end())
+            }
             _ => format!(
                 "signed by trusted key {} of another host: its host paths and host access need --allow-host-access, \
                  its processes' privileges are held to the new container's settings",

@@ -555,10 +555,11 @@ fn provenance_label(cp: &Checkpoint) -> String {
     let engine = cp.converted.as_ref().map(|c| c.engine.name());
     match (&cp.provenance, engine) {
         (_, Some(e)) => format!("made by {e}, converted by docker-cr (unsigned; restored on --trust)"),
-        (Provenance::Trusted(_), None) if matches!(cp.origin, Origin::Own(_) | Origin::TrustedHost(_)) => {
-            cp.origin.describe()
-        }
-        (Provenance::Trusted(k), None) => format!("signed by trusted key {}", k.describe()),
+        (Provenance::Trusted(k), None) => match cp.origin {
+            Origin::Own(_) => format!("signed by trusted key {}, this host's own", k.describe()),
+            Origin::TrustedHost(_) => format!("signed by trusted key {} of another host", k.describe()),
+            _ => format!("signed by trusted key {}", k.describe()),
+        },
         (Provenance::Untrusted(k), None) => {
             format!("signed by a key this host does not trust ({}; --trust)", k.describe())
         }
@@ -1027,7 +1028,7 @@ mod tests {
             d.contains("host paths /srv/data:/data") && d.contains("(restored as it was: this host's own checkpoint)"),
             "{d}"
         );
-        assert!(d.contains("signed by this host's own key"), "{d}");
+        assert!(d.contains("signed by trusted key") && d.contains("this host's own"), "{d}");
         let mut p = p;
         let mut probed = 0;
         check_privileges(&mut p, &cp, &opts(), &facts(&cp), &mut |_, _| {
