@@ -188,7 +188,20 @@ pub fn origin_table_text(indent: &str) -> String {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out.push_str(&format!("{indent}{}\n", cells.join("  ").trim_end()));
     }
-    out.push_str(&format!("{indent}{ORIGIN_NOTE}\n"));
+    // The note wrapped at the table's width (at least 72 columns).
+    let max = widths.iter().sum::<usize>().max(72) + 8;
+    let mut line = String::new();
+    for w in ORIGIN_NOTE.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + w.chars().count() > max {
+            out.push_str(&format!("{indent}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(w);
+    }
+    out.push_str(&format!("{indent}{line}\n"));
     out
 }
 
@@ -482,7 +495,11 @@ mod tests {
     fn the_origin_table_in_text() {
         let t = origin_table_text("  ");
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 5);
+        assert!(lines.len() > 5, "{t}");
+        let width = lines[0].chars().count();
+        assert!(lines[4..].iter().all(|l| l.chars().count() <= width + 8), "the note is wrapped: {t}");
+        let note: Vec<&str> = lines[4..].iter().map(|l| l.trim()).collect();
+        assert_eq!(note.join(" "), ORIGIN_NOTE);
         assert!(lines[0].starts_with("  checkpoint                restore needs  settings"), "{t}");
         assert!(lines[1].starts_with("  signed by this host       nothing        as saved"), "{t}");
         let col = lines[0].find("privileges").unwrap();
