@@ -113,3 +113,15 @@ fn cited_man_pages_exist() {
         assert!(root.join("man").join(f).is_file(), "man/{f} is cited but does not exist");
     }
 }
+
+/// Issue 17: the README says what each provenance gets in the table
+/// `docker-cr check` prints (trust::ORIGIN_TABLE), row by row.
+#[test]
+fn readme_has_the_origin_table() {
+    use docker_cr::model::trust::{ORIGIN_HEADER, ORIGIN_TABLE};
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for row in std::iter::once(&ORIGIN_HEADER).chain(ORIGIN_TABLE.iter()) {
+        let line = format!("| {} |", row.join(" | "));
+        assert!(readme.lines().any(|l| l == line), "the README lacks the row {line:?}");
+    }
+}

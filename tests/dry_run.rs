@@ -111,9 +111,13 @@ fn dry_run_reports_the_refusals_with_the_real_status() {
     let clone = format!("{name}-copy");
     let _g = Container(clone.clone());
     let before = host_state(&store, &name);
-    let o =
-        run_in(&store, &["restore", "--dry-run", "--trust", "--name", &clone, "-p", "127.0.0.1::80", &name, s(&dir)]);
+    let env = [("DOCKER_CR_STORE", store.as_os_str())];
+    let (o, pid) = dcr_env_pid(
+        &["restore", "--dry-run", "--trust", "--name", &clone, "-p", "127.0.0.1::80", &name, s(&dir)],
+        &env,
+    );
     fails_with(&o, 5, "asks for host access");
+    assert_eq!(probes_left(pid), Vec::<String>::new(), "the dry run's probe was left");
     let t = text(&o);
     assert!(t.contains(&format!("host paths {bind}")) && t.contains("unsigned"), "{t}");
     assert_eq!(host_state(&store, &name), before, "the dry run changed something");

@@ -244,8 +244,10 @@ fn failed_restore_leaves_nothing_behind() {
     let dir = temp_dir("cp").join("bad");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let core = image_file(&dir, "core-");
-    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
+    // A damaged memory map (issue 17: a damaged core image is refused
+    // before anything is created, see `damaged_core_image_is_refused_before_anything`).
+    let mm = image_file(&dir, "mm-");
+    reseal(&dir, &format!("checkpoint/{}", mm.file_name().unwrap().to_string_lossy()), b"garbage");
     let o = dcr(&["restore", "--trust", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(!exists(&name), "a failed restore left the container behind");
@@ -526,8 +528,10 @@ fn check_reports_every_item() {
     }
     let worst = j["worst"].as_str().unwrap();
     assert_eq!(o.status.code(), Some(if worst == "ok" { 0 } else { 6 }), "{j}");
+    assert_eq!(j["origins"].as_array().map(Vec::len), Some(3), "{j}");
     let text = text(&ok_or_warn(dcr(&["check"])));
     assert!(text.contains("ok       criu check       Looks good."), "{text}");
+    assert!(text.contains("what a restore gives each checkpoint:\n  checkpoint "), "{text}");
 }
 
 fn ok_or_warn(o: std::process::Output) -> std::process::Output {
@@ -708,6 +712,33 @@ fn slow_engine_times_out_clearly() {
     assert!(!dir.join("cp").exists());
 }
 
+/// Issue 17: what CRIU would restore as the processes' privileges is read
+/// from the images before anything is created; a core image that cannot be
+/// read is refused then (exit 5), not by CRIU once the container exists.
+#[test]
+fn damaged_core_image_is_refused_before_anything() {
+    require_engine();
+    let c = Counter::start("badcore", &[], 3);
+    let name = c.name.clone();
+    let dir = temp_dir("cp").join("badcore");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let core = image_file(&dir, "core-");
+    let file = core.file_name().unwrap().to_string_lossy().into_owned();
+    reseal(&dir, &format!("checkpoint/{file}"), b"garbage");
+    for dry in [true, false] {
+        let args: &[&str] = if dry {
+            &["restore", "--dry-run", "--trust", &name, s(&dir)]
+        } else {
+            &["restore", "--trust", &name, s(&dir)]
+        };
+        let o = dcr(args);
+        fails_with(&o, 5, "cannot tell what the checkpoint's processes would hold once restored");
+        assert!(text(&o).contains(&file) && text(&o).contains("nothing was created"), "{}", text(&o));
+        assert!(!exists(&name), "a container was created");
+    }
+}
+
 /// A failed restore into the container the checkpoint came from leaves it as
 /// it was: its files (also those changed after the checkpoint) and the
 /// restart policy a stopping checkpoint gave it.
@@ -721,8 +752,10 @@ fn failed_restore_into_the_same_container_leaves_it_as_it_was() {
     let later = temp_dir("later").join("after.txt");
     fs::write(&later, "written after the checkpoint").unwrap();
     docker_ok(&["cp", s(&later), &format!("{name}:/tmp/after.txt")]);
-    let core = image_file(&dir, "core-");
-    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
+    // A damaged memory map (issue 17: a damaged core image is refused
+    // before anything is created, see `damaged_core_image_is_refused_before_anything`).
+    let mm = image_file(&dir, "mm-");
+    reseal(&dir, &format!("checkpoint/{}", mm.file_name().unwrap().to_string_lossy()), b"garbage");
     let o = dcr(&["restore", "--trust", &name, s(&dir)]);
     fails_with(&o, 1, "criu restore failed");
     assert!(exists(&name), "the original container was removed");

@@ -275,8 +275,10 @@ fn failed_restore_gives_the_anonymous_volume_back() {
     let dir = temp_dir("cp").join("anonfail");
     ok(dcr(&["checkpoint", &name, s(&dir)]));
     docker_ok(&["rm", "-f", &name]);
-    let core = image_file(&dir, "core-");
-    reseal(&dir, &format!("checkpoint/{}", core.file_name().unwrap().to_string_lossy()), b"garbage");
+    // A damaged memory map (issue 17: a damaged core image is refused
+    // before anything is created, see `damaged_core_image_is_refused_before_anything`).
+    let mm = image_file(&dir, "mm-");
+    reseal(&dir, &format!("checkpoint/{}", mm.file_name().unwrap().to_string_lossy()), b"garbage");
     fails_with(&dcr(&["restore", "--trust", &name, s(&dir)]), 1, "criu restore failed");
     assert!(!exists(&name));
     // (Whether the new container's volume went with it is not checked

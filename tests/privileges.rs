@@ -114,9 +114,9 @@ fn privileges_probe_sees_what_a_container_gets() {
         assert_eq!(s.caps, real.cap_bnd, "{tag}: the capability arithmetic is the engine's");
         assert_eq!(s.no_new_privs, real.no_new_privs, "{tag}");
     }
-    // Nothing of the probes is left.
-    let left = docker_ok(&["ps", "-a", "-q", "--filter", &format!("label={}", probe::LABEL)]);
-    assert_eq!(left, "", "probe containers left behind");
+    // Nothing of the probes is left (this process's: other tests' restores
+    // probe at the same time).
+    assert_eq!(probes_left(std::process::id()), Vec::<String>::new(), "probe containers left behind");
 }
 
 /// Issue 17's two crafted checkpoints, decoded from real dumps: a
@@ -255,4 +255,200 @@ fn privileges_image_load_moves_no_tag() {
     let left = docker_ok(&["images", "--format", "{{.Repository}}", "--filter", "reference=docker-cr-load-*"]);
     assert_eq!(left, "", "temporary references left");
     let _ = std::fs::remove_dir_all(&work);
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The restored container's PID 1, from /proc: CapEff and the seccomp mode.
+fn pid1_status(name: &str) -> (u64, u32) {
+    let pid = inspect(name, "{{.State.Pid}}");
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |k: &str| st.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
+    (u64::from_str_radix(&field("CapEff:"), 16).unwrap(), field("Seccomp:").parse().unwrap())
+}
+
+/// What the container's settings give its processes: the capability set
+/// (the engine's arithmetic, which the probe test above checks against
+/// real containers), and whether they run under seccomp (a probe started
+/// with them).
+fn settings_give(e: &Engine, name: &str) -> (u64, u32) {
+    let hc = host_config(name);
+    let caps = Settings::from_host_config(&hc, grants::all_caps(last_cap()), false).caps;
+    let filtered = !probe::run(e, &hc).unwrap().filters.is_empty();
+    (caps, if filtered { 2 } else { 0 })
+}
+
+/// Issue 17's two crafted checkpoints on a real engine: a `--cap-add
+/// SYS_ADMIN` counter whose saved settings were edited to add nothing, and
+/// a `seccomp=unconfined` one edited to the default profile (both
+/// unsigned, as another tool's would be). With --trust alone they are
+/// refused, naming the process and what it holds, by the dry run and the
+/// real run alike, and nothing is created; with --allow-host-access they
+/// restore, their settings amended, and the restored PID 1's CapEff and
+/// seccomp mode are what those settings give.
+#[test]
+fn privileges_crafted_checkpoints_refused_or_restored_with_matching_settings() {
+    require_engine();
+    let e = engine();
+    let work = temp_dir("crafted-restore");
+    for (tag, flags, edit, finding, granted) in [
+        (
+            "capadd",
+            ["--cap-add", "SYS_ADMIN"],
+            "CapAdd",
+            "pid 1 (sh) holds CAP_SYS_ADMIN, which the container is not given (in its effective, permitted and bounding sets)",
+            "granted (--allow-host-access): CapAdd CAP_SYS_ADMIN",
+        ),
+        (
+            "unconf",
+            ["--security-opt", "seccomp=unconfined"],
+            "SecurityOpt",
+            "pid 1 (sh) runs without seccomp, which the engine's default seccomp profile would confine",
+            "granted (--allow-host-access): SecurityOpt seccomp=unconfined",
+        ),
+    ] {
+        let c = Counter::start(&format!("crafted-{tag}"), &flags, 3);
+        let name = c.name.clone();
+        let dir = work.join(tag);
+        ok(dcr(&["checkpoint", &name, s(&dir)]));
+        docker_ok(&["rm", "-f", &name]);
+        edit_container_json(&dir, |j| j["HostConfig"][edit] = Value::Null);
+        for dry in [true, false] {
+            let mut args = vec!["restore", "--trust", &name, s(&dir)];
+            if dry {
+                args.insert(1, "--dry-run");
+            }
+            let (o, pid) = dcr_env_pid(&args, &[]);
+            fails_with(&o, 5, finding);
+            let t = text(&o);
+            assert!(t.contains("the checkpoint's processes hold more than the new container's settings give"), "{t}");
+            assert!(t.contains("nothing was created") && t.contains("--allow-host-access"), "{t}");
+            if dry {
+                assert!(t.contains("would be refused (1 reason)"), "{tag}: {t}");
+            }
+            assert!(!exists(&name), "{tag}: a container was created (dry run {dry})");
+            assert_eq!(probes_left(pid), Vec::<String>::new(), "{tag}: probe containers left");
+        }
+        let (o, pid) = dcr_env_pid(&["restore", "--trust", "--allow-host-access", &name, s(&dir)], &[]);
+        let o = ok(o);
+        assert!(text(&o).contains(granted), "{tag}: {}", text(&o));
+        assert_eq!(probes_left(pid), Vec::<String>::new());
+        assert_continues(c.port, &c.token, c.count);
+        let (cap_eff, mode) = pid1_status(&name);
+        assert_eq!((cap_eff, mode), settings_give(&e, &name), "{tag}: the restored PID 1 against its settings");
+        if tag == "capadd" {
+            assert_eq!(inspect(&name, "{{.HostConfig.CapAdd}}"), "[CAP_SYS_ADMIN]");
+            assert_eq!((cap_eff & 1 << 21, mode), (1 << 21, 2), "CAP_SYS_ADMIN, and Docker's profile for it");
+        } else {
+            assert!(inspect(&name, "{{.HostConfig.SecurityOpt}}").contains("seccomp=unconfined"));
+            assert_eq!(mode, 0);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A checkpoint whose processes run under a seccomp chain that lacks the
+/// new container's program restores with no flag for it, the container's
+/// filter added on top of the images' own: here an unsigned checkpoint of
+/// a default container whose settings were edited to add SYS_PTRACE (host
+/// access, granted by --allow-host-access; the processes hold less than
+/// that), for which Docker's profile is another program. The restored
+/// PID 1 runs under both.
+#[test]
+fn privileges_another_filter_chain_is_confined() {
+    require_engine();
+    let c = Counter::start("confine", &[], 3);
+    let name = c.name.clone();
+    let dir = temp_dir("confine").join("cp");
+    ok(dcr(&["checkpoint", &name, s(&dir)]));
+    docker_ok(&["rm", "-f", &name]);
+    let before = pid1_filters_of_images(&dir);
+    edit_container_json(&dir, |j| j["HostConfig"]["CapAdd"] = serde_json::json!(["SYS_PTRACE"]));
+    let o = ok(dcr(&["restore", "--trust", "--allow-host-access", &name, s(&dir)]));
+    let t = text(&o);
+    assert!(t.contains("added the container's seccomp filter to "), "{t}");
+    assert!(!t.contains("CapAdd") && !t.contains("seccomp=unconfined"), "nothing granted for the images: {t}");
+    assert_continues(c.port, &c.token, c.count);
+    let pid = inspect(&name, "{{.State.Pid}}");
+    let filters = probe::filters(pid.parse().unwrap()).unwrap();
+    assert_eq!(filters.len(), before + 1, "the container's filter on top of the images' chain");
+    let want = probe::run(&engine(), &host_config(&name)).unwrap().filters;
+    assert!(bpf::same_answers(&filters[0].prog, &want[0].prog, &bpf::sample_inputs()), "the newest is the container's");
+    assert!(!bpf::same_answers(&filters[1].prog, &want[0].prog, &bpf::sample_inputs()), "the images' own is another");
+}
+
+fn pid1_filters_of_images(dir: &Path) -> usize {
+    let p = privileges(dir);
+    creds::thread_chain(&p, &p.tasks[0].threads[0]).len()
+}
+
+/// Issue 17: this host's own checkpoints restore as they were, after
+/// docker rm and with no flag: a bind mount and an added capability,
+/// listed in the output. The same checkpoint on a host that trusts this
+/// one's key (a key directory of its own, DOCKER_CR_KEYS) is held to the
+/// policy: the bind and the capability need --allow-host-access there, and
+/// the dry run says so with the same status.
+#[test]
+fn privileges_own_checkpoints_restore_as_they_were() {
+    require_engine();
+    let base = temp_dir("own");
+    let host = base.join("host-data");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("file"), "from the host").unwrap();
+    let bind = format!("{}:/data", host.display());
+    // Host B: its own key, and this host's trusted.
+    let keys_b = base.join("keys-b");
+    let a_pub = base.join("host-a.pub");
+    std::fs::write(&a_pub, ok(dcr(&["key", "show"])).stdout).unwrap();
+    let env_b = [("DOCKER_CR_KEYS", keys_b.as_os_str())];
+    ok(dcr_env_pid(&["key", "show"], &env_b).0);
+    ok(dcr_env_pid(&["key", "trust", "--name", "host-a", s(&a_pub)], &env_b).0);
+    for (tag, flags, listed) in [
+        ("bind", vec!["-v", bind.as_str()], format!("host paths {bind}")),
+        ("capadd", vec!["--cap-add", "SYS_ADMIN"], "added capabilities CAP_SYS_ADMIN".to_string()),
+    ] {
+        let c = Counter::start(&format!("own-{tag}"), &flags, 3);
+        let name = c.name.clone();
+        let dir = base.join(tag);
+        ok(dcr(&["checkpoint", &name, s(&dir)]));
+        docker_ok(&["rm", "-f", &name]);
+        // On host B: the policy, by the dry run and the real run alike.
+        for dry in [true, false] {
+            let mut args = vec!["restore", &name, s(&dir)];
+            if dry {
+                args.insert(1, "--dry-run");
+            }
+            let (o, _) = dcr_env_pid(&args, &env_b);
+            fails_with(&o, 5, "the checkpoint asks for host access that docker-cr does not grant on its own");
+            assert!(text(&o).contains(&listed) && text(&o).contains("of another host"), "{tag}: {}", text(&o));
+            assert!(!exists(&name), "{tag}: a container was created on host B");
+        }
+        let o = ok(dcr_env_pid(&["restore", "--allow-host-access", &name, s(&dir)], &env_b).0);
+        assert!(text(&o).contains(&format!("granted (--allow-host-access): {listed}")), "{}", text(&o));
+        assert_continues(c.port, &c.token, c.count);
+        docker_ok(&["rm", "-f", &name]);
+        // Here: as it was, no flag.
+        let (o, pid) = dcr_env_pid(&["restore", "--dry-run", &name, s(&dir)], &[]);
+        let t = text(&ok(o));
+        assert!(t.contains("(restored as it was: this host's own checkpoint)") && t.contains(&listed), "{t}");
+        assert!(t.contains("as dumped (this host's own checkpoint)") && t.contains("would restore"), "{t}");
+        assert_eq!(probes_left(pid), Vec::<String>::new());
+        let o = ok(dcr(&["restore", &name, s(&dir)]));
+        assert!(
+            text(&o).contains(&format!("restored as it was (this host's own checkpoint): {listed}")),
+            "{}",
+            text(&o)
+        );
+        assert_continues(c.port, &c.token, c.count);
+        if tag == "bind" {
+            assert_eq!(inspect(&name, "{{.HostConfig.Binds}}"), format!("[{bind}]"));
+            assert_eq!(docker_ok(&["exec", &name, "cat", "/data/file"]), "from the host");
+        } else {
+            assert_eq!(inspect(&name, "{{.HostConfig.CapAdd}}"), "[CAP_SYS_ADMIN]");
+            assert_eq!(pid1_status(&name).0 & 1 << 21, 1 << 21, "CAP_SYS_ADMIN as dumped");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }

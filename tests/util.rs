@@ -505,3 +505,26 @@ pub fn network_owner(name: &str) -> String {
         h
     }
 }
+
+/// docker-cr with more environment, and its pid: the probe containers a
+/// restore makes are named after it (`probes_left`).
+pub fn dcr_env_pid(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> (Output, u32) {
+    let child = Command::new(bin())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run docker-cr");
+    let pid = child.id();
+    (child.wait_with_output().expect("wait for docker-cr"), pid)
+}
+
+/// The probe containers (`host::probe`) the docker-cr of `pid` left, by
+/// their names: other tests' restores probe at the same time.
+pub fn probes_left(pid: u32) -> Vec<String> {
+    let names = docker_ok(&["ps", "-a", "--filter", "label=io.docker-cr.probe", "--format", "{{.Names}}"]);
+    let mine = format!("docker-cr-probe-{pid}-");
+    names.lines().filter(|n| n.starts_with(&mine)).map(str::to_string).collect()
+}

@@ -161,11 +161,11 @@ configuration if it was removed. A running container is never touched.",
         ),
         flag(
             "trust",
-            "restore a checkpoint that is unsigned or signed\nby a key this host does not trust. Restoring runs\nits processes as root with the capabilities and\ncredentials saved in it: use it only for\ncheckpoints whose source you trust",
+            "restore a checkpoint that is unsigned or signed\nby a key this host does not trust; use it only\nfor checkpoints whose source you trust. What its\nprocesses hold is held to the new container's\nsettings, as for another host's checkpoint",
         ),
         flag(
             "allow-host-access",
-            "give the new container the host access its\ncheckpoint asks for (privileged mode, added\ncapabilities, devices, host namespaces, host\npaths, ...); without it such a restore is refused\nwith the list",
+            "give the new container the host access its\ncheckpoint asks for (privileged mode, added\ncapabilities, devices, host namespaces, host\npaths, ...) and what its processes hold beyond\nthe container's settings (added to them); without\nit such a restore is refused with the list. This\nhost's own checkpoints restore as they were",
         ),
         flag(
             "unpause",

@@ -236,8 +236,24 @@ pub fn render_text(items: &[Item]) -> String {
 }
 
 pub fn render_json(items: &[Item]) -> String {
+    use crate::model::trust::{ORIGIN_HEADER, ORIGIN_NOTE, ORIGIN_TABLE};
     let worst = worst(items);
-    serde_json::to_string_pretty(&serde_json::json!({ "worst": worst, "items": items })).unwrap_or_default() + "\n"
+    let key = |h: &str| h.replace(' ', "_");
+    let origins: Vec<serde_json::Value> = ORIGIN_TABLE
+        .iter()
+        .map(|r| serde_json::Value::Object(ORIGIN_HEADER.iter().zip(r).map(|(h, c)| (key(h), (*c).into())).collect()))
+        .collect();
+    serde_json::to_string_pretty(
+        &serde_json::json!({ "worst": worst, "items": items, "origins": origins, "origins_note": ORIGIN_NOTE }),
+    )
+    .unwrap_or_default()
+        + "\n"
+}
+
+/// What `check` says after its items: what a restore gives each
+/// checkpoint, by who signed it (`trust::ORIGIN_TABLE`).
+pub fn render_origins() -> String {
+    format!("\nwhat a restore gives each checkpoint:\n{}", crate::model::trust::origin_table_text("  "))
 }
 
 // --- probes ---------------------------------------------------------------
@@ -342,7 +358,7 @@ pub fn run(session: &Session, a: &Options) -> Result<u8, Error> {
     if a.json {
         print!("{}", render_json(&items));
     } else {
-        print!("{}", render_text(&items));
+        print!("{}{}", render_text(&items), render_origins());
     }
     Ok(exit_code(&items))
 }
@@ -461,6 +477,13 @@ mod tests {
         assert!(text.contains("warning  b                w\n") && text.contains("fix: do x"), "{text}");
         let j: Value = serde_json::from_str(&render_json(&warn)).unwrap();
         assert_eq!(j["worst"], "warning");
+        // What each provenance gets, in one table (issue 17).
+        assert_eq!(j["origins"].as_array().unwrap().len(), 3);
+        assert_eq!(j["origins"][0]["privileges_in_the_images"], "as dumped");
+        assert_eq!(j["origins"][2]["restore_needs"], "--trust");
+        assert!(
+            render_origins().contains("\n  signed by a trusted host  nothing        allow-list  --allow-host-access")
+        );
         assert_eq!(j["items"][1]["fix"], "do x");
         assert!(j["items"][0].get("fix").is_none());
     }

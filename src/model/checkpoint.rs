@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model::converted::{self, Foreign};
 use crate::model::manifest::{self as mf, Manifest};
-use crate::model::trust::{self, KeyDir, Provenance};
+use crate::model::trust::{self, KeyDir, Origin, Provenance};
 
 /// The largest container.json accepted: inspect data is a few KiB.
 pub const MAX_CONTAINER_JSON: u64 = 16 << 20;
@@ -36,6 +36,9 @@ pub struct Checkpoint {
     /// container.json: the inspect data of the container checkpointed.
     pub saved: Value,
     pub provenance: Provenance,
+    /// Whose it is (this host's own, another trusted host's, or on the
+    /// operator's word), which decides what the restore gives it.
+    pub origin: Origin,
     /// Another engine's checkpoint, converted (`None`: docker-cr's own).
     pub converted: Option<Foreign>,
 }
@@ -79,6 +82,7 @@ impl Checkpoint {
         mf::check_owner(dir)?;
         let bytes = mf::read_bytes(dir)?;
         let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
+        let own = keys.host_public()?;
         let mut trusted = keys.trusted()?;
         for p in &policy.extra_keys {
             trusted.push(trust::read_pub(p)?);
@@ -130,7 +134,10 @@ impl Checkpoint {
             Error::checkpoint(format!("{} is not valid JSON: {e}", p.display()), "the checkpoint is damaged")
         })?;
         let converted = converted::read(dir, &m)?;
-        Ok(Checkpoint { dir: dir.to_path_buf(), manifest: m, saved, provenance: prov, converted })
+        // Another engine's checkpoint is never this host's own, whatever
+        // signed it (docker-cr signs none of them).
+        let origin = if converted.is_some() { Origin::Unsigned } else { trust::origin(&prov, own.as_ref()) };
+        Ok(Checkpoint { dir: dir.to_path_buf(), manifest: m, saved, provenance: prov, origin, converted })
     }
 
     /// Checks every file against the manifest's digests; the bytes read.
@@ -149,5 +156,10 @@ impl Checkpoint {
     /// Signed by a key this host trusts (its own or another's).
     pub fn trusted(&self) -> bool {
         matches!(self.provenance, Provenance::Trusted(_))
+    }
+
+    /// Signed by this host's own key: restored as it was (see `Origin::Own`).
+    pub fn own(&self) -> bool {
+        self.origin.restores_as_it_was()
     }
 }

@@ -165,25 +165,45 @@ impl Origin {
     }
 }
 
-/// What each origin gets, as the README's Safety section and `check` show
-/// it: origin, needs, settings, host access, privileges in the images.
+/// What each origin gets, as the README's Keys and trust section and
+/// `check` show it, one row per origin under `ORIGIN_HEADER`; `ORIGIN_NOTE`
+/// says what "within the settings" means.
+pub const ORIGIN_HEADER: [&str; 5] =
+    ["checkpoint", "restore needs", "settings", "host access", "privileges in the images"];
 pub const ORIGIN_TABLE: [[&str; 5]; 3] = [
-    ["this host's own key", "nothing", "as saved", "as saved (listed in the output)", "as dumped"],
-    [
-        "another host's trusted key",
-        "nothing",
-        "docker-cr's allow-list",
-        "--allow-host-access",
-        "within the new container's settings (else refused; --allow-host-access grants them)",
-    ],
-    [
-        "untrusted key, or unsigned",
-        "--trust",
-        "docker-cr's allow-list",
-        "--allow-host-access",
-        "within the new container's settings (else refused; --allow-host-access grants them)",
-    ],
+    ["signed by this host", "nothing", "as saved", "as saved, listed", "as dumped"],
+    ["signed by a trusted host", "nothing", "allow-list", "--allow-host-access", "within the settings (*)"],
+    ["untrusted or unsigned", "--trust", "allow-list", "--allow-host-access", "within the settings (*)"],
 ];
+pub const ORIGIN_NOTE: &str = "(*) what CRIU restores from the images (capabilities, no_new_privs, seccomp, LSM label, user namespace) is held to what the new container's settings give, read from a probe container: more is refused, or given to the settings too with --allow-host-access; a seccomp filter chain without the container's filter gets it added on top. The allow-list is docker-cr's policy (docker-cr-security(7)): host paths, devices, privileged mode, host namespaces, added capabilities need --allow-host-access.";
+
+/// `ORIGIN_HEADER` and `ORIGIN_TABLE` as a text table, columns aligned,
+/// then `ORIGIN_NOTE`; each line starts with `indent`. Pure.
+pub fn origin_table_text(indent: &str) -> String {
+    let rows: Vec<&[&str; 5]> = std::iter::once(&ORIGIN_HEADER).chain(ORIGIN_TABLE.iter()).collect();
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(&format!("{indent}{}\n", cells.join("  ").trim_end()));
+    }
+    // The note wrapped at the table's width (at least 72 columns).
+    let max = widths.iter().sum::<usize>().max(72) + 8;
+    let mut line = String::new();
+    for w in ORIGIN_NOTE.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + w.chars().count() > max {
+            out.push_str(&format!("{indent}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(w);
+    }
+    out.push_str(&format!("{indent}{line}\n"));
+    out
+}
 
 /// The origin of a checkpoint of provenance `p`, given this host's own
 /// public key (`KeyDir::host_public`). Pure.
@@ -469,6 +489,22 @@ mod tests {
         assert!(origin(&Provenance::Trusted(PubKey { key: po.key, comment: "copy".into() }), Some(&po))
             .restores_as_it_was());
         assert!(at(&own).describe().contains("own key"));
+    }
+
+    #[test]
+    fn the_origin_table_in_text() {
+        let t = origin_table_text("  ");
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines.len() > 5, "{t}");
+        let width = lines[0].chars().count();
+        assert!(lines[4..].iter().all(|l| l.chars().count() <= width + 8), "the note is wrapped: {t}");
+        let note: Vec<&str> = lines[4..].iter().map(|l| l.trim()).collect();
+        assert_eq!(note.join(" "), ORIGIN_NOTE);
+        assert!(lines[0].starts_with("  checkpoint                restore needs  settings"), "{t}");
+        assert!(lines[1].starts_with("  signed by this host       nothing        as saved"), "{t}");
+        let col = lines[0].find("privileges").unwrap();
+        assert!(lines[1..4].iter().all(|l| l.len() > col && l.as_bytes()[col - 1] == b' '), "aligned: {t}");
+        assert!(lines[4].starts_with("  (*) what CRIU restores"));
     }
 
     #[test]

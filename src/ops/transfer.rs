@@ -466,10 +466,35 @@ fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
             format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
         ));
     }
-    // `cp` is trusted (opened): nothing of an untrusted archive reaches the engine.
-    archive::check_image_tar(&tar, id, named)?;
-    let mut f = io::BufReader::with_capacity(1 << 20, fs::File::open(&tar).at("open", &tar)?);
-    engine.load_image(&mut f).map_err(|e| e.step(format!("loading the archive's image {named}")))?;
+    // `cp` is trusted (opened): nothing of an untrusted archive reaches the
+    // engine. The image is loaded under a temporary reference only (the
+    // tar's own names never reach the engine: image-tag poisoning), checked
+    // to be the checkpoint's, and tagged with its name only if nothing here
+    // has that name (another load may have taken it since the check above).
+    // The tar's own tags do not matter any more: they never reach the
+    // engine (`write_image_tar_for_load` writes its own manifest).
+    let usable = !named.is_empty() && !named.contains('@');
+    if !usable {
+        return Err(Error::container(
+            format!(
+                "the archive's image ({}) has no name to load it under ({})",
+                crate::engine::docker::short_id(id.trim_start_matches("sha256:")),
+                if named.is_empty() { "the container names none".to_string() } else { format!("{named} is a digest") }
+            ),
+            "load the image yourself (docker load), then restore again",
+        ));
+    }
+    let tagged = archive::load_image_checked(engine, &tar, id, named)
+        .map_err(|e| e.step(format!("loading the archive's image {named}")))?;
+    if !tagged {
+        return Err(Error::container(
+            format!(
+                "the archive's image is {named} ({}), but {named} came to mean another image on this host while it loaded: loading it would move that tag",
+                crate::engine::docker::short_id(id.trim_start_matches("sha256:"))
+            ),
+            format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
+        ));
+    }
     out.step(format!(
         "loaded the image {named} ({}) from the archive",
         crate::engine::docker::short_id(id.trim_start_matches("sha256:"))

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::plan::{climbing_link, is_running, running, symlinked_binds, Plan, Resolved};
+use super::privileges::{self, Confine};
 use super::{s, start, Job, Outcome};
 use crate::error::{Error, IoContext, Result};
 use crate::formats::foreign;
@@ -196,7 +197,7 @@ fn files_and_start(
     let join_netns = s(c, "/HostConfig/NetworkMode").starts_with("container:");
     let tcp = p.tcp;
     let mut local_only = None;
-    let placed = place_images(dir, m, &cp_dir, join_netns, tcp, &mut local_only).and_then(|()| {
+    let placed = place_images(dir, m, &cp_dir, join_netns, tcp, p.confine.as_ref(), &mut local_only).and_then(|()| {
         let mk = cp_dir.join(start::marker(&cp_name));
         fs::write(&mk, "").at("create", &mk)
     });
@@ -213,6 +214,15 @@ fn files_and_start(
     out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
     if r.is_ok() {
+        if let Some(c) = &p.confine {
+            ctx.out.step(format!(
+                "added the container's seccomp filter to {} process{} (pid {}), on top of {} own chain, which lacked its program",
+                c.pids.len(),
+                if c.pids.len() == 1 { "" } else { "es" },
+                c.pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                if c.pids.len() == 1 { "its" } else { "their" }
+            ));
+        }
         if let Some(note) = start::connections_note(dir, tcp, local_only.as_ref()) {
             ctx.out.step(note);
         }
@@ -237,18 +247,46 @@ fn resolve_link(path: &str) -> Option<Resolved> {
 /// become climbing symlinks, so the engine never streams them. With
 /// `TcpRestore::LocalOnly`, `files.img` is placed rewritten (the
 /// connections on the old address closed), and `local_only` says what
-/// became of each connection.
+/// became of each connection. With `confine`, `seccomp.img` and the core
+/// images of the threads it names are placed rewritten, those threads
+/// restored with the container's seccomp filters on top of their own
+/// (`privileges::confined`).
 fn place_images(
     dir: &Path,
     m: &Manifest,
     dst: &Path,
     join_netns: bool,
     tcp: Option<TcpRestore>,
+    confine: Option<&Confine>,
     local_only: &mut Option<crate::model::sockets::LocalOnly>,
 ) -> Result<()> {
     let dir = fs::canonicalize(dir).at("resolve", dir)?;
     let root = fs::File::open(&dir).at("open", &dir)?;
     fs::DirBuilder::new().mode(0o700).create(dst).at("create", dst)?;
+    let mut rewritten: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(c) = confine {
+        let mut read = |name: &str| -> std::result::Result<Option<Vec<u8>>, String> {
+            let rel = format!("{}/{name}", mf::IMAGES);
+            if name.contains('/') || !m.files.contains_key(&rel) {
+                return Ok(None);
+            }
+            let f = mf::open_beneath(&root, Path::new(&rel)).map_err(|e| format!("{rel}: {e}"))?;
+            let mut bytes = Vec::new();
+            (&f).take(MAX_CONFINED_IMG + 1).read_to_end(&mut bytes).map_err(|e| format!("{rel}: {e}"))?;
+            if bytes.len() as u64 > MAX_CONFINED_IMG {
+                return Err(format!("{rel} is larger than {} MiB", MAX_CONFINED_IMG >> 20));
+            }
+            Ok(Some(bytes))
+        };
+        let out = privileges::confined(&mut read, c).map_err(|e| {
+            Error::checkpoint(
+                format!("{}: cannot add the container's seccomp filter to the images: {e}", dir.display()),
+                "the checkpoint is damaged",
+            )
+        })?;
+        rewritten.push(("seccomp.img".to_string(), out.seccomp));
+        rewritten.extend(out.cores);
+    }
     let same_fs = fs::metadata(&dir).at("stat", &dir)?.dev() == fs::metadata(dst).at("stat", dst)?.dev();
     let prefix = format!("{}/", mf::IMAGES);
     for name in m.files.keys() {
@@ -261,6 +299,9 @@ fn place_images(
         }
         if join_netns && file.starts_with("netns-") {
             continue; // below
+        } else if let Some(i) = rewritten.iter().position(|(n, _)| n == file) {
+            let (_, bytes) = rewritten.swap_remove(i);
+            criu::write_private_bytes(&to, &bytes)?;
         } else if file == "files.img" && tcp == Some(TcpRestore::LocalOnly) {
             let mut bytes = Vec::new();
             (&src).take(MAX_FILES_IMG).read_to_end(&mut bytes).at("read", &dir.join(rel))?;
@@ -277,11 +318,22 @@ fn place_images(
             std::io::copy(&mut &src, &mut out).at("copy", &to)?;
         }
     }
+    // A checkpoint whose processes had no filter at all has no
+    // seccomp.img: the confined one is new.
+    for (name, bytes) in rewritten {
+        if name.contains('/') || !(name == "seccomp.img" || name.starts_with("core-")) {
+            return Err(Error::checkpoint(format!("{name}: not an image to rewrite"), "the checkpoint is damaged"));
+        }
+        criu::write_private_bytes(&dst.join(&name), &bytes)?;
+    }
     if join_netns {
         join_netns_image(&root, &dir, m, dst)?;
     }
     Ok(())
 }
+
+/// The largest seccomp.img or core image rewritten for `confine`.
+const MAX_CONFINED_IMG: u64 = 64 << 20;
 
 /// The largest files.img rewritten (see `place_images`): a descriptor is
 /// a few dozen bytes in it.

@@ -13,6 +13,7 @@
 mod create;
 mod files;
 pub mod plan;
+pub mod privileges;
 mod start;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,9 @@ use crate::host::state;
 use crate::host::{self, Ctx};
 use crate::model::checkpoint::{Checkpoint, TrustPolicy};
 use crate::model::container::{anonymous_volumes, Publish};
-use crate::model::manifest::Manifest;
+use crate::model::creds::{self, Privileges};
+use crate::model::grants::{self, Grant, Settings};
+use crate::model::manifest::{self as mf, Manifest};
 use crate::model::trust;
 use crate::session::Session;
 use crate::store::Location;
@@ -166,7 +169,18 @@ pub fn preview_checkpoint(
     if image_loaded {
         f.image.id_present = true;
     }
-    let p = plan::plan(cp, saved, ours, a, &f);
+    let mut p = plan::plan(cp, saved, ours, a, &f);
+    // The probe is a fact read from the engine (a container and an image
+    // made and removed again, none of the restore's): without it the dry
+    // run could not tell whether the real run refuses the privileges.
+    // Already refused: a probe that fails is said, not an error.
+    let refused = !p.refusals.is_empty();
+    if let Err(e) = plan::check_privileges(&mut p, cp, a, &f, &mut |hc, user| probed_grant(ctx, hc, user)) {
+        if !refused {
+            return Err(e);
+        }
+        p.notes.push(format!("the privileges were not checked: {e}"));
+    }
     let text = plan::describe(cp, &p);
     let json = plan::to_json(cp, &p);
     Ok((text, json, p.refusals.into_iter().next()))
@@ -212,7 +226,13 @@ pub fn run_checkpoint_known(
     }
     put_back_runc_conf(ctx);
     let (saved, ours) = plan::prepared_saved(cp);
-    let p = plan::plan(cp, saved, ours, a, &facts(ctx, cp, a)?);
+    let f = facts(ctx, cp, a)?;
+    let mut p = plan::plan(cp, saved, ours, a, &f);
+    // Before anything is created; not when refused already (the first
+    // refusal is the one returned).
+    if p.refusals.is_empty() {
+        plan::check_privileges(&mut p, cp, a, &f, &mut |hc, user| probed_grant(ctx, hc, user))?;
+    }
     if let Some(first) = p.refusals.into_iter().next() {
         if p.aside_left {
             // A restore replacing it right now holds its lock: say so
@@ -227,8 +247,21 @@ pub fn run_checkpoint_known(
     for w in &p.warnings {
         ctx.out.warn(w);
     }
+    for g in &p.as_saved {
+        ctx.out.step(format!("restored as it was (this host's own checkpoint): {g}"));
+    }
     for g in &p.grants {
         ctx.out.step(format!("granted (--allow-host-access): {g}"));
+    }
+    match &p.privileges {
+        privileges::Check::AsDumped => {
+            ctx.out.step("the processes' capabilities, seccomp and credentials restore as dumped (this host's own checkpoint)")
+        }
+        privileges::Check::Checked { probes } => ctx.out.step(format!(
+            "the processes' capabilities, no_new_privs, seccomp and credentials in the images are within what the new container's settings give (read from {probes} probe container{})",
+            if *probes == 1 { "" } else { "s" }
+        )),
+        privileges::Check::NotChecked => {}
     }
     let p = Plan { refusals: Vec::new(), ..p };
     execute(Job { ctx, a, session, cp, verifying: &verifying }, p, out)
@@ -247,7 +280,16 @@ fn tell_provenance(ctx: &Ctx, cp: &Checkpoint) {
         ));
     }
     match &cp.provenance {
-        trust::Provenance::Trusted(k) => ctx.out.step(format!("signed by trusted key {}", k.line().trim_end())),
+        trust::Provenance::Trusted(k) => ctx.out.step(match &cp.origin {
+            trust::Origin::Own(_) => {
+                format!("signed by trusted key {}, this host's own: restored as it was", k.line().trim_end())
+            }
+            _ => format!(
+                "signed by trusted key {} of another host: its host paths and host access need --allow-host-access, \
+                 its processes' privileges are held to the new container's settings",
+                k.line().trim_end()
+            ),
+        }),
         other => ctx.out.step(format!(
             "warning: {} checkpoint restored on the operator's word (--trust)",
             if *other == trust::Provenance::Unsigned { "an unsigned" } else { "an untrusted" }
@@ -305,7 +347,53 @@ fn facts(ctx: &Ctx, cp: &Checkpoint, a: &Options) -> Result<Facts> {
         image,
         holder: e.inspect(&crate::engine::holder::holder_name(&name))?,
         arch: std::env::consts::ARCH.to_string(),
+        privileges: if cp.own() { None } else { Some(read_privileges(cp)) },
     })
+}
+
+/// The largest seccomp.img read (filters of at most 4096 instructions;
+/// Docker's profile is about 1000) and the largest other image.
+const MAX_SECCOMP_IMG: u64 = 64 << 20;
+const MAX_PRIVILEGES_IMG: u64 = 16 << 20;
+
+/// A file of the checkpoint's CRIU images by name, for `creds`: only those
+/// the manifest lists (the ones placed for CRIU), opened beneath the
+/// checkpoint directory without following links, size-limited.
+fn image_reader(cp: &Checkpoint) -> impl FnMut(&str) -> std::result::Result<Option<Vec<u8>>, String> + '_ {
+    move |name: &str| {
+        let rel = format!("{}/{name}", mf::IMAGES);
+        if name.contains('/') || !cp.manifest.files.contains_key(&rel) {
+            return Ok(None);
+        }
+        let max = if name == "seccomp.img" { MAX_SECCOMP_IMG } else { MAX_PRIVILEGES_IMG };
+        mf::read_limited(&cp.dir, &rel, max).map_err(|e| e.to_string())
+    }
+}
+
+/// What CRIU would restore as the processes' privileges (`creds::read`).
+fn read_privileges(cp: &Checkpoint) -> std::result::Result<Privileges, String> {
+    let prefix = format!("{}/", mf::IMAGES);
+    let userns: Vec<String> = cp
+        .manifest
+        .files
+        .keys()
+        .filter_map(|k| k.strip_prefix(&prefix))
+        .filter(|n| creds::is_userns_file(n))
+        .map(str::to_string)
+        .collect();
+    creds::read(&mut image_reader(cp), &userns)
+}
+
+/// What the engine gives a container of HostConfig `hc` and Config.User
+/// `user`: its settings, and what a probe started with them showed.
+fn probed_grant(ctx: &Ctx, hc: &Value, user: &str) -> Result<Grant> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .ok_or_else(|| Error::host("cannot read /proc/sys/kernel/cap_last_cap", "is /proc mounted?"))?;
+    let s = Settings::from_host_config(hc, grants::all_caps(last), false);
+    let o = crate::host::probe::run(&ctx.engine, hc)?;
+    Ok(Grant::from_settings(&s, user).with_observed(&o))
 }
 
 /// What every step of one restore reads.

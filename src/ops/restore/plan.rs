@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use super::privileges::{self, Probe};
 use super::Options;
 use crate::engine::docker;
 use crate::engine::holder;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::formats::foreign::{self, StandIn};
 use crate::host::criu::TcpRestore;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::container::{anonymous_volumes, AnonVolume, Publish};
+use crate::model::creds::Privileges;
 use crate::model::manifest::Manifest;
-use crate::model::trust::Provenance;
+use crate::model::trust::{Origin, Provenance};
 
 /// Label on a container restored from another engine's checkpoint: its
 /// directory of stand-ins (see `foreign::make_stand_ins`).
@@ -64,6 +66,10 @@ pub struct Facts {
     /// The container of the network holder's name, if one exists.
     pub holder: Option<Value>,
     pub arch: String,
+    /// What CRIU would restore as the processes' privileges, read from the
+    /// images (or why it could not be); None for this host's own
+    /// checkpoints, which restore as dumped.
+    pub privileges: Option<std::result::Result<Privileges, String>>,
 }
 
 /// Which container the restore goes into.
@@ -94,9 +100,18 @@ pub struct Plan {
     pub image: Option<String>,
     /// The create request (the policy applied), for a new container.
     pub body: Option<Value>,
-    /// Host access the settings ask for beyond the policy's allow-list:
-    /// granted with --allow-host-access, refused without.
+    /// Host access the settings ask for beyond the policy's allow-list, and
+    /// the privileges the images hold beyond the settings: granted with
+    /// --allow-host-access, refused without.
     pub grants: Vec<String>,
+    /// This host's own checkpoint: the host access its saved settings
+    /// carry, restored as they were (no flag).
+    pub as_saved: Vec<String>,
+    /// What CRIU restores of the processes' privileges, held to the
+    /// settings (see `privileges`).
+    pub privileges: privileges::Check,
+    /// The threads restored with the container's seccomp filters on top.
+    pub confine: Option<privileges::Confine>,
     /// The network holder a new container is restored behind (Docker >= 28).
     pub holder: Option<String>,
     /// A holder of that name left by a removed container: removed first.
@@ -147,15 +162,16 @@ pub fn plan(cp: &Checkpoint, saved: Value, ours: Vec<StandIn>, o: &Options, f: &
         plan_anonymous_volumes(&mut p, f);
     }
     match &p.target {
-        // The existing container keeps its HostConfig: on the operator's
-        // word alone (--trust) it must not be one the policy refuses.
-        Some(Target::Same { .. }) if !cp.trusted() => {
+        // The existing container keeps its HostConfig: unless the
+        // checkpoint is this host's own, it must not be one the policy
+        // refuses (the checkpoint's ID is its signer's word).
+        Some(Target::Same { .. }) if !cp.own() => {
             if let Some(e) = same_refusal(&p.name, f.by_name.as_ref(), o.allow_host_access) {
                 p.refusals.push(e);
             }
         }
         Some(Target::Same { .. }) => {}
-        Some(Target::Replace { .. } | Target::Create) => plan_create(&mut p, o, f),
+        Some(Target::Replace { .. } | Target::Create) => plan_create(&mut p, cp.own(), o, f),
         None => {}
     }
     p.tcp = tcp_mode(&cp.manifest, &p.saved);
@@ -248,7 +264,7 @@ fn plan_stand_ins(p: &mut Plan, cp: &Checkpoint, ours: Vec<StandIn>, f: &Facts) 
         Some(c) => c.stand_ins.clone(),
         None => {
             let src = &cp.manifest.container;
-            let own = stand_ins_source(cp.trusted(), &src.name, if ours.is_empty() { None } else { f.by_id.as_ref() });
+            let own = stand_ins_source(cp.own(), &src.name, if ours.is_empty() { None } else { f.by_id.as_ref() });
             if let (Err(why), false) = (&own, ours.is_empty()) {
                 p.notes.push(format!("the stand-ins of {} start empty: {why}", p.name));
             }
@@ -304,7 +320,7 @@ fn plan_anonymous_volumes(p: &mut Plan, f: &Facts) {
 
 /// The new container: its image, its create body under the policy, and
 /// the network holder it needs on Docker >= 28.
-fn plan_create(p: &mut Plan, o: &Options, f: &Facts) {
+fn plan_create(p: &mut Plan, own: bool, o: &Options, f: &Facts) {
     let id = s(&p.saved, "/Image").to_string();
     let named = s(&p.saved, "/Config/Image").to_string();
     let image = if !named.is_empty() && f.image.named_id.as_deref() == Some(id.as_str()) {
@@ -318,8 +334,10 @@ fn plan_create(p: &mut Plan, o: &Options, f: &Facts) {
         ));
         return;
     };
-    let (body, grants) = create_body(&p.saved, &image, &o.publish, o.allow_host_access, &p.share);
-    if !grants.is_empty() && !o.allow_host_access {
+    let (body, grants) = create_body_as(&p.saved, &image, &o.publish, o.allow_host_access, own, &p.share);
+    if own {
+        p.as_saved = grants.clone();
+    } else if !grants.is_empty() && !o.allow_host_access {
         p.refusals.push(Error::checkpoint(
             format!(
                 "the checkpoint asks for host access that docker-cr does not grant on its own:\n  - {}",
@@ -365,7 +383,16 @@ fn plan_create(p: &mut Plan, o: &Options, f: &Facts) {
     }
     p.image = Some(image);
     p.body = Some(body);
-    p.grants = grants;
+    if !own {
+        p.grants = grants;
+    }
+}
+
+/// The plan's privileges step (see `privileges::check`): the images'
+/// privileges held to the settings of the container restored into, probed
+/// with `probe`. After `plan`, before anything is created.
+pub fn check_privileges(p: &mut Plan, cp: &Checkpoint, o: &Options, f: &Facts, probe: &mut Probe<'_>) -> Result<()> {
+    privileges::check(p, cp.own(), o, f.by_name.as_ref(), f.privileges.as_ref(), probe)
 }
 
 /// The plan in words (`--dry-run`). Pure.
@@ -415,12 +442,15 @@ pub fn describe(cp: &Checkpoint, p: &Plan) -> String {
     line(
         &mut out,
         "host access",
-        if p.grants.is_empty() {
+        if !p.as_saved.is_empty() {
+            p.as_saved.join("; ") + " (restored as it was: this host's own checkpoint)"
+        } else if p.grants.is_empty() {
             "none".to_string()
         } else {
             p.grants.join("; ") + if p.refusals.is_empty() { " (granted: --allow-host-access)" } else { "" }
         },
     );
+    line(&mut out, "privileges", privileges::describe(p));
     let vols: Vec<String> = p
         .adopt
         .iter()
@@ -504,6 +534,9 @@ pub fn to_json(cp: &Checkpoint, p: &Plan) -> Value {
         "image": p.image,
         "create": p.body,
         "host_access": p.grants,
+        "host_access_as_saved": p.as_saved,
+        "privileges": p.privileges,
+        "confine_seccomp": p.confine.as_ref().map(|c| json!({"pids": c.pids, "threads": c.tids, "filters": c.filters.len()})),
         "network_holder": p.holder,
         "adopt_volumes": p.adopt.iter().map(|(v, d)| json!({"volume": v.name, "destination": v.dest, "dir": d})).collect::<Vec<_>>(),
         "share_volumes": p.share,
@@ -522,7 +555,11 @@ fn provenance_label(cp: &Checkpoint) -> String {
     let engine = cp.converted.as_ref().map(|c| c.engine.name());
     match (&cp.provenance, engine) {
         (_, Some(e)) => format!("made by {e}, converted by docker-cr (unsigned; restored on --trust)"),
-        (Provenance::Trusted(k), None) => format!("signed by trusted key {}", k.describe()),
+        (Provenance::Trusted(k), None) => match cp.origin {
+            Origin::Own(_) => format!("signed by trusted key {}, this host's own", k.describe()),
+            Origin::TrustedHost(_) => format!("signed by trusted key {} of another host", k.describe()),
+            _ => format!("signed by trusted key {}", k.describe()),
+        },
         (Provenance::Untrusted(k), None) => {
             format!("signed by a key this host does not trust ({}; --trust)", k.describe())
         }
@@ -574,6 +611,20 @@ pub fn create_body(
     allow_host: bool,
     shared: &[String],
 ) -> (Value, Vec<String>) {
+    create_body_as(saved, image, publish, allow_host, false, shared)
+}
+
+/// `create_body`; `own`: the checkpoint is this host's own, its saved
+/// settings restored as they were (`policy::own_host_config`), the list
+/// the host access they carry.
+pub fn create_body_as(
+    saved: &Value,
+    image: &str,
+    publish: &[Publish],
+    allow_host: bool,
+    own: bool,
+    shared: &[String],
+) -> (Value, Vec<String>) {
     let mut body = Map::new();
     if let Some(cfg) = saved["Config"].as_object() {
         for k in CONFIG_FIELDS {
@@ -585,7 +636,11 @@ pub fn create_body(
         }
     }
     body.insert("Image".into(), json!(image));
-    let (hc, grants) = crate::model::policy::host_config(&saved["HostConfig"], allow_host);
+    let (hc, grants) = if own {
+        crate::model::policy::own_host_config(&saved["HostConfig"])
+    } else {
+        crate::model::policy::host_config(&saved["HostConfig"], allow_host)
+    };
     let mut hc = Value::Object(hc);
     if !publish.is_empty() {
         let mut bindings = Map::new();
@@ -835,6 +890,7 @@ mod tests {
             manifest: m,
             saved,
             provenance: Provenance::Trusted(PubKey { key: [7; 32], comment: "hosta".into() }),
+            origin: Origin::TrustedHost(PubKey { key: [7; 32], comment: "hosta".into() }),
             converted: None,
         }
     }
@@ -952,6 +1008,45 @@ mod tests {
         assert_eq!(p.grants.len(), 2);
     }
 
+    // Issue 17: this host's own checkpoint restores its saved settings as
+    // they were, host access included, with no flag, and lists it; another
+    // trusted host's is held to the policy (above).
+    #[test]
+    fn own_checkpoints_restore_as_they_were() {
+        let mut cp = cp();
+        cp.origin = Origin::Own(PubKey { key: [7; 32], comment: "hosta".into() });
+        cp.saved["HostConfig"]["Binds"] = json!(["/srv/data:/data"]);
+        cp.saved["HostConfig"]["CapAdd"] = json!(["SYS_ADMIN"]);
+        let p = run(&cp, &opts(), &facts(&cp));
+        assert_eq!(refusals(&p), vec![]);
+        let hc = &p.body.as_ref().unwrap()["HostConfig"];
+        assert_eq!((&hc["Binds"], &hc["CapAdd"]), (&json!(["/srv/data:/data"]), &json!(["SYS_ADMIN"])));
+        assert_eq!(p.grants, Vec::<String>::new(), "nothing granted on a flag");
+        assert_eq!(p.as_saved.len(), 2, "{:?}", p.as_saved);
+        let d = describe(&cp, &p);
+        assert!(
+            d.contains("host paths /srv/data:/data") && d.contains("(restored as it was: this host's own checkpoint)"),
+            "{d}"
+        );
+        assert!(d.contains("signed by trusted key") && d.contains("this host's own"), "{d}");
+        let mut p = p;
+        let mut probed = 0;
+        check_privileges(&mut p, &cp, &opts(), &facts(&cp), &mut |_, _| {
+            probed += 1;
+            Err(Error::host("no probe", ""))
+        })
+        .unwrap();
+        assert_eq!((probed, &p.privileges), (0, &privileges::Check::AsDumped));
+        assert!(describe(&cp, &p).contains("as dumped (this host's own checkpoint)"));
+        // Its existing container is not held to the policy either.
+        let mut f = facts(&cp);
+        f.by_name = Some(json!({"Id": cp.manifest.container.id, "Name": "/p2-c1", "State": {"Running": false},
+                                "HostConfig": {"Privileged": true}}));
+        assert_eq!(refusals(&run(&cp, &opts(), &f)), vec![]);
+        cp.origin = Origin::TrustedHost(PubKey { key: [7; 32], comment: "hosta".into() });
+        assert_eq!(refusals(&run(&cp, &opts(), &f))[0].0, 4, "another host's checkpoint names the container");
+    }
+
     #[test]
     fn the_image_by_name_by_id_or_refused() {
         let cp = cp();
@@ -1014,6 +1109,7 @@ mod tests {
     fn another_engines_checkpoint() {
         let mut cp = cp();
         cp.provenance = Provenance::Unsigned;
+        cp.origin = Origin::Unsigned;
         cp.converted = Some(crate::model::converted::Foreign {
             engine: crate::model::converted::Engine::Podman,
             container: "p2-c1".into(),
@@ -1045,6 +1141,7 @@ mod tests {
     fn an_existing_container_on_the_operators_word_meets_the_policy() {
         let mut cp = cp();
         cp.provenance = Provenance::Unsigned;
+        cp.origin = Origin::Unsigned;
         let mut f = facts(&cp);
         let mut c = existing(&cp, false);
         c["HostConfig"]["Privileged"] = json!(true);

@@ -3,10 +3,14 @@
 //! interpreter (`model::bpf`). The input is three little-endian u16
 //! lengths, then pstree.img, core-1.img and seccomp.img one after another;
 //! the rest is core-2.img. Every decoder also reads the whole input as its
-//! own image, and bpf::run reads it as a program. A panic, or a confined
-//! image that no longer decodes, is a crash.
+//! own image, and bpf::run reads it as a program. The restore's privileges
+//! step (`ops::restore::privileges::check`) runs on what decodes, with a
+//! probe that answers the grant. A panic, a confined image that no longer
+//! decodes, or a thread the step confines whose chain lacks the filter
+//! after `confine`, is a crash.
 #![no_main]
 use docker_cr::model::{bpf, creds, grants};
+use docker_cr::ops::restore::{plan, privileges};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -49,6 +53,39 @@ fuzz_target!(|data: &[u8]| {
         user: Some(1000),
     };
     let f = grants::compare(&p, &g);
+    // The restore's step, with and without --allow-host-access.
+    for allow in [false, true] {
+        let mut pl = plan::Plan {
+            target: Some(plan::Target::Create),
+            body: Some(serde_json::json!({"HostConfig": {}})),
+            ..plan::Plan::default()
+        };
+        let o = docker_cr::ops::restore::Options { allow_host_access: allow, ..Default::default() };
+        let mut probes = 0;
+        let mut probe = |_: &serde_json::Value, _: &str| {
+            probes += 1;
+            Ok(g.clone())
+        };
+        privileges::check(&mut pl, false, &o, None, Some(&Ok(p.clone())), &mut probe).expect("the probe never fails");
+        assert!(probes <= 4, "{probes} probes");
+        if let Some(c) = &pl.confine {
+            let mut r = |n: &str| Ok(get(&files, n));
+            let out = privileges::confined(&mut r, c).expect("the step's threads confine");
+            let mut after = files.clone();
+            for (n, b) in out.cores.iter().cloned().chain([("seccomp.img".to_string(), out.seccomp)]) {
+                after.retain(|(f, _)| *f != n);
+                after.push((n, b));
+            }
+            let mut r = |n: &str| Ok(get(&after, n));
+            let q = creds::read(&mut r, &[]).expect("a confined checkpoint decodes");
+            for t in q.tasks.iter().flat_map(|t| &t.threads).filter(|t| c.tids.contains(&t.tid)) {
+                assert!(
+                    creds::thread_chain(&q, t).iter().any(|x| x.prog == want[0].prog),
+                    "confined without the filter"
+                );
+            }
+        }
+    }
     let mut hc = serde_json::json!({});
     let _ = grants::amend(&mut hc, &f);
     let tids: Vec<u32> = p.tasks.iter().flat_map(|t| &t.threads).map(|t| t.tid).collect();

@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
         comment: "trusted".into(),
     };
     if let Ok(p) = docker_cr::model::trust::check(manifest, sig, std::slice::from_ref(&trusted)) {
-        assert!(!matches!(p, docker_cr::model::trust::Provenance::Trusted(_)), "a signature forged by the fuzzer was trusted");
+        assert!(
+            !matches!(p, docker_cr::model::trust::Provenance::Trusted(_)),
+            "a signature forged by the fuzzer was trusted"
+        );
     }
 });
