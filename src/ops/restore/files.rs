@@ -209,8 +209,10 @@ fn files_and_start(
         ctx.out.step(format!("{dest}: its source is a symlink; CRIU is given {} instead", real.display()));
     }
     let t = std::time::Instant::now();
-    let r = placed
-        .and_then(|()| start::start(job, p, id, cgroup_parent, &cp_name, dir, criu_conf, paused, ext_mounts, out));
+    let r = placed.and_then(|()| {
+        let s = start::Start { id, cgroup_parent, cp_name: &cp_name, cp_dir: dir, criu_conf, paused, ext_mounts };
+        start::start(job, p, s, out)
+    });
     out.start = t.elapsed().as_millis() as u64;
     let _ = fs::remove_dir_all(&cp_dir);
     if r.is_ok() {

@@ -66,56 +66,88 @@ pub(super) fn marker(cp_name: &str) -> String {
     format!("{cp_name}.unpacked-for-docker-cr")
 }
 
-/// Starts container `id` from the placed checkpoint `cp_name`; `paused`:
-/// brings it back paused, without any of its code running (see `repause`).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn start(
-    job: Job,
-    p: &Plan,
-    id: &str,
-    cgroup_parent: &str,
-    cp_name: &str,
-    cp_dir: &Path,
-    criu_conf: Option<&Path>,
-    paused: bool,
-    ext_mounts: Vec<(String, PathBuf)>,
-    out: &mut Outcome,
-) -> Result<()> {
-    let Job { ctx, .. } = job;
-    let m = job.m();
+/// What the start of one restored container needs, besides the job and
+/// its plan.
+pub(super) struct Start<'a> {
+    pub id: &'a str,
+    pub cgroup_parent: &'a str,
+    /// The checkpoint's name as the engine knows it (`cp_name`).
+    pub cp_name: &'a str,
+    /// Our checkpoint directory (a failed restore's log is kept there).
+    pub cp_dir: &'a Path,
+    /// The container's own CRIU config file, if the engine has one.
+    pub criu_conf: Option<&'a Path>,
+    /// Brought back paused, none of its code running (see `repause`).
+    pub paused: bool,
+    pub ext_mounts: Vec<(String, PathBuf)>,
+}
+
+/// Starts the container from the placed checkpoint: the verification
+/// waited for, CRIU's options written, the engine's start, CRIU's verdict
+/// read from its log, and a paused container paused again.
+pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<()> {
+    let ctx = job.ctx;
+    let log = log_path(s.id)?;
+    wait_verified(&job, out)?;
+    let opts = RestoreOpts {
+        tcp: p.tcp,
+        ext_unix_sk: job.m().options.ext_unix_sk,
+        file_locks: job.m().options.file_locks,
+        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2)
+            .then(|| v2_cgroup(&ctx.cgroup_driver, s.cgroup_parent, s.id)),
+        log_file: log.clone(),
+        leave_stopped: s.paused,
+        ext_mounts: s.ext_mounts,
+    };
+    let text = criu::restore_config(&opts)?;
+    let ticker = memory_ticker(ctx, s.cgroup_parent, s.id, job.m().sizes.pages_bytes);
+    let started = engine_start(ctx, s.id, s.cp_name, s.criu_conf, &text);
+    drop(ticker);
+    remove_our_ctrd_dirs(&marker(s.cp_name));
+    verdict(ctx, started, &log, s.cp_dir)?;
+    out.criu = restore_stats(ctx, s.id);
+    if s.paused {
+        repause(ctx, s.id)?;
+        ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
+    }
+    Ok(())
+}
+
+/// Where CRIU writes this restore's log (a private directory of ours; the
+/// engine's bundle, where runc would put it, is deleted on failure).
+fn log_path(id: &str) -> Result<PathBuf> {
     let logs = Path::new(crate::host::paths::RUN);
     fs::DirBuilder::new().recursive(true).mode(0o700).create(logs).at("create", logs)?;
     let log = logs.join(format!("restore-{id}.log"));
     let _ = fs::remove_file(&log);
-    // The page images were hashed while the container was created and its
-    // files put in place; CRIU reads them only once every digest matched
-    // (its restorer parses some of that memory, the vDSO, as an ELF image:
-    // nothing of a checkpoint reaches CRIU unverified).
+    Ok(log)
+}
+
+/// The page images were hashed while the container was created and its
+/// files put in place; CRIU reads them only once every digest matched (its
+/// restorer parses some of that memory, the vDSO, as an ELF image: nothing
+/// of a checkpoint reaches CRIU unverified).
+fn wait_verified(job: &Job, out: &mut Outcome) -> Result<()> {
     let was_pending = job.verifying.pending();
     let (bytes, ms) = job.verifying.wait_timed()?;
     if ms > 0 {
         out.verify = ms;
     }
     if was_pending {
-        ctx.out.step(format!(
+        job.ctx.out.step(format!(
             "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the container was created",
-            m.files.len(),
+            job.m().files.len(),
             bytes as f64 / (1 << 20) as f64,
         ));
     }
-    let opts = RestoreOpts {
-        tcp: p.tcp,
-        ext_unix_sk: m.options.ext_unix_sk,
-        file_locks: m.options.file_locks,
-        cgroup_root_v2: (ctx.cgroup == cgroup::Version::V2).then(|| v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id)),
-        log_file: log.clone(),
-        leave_stopped: paused,
-        ext_mounts,
-    };
-    let text = criu::restore_config(&opts)?;
-    // The restored processes' memory grows in the new container's cgroup:
-    // its memory counter, or (no memory controller there, as on hybrid
-    // hosts) the anonymous memory of the processes in it.
+    Ok(())
+}
+
+/// Progress while CRIU restores the memory: it grows in the new
+/// container's cgroup, read from its memory counter, or (no memory
+/// controller there, as on hybrid hosts) from the anonymous memory of the
+/// processes in it.
+fn memory_ticker(ctx: &Ctx, cgroup_parent: &str, id: &str, pages_bytes: u64) -> Ticker {
     let cg = v2_cgroup(&ctx.cgroup_driver, cgroup_parent, id);
     let (mem, procs) = if ctx.cgroup == cgroup::Version::V2 {
         (PathBuf::from(format!("/sys/fs/cgroup{cg}/memory.current")), PathBuf::from(format!("/sys/fs/cgroup{cg}")))
@@ -125,17 +157,22 @@ pub(super) fn start(
             PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}")),
         )
     };
-    let ticker = Ticker::start(&ctx.out, "restoring memory".into(), m.sizes.pages_bytes, move || {
+    Ticker::start(&ctx.out, "restoring memory".into(), pages_bytes, move || {
         match fs::read_to_string(&mem).ok().and_then(|t| t.trim().parse().ok()) {
             Some(b) => b,
             None => host::rss_anon(&host::cgroup_procs(&procs)),
         }
-    });
-    let started = match criu_conf {
+    })
+}
+
+/// The engine's start from checkpoint `cp_name`, with CRIU's options
+/// `text` where runc reads them for this one start.
+fn engine_start(ctx: &Ctx, id: &str, cp_name: &str, criu_conf: Option<&Path>, text: &str) -> Result<()> {
+    match criu_conf {
         // The container's own file (org.criu.config): /etc/criu/runc.conf,
         // which every other runc checkpoint and restore reads, stays as it is.
         Some(p) => {
-            criu::rewrite_private(p, &text)?;
+            criu::rewrite_private(p, text)?;
             ctx.out.step(format!("starting the container from the checkpoint (CRIU options in {})", p.display()));
             let started = ctx.engine.start_from_checkpoint(id, cp_name);
             if let Err(e) = criu::rewrite_private(p, CONF_DONE) {
@@ -145,7 +182,7 @@ pub(super) fn start(
         }
         None => {
             let dir = Path::new(runcconf::DEFAULT_DIR);
-            let conf = RuncConf::install(dir, &text)?;
+            let conf = RuncConf::install(dir, text)?;
             ctx.out.step("starting the container from the checkpoint");
             let started = ctx.engine.start_from_checkpoint(id, cp_name);
             // At once: every runc checkpoint/restore on the host reads the file.
@@ -161,10 +198,14 @@ pub(super) fn start(
             }
             started
         }
-    };
-    drop(ticker);
-    remove_our_ctrd_dirs(&marker(cp_name));
-    let log_text = fs::read_to_string(&log).unwrap_or_default();
+    }
+}
+
+/// CRIU's verdict: the engine's answer and CRIU's last line must both say
+/// the restore finished (an engine may start a container from scratch
+/// when the restore fails). A failure names CRIU's log, kept in `cp_dir`.
+fn verdict(ctx: &Ctx, started: Result<()>, log: &Path, cp_dir: &Path) -> Result<()> {
+    let log_text = fs::read_to_string(log).unwrap_or_default();
     let ok = log_text.contains(RESTORE_OK);
     let started_failed = started.is_err();
     let result = match started {
@@ -175,30 +216,25 @@ pub(super) fn start(
         )),
         Ok(()) => Ok(()),
     };
-    if let Err(e) = result {
-        if log_text.is_empty() && started_failed {
-            // CRIU never ran: there is no log to point at.
-            return Err(engine_refused(e, ctx));
-        }
-        // Docker deletes the bundle, and the log with it: keep our copy.
-        let kept = cp_dir.join(mf::RESTORE_LOG);
-        let _ = fs::remove_file(&kept);
-        let log_path =
-            if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.clone() };
-        return Err(Error::Criu {
-            action: "restore",
-            status: e.to_string(),
-            log: log_path,
-            excerpt: restore_excerpt(&log_text, cp_dir),
-        });
+    let Err(e) = result else {
+        let _ = fs::remove_file(log);
+        return Ok(());
+    };
+    if log_text.is_empty() && started_failed {
+        // CRIU never ran: there is no log to point at.
+        return Err(engine_refused(e, ctx));
     }
-    let _ = fs::remove_file(&log);
-    out.criu = restore_stats(ctx, id);
-    if paused {
-        repause(ctx, id)?;
-        ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
-    }
-    Ok(())
+    // Docker deletes the bundle, and the log with it: keep our copy.
+    let kept = cp_dir.join(mf::RESTORE_LOG);
+    let _ = fs::remove_file(&kept);
+    let log_path =
+        if !log_text.is_empty() && criu::write_private(&kept, &log_text).is_ok() { kept } else { log.to_path_buf() };
+    Err(Error::Criu {
+        action: "restore",
+        status: e.to_string(),
+        log: log_path,
+        excerpt: restore_excerpt(&log_text, cp_dir),
+    })
 }
 
 /// The engine refused to start from the checkpoint before CRIU ran; said
