@@ -567,6 +567,43 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     Ok(removed)
 }
 
+/// docker-cr's own hold on a network namespace while a group is dumped: an
+/// nftables table that drops every packet but loopback's, so that no data
+/// crosses between frozen members (their kernels still acknowledge and
+/// retransmit) from before the first dump to after the last; every
+/// member's TCP state is then the same instant's. Named like CRIU's own
+/// lock, so that the repair of a killed run removes it with CRIU's
+/// (`unlock_network`).
+pub const GROUP_HOLD_TABLE: &str = "CRIU-docker-cr-group";
+
+/// The nft script of `GROUP_HOLD_TABLE`. Pure.
+pub fn group_hold_rules() -> String {
+    format!(
+        "table inet {GROUP_HOLD_TABLE} {{\n\
+         \tchain input {{ type filter hook input priority -300; policy drop; iifname \"lo\" accept; }}\n\
+         \tchain output {{ type filter hook output priority -300; policy drop; oifname \"lo\" accept; }}\n\
+         }}\n"
+    )
+}
+
+/// Holds the network of `pid`'s namespace (see `GROUP_HOLD_TABLE`).
+pub fn hold_network(pid: i32) -> Result<(), String> {
+    match in_netns(pid, "nft", &["-f", "-"], &group_hold_rules()) {
+        Ok((true, _)) => Ok(()),
+        Ok((false, _)) => Err(format!("nft could not add the table inet {GROUP_HOLD_TABLE}")),
+        Err(e) => Err(format!("cannot run nft in the network namespace of pid {pid}: {e}")),
+    }
+}
+
+/// Lets the network of `pid`'s namespace go again.
+pub fn release_network(pid: i32) -> Result<(), String> {
+    match in_netns(pid, "nft", &["delete", "table", "inet", GROUP_HOLD_TABLE], "") {
+        Ok((true, _)) => Ok(()),
+        Ok((false, _)) => Err(format!("nft could not delete the table inet {GROUP_HOLD_TABLE} (pid {pid})")),
+        Err(e) => Err(format!("cannot run nft in the network namespace of pid {pid}: {e}")),
+    }
+}
+
 /// CRIU's hints that name a CRIU option, and what docker-cr says instead
 /// ("" when docker-cr always passes that option, so the hint cannot help).
 /// Each needle is where the hint starts in CRIU's line; the line is cut
@@ -1103,6 +1140,13 @@ mod tests {
         assert_eq!(criu_tables(listing), vec!["CRIU-143deb5a-501d-4e66-bd"]);
         assert_eq!(nft_lock_table("(00.0) CRIU run id = x; rm -rf /\n"), None);
         assert_eq!(nft_lock_table(""), None);
+        // A killed group checkpoint's hold goes with CRIU's lock in the repair.
+        let held = format!("table inet {GROUP_HOLD_TABLE}\n");
+        assert_eq!(criu_tables(&held), vec![GROUP_HOLD_TABLE]);
+        assert!(GROUP_HOLD_TABLE.len() <= 31, "nft table names CRIU's way fit 31 characters");
+        let r = group_hold_rules();
+        assert!(r.contains("hook input priority -300; policy drop; iifname \"lo\" accept;"), "{r}");
+        assert!(r.contains("hook output") && r.starts_with(&format!("table inet {GROUP_HOLD_TABLE} {{")), "{r}");
     }
 
     #[test]

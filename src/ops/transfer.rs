@@ -292,6 +292,17 @@ pub fn checkpoint_export(session: &Session, a: &checkpoint::Options, e: &Export)
     Ok(done)
 }
 
+/// `checkpoint --project/--group --export FILE`: the group checkpointed
+/// into a private directory, its archive written to FILE.
+pub fn group_checkpoint_export(
+    session: &Session,
+    a: &crate::ops::group::Options,
+    e: &Export,
+) -> Result<crate::ops::group::checkpoint::Outcome> {
+    let _ = (session, a, e);
+    Err(Error::Usage("--export of a group is not built yet".into()))
+}
+
 /// `restore --import FILE`: the archive unpacked and verified into a
 /// private directory, then the normal restore from there; the directory
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
