@@ -169,6 +169,25 @@ fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
 }
 
 fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
+    if let Some(grp) = &c.group {
+        if c.opts.dry_run {
+            return print_preview(
+                c.json,
+                match &c.import {
+                    Some(file) => transfer::preview_group_import(s, grp, file)?,
+                    None => group::restore::preview(s, grp)?,
+                },
+            );
+        }
+        let o = match &c.import {
+            Some(file) => transfer::group_restore_import(s, grp, file)?,
+            None => group::restore::run(s, grp)?,
+        };
+        if c.json {
+            print_json(&group::restore::stats_document(&o));
+        }
+        return Ok(());
+    }
     if let Some(pool) = c.all {
         return all::restore(s, &c.opts, pool, c.json);
     }

@@ -421,7 +421,14 @@ mod tests {
         m.created = 1000;
         m.host.arch = "x86_64".into();
         m.host.criu = "4.2.1".into();
-        Entry { container: "web".into(), name: "cp1".into(), path: "/s/web/cp1".into(), manifest: Ok(m), mtime_ns: 0 }
+        Entry {
+            container: "web".into(),
+            name: "cp1".into(),
+            path: "/s/web/cp1".into(),
+            manifest: Ok(m),
+            group: None,
+            mtime_ns: 0,
+        }
     }
     fn here() -> Here {
         Here { arch: "x86_64".into(), criu: Some((4, 2, 1)) }

@@ -303,6 +303,26 @@ pub fn group_checkpoint_export(
     Err(Error::Usage("--export of a group is not built yet".into()))
 }
 
+/// `restore --import FILE --project/--group`: a group archive.
+pub fn group_restore_import(
+    session: &Session,
+    a: &crate::ops::group::restore::Options,
+    file: &Path,
+) -> Result<crate::ops::group::restore::Outcome> {
+    let _ = (session, a, file);
+    Err(Error::Usage("--import of a group is not built yet".into()))
+}
+
+/// `restore --import FILE --project/--group --dry-run`.
+pub fn preview_group_import(
+    session: &Session,
+    a: &crate::ops::group::restore::Options,
+    file: &Path,
+) -> Result<crate::ops::Preview> {
+    let _ = (session, a, file);
+    Err(Error::Usage("--import of a group is not built yet".into()))
+}
+
 /// `restore --import FILE`: the archive unpacked and verified into a
 /// private directory, then the normal restore from there; the directory
 /// is removed (CRIU's log of a failed restore is kept in /run/docker-cr).
