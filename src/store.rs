@@ -428,6 +428,22 @@ pub fn find(root: &Path, container: &str, name: Option<&str>) -> Result<Entry> {
     })
 }
 
+/// Finds one checkpoint or group checkpoint (for inspect and export):
+/// `name` of `key` (a container's or a group's name), or its newest.
+pub fn find_any(root: &Path, key: &str, name: Option<&str>) -> Result<Entry> {
+    let all = scan(root)?;
+    let mine: Vec<&Entry> =
+        all.iter().filter(|e| if e.is_group() { e.container == key } else { e.is_of(key) }).collect();
+    let found = match name {
+        Some(n) => mine.iter().find(|e| e.name == n).copied(),
+        None => newest(mine.iter().copied()),
+    };
+    match found {
+        Some(e) => Ok(e.clone()),
+        None => find(root, key, name),
+    }
+}
+
 /// Finds one group checkpoint: `name` of the group `group`, or its newest.
 pub fn find_group(root: &Path, group: &str, name: Option<&str>) -> Result<Entry> {
     let all = scan(root)?;
