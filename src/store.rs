@@ -317,6 +317,13 @@ fn visible(name: &OsStr) -> Option<String> {
     name.to_str().filter(|n| !n.starts_with('.') && valid_name(n)).map(str::to_string)
 }
 
+/// `NAME.failed` or `NAME.failed-<time>`: where a failed checkpoint keeps
+/// CRIU's log (see `phases::Job::finish`). Pure.
+pub fn failure_dir(name: &str) -> bool {
+    name.ends_with(".failed")
+        || name.rsplit_once(".failed-").is_some_and(|(_, t)| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Every checkpoint in the store, oldest first per container. A store that
 /// does not exist yet is empty.
 pub fn scan(root: &Path) -> Result<Vec<Entry>> {
@@ -340,6 +347,10 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
                 continue;
             }
             let path = e.path();
+            // What a failed checkpoint kept (CRIU's log): not a checkpoint.
+            if failure_dir(&name) && fs::symlink_metadata(path.join(mf::MANIFEST)).is_err() {
+                continue;
+            }
             if fs::symlink_metadata(path.join(group::GROUP)).is_ok() {
                 let g = mf::read_limited(&path, group::GROUP, mf::MAX_MANIFEST)
                     .and_then(|b| group::parse(&b.unwrap_or_default(), &path.join(group::GROUP)))
@@ -593,6 +604,12 @@ mod tests {
         for bad in ["", "7", "d", "1x", "-1d", "1.5h", "99999999999999999999s"] {
             assert!(parse_duration(bad).unwrap_err().starts_with("invalid duration"), "{bad}");
         }
+    }
+
+    #[test]
+    fn what_failed_checkpoints_keep_is_not_listed() {
+        assert!(failure_dir("cp1.failed") && failure_dir("cp1.failed-1796313685"));
+        assert!(!failure_dir("cp1") && !failure_dir("failed") && !failure_dir("cp1.failed-x"));
     }
 
     #[test]

@@ -493,7 +493,8 @@ pub fn nft_lock_table(log: &str) -> Option<String> {
     ok.then(|| full[5..full.len().min(31)].to_string())
 }
 
-/// The `inet CRIU-*` tables in `nft list tables` output: CRIU's locks.
+/// The `inet CRIU-*` tables in `nft list tables` output: CRIU's locks (and
+/// a group checkpoint's hold, `GROUP_HOLD_TABLE`).
 pub fn criu_tables(listing: &str) -> Vec<String> {
     listing
         .lines()
@@ -537,6 +538,16 @@ fn in_netns(pid: i32, tool: &str, args: &[&str], input: &str) -> std::io::Result
 /// iptables chain. Ok(true) when a lock was removed; Err says what to run
 /// by hand when the tool for it is missing.
 pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
+    unlock(pid, log, false)
+}
+
+/// `unlock_network`, and a group checkpoint's hold too: the repair of a
+/// run killed while it held the namespace (see `state::recover_frozen`).
+pub fn unlock_network_and_hold(pid: i32, log: &str) -> Result<bool, String> {
+    unlock(pid, log, true)
+}
+
+fn unlock(pid: i32, log: &str, and_hold: bool) -> Result<bool, String> {
     if fs::File::open(format!("/proc/{pid}/ns/net")).is_err() {
         // Dead (a zombie has no namespaces left): its network namespace went
         // with it; nothing to unlock, and no tool is missing.
@@ -551,7 +562,8 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     }
     match in_netns(pid, "nft", &["list", "tables"], "") {
         Ok((_, listing)) => {
-            for t in criu_tables(&listing) {
+            // A live group checkpoint's hold is its to release.
+            for t in criu_tables(&listing).into_iter().filter(|t| and_hold || t != GROUP_HOLD_TABLE) {
                 removed |= in_netns(pid, "nft", &["delete", "table", "inet", &t], "").is_ok_and(|(ok, _)| ok);
             }
         }
@@ -573,7 +585,7 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
 /// retransmit) from before the first dump to after the last; every
 /// member's TCP state is then the same instant's. Named like CRIU's own
 /// lock, so that the repair of a killed run removes it with CRIU's
-/// (`unlock_network`).
+/// (`unlock_network_and_hold`).
 pub const GROUP_HOLD_TABLE: &str = "CRIU-docker-cr-group";
 
 /// The nft script of `GROUP_HOLD_TABLE`. Pure.

@@ -325,7 +325,11 @@ pub fn run(session: &Session, o: &Options) -> Result<Outcome> {
         Err(e) => {
             let kept = keep_failure(&p.partial, &p.failed);
             let e = match kept {
-                Some(k) => e.step(format!("group {} (CRIU's logs are kept in {})", p.name, k.display())),
+                Some(k) => relocate(e, &p.partial, &k).step(format!(
+                    "group {} (CRIU's logs are kept in {})",
+                    p.name,
+                    k.display()
+                )),
                 None => e.step(format!("group {}", p.name)),
             };
             Err(e)
@@ -333,17 +337,34 @@ pub fn run(session: &Session, o: &Options) -> Result<Outcome> {
     }
 }
 
-/// Ends every job with `e` (or "another member failed"): each thaws, keeps
-/// its CRIU log, lets go of its lock. Returns the first error.
-fn abort(jobs: Vec<phases::Job<'_>>, mut errs: Vec<Option<Error>>, first: Error) -> Error {
+/// Ends every job with its error (or "another member failed"): each thaws,
+/// keeps its CRIU log, lets go of its lock. Returns `first`, or the error
+/// the job of member `culprit` ended with (its log where it is kept).
+fn abort(jobs: Vec<phases::Job<'_>>, mut errs: Vec<Option<Error>>, culprit: Option<usize>, first: Error) -> Error {
+    let mut out = first;
     for (i, j) in jobs.into_iter().enumerate() {
+        let name = j.plan.name.clone();
         let e = errs
             .get_mut(i)
             .and_then(Option::take)
             .unwrap_or_else(|| Error::checkpoint("another member of the group failed", "see the first error"));
-        let _ = j.finish(Err(e));
+        if let (Err(e), true) = (j.finish(Err(e)), culprit == Some(i)) {
+            out = e.step(format!("member {name}"));
+        }
     }
-    first
+    out
+}
+
+/// An error's CRIU log path, moved with the directory it was in.
+fn relocate(e: Error, from: &Path, to: &Path) -> Error {
+    match e {
+        Error::Step { step, source } => Error::Step { step, source: Box::new(relocate(*source, from, to)) },
+        Error::Criu { action, status, log, excerpt } => {
+            let log = log.strip_prefix(from).map_or(log.clone(), |rest| to.join(rest));
+            Error::Criu { action, status, log, excerpt }
+        }
+        e => e,
+    }
 }
 
 fn steps(
@@ -364,7 +385,7 @@ fn steps(
     for i in 0..n {
         if let Err(e) = jobs[i].freeze() {
             let name = jobs[i].plan.name.clone();
-            return Err(abort(jobs, vec![], e.step(format!("freezing {name}"))));
+            return Err(abort(jobs, vec![], None, e.step(format!("freezing {name}"))));
         }
     }
     let freeze_ms = t0.elapsed().as_millis() as u64;
@@ -395,15 +416,11 @@ fn steps(
             Err(poisoned) => jobs.push(poisoned.into_inner()),
         }
     }
-    let mut errs: Vec<Option<Error>> = results.into_iter().map(Result::err).collect();
+    let errs: Vec<Option<Error>> = results.into_iter().map(Result::err).collect();
     if let Some(i) = errs.iter().position(Option::is_some) {
-        let name = jobs[i].plan.name.clone();
-        let first = errs[i].take().unwrap_or(Error::Interrupted);
-        // The failed member's own error goes to its job (its log is kept);
-        // the group reports it once.
-        let shown = Error::checkpoint(format!("member {name}: {first}"), first.hint().unwrap_or_default());
-        errs[i] = Some(first);
-        let e = abort(jobs, errs, shown);
+        // The failed member's own error goes to its job (which keeps its
+        // log); the group reports it as the job ends it.
+        let e = abort(jobs, errs, Some(i), Error::Interrupted);
         return Err(e.step("every member was thawed and runs on; no group was kept"));
     }
     let dumps: std::collections::BTreeMap<String, u64> = Default::default();
@@ -413,7 +430,7 @@ fn steps(
         let mut outs = Vec::new();
         for j in jobs.iter_mut() {
             if let Err(e) = j.seal().and_then(|()| j.publish()) {
-                return Err(abort(jobs, vec![], e));
+                return Err(abort(jobs, vec![], None, e));
             }
         }
         let frozen = t0.elapsed().as_millis() as u64;
@@ -423,7 +440,7 @@ fn steps(
         let mut m = group_manifest(ctx, p, o, &outs);
         m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: 0, dumps, total: 0 };
         if let Err(e) = publish_group(session, p, &mut m) {
-            return Err(abort(jobs, vec![], e));
+            return Err(abort(jobs, vec![], None, e));
         }
         let mut outcomes = Vec::new();
         let mut stop_err = None;
@@ -452,11 +469,11 @@ fn steps(
     let frozen = t0.elapsed().as_millis() as u64;
     ctx.out.step(format!("thawed the {n} members: the group stood still for {frozen} ms"));
     if let Some(e) = thaw_err {
-        return Err(abort(jobs, vec![], e));
+        return Err(abort(jobs, vec![], None, e));
     }
     for i in 0..n {
         if let Err(e) = jobs[i].seal().and_then(|()| jobs[i].publish()) {
-            return Err(abort(jobs, vec![], e));
+            return Err(abort(jobs, vec![], None, e));
         }
     }
     let mut outs = Vec::new();
@@ -466,7 +483,7 @@ fn steps(
     let mut m = group_manifest(ctx, p, o, &outs);
     m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: thaw_ms, dumps, total: 0 };
     if let Err(e) = publish_group(session, p, &mut m) {
-        return Err(abort(jobs, vec![], e));
+        return Err(abort(jobs, vec![], None, e));
     }
     let mut outcomes = Vec::new();
     for j in jobs {

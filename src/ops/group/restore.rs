@@ -645,6 +645,45 @@ impl Made {
     }
 }
 
+/// Restored members whose network namespaces are held (`criu::hold_network`)
+/// until the last member is restored; each one's lock records the hold, so
+/// that a killed run's is undone by the next run.
+#[derive(Default)]
+struct Held {
+    held: Vec<(crate::host::state::ContainerLock, i32, String)>,
+}
+
+impl Held {
+    fn hold(&mut self, ctx: &Ctx, id: &str, name: &str, pid: i32) {
+        if pid <= 0 {
+            return;
+        }
+        let lock = match crate::host::state::ContainerLock::take(Path::new(crate::host::state::DIR), id, name) {
+            Ok(l) => l,
+            Err(e) => return ctx.out.warn(format!("{name}'s network is not held while the others are restored: {e}")),
+        };
+        let held = lock.set_held(pid).map_err(|e| e.to_string()).and_then(|()| crate::host::criu::hold_network(pid));
+        match held {
+            Ok(()) => self.held.push((lock, pid, name.to_string())),
+            Err(e) => {
+                let _ = lock.clear();
+                ctx.out.warn(format!("{name}'s network is not held while the others are restored: {e}"));
+            }
+        }
+    }
+
+    fn release(&mut self, ctx: &Ctx) {
+        for (lock, pid, name) in self.held.drain(..) {
+            match crate::host::criu::release_network(pid) {
+                Ok(()) => {
+                    let _ = lock.clear();
+                }
+                Err(e) => ctx.out.warn(format!("{name}: {e}; the next docker-cr run lets it go")),
+            }
+        }
+    }
+}
+
 /// The restore of an opened group (see the module doc).
 pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome> {
     session.cancel.arm();
@@ -666,6 +705,7 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
         ctx.out.step(n);
     }
     let mut made = Made::default();
+    let mut held = Held::default();
     let r = (|| -> Result<Vec<single::Outcome>> {
         for (name, id, holder) in &p.replace {
             ctx.engine.remove(id).map_err(|e| e.step(format!("removing {name} (--replace)")))?;
@@ -721,15 +761,24 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
                 (r, _) => r,
             };
             let out = r.map_err(|e| e.step(format!("member {}", x.container)))?;
-            let holder = ctx
-                .engine
-                .inspect(&out.id)?
+            let c = ctx.engine.inspect(&out.id)?;
+            let holder = c
+                .as_ref()
                 .and_then(|c| c["Config"]["Labels"][crate::engine::holder::LABEL_HOLDER].as_str().map(str::to_string));
             made.containers.push((out.id.clone(), holder));
+            // Held until every member is back: a member restored later
+            // behind a network holder (Docker >= 28) has its address before
+            // its sockets, and would answer this one's retransmissions with
+            // a reset, closing the connection the restore brought back.
+            if outs.len() + 1 < p.members.len() {
+                let pid = c.as_ref().and_then(|c| c.pointer("/State/Pid")).and_then(Value::as_i64).unwrap_or(0) as i32;
+                held.hold(ctx, &out.id, &x.container, pid);
+            }
             outs.push(out);
         }
         Ok(outs)
     })();
+    held.release(ctx);
     match r {
         Ok(members) => {
             let total = t0.elapsed().as_millis() as u64;
