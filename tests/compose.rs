@@ -515,3 +515,57 @@ fn a_failed_dump_leaves_every_member_running_and_no_group() {
     }
     assert_goes_on(&p, 0);
 }
+
+/// One archive for the group (checkpoint --project --export), its volumes
+/// in it: after `docker-compose down -v` (volumes gone too), restore
+/// --import --project brings back the network, the volume with its data
+/// and Compose's labels, and both members with their connection; the
+/// archive's layout is the pod layout, a member's part one checkpoint's.
+#[test]
+fn a_group_archive_carries_the_project() {
+    let p = Project::up("arc", "");
+    let (redis, app) = (p.c("redis"), p.c("app"));
+    docker_ok(&["exec", &redis, "sh", "-c", "echo kept > /data/marker"]);
+    let pre = wait_list(&address(&redis), 30).len();
+    let file = p.dir.join("group.tar.zst");
+    ok(p.cr(&["checkpoint", "--project", &p.name, "--export", file.to_str().unwrap()]));
+    assert_eq!(crate::util::mode(&file), 0o600);
+    let names: String = {
+        let z = zstd::Decoder::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let mut ar = tar::Archive::new(z);
+        ar.entries().unwrap().map(|e| format!("{}\n", e.unwrap().path().unwrap().display())).collect()
+    };
+    let first: Vec<&str> = names.lines().take(4).collect();
+    assert_eq!(first, ["group.json", "group.sig", "pod.options", "pod.dump"], "{names}");
+    for want in [
+        format!("{redis}/manifest.json"),
+        format!("{redis}/config.dump"),
+        format!("{redis}/checkpoint/inventory.img"),
+        format!("{app}/spec.dump"),
+        format!("volumes/{}_data.tar", p.name),
+    ] {
+        assert!(names.lines().any(|l| l.trim_end_matches('/') == want), "{want} is not in the archive:\n{names}");
+    }
+    compose_ok(&p, &["down", "-v", "-t", "1"]);
+    let vol = format!("{}_data", p.name);
+    assert!(!docker(&["volume", "inspect", &vol]).status.success(), "down -v left the volume");
+    let dry = ok(p.cr(&["restore", "--import", file.to_str().unwrap(), "--project", &p.name, "--dry-run"]));
+    assert!(text(&dry).contains("would create and fill"), "{}", text(&dry));
+    ok(p.cr(&["restore", "--import", file.to_str().unwrap(), "--project", &p.name]));
+    let l = wait_list(&address(&redis), 1);
+    assert!(l.len() >= pre, "the list went back");
+    assert_goes_on(&p, l.len());
+    assert_eq!(docker_ok(&["exec", &redis, "cat", "/data/marker"]), "kept", "the volume's data did not come back");
+    let labels = docker_ok(&["volume", "inspect", "-f", "{{index .Labels \"com.docker.compose.project\"}}", &vol]);
+    assert_eq!(labels, p.name, "the volume lost Compose's labels");
+    assert!(compose_ok(&p, &["ps"]).contains(&app));
+    // import FILE DIR gives the group directory back, restorable as such.
+    let dir = p.dir.join("imported");
+    ok(p.cr(&["import", file.to_str().unwrap(), dir.to_str().unwrap()]));
+    assert!(dir.join("group.json").exists() && dir.join(&redis).join("manifest.json").exists());
+    compose_ok(&p, &["down", "-t", "1"]);
+    ok(p.cr(&["restore", "--group", &p.name, dir.to_str().unwrap()]));
+    assert_goes_on(&p, 0);
+    compose_ok(&p, &["down", "-v", "-t", "1"]);
+    assert!(!docker(&["volume", "inspect", &vol]).status.success(), "down -v left the volume");
+}

@@ -743,11 +743,24 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
         }
         None => vec!["ssh".into()],
     };
-    let (container, dest) = match a.positionals.as_slice() {
-        [c, d] => (container_name(&string(c, CMD, "the container name")?, CMD)?, string(d, CMD, "<dest>")?),
-        [_, _, x, ..] => return Err(usage(CMD, format!("unexpected argument {x:?}"))),
-        _ => return Err(usage(CMD, "missing <container> and <dest>")),
+    let project = a.value("project").map(|v| group_name(v, CMD, "--project")).transpose()?;
+    if project.as_ref().is_some_and(|(_, cp)| cp.is_some()) {
+        return Err(usage(CMD, "--project takes the project's name only"));
+    }
+    let project = project.map(|(p, _)| p);
+    let (container, dest) = match (&project, a.positionals.as_slice()) {
+        (Some(_), [d]) => (String::new(), string(d, CMD, "<dest>")?),
+        (Some(_), [_, x, ..]) => {
+            return Err(usage(CMD, format!("unexpected argument {x:?}: with --project, name only <dest>")))
+        }
+        (Some(_), []) => return Err(usage(CMD, "missing <dest>")),
+        (None, [c, d]) => (container_name(&string(c, CMD, "the container name")?, CMD)?, string(d, CMD, "<dest>")?),
+        (None, [_, _, x, ..]) => return Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        (None, _) => return Err(usage(CMD, "missing <container> and <dest>")),
     };
+    if project.is_some() && a.value("name").is_some() {
+        return Err(usage(CMD, "a project's containers keep their names: --name goes with one container"));
+    }
     if dest.is_empty() || dest.starts_with('-') {
         return Err(usage(CMD, format!("invalid destination '{dest}'")));
     }
@@ -767,6 +780,7 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
             ignore_volumes: a.flag("ignore-volumes"),
             with_image: a.flag("with-image"),
             dry_run: a.flag("dry-run"),
+            project,
         },
     ))
 }

@@ -562,7 +562,7 @@ pub fn preview(session: &Session, o: &Options) -> Result<crate::ops::Preview> {
         &session.keys,
         &o.only,
     )?;
-    preview_opened(session, o, &g)
+    preview_opened(session, o, &g, &[])
 }
 
 fn member_options(o: &Options, x: &Member, cp: &Checkpoint) -> single::Options {
@@ -573,10 +573,14 @@ fn endpoint<'a>(x: &'a Member, mp: &MemberPlan) -> Option<&'a Endpoint> {
     x.endpoints.iter().find(|e| Some(&e.network) == mp.network.as_ref())
 }
 
-/// The preview of an opened group.
-pub fn preview_opened(session: &Session, o: &Options, g: &Opened) -> Result<crate::ops::Preview> {
+/// The preview of an opened group; `arriving`: volumes an import would
+/// create (and fill) before the restore.
+pub fn preview_opened(session: &Session, o: &Options, g: &Opened, arriving: &[String]) -> Result<crate::ops::Preview> {
     let ctx = session.ctx_preview(true)?;
-    let f = facts(ctx, g)?;
+    let mut f = facts(ctx, g)?;
+    for v in arriving {
+        f.volumes.entry(v.clone()).or_insert(json!({ "Name": v, "Driver": "local" }));
+    }
     let mut p = plan(g, o, &f);
     let mut text = describe(g, &p);
     let mut json = to_json(g, &p);
