@@ -168,6 +168,10 @@ pub struct Timings {
     /// Freezing every member, and thawing them again.
     pub freeze: u64,
     pub thaw: u64,
+    /// From holding the members' networks (before the freeze) to letting
+    /// them go (after the thaw): no data crossed between members then.
+    #[serde(default)]
+    pub network_held: u64,
     /// Each member's `criu dump`, by container.
     pub dumps: BTreeMap<String, u64>,
 }

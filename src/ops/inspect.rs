@@ -361,10 +361,11 @@ pub fn render_group_text(r: &Value, m: &GroupManifest, procs: &[Vec<Proc>]) -> S
         r["signature"].as_str().unwrap_or("")
     );
     o += &format!(
-        "Frozen:     {} ms as one (freezing {} ms, thawing {} ms); dumps: {}{}\n",
+        "Frozen:     {} ms as one (freezing {} ms, thawing {} ms; networks held {} ms); dumps: {}{}\n",
         t.frozen,
         t.freeze,
         t.thaw,
+        t.network_held,
         t.dumps.iter().map(|(k, v)| format!("{k} {v} ms")).collect::<Vec<_>>().join(", "),
         if m.stopped { "; stopped after" } else { "" }
     );

@@ -60,6 +60,7 @@ pub fn stats_document(o: &Outcome) -> Value {
             "frozen_duration": us(t.frozen),
             "freeze_duration": us(t.freeze),
             "thaw_duration": us(t.thaw),
+            "network_held_duration": us(t.network_held),
             "runtime_checkpoint_durations": t.dumps.iter().map(|(k, v)| (k.clone(), json!(us(*v)))).collect::<serde_json::Map<_, _>>(),
         },
         "container_statistics": o.members.iter().map(single::stats_json).collect::<Vec<_>>(),
@@ -185,20 +186,29 @@ fn keep_failure(partial: &Path, failed: &Path) -> Option<PathBuf> {
 }
 
 /// The members' network namespaces held (`criu::hold_network`), one per
-/// namespace; released when dropped.
+/// namespace, each recorded in a lock file of its own (`hold-<netns>`), so
+/// that a run killed while it holds them has them let go by the next run
+/// (`state::recover_frozen`), whatever the members' own locks say by then;
+/// released when dropped.
 struct Held<'a> {
     ctx: &'a Ctx,
-    pids: Vec<i32>,
+    held: Vec<(crate::host::state::ContainerLock, i32)>,
 }
 
 impl Held<'_> {
+    /// Every hold at once (each is an nft run).
     fn release(&mut self) {
-        for pid in self.pids.drain(..) {
-            if let Err(e) = criu::release_network(pid) {
-                self.ctx.out.warn(format!(
-                    "{e}: remove it by hand (nsenter -t {pid} -n nft delete table inet {})",
+        let held: Vec<(crate::host::state::ContainerLock, i32)> = self.held.drain(..).collect();
+        let results = crate::ops::all::pool(&held, held.len(), |(_, pid)| (*pid, criu::release_network(*pid)));
+        for ((lock, _), (pid, r)) in held.into_iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    let _ = lock.clear();
+                }
+                Err(e) => self.ctx.out.warn(format!(
+                    "{e}: remove it by hand (nsenter -t {pid} -n nft delete table inet {}), or run docker-cr check",
                     criu::GROUP_HOLD_TABLE
-                ));
+                )),
             }
         }
     }
@@ -211,26 +221,42 @@ impl Drop for Held<'_> {
 }
 
 /// Holds the network of every member (one hold per namespace: members that
-/// share one are held once). A host without nft: CRIU's own lock, during
-/// each dump, is all there is; said so.
-fn hold<'a>(ctx: &'a Ctx, pids: &[(String, i32)]) -> Held<'a> {
+/// share one are held once), all at once. Done before the freeze: from
+/// then on no data crosses between members, so their TCP states are one
+/// instant's whenever each is frozen and dumped (data sent after the hold
+/// stays unacknowledged in its sender's queue, which the dump keeps), and
+/// the nft runs are no part of the frozen window. A host without nft:
+/// CRIU's own lock, during each dump, is all there is; said so.
+fn hold<'a>(ctx: &'a Ctx, pids: &[(String, i32)]) -> Result<Held<'a>> {
     use std::os::unix::fs::MetadataExt;
-    let mut held = Held { ctx, pids: Vec::new() };
-    let mut seen = Vec::new();
+    let mut held = Held { ctx, held: Vec::new() };
+    let mut todo = Vec::new();
     for (name, pid) in pids {
         let Ok(ns) = fs::metadata(format!("/proc/{pid}/ns/net")).map(|m| m.ino()) else { continue };
-        if seen.contains(&ns) {
+        if todo.iter().any(|(_, _, n, _)| *n == ns) {
             continue;
         }
-        seen.push(ns);
-        match criu::hold_network(*pid) {
-            Ok(()) => held.pids.push(*pid),
-            Err(e) => ctx.out.warn(format!(
-                "the network of {name} is not held while the group is dumped ({e}): only CRIU's own lock, during its dump, keeps data from crossing"
-            )),
+        let lock = crate::host::state::ContainerLock::take(
+            Path::new(crate::host::state::DIR),
+            &format!("hold-{ns}"),
+            &format!("the network of {name}"),
+        )?;
+        lock.set_held(*pid)?;
+        todo.push((name.clone(), *pid, ns, lock));
+    }
+    let results = crate::ops::all::pool(&todo, todo.len(), |(_, p, _, _)| criu::hold_network(*p));
+    for ((name, pid, _, lock), r) in todo.into_iter().zip(results) {
+        match r {
+            Ok(()) => held.held.push((lock, pid)),
+            Err(e) => {
+                let _ = lock.clear();
+                ctx.out.warn(format!(
+                    "the network of {name} is not held while the group is dumped ({e}): only CRIU's own lock, during its dump, keeps data from crossing"
+                ));
+            }
         }
     }
-    held
+    Ok(held)
 }
 
 /// The group's manifest from its plan and the members' sealed manifests.
@@ -380,6 +406,14 @@ fn steps(
         // Not frozen yet: a job dropped here only lets go of its lock.
         jobs.push(phases::prepare(session, ctx, mp, f.c, f.spec)?);
     }
+    // Their networks held first, then every member frozen before the
+    // first dump starts.
+    let pids: Vec<(String, i32)> = jobs.iter().map(|j| (j.plan.name.clone(), j.plan.pid)).collect();
+    let t_held = Instant::now();
+    let mut held = match hold(ctx, &pids) {
+        Ok(h) => h,
+        Err(e) => return Err(abort(jobs, vec![], None, e)),
+    };
     // Every member frozen before the first dump starts.
     let t0 = Instant::now();
     for i in 0..n {
@@ -390,8 +424,6 @@ fn steps(
     }
     let freeze_ms = t0.elapsed().as_millis() as u64;
     ctx.out.step(format!("froze the {n} members of the group in {freeze_ms} ms"));
-    let pids: Vec<(String, i32)> = jobs.iter().map(|j| (j.plan.name.clone(), j.plan.pid)).collect();
-    let mut held = hold(ctx, &pids);
     // Dumps and file captures, --jobs at a time; after a failure the
     // members not yet started are not dumped.
     let failed = AtomicBool::new(false);
@@ -408,7 +440,6 @@ fn steps(
         }
         r
     });
-    held.release();
     let mut jobs: Vec<phases::Job<'_>> = Vec::with_capacity(n);
     for c in cells {
         match c.into_inner() {
@@ -438,7 +469,9 @@ fn steps(
             outs.push(member_record(j)?);
         }
         let mut m = group_manifest(ctx, p, o, &outs);
-        m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: 0, dumps, total: 0 };
+        // Held until the members are killed, after this.
+        let network_held = t_held.elapsed().as_millis() as u64;
+        m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: 0, network_held, dumps, total: 0 };
         if let Err(e) = publish_group(session, p, &mut m) {
             return Err(abort(jobs, vec![], None, e));
         }
@@ -467,6 +500,8 @@ fn steps(
     }
     let thaw_ms = t1.elapsed().as_millis() as u64;
     let frozen = t0.elapsed().as_millis() as u64;
+    held.release();
+    let network_held = t_held.elapsed().as_millis() as u64;
     ctx.out.step(format!("thawed the {n} members: the group stood still for {frozen} ms"));
     if let Some(e) = thaw_err {
         return Err(abort(jobs, vec![], None, e));
@@ -481,7 +516,7 @@ fn steps(
         outs.push(member_record(j)?);
     }
     let mut m = group_manifest(ctx, p, o, &outs);
-    m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: thaw_ms, dumps, total: 0 };
+    m.timings_ms = group::Timings { frozen, freeze: freeze_ms, thaw: thaw_ms, network_held, dumps, total: 0 };
     if let Err(e) = publish_group(session, p, &mut m) {
         return Err(abort(jobs, vec![], None, e));
     }
