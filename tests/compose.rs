@@ -546,6 +546,28 @@ fn a_group_archive_carries_the_project() {
     ] {
         assert!(names.lines().any(|l| l.trim_end_matches('/') == want), "{want} is not in the archive:\n{names}");
     }
+    // A member's part is one checkpoint's archive: checkpointctl (the
+    // reader of Podman's and CRI-O's) shows it, taken out on its own.
+    let part = p.dir.join("redis-part.tar");
+    {
+        let z = zstd::Decoder::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let mut ar = tar::Archive::new(z);
+        let mut out = tar::Builder::new(std::fs::File::create(&part).unwrap());
+        let prefix = format!("{redis}/");
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().to_string();
+            if let Some(rest) = path.strip_prefix(&prefix).filter(|r| !r.is_empty()) {
+                let mut h = e.header().clone();
+                out.append_data(&mut h, rest, &mut e).unwrap();
+            }
+        }
+        out.finish().unwrap();
+    }
+    let ctl = "/usr/local/lib/docker-cr-tests/checkpointctl";
+    let show =
+        Command::new(ctl).args(["show", part.to_str().unwrap()]).output().expect("checkpointctl: run tests/setup-host");
+    assert!(show.status.success() && text(&show).contains("docker-cr-test:redis"), "{}", text(&show));
     compose_ok(&p, &["down", "-v", "-t", "1"]);
     let vol = format!("{}_data", p.name);
     assert!(!docker(&["volume", "inspect", &vol]).status.success(), "down -v left the volume");

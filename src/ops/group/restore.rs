@@ -710,6 +710,7 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
     }
     let mut made = Made::default();
     let mut held = Held::default();
+    let needs_holder = crate::engine::holder::generation(&ctx.docker_version, ctx.engine.api()).needs_holder;
     let r = (|| -> Result<Vec<single::Outcome>> {
         for (name, id, holder) in &p.replace {
             ctx.engine.remove(id).map_err(|e| e.step(format!("removing {name} (--replace)")))?;
@@ -774,7 +775,10 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
             // behind a network holder (Docker >= 28) has its address before
             // its sockets, and would answer this one's retransmissions with
             // a reset, closing the connection the restore brought back.
-            if outs.len() + 1 < p.members.len() {
+            // Without holders nothing has a later member's address before
+            // its sockets are back, and a hold would only make TCP back
+            // off its retransmissions (seconds, after a long hold).
+            if needs_holder && outs.len() + 1 < p.members.len() {
                 let pid = c.as_ref().and_then(|c| c.pointer("/State/Pid")).and_then(Value::as_i64).unwrap_or(0) as i32;
                 held.hold(ctx, &out.id, &x.container, pid);
             }
