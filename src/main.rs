@@ -11,7 +11,7 @@ use docker_cr::cli::{self, CheckpointCmd, Command, Global, RestoreCmd};
 use docker_cr::session::Session;
 use docker_cr::{
     cli::complete, cli::plugin, engine::docker, error, host::check, ops::all, ops::catalog, ops::checkpoint,
-    ops::inspect, ops::keys, ops::restore, ops::transfer, store, VERSION,
+    ops::group, ops::inspect, ops::keys, ops::restore, ops::transfer, store, VERSION,
 };
 
 fn main() -> ExitCode {
@@ -122,6 +122,19 @@ fn print_preview(json: bool, (text, doc, refusal): docker_cr::ops::Preview) -> e
 }
 
 fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
+    if let Some(grp) = &c.group {
+        if c.opts.dry_run {
+            return print_preview(c.json, group::checkpoint::preview(s, grp)?);
+        }
+        let o = match &c.export {
+            Some(e) => transfer::group_checkpoint_export(s, grp, e)?,
+            None => group::checkpoint::run(s, grp)?,
+        };
+        if c.json {
+            print_json(&group::checkpoint::stats_document(&o));
+        }
+        return Ok(());
+    }
     if let Some(pool) = c.all {
         return all::checkpoint(s, &c.opts, pool, c.json);
     }
@@ -156,6 +169,25 @@ fn run_checkpoint(s: &Session, c: &CheckpointCmd) -> error::Result<()> {
 }
 
 fn run_restore(s: &Session, c: &RestoreCmd) -> error::Result<()> {
+    if let Some(grp) = &c.group {
+        if c.opts.dry_run {
+            return print_preview(
+                c.json,
+                match &c.import {
+                    Some(file) => transfer::preview_group_import(s, grp, file)?,
+                    None => group::restore::preview(s, grp)?,
+                },
+            );
+        }
+        let o = match &c.import {
+            Some(file) => transfer::group_restore_import(s, grp, file)?,
+            None => group::restore::run(s, grp)?,
+        };
+        if c.json {
+            print_json(&group::restore::stats_document(&o));
+        }
+        return Ok(());
+    }
     if let Some(pool) = c.all {
         return all::restore(s, &c.opts, pool, c.json);
     }

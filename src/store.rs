@@ -6,6 +6,9 @@
 //! <store>/                     0700 root
 //!   <container name>/          0700, one per container (its name at checkpoint time)
 //!     <checkpoint name>/       0700, a checkpoint directory (see manifest.rs)
+//!   <group name>/              0700, one per group (a Compose project, --group)
+//!     <checkpoint name>/       0700, a group checkpoint (see model/group.rs):
+//!                              group.json and one checkpoint directory per member
 //!     .<name>.partial/         a checkpoint being written (never listed)
 //!     .<name>.removing-<pid>/  a checkpoint being removed (never listed)
 //! ```
@@ -24,6 +27,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::model::group::{self, GroupManifest};
 use crate::model::manifest::{self as mf, Manifest};
 
 pub const DEFAULT: &str = crate::host::paths::STORE;
@@ -209,19 +213,34 @@ pub fn parse_ref(s: &str) -> std::result::Result<Ref, String> {
 /// One checkpoint found in the store.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The directory under the root: the container's name.
+    /// The directory under the root: the container's name (a group's name).
     pub container: String,
     pub name: String,
     pub path: PathBuf,
-    /// The manifest, or why it cannot be read.
+    /// The manifest, or why it cannot be read (a group: that it is one).
     pub manifest: std::result::Result<Manifest, String>,
+    /// A group checkpoint: its manifest, or why it cannot be read.
+    pub group: Option<std::result::Result<GroupManifest, String>>,
     /// The manifest file's mtime in ns: orders checkpoints of one second.
     pub mtime_ns: i128,
 }
 
 impl Entry {
     pub fn created(&self) -> u64 {
-        self.manifest.as_ref().map_or(0, |m| m.created)
+        match &self.group {
+            Some(g) => g.as_ref().map_or(0, |m| m.created),
+            None => self.manifest.as_ref().map_or(0, |m| m.created),
+        }
+    }
+    /// Its manifest (a group's: its group manifest) can be read.
+    pub fn readable(&self) -> bool {
+        match &self.group {
+            Some(g) => g.is_ok(),
+            None => self.manifest.is_ok(),
+        }
+    }
+    pub fn is_group(&self) -> bool {
+        self.group.is_some()
     }
     /// Which container a checkpoint is of, for `--keep` and `restore --all`.
     pub fn key(&self) -> &str {
@@ -235,6 +254,9 @@ impl Entry {
     /// checkpoint's container.
     pub fn is_of(&self, who: &str) -> bool {
         let who = who.strip_prefix('/').unwrap_or(who);
+        if let Some(g) = &self.group {
+            return self.container == who || g.as_ref().is_ok_and(|m| m.name == who);
+        }
         self.container == who
             || self
                 .manifest
@@ -255,7 +277,7 @@ pub fn sort(entries: &mut [Entry]) {
 
 /// The newest readable checkpoint among `entries`.
 pub fn newest<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<&'a Entry> {
-    entries.into_iter().filter(|e| e.manifest.is_ok()).max_by(|a, b| order(a, b))
+    entries.into_iter().filter(|e| e.readable()).max_by(|a, b| order(a, b))
 }
 
 /// Which checkpoints `prune` removes (indices into `entries`): those that
@@ -295,6 +317,13 @@ fn visible(name: &OsStr) -> Option<String> {
     name.to_str().filter(|n| !n.starts_with('.') && valid_name(n)).map(str::to_string)
 }
 
+/// `NAME.failed` or `NAME.failed-<time>`: where a failed checkpoint keeps
+/// CRIU's log (see `phases::Job::finish`). Pure.
+pub fn failure_dir(name: &str) -> bool {
+    name.ends_with(".failed")
+        || name.rsplit_once(".failed-").is_some_and(|(_, t)| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Every checkpoint in the store, oldest first per container. A store that
 /// does not exist yet is empty.
 pub fn scan(root: &Path) -> Result<Vec<Entry>> {
@@ -318,6 +347,28 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
                 continue;
             }
             let path = e.path();
+            // What a failed checkpoint kept (CRIU's log): not a checkpoint.
+            if failure_dir(&name) && fs::symlink_metadata(path.join(mf::MANIFEST)).is_err() {
+                continue;
+            }
+            if fs::symlink_metadata(path.join(group::GROUP)).is_ok() {
+                let g = mf::read_limited(&path, group::GROUP, mf::MAX_MANIFEST)
+                    .and_then(|b| group::parse(&b.unwrap_or_default(), &path.join(group::GROUP)))
+                    .map_err(|err| err.to_string());
+                let what = match &g {
+                    Ok(m) => format!("a group checkpoint of {} members", m.members.len()),
+                    Err(why) => why.clone(),
+                };
+                out.push(Entry {
+                    container: container.clone(),
+                    name,
+                    mtime_ns: mtime_ns(&path.join(group::GROUP)),
+                    path,
+                    manifest: Err(what),
+                    group: Some(g),
+                });
+                continue;
+            }
             let manifest = mf::read(&path).map_err(|err| err.to_string());
             out.push(Entry {
                 container: container.clone(),
@@ -325,6 +376,7 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
                 mtime_ns: mtime_ns(&path.join(mf::MANIFEST)),
                 path,
                 manifest,
+                group: None,
             });
         }
     }
@@ -337,10 +389,37 @@ pub fn of<'a>(entries: &'a [Entry], who: &str) -> Vec<&'a Entry> {
     entries.iter().filter(|e| e.is_of(who)).collect()
 }
 
-/// Finds one checkpoint: `name` of `container`, or its newest.
+/// Finds one checkpoint: `name` of `container`, or its newest; not a
+/// group's (see `find_group`).
 pub fn find(root: &Path, container: &str, name: Option<&str>) -> Result<Entry> {
     let all = scan(root)?;
+    let groups: Vec<&Entry> = of(&all, container).into_iter().filter(|e| e.is_group()).collect();
+    if let (Some(n), Some(g)) = (name, groups.iter().find(|e| name == Some(e.name.as_str()))) {
+        return Err(Error::checkpoint(
+            format!(
+                "{}/{n} is a group checkpoint ({})",
+                container,
+                g.manifest.as_ref().err().cloned().unwrap_or_default()
+            ),
+            format!(
+                "restore it with 'docker-cr restore --group {container}/{n}' (or --project for a Compose project's)"
+            ),
+        ));
+    }
+    let has_groups = !groups.is_empty();
+    let all: Vec<Entry> = all.iter().filter(|e| !e.is_group()).cloned().collect();
     let mine = of(&all, container);
+    if mine.is_empty() && has_groups {
+        return Err(Error::checkpoint(
+            format!(
+                "the store {} has group checkpoints named {container}, and no checkpoint of a container of that name",
+                root.display()
+            ),
+            format!(
+                "restore the group with 'docker-cr restore --group {container}' (or --project for a Compose project's)"
+            ),
+        ));
+    }
     let found = match name {
         Some(n) => mine.iter().find(|e| e.name == n).copied(),
         None => newest(mine.iter().copied()),
@@ -355,6 +434,45 @@ pub fn find(root: &Path, container: &str, name: Option<&str>) -> Result<Entry> {
             format!("take one with 'docker-cr checkpoint {container}', or list the store with 'docker-cr ls'")
         } else {
             format!("its checkpoints: {} (docker-cr ls {container})", have.join(", "))
+        };
+        Error::checkpoint(what, hint)
+    })
+}
+
+/// Finds one checkpoint or group checkpoint (for inspect and export):
+/// `name` of `key` (a container's or a group's name), or its newest.
+pub fn find_any(root: &Path, key: &str, name: Option<&str>) -> Result<Entry> {
+    let all = scan(root)?;
+    let mine: Vec<&Entry> =
+        all.iter().filter(|e| if e.is_group() { e.container == key } else { e.is_of(key) }).collect();
+    let found = match name {
+        Some(n) => mine.iter().find(|e| e.name == n).copied(),
+        None => newest(mine.iter().copied()),
+    };
+    match found {
+        Some(e) => Ok(e.clone()),
+        None => find(root, key, name),
+    }
+}
+
+/// Finds one group checkpoint: `name` of the group `group`, or its newest.
+pub fn find_group(root: &Path, group: &str, name: Option<&str>) -> Result<Entry> {
+    let all = scan(root)?;
+    let mine: Vec<&Entry> = all.iter().filter(|e| e.is_group() && e.container == group).collect();
+    let found = match name {
+        Some(n) => mine.iter().find(|e| e.name == n).copied(),
+        None => newest(mine.iter().copied()),
+    };
+    found.cloned().ok_or_else(|| {
+        let what = match name {
+            Some(n) => format!("no group checkpoint {n} of {group} in the store {}", root.display()),
+            None => format!("no group checkpoint of {group} in the store {}", root.display()),
+        };
+        let have: Vec<&str> = mine.iter().map(|e| e.name.as_str()).collect();
+        let hint = if have.is_empty() {
+            format!("take one with 'docker-cr checkpoint --project {group}' (or --group), or list the store with 'docker-cr ls'")
+        } else {
+            format!("its checkpoints: {} (docker-cr ls {group})", have.join(", "))
         };
         Error::checkpoint(what, hint)
     })
@@ -448,6 +566,7 @@ mod tests {
             name: name.into(),
             path: PathBuf::from(name),
             manifest: Ok(m),
+            group: None,
             mtime_ns: 0,
         }
     }
@@ -485,6 +604,12 @@ mod tests {
         for bad in ["", "7", "d", "1x", "-1d", "1.5h", "99999999999999999999s"] {
             assert!(parse_duration(bad).unwrap_err().starts_with("invalid duration"), "{bad}");
         }
+    }
+
+    #[test]
+    fn what_failed_checkpoints_keep_is_not_listed() {
+        assert!(failure_dir("cp1.failed") && failure_dir("cp1.failed-1796313685"));
+        assert!(!failure_dir("cp1") && !failure_dir("failed") && !failure_dir("cp1.failed-x"));
     }
 
     #[test]

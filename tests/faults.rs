@@ -521,3 +521,67 @@ fn restore_leaves_runc_conf_alone_where_annotations_work() {
     }
     drop(c);
 }
+
+/// Issue 19: docker-cr killed while a group is frozen (every member frozen
+/// and its network held; CRIU never gets to run): each member's lock
+/// records its freeze, so the next run thaws every member and lets their
+/// networks go, and no partial group is listed. Alone, for the reason
+/// above.
+#[test]
+#[ignore = "must run alone; tests/run runs it after the others"]
+fn sigkill_while_a_group_is_frozen_is_repaired_by_the_next_run() {
+    use crate::compose::*;
+    let p = Project::up("gkill", "");
+    let (redis, app) = (p.c("redis"), p.c("app"));
+    wait_list(&address(&redis), 20);
+    let hang = temp_dir("gkill");
+    let log = hang.join("log");
+    let pids = hang.join("pids");
+    fs::create_dir_all(&pids).unwrap();
+    let mut env = recording_env(&p, &log);
+    env.push(("DCR_TEST_HANG".into(), pids.display().to_string()));
+    let criu = recording_criu();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["--store", s(&p.store), "--criu", s(&criu), "checkpoint", "--project", &p.name, "killed"]);
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while fs::read_dir(&pids).unwrap().count() < 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the dumps never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal(child.id(), libc::SIGKILL);
+    let _ = child.wait();
+    // CRIU dies too, before it ran: nothing of it is left to undo.
+    for e in fs::read_dir(&pids).unwrap().flatten() {
+        let pid: i32 = fs::read_to_string(e.path()).unwrap().trim().parse().unwrap();
+        signal(pid as u32, libc::SIGKILL);
+    }
+    let held = |m: &str| {
+        let pid = inspect(&network_owner(m), "{{.State.Pid}}");
+        std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-n", "nft", "list", "table", "inet", "CRIU-docker-cr-group"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    for m in [&redis, &app] {
+        assert!(is_frozen(m), "the scenario did not happen: {m} was not left frozen");
+        assert!(held(m), "the scenario did not happen: {m}'s network was not left held");
+        let id = inspect(m, "{{.Id}}");
+        let record = fs::read_to_string(format!("/run/docker-cr/containers/{id}.lock")).unwrap();
+        assert!(record.starts_with("frozen "), "no record of {m}'s freeze: {record:?}");
+    }
+    let o = ok(p.cr(&["checkpoint", "--project", &p.name, "next"]));
+    assert!(text(&o).contains("an interrupted docker-cr had left it frozen"), "{}", text(&o));
+    for m in [&redis, &app] {
+        assert!(!is_frozen(m), "{m} is still frozen");
+        assert!(!held(m), "{m}'s network is still held");
+    }
+    let listed = String::from_utf8_lossy(&ok(p.cr(&["ls", "-q"])).stdout).to_string();
+    assert_eq!(listed.trim(), format!("{}/next", p.name), "a killed group is listed");
+    assert_goes_on(&p, 0);
+}

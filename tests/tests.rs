@@ -8,6 +8,7 @@ mod util;
 
 mod archive;
 mod cli;
+mod compose;
 mod dry_run;
 mod e2e;
 mod faults;

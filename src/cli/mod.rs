@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::formats::archive::Compression;
 use crate::host::check;
 use crate::model::container::Publish;
-use crate::ops::{all, catalog, checkpoint, inspect, keys, restore, transfer};
+use crate::ops::{all, catalog, checkpoint, group, inspect, keys, restore, transfer};
 use crate::store::{Location, Ref};
 use table::{Args, Cmd};
 
@@ -52,6 +52,8 @@ pub struct CheckpointCmd {
     /// compression and whether the registry is plain HTTP).
     pub push: Option<(String, Compression, bool)>,
     pub all: Option<all::Pool>,
+    /// --project, --group, --filter: several containers as one group.
+    pub group: Option<group::Options>,
     /// --print-stats / --format json.
     pub json: bool,
 }
@@ -65,6 +67,8 @@ pub struct RestoreCmd {
     /// A checkpoint image of a registry, and whether it is plain HTTP.
     pub image: Option<(String, bool)>,
     pub all: Option<all::Pool>,
+    /// --project, --group: a group checkpoint.
+    pub group: Option<group::restore::Options>,
     pub json: bool,
 }
 
@@ -392,6 +396,145 @@ fn valid_container_name(a: &Args, cmd: &str) -> Result<Option<String>, Error> {
     Ok(Some(n))
 }
 
+/// `--project P`, `--group G`, or their `P/NAME` form: the group's name and
+/// the checkpoint's, if named.
+fn group_name(v: &OsString, cmd: &str, what: &str) -> Result<(String, Option<String>), Error> {
+    let w = string(v, cmd, what)?;
+    let (n, cp) = match w.split_once('/') {
+        Some((n, c)) => (n, Some(checkpoint_name(c, cmd)?)),
+        None => (w.as_str(), None),
+    };
+    if !crate::store::valid_name(n) {
+        return Err(usage(cmd, format!("invalid {what} name '{n}': use [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+    }
+    Ok((n.to_string(), cp))
+}
+
+/// Where a group goes or comes from: `named` (from `G/NAME`), else one
+/// positional (a name, or a directory).
+fn group_location(named: Option<String>, pos: &[OsString], cmd: &str) -> Result<Location, Error> {
+    match (named, pos) {
+        (Some(_), [x, ..]) => Err(usage(cmd, format!("unexpected argument {x:?}: the checkpoint is named already"))),
+        (Some(n), []) => Ok(Location::Store(Some(n))),
+        (None, []) => Ok(Location::Store(None)),
+        (None, [x]) => {
+            let x = string(x, cmd, "the checkpoint")?;
+            Ok(if is_dir(&x) { Location::Dir(x.into()) } else { Location::Store(Some(checkpoint_name(&x, cmd)?)) })
+        }
+        (None, [_, x, ..]) => Err(usage(cmd, format!("unexpected argument {x:?}"))),
+    }
+}
+
+/// --project, --group and --filter of checkpoint: the group's options, or
+/// None for one container.
+fn checkpoint_group(a: &Args, opts: &checkpoint::Options) -> Result<Option<group::Options>, Error> {
+    const CMD: &str = "checkpoint";
+    let project = a.value("project").map(|v| group_name(v, CMD, "--project")).transpose()?;
+    let named = a.value("group").map(|v| group_name(v, CMD, "--group")).transpose()?;
+    let filters: Vec<String> =
+        a.values("filter").into_iter().map(|v| string(v, CMD, "--filter")).collect::<Result<_, _>>()?;
+    for f in &filters {
+        crate::model::group::parse_filter(f).map_err(|e| usage(CMD, e))?;
+    }
+    if project.is_none() && named.is_none() && filters.is_empty() {
+        return Ok(None);
+    }
+    if a.flag("all") {
+        return Err(usage(
+            CMD,
+            "--all checkpoints each container on its own; --project, --group and --filter make one group",
+        ));
+    }
+    let pos = &a.positionals;
+    let (select, name, to) = match (project, named) {
+        (Some(_), Some(_)) => return Err(usage(CMD, "--project names the group: --group goes without it")),
+        (Some(_), None) if !filters.is_empty() => {
+            return Err(usage(CMD, "--project names the group: --filter goes without it"))
+        }
+        (Some((p, cp)), None) => (group::Select::Project(p.clone()), p, group_location(cp, pos, CMD)?),
+        (named, _) if !filters.is_empty() => {
+            let (name, cp) =
+                match named {
+                    Some(x) => x,
+                    None => match group::name_from_filters(&filters) {
+                        Some(n) => (n, None),
+                        None => return Err(usage(
+                            CMD,
+                            "name the filtered group with --group NAME (the label has no value that is a valid name)",
+                        )),
+                    },
+                };
+            (group::Select::Filter(filters), name, group_location(cp, pos, CMD)?)
+        }
+        (None, Some((g, cp))) => {
+            if pos.is_empty() {
+                return Err(usage(CMD, format!("missing <container>...: the members of group {g}")));
+            }
+            let members: Vec<String> = pos
+                .iter()
+                .map(|v| container_name(&string(v, CMD, "the container name")?, CMD))
+                .collect::<Result<_, _>>()?;
+            (group::Select::List(members), g, Location::Store(cp))
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(group::Options {
+        select,
+        name,
+        to,
+        member: checkpoint::Options { container: String::new(), to: Location::Store(None), ..opts.clone() },
+        jobs: number(a, "jobs", CMD, 1)?,
+    }))
+}
+
+/// --project and --group of restore: the group's options, or None.
+fn restore_group(a: &Args, opts: &restore::Options, import: bool) -> Result<Option<group::restore::Options>, Error> {
+    const CMD: &str = "restore";
+    let project = a.value("project").map(|v| group_name(v, CMD, "--project")).transpose()?;
+    let named = a.value("group").map(|v| group_name(v, CMD, "--group")).transpose()?;
+    let only: Vec<String> = a.values("only").into_iter().map(|v| string(v, CMD, "--only")).collect::<Result<_, _>>()?;
+    let replace = a.flag("replace");
+    let (name, cp, is_project) = match (project, named) {
+        (Some(_), Some(_)) => return Err(usage(CMD, "--project and --group: name the group once")),
+        (Some((p, cp)), None) => (p, cp, true),
+        (None, Some((g, cp))) => (g, cp, false),
+        (None, None) => {
+            if !only.is_empty() || replace {
+                return Err(usage(CMD, "--only and --replace go with --project or --group"));
+            }
+            return Ok(None);
+        }
+    };
+    if a.flag("all") {
+        return Err(usage(
+            CMD,
+            "--all restores each container's newest checkpoint; --project and --group restore a group",
+        ));
+    }
+    if opts.name.is_some() || !opts.publish.is_empty() {
+        return Err(usage(
+            CMD,
+            "a group's members are restored as themselves: --name and --publish go with one container",
+        ));
+    }
+    let from = if import {
+        if cp.is_some() || !a.positionals.is_empty() {
+            return Err(usage(CMD, "with --import, the archive is the group: name no checkpoint"));
+        }
+        Location::Store(None)
+    } else {
+        group_location(cp, &a.positionals, CMD)?
+    };
+    Ok(Some(group::restore::Options {
+        name,
+        project: is_project,
+        from,
+        only,
+        replace,
+        member: restore::Options { container: String::new(), from: Location::Store(None), ..opts.clone() },
+    }))
+}
+
 fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
     const CMD: &str = "checkpoint";
     let all = a.flag("all");
@@ -422,6 +565,34 @@ fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if json && export.as_deref().is_some_and(|f| f.as_os_str() == "-") {
         return Err(usage(CMD, "--print-stats writes to standard output, which --export - streams the archive to"));
     }
+    let base = checkpoint::Options {
+        container: String::new(),
+        to: Location::Store(None),
+        stop: a.flag("stop"),
+        tcp_established: !a.flag("no-tcp-established"),
+        ext_unix_sk: !a.flag("no-ext-unix-sk"),
+        file_locks: !a.flag("no-file-locks"),
+        dry_run: a.flag("dry-run"),
+    };
+    let export_of = |file: PathBuf| transfer::Export {
+        file,
+        compress: compress.unwrap_or(Compression::Zstd),
+        ignore_volumes,
+        with_image,
+    };
+    if let Some(grp) = checkpoint_group(&a, &base)? {
+        if push.is_some() {
+            return Err(usage(CMD, "--push takes one container, not a group"));
+        }
+        if export.is_some() && grp.to != Location::Store(None) {
+            return Err(usage(CMD, "with --export the group goes into the archive: name no checkpoint"));
+        }
+        let export = export.map(export_of);
+        return Ok(Command::Checkpoint(
+            g,
+            CheckpointCmd { opts: base, export, push: None, all: None, group: Some(grp), json },
+        ));
+    }
     let (container, to) = match (export.is_some() || push.is_some(), all) {
         (_, true) => match a.positionals.first() {
             Some(x) => return Err(usage(CMD, format!("--all takes no container, but {x:?} was given"))),
@@ -440,23 +611,13 @@ fn checkpoint_cmd(a: Args, g: Global) -> Result<Command, Error> {
         },
         (false, false) => container_and_location(&a.positionals, CMD)?,
     };
-    let opts = checkpoint::Options {
-        container,
-        to,
-        stop: a.flag("stop"),
-        tcp_established: !a.flag("no-tcp-established"),
-        ext_unix_sk: !a.flag("no-ext-unix-sk"),
-        file_locks: !a.flag("no-file-locks"),
-        dry_run: a.flag("dry-run"),
-    };
-    let export = export.map(|file| transfer::Export {
-        file,
-        compress: compress.unwrap_or(Compression::Zstd),
-        ignore_volumes,
-        with_image,
-    });
+    let opts = checkpoint::Options { container, to, ..base };
+    let export = export.map(export_of);
     let push = push.map(|i| (i, compress.unwrap_or(Compression::Zstd), a.flag("insecure")));
-    Ok(Command::Checkpoint(g, CheckpointCmd { opts, export, push, all: all.then_some(all::Pool { jobs }), json }))
+    Ok(Command::Checkpoint(
+        g,
+        CheckpointCmd { opts, export, push, all: all.then_some(all::Pool { jobs }), group: None, json },
+    ))
 }
 
 fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
@@ -476,6 +637,27 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
     }
     if import.is_some() && all {
         return Err(usage(CMD, "--import restores one archive, not --all"));
+    }
+    let base = restore::Options {
+        container: String::new(),
+        from: Location::Store(None),
+        name: name.clone(),
+        publish: publish.clone(),
+        trust: a.flag("trust"),
+        trust_keys: a.values("trust-key").into_iter().map(PathBuf::from).collect(),
+        allow_host_access: a.flag("allow-host-access"),
+        unpause: a.flag("unpause"),
+        ignore_volumes,
+        dry_run: a.flag("dry-run"),
+    };
+    if let Some(grp) = restore_group(&a, &base, import.is_some())? {
+        if a.value("image").is_some() {
+            return Err(usage(CMD, "an image restores one container, not a group"));
+        }
+        return Ok(Command::Restore(
+            g,
+            RestoreCmd { opts: base, import, image: None, all: None, group: Some(grp), json },
+        ));
     }
     // An image: --image, or one argument naming a registry that is not a
     // stored checkpoint's name (`my.app/cp1` is the store's; --image for
@@ -516,20 +698,12 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if all && (name.is_some() || !publish.is_empty()) {
         return Err(usage(CMD, "--all restores each container as itself: --name and --publish go with one container"));
     }
-    let opts = restore::Options {
-        container,
-        from,
-        name,
-        publish,
-        trust: a.flag("trust"),
-        trust_keys: a.values("trust-key").into_iter().map(PathBuf::from).collect(),
-        allow_host_access: a.flag("allow-host-access"),
-        unpause: a.flag("unpause"),
-        ignore_volumes,
-        dry_run: a.flag("dry-run"),
-    };
+    let opts = restore::Options { container, from, ..base };
     let image = image.map(|i| (i, a.flag("insecure")));
-    Ok(Command::Restore(g, RestoreCmd { opts, import, image, all: all.then_some(all::Pool { jobs }), json }))
+    Ok(Command::Restore(
+        g,
+        RestoreCmd { opts, import, image, all: all.then_some(all::Pool { jobs }), group: None, json },
+    ))
 }
 
 fn export_cmd(a: Args, g: Global) -> Result<Command, Error> {
@@ -569,11 +743,24 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
         }
         None => vec!["ssh".into()],
     };
-    let (container, dest) = match a.positionals.as_slice() {
-        [c, d] => (container_name(&string(c, CMD, "the container name")?, CMD)?, string(d, CMD, "<dest>")?),
-        [_, _, x, ..] => return Err(usage(CMD, format!("unexpected argument {x:?}"))),
-        _ => return Err(usage(CMD, "missing <container> and <dest>")),
+    let project = a.value("project").map(|v| group_name(v, CMD, "--project")).transpose()?;
+    if project.as_ref().is_some_and(|(_, cp)| cp.is_some()) {
+        return Err(usage(CMD, "--project takes the project's name only"));
+    }
+    let project = project.map(|(p, _)| p);
+    let (container, dest) = match (&project, a.positionals.as_slice()) {
+        (Some(_), [d]) => (String::new(), string(d, CMD, "<dest>")?),
+        (Some(_), [_, x, ..]) => {
+            return Err(usage(CMD, format!("unexpected argument {x:?}: with --project, name only <dest>")))
+        }
+        (Some(_), []) => return Err(usage(CMD, "missing <dest>")),
+        (None, [c, d]) => (container_name(&string(c, CMD, "the container name")?, CMD)?, string(d, CMD, "<dest>")?),
+        (None, [_, _, x, ..]) => return Err(usage(CMD, format!("unexpected argument {x:?}"))),
+        (None, _) => return Err(usage(CMD, "missing <container> and <dest>")),
     };
+    if project.is_some() && a.value("name").is_some() {
+        return Err(usage(CMD, "a project's containers keep their names: --name goes with one container"));
+    }
     if dest.is_empty() || dest.starts_with('-') {
         return Err(usage(CMD, format!("invalid destination '{dest}'")));
     }
@@ -593,6 +780,7 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
             ignore_volumes: a.flag("ignore-volumes"),
             with_image: a.flag("with-image"),
             dry_run: a.flag("dry-run"),
+            project,
         },
     ))
 }
@@ -743,6 +931,7 @@ mod tests {
                 export: None,
                 push: None,
                 all: None,
+                group: None,
                 json: false,
             }
         );

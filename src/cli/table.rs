@@ -58,6 +58,12 @@ const DRY_RUN: Opt = flag(
     "print what would be done and every refusal the\nreal run would make (same exit status); change\nnothing",
 );
 const JOBS: Opt = short_valued('j', "jobs", "<n>", "with --all: how many at a time (default 2)");
+const CHECKPOINT_JOBS: Opt = short_valued(
+    'j',
+    "jobs",
+    "<n>",
+    "with --all: how many at a time (default 2); in a\ngroup, how many members are dumped at once\n(default: all of them)",
+);
 const COMPRESS: Opt = valued("compress", "<zstd|gzip|none>", "the archive's compression (default zstd)");
 const IGNORE_VOLUMES: Opt = flag("ignore-volumes", "leave the named volumes out of the archive");
 const WITH_IMAGE: Opt =
@@ -72,6 +78,9 @@ pub const CHECKPOINT: Cmd = Cmd {
         "[OPTIONS] --all",
         "--export <file|-> [OPTIONS] <container>",
         "--push <image> [OPTIONS] <container>",
+        "[OPTIONS] --project <project> [<name> | <checkpoint-dir>]",
+        "[OPTIONS] --group <group> <container>...",
+        "[OPTIONS] --filter label=<key>[=<value>] [--group <group>] [<name>]",
     ],
     text: "\
 Freezes the container's cgroup, dumps its processes with CRIU and captures its
@@ -80,15 +89,37 @@ file changes while it is frozen, then thaws it. <container> is a name or an
 under a generated name (a UTC timestamp, e.g. 20261128T185605.123Z); a <name>
 names it in the store (also written <container>/<name>); a directory (an
 argument starting with / or .) must not exist. Either way it is created 0700
-and only appears once complete.",
+and only appears once complete.
+
+--project, --group and --filter checkpoint several containers as one group
+at one instant: every member is frozen before the first dump starts, and
+thawed (or stopped) only after the last dump and file capture; if any member
+cannot be checkpointed, nothing is frozen, and if a dump fails, every member
+is thawed and no group is kept. The group is one item of the store
+(<project>/<name>, <group>/<name>), restored with restore --project/--group.",
     opts: &[
+        valued(
+            "project",
+            "<project>",
+            "checkpoint the running containers of this Compose\nproject as one group (also <project>/<name>)",
+        ),
+        valued(
+            "group",
+            "<group>",
+            "checkpoint the <container>s named as one group of\nthis name (also <group>/<name>); with --filter,\nthe filtered group's name",
+        ),
+        valued(
+            "filter",
+            "<label=k[=v]>",
+            "checkpoint the running containers with this label\nas one group (repeatable: all of them); its name\nis the label's value unless --group gives one",
+        ),
         flag("stop", "stop the container after the checkpoint (its\nrestart policy is set to \"no\" so it stays stopped)"),
         short_flag(
             'a',
             "all",
             "checkpoint every running container into the store;\nthose that cannot be (shared namespaces, exec) are\nskipped with the reason; a summary at the end",
         ),
-        JOBS,
+        CHECKPOINT_JOBS,
         flag(
             "print-stats",
             "print a JSON object with timings, sizes and CRIU's\nstatistics on stdout (progress stays on stderr)",
@@ -125,6 +156,8 @@ pub const RESTORE: Cmd = Cmd {
         "[OPTIONS] --all",
         "--import <file|-> [OPTIONS] [<container>]",
         "[OPTIONS] <registry>/<repository>[:<tag>|@<digest>]",
+        "[OPTIONS] --project <project> [<name> | <checkpoint-dir>]",
+        "[OPTIONS] --group <group> [<name> | <checkpoint-dir>]",
     ],
     text: "\
 <container> is the container the checkpoint was taken from (its name or ID).
@@ -133,8 +166,28 @@ Without a second argument its newest checkpoint in the store is restored; a
 store; an argument starting with / or . is a checkpoint directory.
 Without --name it is restored under that name: into the same container if it
 still exists and is stopped, or into a new one created from the saved
-configuration if it was removed. A running container is never touched.",
+configuration if it was removed. A running container is never touched.
+
+--project and --group restore a group checkpoint (the newest of that name,
+<name>, or a directory; --import of a group archive too): its networks are
+created when missing (same names, subnets, gateways and labels), its named
+volumes when missing (empty: the store keeps no volume data), then each
+member in dependency order, each with its old address on its network, so
+that the TCP connections between members survive. Compose's labels are kept:
+docker-compose ps, logs, stop and down treat them as the project's. Members
+that exist are refused with the list, unless --replace.",
     opts: &[
+        valued("project", "<project>", "restore the group checkpoint of this Compose\nproject (also <project>/<name>)"),
+        valued("group", "<group>", "restore the group checkpoint of this name (also\n<group>/<name>)"),
+        valued(
+            "only",
+            "<service>",
+            "with a group: restore only this member (a Compose\nservice or a container name; repeatable)",
+        ),
+        flag(
+            "replace",
+            "with a group: remove the members that exist\n(running or not) before restoring them",
+        ),
         valued("name", "<name>", "restore a copy under a new name (the original may\nstill be running)"),
         valued(
             "import",
@@ -316,7 +369,7 @@ a checkpoint for Docker; it is unsigned, and restores only with --trust.",
 pub const MIGRATE: Cmd = Cmd {
     name: "migrate",
     title: "move a running container to another host",
-    usage: &["[OPTIONS] <container> <dest>"],
+    usage: &["[OPTIONS] <container> <dest>", "[OPTIONS] --project <project> <dest>"],
     text: "\
 Checkpoints the container (stopping it), streams the archive through the
 transport command to 'docker-cr restore --import -' on <dest> (by default:
@@ -326,8 +379,12 @@ source is restored here from the same checkpoint and runs on with its state,
 and nothing is left on the destination. Prints the downtime (from the freeze
 to the destination's successful restore). The destination must have the
 image (or use --with-image) and trust this host's key ('docker-cr key show'
-here, 'docker-cr key trust -' there).",
+here, 'docker-cr key trust -' there).
+With --project the Compose project moves as one group: checkpointed at one
+instant (stopping it), streamed as one archive to 'restore --import -
+--project' there, removed here once restored there.",
     opts: &[
+        valued("project", "<project>", "move this Compose project's running containers\nas one group"),
         valued(
             "transport",
             "<command>",

@@ -252,6 +252,39 @@ impl Engine {
         }
     }
 
+    /// `GET /networks/NAME`; `Ok(None)` when there is none.
+    pub fn network(&self, name: &str) -> Result<Option<Value>> {
+        match self.json("GET", &format!("/networks/{}", esc(name)), None) {
+            Ok(v) if v.get("Id").and_then(Value::as_str).is_some_and(|id| !id.is_empty()) => Ok(Some(v)),
+            Ok(_) => Err(Error::engine(format!("GET /networks/{name}: the answer is not a network"), None)),
+            Err(Error::Docker { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /networks/create`; returns its ID.
+    pub fn create_network(&self, body: &Value) -> Result<String> {
+        let v = self.json("POST", "/networks/create", Some(body))?;
+        v.get("Id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error::engine("POST /networks/create: no Id in the answer", None))
+    }
+
+    /// `docker network rm NAME`; one that is already gone is fine.
+    pub fn remove_network(&self, name: &str) -> Result<()> {
+        match self.call("DELETE", &format!("/networks/{}", esc(name)), None, self.timeout) {
+            Ok(_) | Err(Error::Docker { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /volumes/create` with the given body (name, driver, options,
+    /// labels); the engine answers with the volume.
+    pub fn create_volume_as(&self, body: &Value) -> Result<Value> {
+        self.json("POST", "/volumes/create", Some(body))
+    }
+
     /// `docker save IMAGE` into `out` (GET /images/NAME/get), streamed.
     pub fn save_image(&self, image: &str, out: &mut impl std::io::Write) -> Result<()> {
         let path = format!("/images/{}/get", esc(image));

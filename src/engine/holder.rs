@@ -17,7 +17,9 @@
 //! needed) with a 240-byte static program of docker-cr's bind-mounted as its
 //! entrypoint (`pause_program`): it sleeps, and exits once the restored
 //! container's directory in the engine's root is gone (`docker rm`), after
-//! which the engine removes the holder (AutoRemove). Labels name each one
+//! which the engine removes the holder (AutoRemove); a Compose service's
+//! holder is instead one of the project's one-off containers, which
+//! Compose removes with the service (`compose_labels`). Labels name each one
 //! from the other; a checkpoint of the restored container takes the network
 //! settings back from its holder (`fold_into_saved`), so the checkpoint looks
 //! like one of a plain bridge container and restores anywhere.
@@ -202,7 +204,13 @@ pub fn holder_body(s: &Split, image: &str, pause: &Path, peer_dir: &Path, for_na
     // It never handles SIGTERM (PID 1 ignores what it does not handle):
     // stopping it need not wait 10 s.
     b.insert("StopSignal".into(), json!("SIGKILL"));
-    b.insert("Labels".into(), json!({ LABEL_HOLDER_FOR: for_name }));
+    let mut labels = json!({ LABEL_HOLDER_FOR: for_name });
+    let compose = compose_labels(&s.restored["Labels"]);
+    let of_compose = !compose.is_empty();
+    if let Some(l) = labels.as_object_mut() {
+        l.extend(compose);
+    }
+    b.insert("Labels".into(), labels);
     let mut hc = s.host_config.clone();
     hc.insert(
         "Binds".into(),
@@ -219,8 +227,11 @@ pub fn holder_body(s: &Split, image: &str, pause: &Path, peer_dir: &Path, for_na
     // 137): "on-failure" brings it back then, and not after its clean exit.
     // AutoRemove cannot go with a restart policy: such a holder stays
     // stopped, and the next restore of the name removes it.
+    // A Compose service's holder is removed by Compose with it (see
+    // `compose_labels`): an AutoRemove under way would race Compose's own
+    // removal, and then its removal of the project's networks.
     let policy = restart["Name"].as_str().unwrap_or("");
-    if matches!(policy, "" | "no") {
+    if matches!(policy, "" | "no") && !of_compose {
         hc.insert("AutoRemove".into(), json!(true));
     } else {
         hc.insert("RestartPolicy".into(), json!({"Name": "on-failure", "MaximumRetryCount": 0}));
@@ -230,6 +241,32 @@ pub fn holder_body(s: &Split, image: &str, pause: &Path, peer_dir: &Path, for_na
         b.insert("NetworkingConfig".into(), n.clone());
     }
     Value::Object(b)
+}
+
+/// The labels that make a restored Compose service's holder a one-off
+/// container of the same service (as `docker-compose run` makes): Compose's
+/// `down` then stops and removes it with the service's container, and can
+/// remove the project's networks after (an active endpoint of a holder
+/// would make that fail); `ps` lists it; `up`, `logs` and `start` leave
+/// one-off containers alone. None for a container that is not Compose's.
+/// Pure.
+pub fn compose_labels(labels: &Value) -> Map<String, Value> {
+    const PROJECT: &str = "com.docker.compose.project";
+    let mut out = Map::new();
+    let Some(l) = labels.as_object().filter(|l| l.contains_key(PROJECT)) else { return out };
+    for k in [
+        PROJECT,
+        "com.docker.compose.service",
+        "com.docker.compose.version",
+        "com.docker.compose.project.working_dir",
+        "com.docker.compose.project.config_files",
+    ] {
+        if let Some(v) = l.get(k) {
+            out.insert(k.to_string(), v.clone());
+        }
+    }
+    out.insert("com.docker.compose.oneoff".into(), json!("True"));
+    out
 }
 
 /// A checkpoint of a container restored behind a holder: its saved inspect
@@ -417,6 +454,25 @@ mod tests {
         let h = holder_body(&s, "busy", Path::new("/p"), Path::new("/d"), "web", &json!({"Name": "always"}));
         assert!(h["HostConfig"].get("AutoRemove").is_none());
         assert_eq!(h["HostConfig"]["RestartPolicy"]["Name"], "on-failure", "not after its clean exit");
+    }
+
+    // Issue 19: a restored Compose service's holder is one of the project's
+    // one-off containers, so that docker-compose down removes it too.
+    #[test]
+    fn a_compose_services_holder_goes_with_the_project() {
+        let mut b = body();
+        b["Labels"] = json!({"com.docker.compose.project": "shop", "com.docker.compose.service": "app",
+                             "com.docker.compose.oneoff": "False", "com.docker.compose.container-number": "1",
+                             "com.docker.compose.config-hash": "abc"});
+        let s = split(&b, "shop_app_1-docker-cr-net");
+        let h = holder_body(&s, "busy", Path::new("/p"), Path::new("/d"), "shop_app_1", &json!({"Name": "no"}));
+        assert_eq!(
+            h["Labels"],
+            json!({LABEL_HOLDER_FOR: "shop_app_1", "com.docker.compose.project": "shop",
+                   "com.docker.compose.service": "app", "com.docker.compose.oneoff": "True"})
+        );
+        assert!(h["HostConfig"].get("AutoRemove").is_none(), "Compose removes it; an AutoRemove would race that");
+        assert!(compose_labels(&json!({"x": "y"})).is_empty());
     }
 
     // Issue 10: "create copies the saved Hostname, which Docker refuses in

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{Error, IoContext, Result};
+use crate::model::group::GroupManifest;
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::targuard::TarGuard;
 use crate::model::trust;
@@ -505,20 +506,77 @@ impl<R: Read> Read for Exact<R> {
 /// files the manifest lists (and the manifest and its signature) go in,
 /// each opened beneath `dir` without following links.
 pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> Result<ExportStats> {
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let mut b = tar::Builder::new(Sink::new(Counting { inner: out, n: 0 }, c).map_err(arch_err)?);
+    let mut st = ExportStats::default();
+    let mut dirs = BTreeSet::new();
+    let t = write_checkpoint(&mut b, dir, "", extras.image.as_deref(), &mut st, &mut dirs)?;
+    write_volumes(&mut b, dir, &extras.volumes, extras.key.as_ref(), t, &mut st, &mut dirs)?;
+    finish_archive(b, dir, st)
+}
+
+/// Ends the tar and the compressor; the bytes written.
+fn finish_archive<W: Write>(
+    b: tar::Builder<Sink<Counting<W>>>,
+    dir: &Path,
+    mut st: ExportStats,
+) -> Result<ExportStats> {
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let sink = b.into_inner().map_err(arch_err)?;
+    let mut counted = sink.finish().map_err(arch_err)?;
+    counted.flush().map_err(arch_err)?;
+    st.bytes_out = counted.n;
+    Ok(st)
+}
+
+/// A directory entry for each directory above `name` not written yet.
+fn ensure_dirs<B: Write>(
+    b: &mut tar::Builder<B>,
+    dirs: &mut BTreeSet<String>,
+    name: &str,
+    t: u64,
+    dir: &Path,
+) -> Result<()> {
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let mut at = 0;
+    while let Some(k) = name[at..].find('/') {
+        let d = &name[..at + k];
+        if dirs.insert(d.to_string()) {
+            b.append_data(&mut header(0, t, true), format!("{d}/"), io::empty()).map_err(arch_err)?;
+        }
+        at += k + 1;
+    }
+    Ok(())
+}
+
+/// Appends the checkpoint directory `dir` to the tar `b`, every name under
+/// `prefix` ("" for an archive of one checkpoint, "NAME/" for a member of a
+/// group's); `image`: a staged `docker save` to carry. Returns the
+/// checkpoint's time (the entries' mtime).
+fn write_checkpoint<B: Write>(
+    b: &mut tar::Builder<B>,
+    dir: &Path,
+    prefix: &str,
+    image: Option<&Path>,
+    st: &mut ExportStats,
+    dirs: &mut BTreeSet<String>,
+) -> Result<u64> {
     let manifest = mf::read_bytes(dir)?;
     let m = mf::parse_bytes(&manifest, &dir.join(mf::MANIFEST))?;
     let sig = mf::read_limited(dir, trust::SIG, 64 << 10)?;
     let root = fs::File::open(dir).at("open", dir)?;
     let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
-    let mut b = tar::Builder::new(Sink::new(Counting { inner: out, n: 0 }, c).map_err(arch_err)?);
-    let mut st = ExportStats::default();
     let t = m.created;
-    let add_bytes = |b: &mut tar::Builder<_>, name: &str, data: &[u8]| -> Result<()> {
-        b.append_data(&mut header(data.len() as u64, t, false), name, data).map_err(arch_err)
+    let pre = |name: &str| format!("{prefix}{name}");
+    if !prefix.is_empty() {
+        ensure_dirs(b, dirs, prefix, t, dir)?;
+    }
+    let add_bytes = |b: &mut tar::Builder<B>, name: &str, data: &[u8]| -> Result<()> {
+        b.append_data(&mut header(data.len() as u64, t, false), pre(name), data).map_err(arch_err)
     };
-    add_bytes(&mut b, mf::MANIFEST, &manifest)?;
+    add_bytes(b, mf::MANIFEST, &manifest)?;
     if let Some(s) = &sig {
-        add_bytes(&mut b, trust::SIG, s)?;
+        add_bytes(b, trust::SIG, s)?;
     }
     // What checkpointctl and Podman read first: Podman's copy of the spec,
     // and the config made from it.
@@ -540,7 +598,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
             netns = id.map(|id| format!("{}/netns-{id}.img", mf::IMAGES));
         }
         let cfg = config_dump(&v, spec.as_ref().unwrap_or(&serde_json::Value::Null), &m);
-        add_bytes(&mut b, CONFIG_DUMP, &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
+        add_bytes(b, CONFIG_DUMP, &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
         let mut why = crate::formats::podman::limits(&v);
         if spec.is_none() {
             why.push("the checkpoint has no OCI spec".into());
@@ -548,15 +606,11 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         st.podman = Some(why);
     }
     if let Some(spec) = &spec {
-        add_bytes(&mut b, SPEC_DUMP, &serde_json::to_vec_pretty(spec).unwrap_or_default())?;
+        add_bytes(b, SPEC_DUMP, &serde_json::to_vec_pretty(spec).unwrap_or_default())?;
     }
-    let mut dirs = BTreeSet::new();
-    let mut append_file = |b: &mut tar::Builder<_>, name: &str, as_name: &str, size: u64| -> Result<()> {
-        if let Some((d, _)) = as_name.split_once('/') {
-            if dirs.insert(d.to_string()) {
-                b.append_data(&mut header(0, t, true), format!("{d}/"), io::empty()).map_err(arch_err)?;
-            }
-        }
+    let mut append_file = |b: &mut tar::Builder<B>, name: &str, as_name: &str, size: u64| -> Result<()> {
+        let as_name = pre(as_name);
+        ensure_dirs(b, dirs, &as_name, t, dir)?;
         let rel = Path::new(name);
         let f = mf::open_beneath(&root, rel).at("open", &dir.join(rel))?;
         let r = Exact {
@@ -583,14 +637,14 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
                 podman_image(&root, dir, name, base, sum.size)?
             };
             if let Some(form) = form {
-                append_file(&mut b, name, &format!("{OWN_DIR}/{base}"), sum.size)?;
+                append_file(b, name, &format!("{OWN_DIR}/{base}"), sum.size)?;
                 for_podman.push((name.clone(), form));
                 st.files += 1;
                 st.bytes_in += sum.size;
                 continue;
             }
         }
-        append_file(&mut b, name, name, sum.size)?;
+        append_file(b, name, name, sum.size)?;
         st.files += 1;
         st.bytes_in += sum.size;
     }
@@ -600,7 +654,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         for_podman.push((name, crate::host::criu::netns_join_external(None).unwrap_or_default()));
     }
     for (name, form) in &for_podman {
-        add_bytes(&mut b, name, form)?;
+        add_bytes(b, name, form)?;
     }
     if let Some(sum) = m.files.get(mf::ROOTFS_DIFF) {
         let p = dir.join(mf::ROOTFS_DIFF);
@@ -612,7 +666,7 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
         st.files += 1;
         st.bytes_in += sum.size;
         if changed {
-            append_file(&mut b, mf::ROOTFS_DIFF, OWN_DIFF, sum.size)?;
+            append_file(b, mf::ROOTFS_DIFF, OWN_DIFF, sum.size)?;
             // The Podman form, made again as it is written (the same
             // bytes as the count above: the conversion is deterministic).
             let (reader, writer) = io::pipe().at("create a pipe for", &p)?;
@@ -620,70 +674,124 @@ pub fn export(dir: &Path, out: impl Write, c: Compression, extras: &Extras) -> R
             let size = count.n;
             let worker = std::thread::spawn(move || podman_diff(src, io::BufWriter::new(writer)));
             let r = Exact { inner: reader, left: size, what: format!("{} in Podman's form", p.display()) };
-            let appended = b.append_data(&mut header(size, t, false), mf::ROOTFS_DIFF, r).map_err(arch_err);
+            let appended = b.append_data(&mut header(size, t, false), pre(mf::ROOTFS_DIFF), r).map_err(arch_err);
             let made = worker.join().map_err(|_| Error::engine("the rootfs conversion thread failed", None))?;
             appended?;
             made.at("convert", &p)?;
         } else {
-            append_file(&mut b, mf::ROOTFS_DIFF, mf::ROOTFS_DIFF, sum.size)?;
+            append_file(b, mf::ROOTFS_DIFF, mf::ROOTFS_DIFF, sum.size)?;
         }
         if !deleted.is_empty() {
-            st.deleted = deleted.len();
-            add_bytes(&mut b, DELETED_FILES, &serde_json::to_vec(&deleted).unwrap_or_default())?;
+            st.deleted += deleted.len();
+            add_bytes(b, DELETED_FILES, &serde_json::to_vec(&deleted).unwrap_or_default())?;
         }
     }
-    if let Some(img) = &extras.image {
+    if let Some(img) = image {
         let f = fs::File::open(img).at("open", img)?;
         let size = f.metadata().at("stat", img)?.len();
-        if dirs.insert("docker-cr".to_string()) {
-            b.append_data(&mut header(0, t, true), "docker-cr/", io::empty()).map_err(arch_err)?;
-        }
+        ensure_dirs(b, dirs, &pre(IMAGE_TAR), t, dir)?;
         let r = Exact { inner: BufReader::with_capacity(1 << 20, f), left: size, what: img.display().to_string() };
-        b.append_data(&mut header(size, t, false), IMAGE_TAR, r).map_err(arch_err)?;
+        b.append_data(&mut header(size, t, false), pre(IMAGE_TAR), r).map_err(arch_err)?;
         st.bytes_in += size;
     }
-    if !extras.volumes.is_empty() {
-        let mut list = std::collections::BTreeMap::new();
-        for v in &extras.volumes {
-            // Counted and hashed first (a tar entry's size comes before
-            // its bytes), then written; a volume that changes between the
-            // two passes fails the export (or, same size, the import).
-            let mut h = Hashing { sha: <sha2::Sha256 as sha2::Digest>::new(), n: 0 };
-            crate::model::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
-            let size = h.n;
-            let sha = crate::model::trust::hex(&sha2::Digest::finalize(h.sha));
-            let (reader, writer) = io::pipe().at("create a pipe for", &v.path)?;
-            let path = v.path.clone();
-            let worker = std::thread::spawn(move || crate::model::rootfs::capture(&path, io::BufWriter::new(writer)));
-            let r = Exact { inner: reader, left: size, what: format!("volume {} ({})", v.name, v.path.display()) };
-            let entry = format!("{VOLUMES_DIR}/{}.tar", v.name);
-            if dirs.insert(VOLUMES_DIR.to_string()) {
-                b.append_data(&mut header(0, t, true), format!("{VOLUMES_DIR}/"), io::empty()).map_err(arch_err)?;
-            }
-            let appended = b.append_data(&mut header(size, t, false), &entry, r).map_err(|e| {
-                Error::container(
-                    format!("volume {} changed while it was exported: {e}", v.name),
-                    "export a stopped container's checkpoint (checkpoint --stop), or leave volumes out with --ignore-volumes",
-                )
-            });
-            let made = worker.join().map_err(|_| Error::engine("the volume capture thread failed", None))?;
-            appended?;
-            made.map_err(|e| e.step(format!("volume {}", v.name)))?;
-            list.insert(v.name.clone(), mf::FileSum { size, sha256: sha, ..mf::FileSum::default() });
-            st.volumes += 1;
-            st.bytes_in += size;
-        }
-        let text = serde_json::to_vec_pretty(&list).unwrap_or_default();
-        add_bytes(&mut b, VOLUMES_LIST, &text)?;
-        if let Some((key, comment)) = &extras.key {
-            add_bytes(&mut b, VOLUMES_SIG, trust::sign(key, comment, &text).as_bytes())?;
+    Ok(t)
+}
+
+/// Appends the named volumes (`volumes/NAME.tar`, at the top) and their
+/// list, signed with `key`.
+fn write_volumes<B: Write>(
+    b: &mut tar::Builder<B>,
+    dir: &Path,
+    volumes: &[VolumeSrc],
+    key: Option<&(ed25519_dalek::SigningKey, String)>,
+    t: u64,
+    st: &mut ExportStats,
+    dirs: &mut BTreeSet<String>,
+) -> Result<()> {
+    if volumes.is_empty() {
+        return Ok(());
+    }
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let mut list = std::collections::BTreeMap::new();
+    for v in volumes {
+        // Counted and hashed first (a tar entry's size comes before
+        // its bytes), then written; a volume that changes between the
+        // two passes fails the export (or, same size, the import).
+        let mut h = Hashing { sha: <sha2::Sha256 as sha2::Digest>::new(), n: 0 };
+        crate::model::rootfs::capture(&v.path, &mut h).map_err(|e| e.step(format!("volume {}", v.name)))?;
+        let size = h.n;
+        let sha = crate::model::trust::hex(&sha2::Digest::finalize(h.sha));
+        let (reader, writer) = io::pipe().at("create a pipe for", &v.path)?;
+        let path = v.path.clone();
+        let worker = std::thread::spawn(move || crate::model::rootfs::capture(&path, io::BufWriter::new(writer)));
+        let r = Exact { inner: reader, left: size, what: format!("volume {} ({})", v.name, v.path.display()) };
+        let entry = format!("{VOLUMES_DIR}/{}.tar", v.name);
+        ensure_dirs(b, dirs, &entry, t, dir)?;
+        let appended = b.append_data(&mut header(size, t, false), &entry, r).map_err(|e| {
+            Error::container(
+                format!("volume {} changed while it was exported: {e}", v.name),
+                "export a stopped container's checkpoint (checkpoint --stop), or leave volumes out with --ignore-volumes",
+            )
+        });
+        let made = worker.join().map_err(|_| Error::engine("the volume capture thread failed", None))?;
+        appended?;
+        made.map_err(|e| e.step(format!("volume {}", v.name)))?;
+        list.insert(v.name.clone(), mf::FileSum { size, sha256: sha, ..mf::FileSum::default() });
+        st.volumes += 1;
+        st.bytes_in += size;
+    }
+    let text = serde_json::to_vec_pretty(&list).unwrap_or_default();
+    ensure_dirs(b, dirs, VOLUMES_LIST, t, dir)?;
+    b.append_data(&mut header(text.len() as u64, t, false), VOLUMES_LIST, text.as_slice()).map_err(arch_err)?;
+    if let Some((key, comment)) = key {
+        let sig = trust::sign(key, comment, &text);
+        b.append_data(&mut header(sig.len() as u64, t, false), VOLUMES_SIG, sig.as_bytes()).map_err(arch_err)?;
+    }
+    Ok(())
+}
+
+/// What an export of a group adds: its volumes (once each, at the top, as
+/// for one checkpoint), the key that signs their list, and each member's
+/// staged image by member name (once per image).
+#[derive(Default)]
+pub struct GroupExtras {
+    pub volumes: Vec<VolumeSrc>,
+    pub key: Option<(ed25519_dalek::SigningKey, String)>,
+    pub images: std::collections::BTreeMap<String, PathBuf>,
+}
+
+/// Writes the group checkpoint `dir` as one archive: the group's own files
+/// first (group.json and group.sig, checkpointctl's pod.options and
+/// pod.dump), then each member, in restore order, in the layout of one
+/// checkpoint's archive under its name, then the named volumes.
+pub fn export_group(dir: &Path, out: impl Write, c: Compression, extras: &GroupExtras) -> Result<ExportStats> {
+    let gbytes = mf::read_limited(dir, crate::model::group::GROUP, mf::MAX_MANIFEST)?.ok_or_else(|| {
+        Error::checkpoint(format!("{} is not a group checkpoint", dir.display()), "name a group checkpoint")
+    })?;
+    let g = crate::model::group::parse(&gbytes, &dir.join(crate::model::group::GROUP))?;
+    let arch_err = |e: io::Error| Error::Io { op: "write the archive of", path: dir.to_path_buf(), source: e };
+    let mut b = tar::Builder::new(Sink::new(Counting { inner: out, n: 0 }, c).map_err(arch_err)?);
+    let mut st = ExportStats::default();
+    let mut dirs = BTreeSet::new();
+    let t = g.created;
+    for name in [
+        crate::model::group::GROUP,
+        crate::model::group::GROUP_SIG,
+        crate::model::group::POD_OPTIONS,
+        crate::model::group::POD_DUMP,
+    ] {
+        if let Some(data) = mf::read_limited(dir, name, MAX_SMALL)? {
+            b.append_data(&mut header(data.len() as u64, t, false), name, data.as_slice()).map_err(arch_err)?;
         }
     }
-    let sink = b.into_inner().map_err(arch_err)?;
-    let mut counted = sink.finish().map_err(arch_err)?;
-    counted.flush().map_err(arch_err)?;
-    st.bytes_out = counted.n;
-    Ok(st)
+    for x in &g.members {
+        let image = extras.images.get(&x.container).map(PathBuf::as_path);
+        write_checkpoint(&mut b, &dir.join(&x.container), &format!("{}/", x.container), image, &mut st, &mut dirs)?;
+    }
+    write_volumes(&mut b, dir, &extras.volumes, extras.key.as_ref(), t, &mut st, &mut dirs)?;
+    // Podman restores none of a group's members from it.
+    st.podman = None;
+    finish_archive(b, dir, st)
 }
 
 /// The Podman form of the CRIU image `name` of the checkpoint in `dir`
@@ -741,6 +849,9 @@ pub struct Imported {
     /// restore's verification, and another engine's manifest, need not
     /// read them again.
     pub known: mf::Known,
+    /// A group's archive: its manifest (each member's directory is one
+    /// checkpoint's, finished as such).
+    pub group: Option<GroupManifest>,
 }
 
 /// `.NAME.importing` beside `dest`: where an import is built.
@@ -845,6 +956,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     let mut count = 0usize;
     let mut seen_dirs = BTreeSet::new();
     let mut known = mf::Known::new();
+    let mut group: Option<bool> = None;
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
         // A caller that blocked the signals (restore --import) is stopped
@@ -856,6 +968,11 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
         }
         let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let kind = e.header().entry_type();
+        // A group's archive starts with its manifest (see `export_group`).
+        if group.is_none() && !matches!(kind, tar::EntryType::XGlobalHeader) {
+            group = Some(raw.trim_start_matches("./") == crate::model::group::GROUP);
+        }
+        let classify = if group == Some(true) { classify_group } else { classify };
         let slot = match kind {
             tar::EntryType::XGlobalHeader => continue,
             tar::EntryType::Directory => classify(&raw, true),
@@ -863,8 +980,21 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
             other => Err(format!("is a {other:?}; a checkpoint archive holds only files and directories")),
         }
         .map_err(|why| damaged(what, format!("has an entry {raw:?} that {why}")))?;
+        // Every directory above an entry, made once (0700), level by level.
+        let make_parents = |rel: &str, seen: &mut BTreeSet<String>| -> Result<()> {
+            let mut at = 0;
+            while let Some(k) = rel[at..].find('/') {
+                let d = &rel[..at + k];
+                if seen.insert(d.to_string()) {
+                    fs::DirBuilder::new().mode(0o700).create(dir.join(d)).at("create", &dir.join(d))?;
+                }
+                at += k + 1;
+            }
+            Ok(())
+        };
         match slot {
             Slot::Dir(d) => {
+                make_parents(&d, &mut seen_dirs)?;
                 if seen_dirs.insert(d.clone()) {
                     fs::DirBuilder::new().mode(0o700).create(dir.join(&d)).at("create", &dir.join(&d))?;
                 }
@@ -880,11 +1010,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
                         "free space there, or import into a directory on another filesystem",
                     ));
                 }
-                if let Some((d, _)) = rel.split_once('/') {
-                    if seen_dirs.insert(d.to_string()) {
-                        fs::DirBuilder::new().mode(0o700).create(dir.join(d)).at("create", &dir.join(d))?;
-                    }
-                }
+                make_parents(&rel, &mut seen_dirs)?;
                 let path = dir.join(&rel);
                 let out = create_beneath(&root, Path::new(&rel)).map_err(|err| match err.kind() {
                     io::ErrorKind::AlreadyExists => damaged(what, format!("has {rel} twice")),
@@ -916,6 +1042,13 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     let mut rest = ar.into_inner().into_inner();
     io::copy(&mut rest, &mut io::sink())
         .map_err(|e| damaged(what, format!("fails its checksum or is truncated: {e}")))?;
+    if group == Some(true) {
+        let g = finish_group(dir, what, finish)?;
+        if finish == Finish::Keep {
+            crate::host::follow::sync_tree(dir)?;
+        }
+        return Ok(Imported { compression, files, bytes, manifest: None, made_by: None, known, group: Some(g) });
+    }
     let mut manifest = finish_own(dir, what, finish)?;
     let mut made_by = None;
     if manifest.is_none() {
@@ -932,7 +1065,7 @@ fn import_into(input: impl Read, what: &str, dir: &Path, finish: Finish) -> Resu
     if finish == Finish::Keep {
         crate::host::follow::sync_tree(dir)?;
     }
-    Ok(Imported { compression, files, bytes, manifest, made_by, known })
+    Ok(Imported { compression, files, bytes, manifest, made_by, known, group: None })
 }
 
 /// Sums what passes through it (`mf::Summer`): a file's digest as it is
@@ -950,6 +1083,73 @@ impl<W: Write> Write for SummingWriter<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A group archive becomes the group directory it was made from: its
+/// manifest parsed (its signature is checked by the restore, as a
+/// checkpoint's), each member's directory finished as one checkpoint's
+/// (`finish_own`), and nothing there that the group does not name.
+fn finish_group(dir: &Path, what: &str, finish: Finish) -> Result<GroupManifest> {
+    use crate::model::group;
+    let bytes = mf::read_limited(dir, group::GROUP, mf::MAX_MANIFEST)?
+        .ok_or_else(|| damaged(what, format!("has no {}", group::GROUP)))?;
+    let g = group::parse(&bytes, &dir.join(group::GROUP)).map_err(|e| e.step(format!("the archive {what}")))?;
+    let names: Vec<&str> = g.members.iter().map(|x| x.container.as_str()).collect();
+    for e in fs::read_dir(dir).at("list", dir)?.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !names.contains(&n.as_str()) && n != VOLUMES_DIR && n != OWN_DIR {
+            return Err(damaged(what, format!("has a directory {n} that is none of the group's members")));
+        }
+    }
+    for x in &g.members {
+        let mdir = dir.join(&x.container);
+        if !mdir.is_dir() {
+            return Err(damaged(what, format!("lacks the group's member {}", x.container)));
+        }
+        finish_own(&mdir, &format!("{what} (member {})", x.container), finish)?
+            .ok_or_else(|| damaged(what, format!("has no manifest for the member {}", x.container)))?;
+    }
+    Ok(g)
+}
+
+/// What an entry of a group's archive may be: the group's own files, its
+/// volumes, or under a member's name what one checkpoint's archive holds
+/// (`classify`). Pure: names from the archive are untrusted.
+pub fn classify_group(path: &str, dir: bool) -> std::result::Result<Slot, String> {
+    use crate::model::group;
+    let p = path.trim_start_matches("./").trim_end_matches('/');
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.iter().any(|c| !plain_name(c)) {
+        return Err("is not a plain relative name (empty, '..', absolute or control characters)".into());
+    }
+    match (parts.as_slice(), dir) {
+        ([f], false) if [group::GROUP, group::GROUP_SIG, group::POD_OPTIONS, group::POD_DUMP].contains(f) => {
+            Ok(Slot::File(p.to_string(), Some(MAX_SMALL)))
+        }
+        ([d], true) if *d == VOLUMES_DIR || *d == OWN_DIR => Ok(Slot::Dir((*d).to_string())),
+        ([d, _], false) if *d == VOLUMES_DIR => Ok(Slot::File(p.to_string(), None)),
+        ([d, _], false) if *d == OWN_DIR && (p == VOLUMES_LIST || p == VOLUMES_SIG) => {
+            Ok(Slot::File(p.to_string(), Some(MAX_SMALL)))
+        }
+        ([m, rest @ ..], _) if crate::store::valid_name(m) && !group::RESERVED.contains(m) => {
+            if rest.is_empty() {
+                return if dir {
+                    Ok(Slot::Dir((*m).to_string()))
+                } else {
+                    Err("is a file where a member's directory goes".into())
+                };
+            }
+            match classify(&rest.join("/"), dir)? {
+                Slot::Dir(d) => Ok(Slot::Dir(format!("{m}/{d}"))),
+                // A member's volumes travel once, at the group's top.
+                Slot::File(f, _) if f.starts_with(&format!("{VOLUMES_DIR}/")) => {
+                    Err("is a member's volume; a group's archive carries its volumes at its top".into())
+                }
+                Slot::File(f, max) => Ok(Slot::File(format!("{m}/{f}"), max)),
+            }
+        }
+        _ => Err("is not part of a group checkpoint archive's layout".into()),
     }
 }
 
@@ -1221,6 +1421,37 @@ mod tests {
         }
         assert!(classify("etc/", true).is_err());
         assert!(classify("checkpoint/sub/", true).is_err());
+    }
+
+    // Issue 19: a group's archive, each member in one checkpoint's layout.
+    #[test]
+    fn a_group_archives_names() {
+        let f = |p: &str, max| Ok(Slot::File(p.to_string(), max));
+        assert_eq!(classify_group("group.json", false), f("group.json", Some(MAX_SMALL)));
+        assert_eq!(classify_group("pod.options", false), f("pod.options", Some(MAX_SMALL)));
+        assert_eq!(classify_group("shop_app_1/", true), Ok(Slot::Dir("shop_app_1".into())));
+        assert_eq!(classify_group("shop_app_1/checkpoint/", true), Ok(Slot::Dir("shop_app_1/checkpoint".into())));
+        assert_eq!(
+            classify_group("./shop_app_1/checkpoint/pages-1.img", false),
+            f("shop_app_1/checkpoint/pages-1.img", None)
+        );
+        assert_eq!(classify_group("shop_app_1/manifest.json", false), f("shop_app_1/manifest.json", Some(MAX_SMALL)));
+        assert_eq!(classify_group("volumes/shop_data.tar", false), f("volumes/shop_data.tar", None));
+        assert_eq!(classify_group("docker-cr/volumes.json", false), f("docker-cr/volumes.json", Some(MAX_SMALL)));
+        for bad in [
+            "shop_app_1/volumes/x.tar",
+            "shop_app_1/a/b/c",
+            "../x",
+            "shop_app_1/../x",
+            "checkpoint/inventory.img",
+            "group.json/x",
+            "docker-cr/other",
+            "shop_app_1",
+            "-x/manifest.json",
+        ] {
+            assert!(classify_group(bad, false).is_err(), "{bad:?} accepted");
+        }
+        assert!(classify_group("etc/passwd/", true).is_err());
     }
 
     #[test]

@@ -493,7 +493,8 @@ pub fn nft_lock_table(log: &str) -> Option<String> {
     ok.then(|| full[5..full.len().min(31)].to_string())
 }
 
-/// The `inet CRIU-*` tables in `nft list tables` output: CRIU's locks.
+/// The `inet CRIU-*` tables in `nft list tables` output: CRIU's locks (and
+/// a group checkpoint's hold, `GROUP_HOLD_TABLE`).
 pub fn criu_tables(listing: &str) -> Vec<String> {
     listing
         .lines()
@@ -537,6 +538,16 @@ fn in_netns(pid: i32, tool: &str, args: &[&str], input: &str) -> std::io::Result
 /// iptables chain. Ok(true) when a lock was removed; Err says what to run
 /// by hand when the tool for it is missing.
 pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
+    unlock(pid, log, false)
+}
+
+/// `unlock_network`, and a group checkpoint's hold too: the repair of a
+/// run killed while it held the namespace (see `state::recover_frozen`).
+pub fn unlock_network_and_hold(pid: i32, log: &str) -> Result<bool, String> {
+    unlock(pid, log, true)
+}
+
+fn unlock(pid: i32, log: &str, and_hold: bool) -> Result<bool, String> {
     if fs::File::open(format!("/proc/{pid}/ns/net")).is_err() {
         // Dead (a zombie has no namespaces left): its network namespace went
         // with it; nothing to unlock, and no tool is missing.
@@ -551,7 +562,8 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
     }
     match in_netns(pid, "nft", &["list", "tables"], "") {
         Ok((_, listing)) => {
-            for t in criu_tables(&listing) {
+            // A live group checkpoint's hold is its to release.
+            for t in criu_tables(&listing).into_iter().filter(|t| and_hold || t != GROUP_HOLD_TABLE) {
                 removed |= in_netns(pid, "nft", &["delete", "table", "inet", &t], "").is_ok_and(|(ok, _)| ok);
             }
         }
@@ -565,6 +577,43 @@ pub fn unlock_network(pid: i32, log: &str) -> Result<bool, String> {
         }
     }
     Ok(removed)
+}
+
+/// docker-cr's own hold on a network namespace while a group is dumped: an
+/// nftables table that drops every packet but loopback's, so that no data
+/// crosses between frozen members (their kernels still acknowledge and
+/// retransmit) from before the first dump to after the last; every
+/// member's TCP state is then the same instant's. Named like CRIU's own
+/// lock, so that the repair of a killed run removes it with CRIU's
+/// (`unlock_network_and_hold`).
+pub const GROUP_HOLD_TABLE: &str = "CRIU-docker-cr-group";
+
+/// The nft script of `GROUP_HOLD_TABLE`. Pure.
+pub fn group_hold_rules() -> String {
+    format!(
+        "table inet {GROUP_HOLD_TABLE} {{\n\
+         \tchain input {{ type filter hook input priority -300; policy drop; iifname \"lo\" accept; }}\n\
+         \tchain output {{ type filter hook output priority -300; policy drop; oifname \"lo\" accept; }}\n\
+         }}\n"
+    )
+}
+
+/// Holds the network of `pid`'s namespace (see `GROUP_HOLD_TABLE`).
+pub fn hold_network(pid: i32) -> Result<(), String> {
+    match in_netns(pid, "nft", &["-f", "-"], &group_hold_rules()) {
+        Ok((true, _)) => Ok(()),
+        Ok((false, _)) => Err(format!("nft could not add the table inet {GROUP_HOLD_TABLE}")),
+        Err(e) => Err(format!("cannot run nft in the network namespace of pid {pid}: {e}")),
+    }
+}
+
+/// Lets the network of `pid`'s namespace go again.
+pub fn release_network(pid: i32) -> Result<(), String> {
+    match in_netns(pid, "nft", &["delete", "table", "inet", GROUP_HOLD_TABLE], "") {
+        Ok((true, _)) => Ok(()),
+        Ok((false, _)) => Err(format!("nft could not delete the table inet {GROUP_HOLD_TABLE} (pid {pid})")),
+        Err(e) => Err(format!("cannot run nft in the network namespace of pid {pid}: {e}")),
+    }
 }
 
 /// CRIU's hints that name a CRIU option, and what docker-cr says instead
@@ -1103,6 +1152,13 @@ mod tests {
         assert_eq!(criu_tables(listing), vec!["CRIU-143deb5a-501d-4e66-bd"]);
         assert_eq!(nft_lock_table("(00.0) CRIU run id = x; rm -rf /\n"), None);
         assert_eq!(nft_lock_table(""), None);
+        // A killed group checkpoint's hold goes with CRIU's lock in the repair.
+        let held = format!("table inet {GROUP_HOLD_TABLE}\n");
+        assert_eq!(criu_tables(&held), vec![GROUP_HOLD_TABLE]);
+        assert!(GROUP_HOLD_TABLE.len() <= 31, "nft table names CRIU's way fit 31 characters");
+        let r = group_hold_rules();
+        assert!(r.contains("hook input priority -300; policy drop; iifname \"lo\" accept;"), "{r}");
+        assert!(r.contains("hook output") && r.starts_with(&format!("table inet {GROUP_HOLD_TABLE} {{")), "{r}");
     }
 
     #[test]

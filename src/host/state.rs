@@ -41,12 +41,31 @@ pub fn parse_record(text: &str) -> Option<(Freezer, Option<PathBuf>)> {
     Some((Freezer { version, dir: PathBuf::from(dir) }, log))
 }
 
-/// Undoes a dead run's freeze, and CRIU's network lock if CRIU died too.
+/// The record of a network namespace held by a group restore (`held
+/// <pid>`: a restored member's, until every member is restored).
+pub fn held_record(pid: i32) -> String {
+    format!("held {pid}\n")
+}
+
+pub fn parse_held(text: &str) -> Option<i32> {
+    text.lines().next()?.strip_prefix("held ")?.trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// Undoes a dead run's hold of a network namespace (see `held_record`).
+fn repair_held(text: &str) -> bool {
+    match parse_held(text) {
+        Some(pid) => crate::host::criu::unlock_network_and_hold(pid, "").is_ok(),
+        None => false,
+    }
+}
+
+/// Undoes a dead run's freeze, and CRIU's network lock if CRIU died too
+/// (and a dead group checkpoint's hold on the namespace).
 fn repair(f: &Freezer, log: Option<&Path>) -> Result<()> {
     f.thaw()?;
     if let Some(pid) = f.pids().ok().and_then(|p| p.first().copied()) {
         let text = log.and_then(|l| fs::read_to_string(l).ok()).unwrap_or_default();
-        let _ = crate::host::criu::unlock_network(pid, &text);
+        let _ = crate::host::criu::unlock_network_and_hold(pid, &text);
     }
     Ok(())
 }
@@ -121,10 +140,12 @@ impl ContainerLock {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         let lock = ContainerLock { file, path };
-        // We hold the lock: a "frozen" record in it is a dead run's.
-        if let Some((f, log)) = parse_record(&fs::read_to_string(&lock.path).unwrap_or_default()) {
+        // We hold the lock: a "frozen" or "held" record in it is a dead run's.
+        let text = fs::read_to_string(&lock.path).unwrap_or_default();
+        if let Some((f, log)) = parse_record(&text) {
             repair(&f, log.as_deref())?;
         }
+        repair_held(&text);
         lock.write("")?;
         Ok(lock)
     }
@@ -138,6 +159,11 @@ impl ContainerLock {
     /// Records that `f` is about to be frozen by us, and where CRIU logs.
     pub fn set_frozen(&self, f: &Freezer, log: &Path) -> Result<()> {
         self.write(&frozen_record(f, log))
+    }
+
+    /// Records that the network namespace of `pid` is about to be held.
+    pub fn set_held(&self, pid: i32) -> Result<()> {
+        self.write(&held_record(pid))
     }
 
     pub fn clear(&self) -> Result<()> {
@@ -170,10 +196,14 @@ pub fn recover_frozen(dir: &Path) -> Vec<PathBuf> {
         // Only a lock on the file that is at the path now: a stale inode's
         // record would be some live run's, read through the path.
         let Ok(Some(_file)) = try_lock(&path) else { continue };
-        if let Some((f, log)) = parse_record(&fs::read_to_string(&path).unwrap_or_default()) {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        if let Some((f, log)) = parse_record(&text) {
             if repair(&f, log.as_deref()).is_ok() {
                 thawed.push(f.dir.clone());
             }
+        }
+        if let Some(pid) = parse_held(&text).filter(|_| repair_held(&text)) {
+            thawed.push(PathBuf::from(format!("/proc/{pid}/ns/net")));
         }
         let _ = fs::remove_file(&path);
     }
@@ -195,6 +225,9 @@ mod tests {
         assert!(parse_record("frozen v1 /sys/fs/cgroup/freezer/docker/x\n").unwrap().1.is_none());
         assert!(parse_record("").is_none());
         assert!(parse_record("frozen v3 /x").is_none());
+        assert_eq!(parse_held(&held_record(4242)), Some(4242));
+        assert_eq!((parse_held("held 0\n"), parse_held("frozen v1 /x\n"), parse_held("held x")), (None, None, None));
+        assert!(parse_record(&held_record(1)).is_none(), "a hold is no freeze");
     }
 
     #[test]

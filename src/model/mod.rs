@@ -2,7 +2,8 @@
 //! (`checkpoint`), its manifest and signature (`manifest`, `trust`,
 //! `xxh64`), the saved container (`container`), what another engine's
 //! checkpoint carries once converted (`converted`), what a restore may grant
-//! (`policy`), CRIU's images read and rewritten without a protobuf library
+//! (`policy`), several containers' checkpoints taken at one instant
+//! (`group`), CRIU's images read and rewritten without a protobuf library
 //! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
@@ -13,6 +14,7 @@ pub mod converted;
 pub mod creds;
 pub mod deleted;
 pub mod grants;
+pub mod group;
 pub mod img;
 pub mod manifest;
 pub mod policy;

@@ -75,7 +75,12 @@ pub fn plan_restores<'a>(entries: &'a [Entry], running: &dyn Fn(&str) -> bool) -
     keys.dedup();
     keys.into_iter()
         .map(|k| {
-            let mine: Vec<&Entry> = entries.iter().filter(|e| e.key() == k).collect();
+            let mine: Vec<&Entry> = entries.iter().filter(|e| e.key() == k && !e.is_group()).collect();
+            if mine.is_empty() {
+                // Only group checkpoints: restored as groups, never one by one.
+                let todo = Err(format!("group checkpoints: restore them with 'docker-cr restore --group {k}'"));
+                return Planned { name: k.to_string(), todo };
+            }
             let todo = match store::newest(mine.iter().copied()) {
                 None => Err(format!("none of its {} checkpoints can be read (docker-cr ls {k})", mine.len())),
                 Some(_) if running(k) => Err(format!("container {k} is running")),
@@ -389,7 +394,14 @@ mod tests {
         let e = |c: &str, n: &str, t: u64| {
             let mut m = crate::model::manifest::tests_sample();
             m.created = t;
-            Entry { container: c.into(), name: n.into(), path: PathBuf::from(n), manifest: Ok(m), mtime_ns: 0 }
+            Entry {
+                container: c.into(),
+                name: n.into(),
+                path: PathBuf::from(n),
+                manifest: Ok(m),
+                group: None,
+                mtime_ns: 0,
+            }
         };
         let mut es = vec![e("db", "d1", 5), e("db", "d2", 9), e("web", "w1", 1), e("up", "u1", 1), e("bad", "b", 1)];
         es[4].manifest = Err("damaged".into());

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::engine::docker::Engine;
 use crate::error::{Error, Result};
+use crate::model::group;
 use crate::model::manifest::{self as mf, Manifest};
 use crate::model::trust;
 use crate::session::Session;
@@ -47,7 +48,9 @@ pub struct PruneOptions {
 pub fn resolve(session: &Session, r: &Ref) -> Result<PathBuf> {
     match r {
         Ref::Dir(d) => Ok(d.clone()),
-        Ref::Store { container, name } => Ok(session.store.find(container, name.as_deref())?.path),
+        Ref::Store { container, name } => {
+            Ok(crate::store::find_any(&session.store.root, container, name.as_deref())?.path)
+        }
     }
 }
 
@@ -162,6 +165,14 @@ pub struct Row {
     pub signature: String,
     pub restorable: bool,
     pub reasons: Vec<String>,
+    /// "checkpoint", or "group" (a group checkpoint, its members below).
+    pub kind: String,
+    /// A group member's Compose service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// A group's members, in restore order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Row>,
 }
 
 /// A row from a store entry and what was found about it. Pure.
@@ -189,6 +200,9 @@ pub fn row(e: &Entry, now: u64, here: &Here, seen: &Seen, sig: &SigState) -> Row
         signature: sig.label(),
         restorable: false,
         reasons: Vec::new(),
+        kind: "checkpoint".into(),
+        service: None,
+        members: Vec::new(),
     };
     match &e.manifest {
         Err(why) => r.reasons.push(format!("unreadable: {why}")),
@@ -211,6 +225,83 @@ pub fn row(e: &Entry, now: u64, here: &Here, seen: &Seen, sig: &SigState) -> Row
     r
 }
 
+/// A group's row from its entry and its members' rows (already made, in
+/// restore order): sizes summed, the state of each member, restorable if
+/// the group's signature holds and every member restores. Pure.
+pub fn group_row(e: &Entry, now: u64, sig: &SigState, members: Vec<Row>) -> Row {
+    let mut r = Row {
+        container: e.container.clone(),
+        name: e.name.clone(),
+        reference: e.reference(),
+        path: e.path.clone(),
+        container_id: String::new(),
+        image: String::new(),
+        created: String::new(),
+        created_unix: 0,
+        age_seconds: 0,
+        size_bytes: members.iter().map(|m| m.size_bytes).sum(),
+        pages_bytes: members.iter().map(|m| m.pages_bytes).sum(),
+        memory_pages: members.iter().map(|m| m.memory_pages).sum(),
+        container_state: String::new(),
+        container_exists: None,
+        container_running: None,
+        criu: String::new(),
+        kernel: String::new(),
+        arch: String::new(),
+        signature: sig.label(),
+        restorable: false,
+        reasons: Vec::new(),
+        kind: "group".into(),
+        service: None,
+        members: Vec::new(),
+    };
+    match &e.group {
+        Some(Ok(m)) => {
+            r.created = store::rfc3339(m.created);
+            r.created_unix = m.created;
+            r.age_seconds = now.saturating_sub(m.created);
+            r.criu = m.host.criu.clone();
+            r.kernel = m.host.kernel.clone();
+            r.arch = m.host.arch.clone();
+            let running = members.iter().filter(|x| x.container_running == Some(true)).count();
+            let removed = members.iter().filter(|x| x.container_exists == Some(false)).count();
+            r.container_state = format!(
+                "group of {}{}",
+                members.len(),
+                match (running, removed) {
+                    (0, 0) => String::new(),
+                    (r, 0) => format!(": {r} running"),
+                    (0, d) => format!(": {d} removed"),
+                    (r, d) => format!(": {r} running, {d} removed"),
+                }
+            );
+            match sig {
+                SigState::Trusted(_) => {}
+                SigState::Untrusted(k) => {
+                    r.reasons.push(format!("the group is signed by key {k}, which this host does not trust"))
+                }
+                SigState::Unsigned => r.reasons.push("the group is unsigned: restores only with --trust".into()),
+                SigState::Bad(_) => r.reasons.push("the group's signature does not hold".into()),
+            }
+            for x in &members {
+                for why in &x.reasons {
+                    // A member's image missing because its container was
+                    // removed is what a group restore is for: said once.
+                    r.reasons.push(format!("{}: {why}", x.container));
+                }
+            }
+            if members.len() != m.members.len() {
+                r.reasons.push(format!("{} of its {} members can be read", members.len(), m.members.len()));
+            }
+            r.restorable = r.reasons.is_empty();
+        }
+        Some(Err(why)) => r.reasons.push(format!("unreadable: {why}")),
+        None => {}
+    }
+    r.members = members;
+    r
+}
+
 fn size(b: u64) -> String {
     match b {
         b if b < 1 << 20 => format!("{:.0}K", b as f64 / 1024.0),
@@ -222,12 +313,14 @@ fn size(b: u64) -> String {
 /// The table `ls` prints. Pure.
 pub fn render_table(rows: &[Row]) -> String {
     let head = ["CONTAINER", "NAME", "CREATED", "AGE", "SIZE", "PAGES", "STATE", "CRIU", "KERNEL", "RESTORE"];
-    let cells: Vec<[String; 10]> = rows
+    let flat: Vec<(&Row, bool)> =
+        rows.iter().flat_map(|r| std::iter::once((r, false)).chain(r.members.iter().map(|m| (m, true)))).collect();
+    let cells: Vec<[String; 10]> = flat
         .iter()
-        .map(|r| {
+        .map(|(r, member)| {
             [
-                r.container.clone(),
-                r.name.clone(),
+                if *member { format!("  └ {}", r.container) } else { r.container.clone() },
+                if *member { r.service.clone().map(|s| format!("({s})")).unwrap_or_default() } else { r.name.clone() },
                 r.created.clone(),
                 store::age(r.age_seconds),
                 size(r.size_bytes),
@@ -286,15 +379,58 @@ pub fn here(criu_bin: &Path) -> Here {
     }
 }
 
+/// What a group's signature says on this host.
+pub fn group_signature_state(dir: &Path, keys: &trust::KeyDir) -> SigState {
+    let checked = (|| {
+        let bytes = mf::read_limited(dir, group::GROUP, mf::MAX_MANIFEST)?.unwrap_or_default();
+        let sig = mf::read_limited(dir, group::GROUP_SIG, 64 << 10)?;
+        trust::check(&bytes, sig.as_deref(), &keys.trusted()?)
+    })();
+    match checked {
+        Ok(trust::Provenance::Trusted(k)) => SigState::Trusted(k.describe()),
+        Ok(trust::Provenance::Untrusted(k)) => SigState::Untrusted(k.describe()),
+        Ok(trust::Provenance::Unsigned) => SigState::Unsigned,
+        Err(e) => SigState::Bad(e.to_string()),
+    }
+}
+
 /// The rows of `ls` for the entries given; the engine is asked if it
 /// answers (a listing needs none).
 pub fn rows(session: &Session, entries: &[Entry]) -> Vec<Row> {
     let (here, engine, t) = (here(&session.criu_bin), session.engine().ok(), now());
+    let one = |e: &Entry| {
+        let s = e.manifest.as_ref().map(|m| seen(engine, m)).unwrap_or_default();
+        row(e, t, &here, &s, &signature_state(&e.path, &session.keys))
+    };
     entries
         .iter()
-        .map(|e| {
-            let s = e.manifest.as_ref().map(|m| seen(engine, m)).unwrap_or_default();
-            row(e, t, &here, &s, &signature_state(&e.path, &session.keys))
+        .map(|e| match &e.group {
+            None => one(e),
+            Some(g) => {
+                let members: Vec<Row> = g
+                    .as_ref()
+                    .map(|m| m.members.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| {
+                        let path = e.path.join(&x.container);
+                        let me = Entry {
+                            container: x.container.clone(),
+                            name: e.name.clone(),
+                            manifest: mf::read(&path).map_err(|err| err.to_string()),
+                            mtime_ns: 0,
+                            path,
+                            group: None,
+                        };
+                        let mut r = one(&me);
+                        r.reference = format!("{}/{}", e.reference(), x.container);
+                        r.service = x.service.clone();
+                        r.kind = "member".into();
+                        r
+                    })
+                    .collect();
+                group_row(e, t, &group_signature_state(&e.path, &session.keys), members)
+            }
         })
         .collect()
 }
@@ -303,7 +439,17 @@ pub fn rows(session: &Session, entries: &[Entry]) -> Vec<Row> {
 pub fn ls(session: &Session, a: &LsOptions) -> Result<()> {
     let all = session.store.scan()?;
     let mine: Vec<Entry> = match &a.container {
-        Some(c) => store::of(&all, c).into_iter().cloned().collect(),
+        // A container's checkpoints, and the groups it is a member of.
+        Some(c) => all
+            .iter()
+            .filter(|e| {
+                e.is_of(c)
+                    || e.group
+                        .as_ref()
+                        .is_some_and(|g| g.as_ref().is_ok_and(|m| m.members.iter().any(|x| x.container == *c)))
+            })
+            .cloned()
+            .collect(),
         None => all,
     };
     if a.quiet_names {
@@ -421,7 +567,14 @@ mod tests {
         m.created = 1000;
         m.host.arch = "x86_64".into();
         m.host.criu = "4.2.1".into();
-        Entry { container: "web".into(), name: "cp1".into(), path: "/s/web/cp1".into(), manifest: Ok(m), mtime_ns: 0 }
+        Entry {
+            container: "web".into(),
+            name: "cp1".into(),
+            path: "/s/web/cp1".into(),
+            manifest: Ok(m),
+            group: None,
+            mtime_ns: 0,
+        }
     }
     fn here() -> Here {
         Here { arch: "x86_64".into(), criu: Some((4, 2, 1)) }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::model::group::GroupManifest;
 use crate::model::img;
 use crate::model::manifest::{self as mf, Manifest};
 
@@ -317,10 +318,130 @@ pub fn details(dir: &Path, keys: &crate::model::trust::KeyDir) -> Result<(Value,
     Ok((r, procs))
 }
 
+/// What `inspect` shows of a group checkpoint: its manifest, its
+/// signature, and each member's report. Pure.
+pub fn group_report(dir: &Path, m: &GroupManifest, signed: &str, members: Vec<Value>) -> Value {
+    json!({
+        "checkpoint": dir,
+        "group": m.name,
+        "kind": m.kind,
+        "project": m.project,
+        "created": crate::store::rfc3339(m.created),
+        "tool": m.tool,
+        "signature": signed,
+        "host": m.host,
+        "stopped": m.stopped,
+        "timings_ms": m.timings_ms,
+        "networks": m.networks,
+        "volumes": m.volumes,
+        "order": m.members.iter().map(|x| json!({
+            "container": x.container, "id": x.id, "service": x.service, "depends_on": x.depends_on, "endpoints": x.endpoints,
+        })).collect::<Vec<_>>(),
+        "members": members,
+    })
+}
+
+/// The text form of `group_report`, each member's after it.
+pub fn render_group_text(r: &Value, m: &GroupManifest, procs: &[Vec<Proc>]) -> String {
+    let t = &m.timings_ms;
+    let mut o = String::new();
+    o += &format!(
+        "Group:      {} ({} members) in {}\n",
+        m.name,
+        m.members.len(),
+        r["checkpoint"].as_str().unwrap_or("")
+    );
+    if let Some(p) = &m.project {
+        o += &format!("Project:    Compose project {p}\n");
+    }
+    o += &format!(
+        "Created:    {} by {} ({})\n",
+        r["created"].as_str().unwrap_or(""),
+        m.tool,
+        r["signature"].as_str().unwrap_or("")
+    );
+    o += &format!(
+        "Frozen:     {} ms as one (freezing {} ms, thawing {} ms; networks held {} ms); dumps: {}{}\n",
+        t.frozen,
+        t.freeze,
+        t.thaw,
+        t.network_held,
+        t.dumps.iter().map(|(k, v)| format!("{k} {v} ms")).collect::<Vec<_>>().join(", "),
+        if m.stopped { "; stopped after" } else { "" }
+    );
+    for n in &m.networks {
+        o += &format!(
+            "Network:    {} ({}, {})\n",
+            n.name,
+            n.driver,
+            n.subnets
+                .iter()
+                .map(|s| if s.gateway.is_empty() {
+                    s.subnet.clone()
+                } else {
+                    format!("{} gateway {}", s.subnet, s.gateway)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for v in &m.volumes {
+        o += &format!("Volume:     {} ({}) used by {}\n", v.name, v.driver, v.users.join(", "));
+    }
+    o += "Members (in restore order):\n";
+    for (i, x) in m.members.iter().enumerate() {
+        let svc = x.service.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let after =
+            if x.depends_on.is_empty() { String::new() } else { format!(", after {}", x.depends_on.join(", ")) };
+        let eps: Vec<String> = x
+            .endpoints
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} on {}{}",
+                    e.ipv4,
+                    e.network,
+                    if e.aliases.is_empty() { String::new() } else { format!(" as {}", e.aliases.join(", ")) }
+                )
+            })
+            .collect();
+        o += &format!(
+            "  {}. {}{svc}{after}{}\n",
+            i + 1,
+            x.container,
+            if eps.is_empty() { String::new() } else { format!(": {}", eps.join("; ")) }
+        );
+    }
+    for (mr, p) in r["members"].as_array().into_iter().flatten().zip(procs) {
+        o += &format!("\n== member {}\n", mr.pointer("/container/name").and_then(Value::as_str).unwrap_or(""));
+        o += &render_text(mr, p);
+    }
+    o
+}
+
 /// `docker-cr inspect`.
 pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
     let dir: PathBuf = crate::ops::catalog::resolve(session, &a.checkpoint)?;
-    let (r, procs) = details(&dir, &session.keys)?;
+    let group_file = dir.join(crate::model::group::GROUP);
+    let (r, text) = if std::fs::symlink_metadata(&group_file).is_ok() {
+        let bytes = mf::read_limited(&dir, crate::model::group::GROUP, mf::MAX_MANIFEST)?.unwrap_or_default();
+        let m = crate::model::group::parse(&bytes, &group_file)?;
+        let signed = crate::ops::catalog::group_signature_state(&dir, &session.keys).label();
+        let mut reports = Vec::new();
+        let mut trees = Vec::new();
+        for x in &m.members {
+            let (r, p) = details(&dir.join(&x.container), &session.keys)?;
+            reports.push(r);
+            trees.push(p);
+        }
+        let r = group_report(&dir, &m, &signed, reports);
+        let text = render_group_text(&r, &m, &trees);
+        (r, text)
+    } else {
+        let (r, procs) = details(&dir, &session.keys)?;
+        let text = render_text(&r, &procs);
+        (r, text)
+    };
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
         let line = crate::cli::template::render(t, &v)
@@ -331,7 +452,7 @@ pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {
-        print!("{}", render_text(&r, &procs));
+        print!("{text}");
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct MigrateOptions {
     pub ignore_volumes: bool,
     pub with_image: bool,
     pub dry_run: bool,
+    /// --project: the Compose project's containers, as one group.
+    pub project: Option<String>,
 }
 
 fn is_stdio(p: &Path) -> bool {
@@ -247,6 +249,12 @@ pub fn run_export(session: &Session, a: &ExportOptions) -> Result<()> {
     let out = &session.out;
     let dir = crate::ops::catalog::resolve(session, &a.from)?;
     let e = &a.export;
+    if is_group(&dir) {
+        let staged = group_extras_for(session, &dir, e.ignore_volumes, e.with_image)?;
+        export_group_to(&dir, &e.file, e.compress, &staged.extras, out)?;
+        out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
+        return Ok(());
+    }
     let staged = extras_for(session, &dir, e.ignore_volumes, e.with_image)?;
     export_to(&dir, &e.file, e.compress, &staged.extras, out)?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
@@ -257,6 +265,17 @@ pub fn run_import(session: &Session, a: &ImportOptions) -> Result<()> {
     host::require_root()?;
     let out = &session.out;
     let imp = import_from(&a.file, &a.dir, archive::Finish::Keep, out)?;
+    if let Some(g) = &imp.group {
+        out.step(format!(
+            "{} holds the group {} ({} members: {}); restore it with 'docker-cr restore --group {} {}'",
+            a.dir.display(),
+            g.name,
+            g.members.len(),
+            g.members.iter().map(|x| x.container.as_str()).collect::<Vec<_>>().join(", "),
+            g.name,
+            a.dir.display()
+        ));
+    }
     if let Some(f) = &imp.made_by {
         out.warn(format!(
             "{} holds a checkpoint made by {} (container {}, image {}), converted for Docker: it is unsigned, and restores only with --trust",
@@ -290,6 +309,255 @@ pub fn checkpoint_export(session: &Session, a: &checkpoint::Options, e: &Export)
         .map_err(|err| err.step(format!("the checkpoint of {} was taken, but its export", a.container)))?;
     out.step(format!("peak RSS of docker-cr: {} KiB", out.peak_rss_kib()));
     Ok(done)
+}
+
+/// What a group's export adds: the named volumes of its members (from this
+/// host's engine, once each, their list signed), each member's image
+/// (--with-image, once per image), and the directories they are staged in.
+struct GroupStaged {
+    extras: archive::GroupExtras,
+    _dirs: Vec<Temp>,
+}
+
+fn group_extras_for(session: &Session, dir: &Path, ignore: bool, with_image: bool) -> Result<GroupStaged> {
+    let g = read_group(dir)?;
+    let mut staged = GroupStaged { extras: archive::GroupExtras::default(), _dirs: Vec::new() };
+    let mut images: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for x in &g.members {
+        let sv = saved(&dir.join(&x.container))?;
+        if with_image {
+            let id = sv["Image"].as_str().unwrap_or("").to_string();
+            if !images.contains(&id) {
+                let (file, tmp) = stage_image(session, &sv)?;
+                staged.extras.images.insert(x.container.clone(), file);
+                staged._dirs.push(tmp);
+                images.push(id);
+            }
+        }
+        for v in archive::named_volumes(&sv) {
+            if !names.contains(&v) {
+                names.push(v);
+            }
+        }
+    }
+    if names.is_empty() {
+        return Ok(staged);
+    }
+    if ignore {
+        session.out.step(format!("leaving the named volumes out (--ignore-volumes): {}", names.join(", ")));
+        return Ok(staged);
+    }
+    let (volumes, key) = volume_sources(session, &names)?;
+    staged.extras.volumes = volumes;
+    staged.extras.key = Some(key);
+    Ok(staged)
+}
+
+/// The local volumes `names` on this host's engine, and this host's key to
+/// sign their list.
+fn volume_sources(
+    session: &Session,
+    names: &[String],
+) -> Result<(Vec<archive::VolumeSrc>, (ed25519_dalek::SigningKey, String))> {
+    let engine = session.engine()?;
+    let mut volumes = Vec::new();
+    for name in names {
+        let v = engine.volume(name)?.ok_or_else(|| {
+            Error::container(
+                format!("the checkpoint's named volume {name} is not on this host (any more)"),
+                "export with --ignore-volumes to leave the volumes out",
+            )
+        })?;
+        let driver = v["Driver"].as_str().unwrap_or("");
+        let path = v["Mountpoint"].as_str().unwrap_or("");
+        if driver != "local" || path.is_empty() {
+            return Err(Error::container(
+                format!("volume {name} uses the driver {driver:?}; docker-cr packs only local volumes"),
+                "export with --ignore-volumes and move its data with the driver's own tools",
+            ));
+        }
+        session.out.step(format!("packing named volume {name} ({path})"));
+        volumes.push(archive::VolumeSrc { name: name.clone(), path: PathBuf::from(path) });
+    }
+    let keys = &session.keys;
+    let key = keys.host_key().map_err(|e| e.step(format!("this host's signing key in {}", keys.dir.display())))?;
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    Ok((volumes, (key, host)))
+}
+
+/// A group directory's manifest (not yet trusted: for an export, which
+/// carries its signature along).
+fn read_group(dir: &Path) -> Result<crate::model::group::GroupManifest> {
+    use crate::model::group;
+    let bytes = mf::read_limited(dir, group::GROUP, mf::MAX_MANIFEST)?
+        .ok_or_else(|| Error::checkpoint(format!("{} is not a group checkpoint", dir.display()), ""))?;
+    group::parse(&bytes, &dir.join(group::GROUP))
+}
+
+fn is_group(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join(crate::model::group::GROUP)).is_ok()
+}
+
+/// Writes the group archive of `dir` to `file` (0600, never replacing
+/// anything) or to stdout.
+fn export_group_to(dir: &Path, file: &Path, c: Compression, extras: &archive::GroupExtras, out: &Out) -> Result<()> {
+    let t = std::time::Instant::now();
+    let st = if is_stdio(file) {
+        let stdout = io::stdout();
+        let st = archive::export_group(dir, io::BufWriter::with_capacity(1 << 20, stdout.lock()), c, extras)?;
+        io::stdout().flush().at("write", Path::new("standard output"))?;
+        st
+    } else {
+        let f =
+            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => Error::checkpoint(
+                    format!("{} already exists", file.display()),
+                    "name a new file; docker-cr never overwrites an archive",
+                ),
+                _ => Error::Io { op: "create", path: file.to_path_buf(), source: e },
+            })?;
+        let done = archive::export_group(dir, io::BufWriter::with_capacity(1 << 20, &f), c, extras)
+            .and_then(|st| f.sync_all().at("sync", file).map(|()| st));
+        match done {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = fs::remove_file(file);
+                return Err(e);
+            }
+        }
+    };
+    out.step(format!(
+        "exported the group: {} files{} ({:.1} MiB) as {} ({}, {:.1} MiB) in {} ms",
+        st.files,
+        if st.volumes > 0 { format!(" and {} named volumes", st.volumes) } else { String::new() },
+        st.bytes_in as f64 / (1 << 20) as f64,
+        if is_stdio(file) { "standard output".to_string() } else { file.display().to_string() },
+        c.name(),
+        st.bytes_out as f64 / (1 << 20) as f64,
+        t.elapsed().as_millis(),
+    ));
+    Ok(())
+}
+
+/// `checkpoint --project/--group --export FILE`: the group checkpointed
+/// into a private directory, its archive written to FILE.
+pub fn group_checkpoint_export(
+    session: &Session,
+    a: &crate::ops::group::Options,
+    e: &Export,
+) -> Result<crate::ops::group::checkpoint::Outcome> {
+    host::require_root()?;
+    if !is_stdio(&e.file) && fs::symlink_metadata(&e.file).is_ok() {
+        return Err(Error::checkpoint(
+            format!("{} already exists", e.file.display()),
+            "name a new file; docker-cr never overwrites an archive",
+        ));
+    }
+    let tmp = session.store.temp("export")?;
+    let inner = crate::ops::group::Options { to: Location::Dir(tmp.path()), ..a.clone() };
+    let done = crate::ops::group::checkpoint::run(session, &inner)?;
+    let staged = group_extras_for(session, &tmp.path(), e.ignore_volumes, e.with_image)?;
+    export_group_to(&tmp.path(), &e.file, e.compress, &staged.extras, &session.out)
+        .map_err(|err| err.step(format!("the group {} was checkpointed, but its export", a.name)))?;
+    Ok(done)
+}
+
+/// The group archive `file` unpacked into `tmp` and opened (trusted): the
+/// restore's `--group` name, if given, must be the group's.
+fn import_group(
+    session: &Session,
+    a: &crate::ops::group::restore::Options,
+    file: &Path,
+    tmp: &Temp,
+) -> Result<crate::ops::group::restore::Opened> {
+    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, &session.out)?;
+    let Some(g) = imp.group else {
+        return Err(Error::checkpoint(
+            format!("the archive {} holds one container's checkpoint, not a group", file.display()),
+            "restore it without --project/--group",
+        ));
+    };
+    if !a.project && !a.name.is_empty() && g.name != a.name {
+        return Err(Error::checkpoint(
+            format!("the archive {} holds the group {}, not {}", file.display(), g.name, a.name),
+            format!("restore it with --group {}", g.name),
+        ));
+    }
+    let what = format!("the group archive {}", file.display());
+    crate::ops::group::restore::open(&tmp.path(), &what, &a.member.trust_policy(), &session.keys, &a.only)
+}
+
+/// The labels the group's volumes had (Compose's, so that Compose takes
+/// them for its own), by name.
+fn group_volume_labels(g: &crate::model::group::GroupManifest) -> Labels {
+    g.volumes.iter().map(|v| (v.name.clone(), v.labels.clone())).collect()
+}
+
+/// `restore --import FILE --project/--group`: the group archive unpacked
+/// and opened, each member's image loaded (if carried and missing), the
+/// volumes it carries created and filled (with their Compose labels), then
+/// the group restore; the private directory is removed.
+pub fn group_restore_import(
+    session: &Session,
+    a: &crate::ops::group::restore::Options,
+    file: &Path,
+) -> Result<crate::ops::group::restore::Outcome> {
+    session.cancel.arm();
+    host::require_root()?;
+    let tmp = session.store.temp("import")?;
+    let g = import_group(session, a, file, &tmp)?;
+    session.cancel.check()?;
+    for (_, cp) in &g.members {
+        load_image(session, cp)?;
+    }
+    let created = unpack_volumes_at(session, &g.dir, None, &a.member, &group_volume_labels(&g.manifest))?;
+    let r = session.cancel.check().and_then(|()| crate::ops::group::restore::run_opened(session, a, &g));
+    if let (Err(_), Some(engine)) = (&r, &created.engine) {
+        for v in &created.names {
+            if engine.remove_volume(v).is_ok() {
+                session.out.step(format!("removed volume {v}, created for the failed restore"));
+            }
+        }
+    }
+    r
+}
+
+/// `restore --import FILE --project/--group --dry-run`.
+pub fn preview_group_import(
+    session: &Session,
+    a: &crate::ops::group::restore::Options,
+    file: &Path,
+) -> Result<crate::ops::Preview> {
+    host::require_root()?;
+    let tmp = session.store.temp("import")?;
+    let g = import_group(session, a, file, &tmp)?;
+    let vols = volume_tars(&g.dir);
+    let engine = session.engine()?;
+    let mut lines = Vec::new();
+    let mut first = None;
+    if !vols.is_empty() {
+        let existing: Vec<&String> = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).collect();
+        if a.member.ignore_volumes {
+            lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", vols.join(", ")));
+        } else if existing.is_empty() {
+            lines.push(format!("volumes: would create and fill {} from the archive", vols.join(", ")));
+        } else {
+            first = Some(Error::container(
+                format!(
+                    "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
+                    existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                "restore with --ignore-volumes to use the existing ones as they are, or remove them first",
+            ));
+        }
+    }
+    let arriving = if a.member.ignore_volumes { Vec::new() } else { vols };
+    let (text, mut json, refusal) = crate::ops::group::restore::preview_opened(session, a, &g, &arriving)?;
+    json["archive"] = serde_json::json!({ "file": file, "import": lines });
+    let text =
+        format!("archive {}:\n{}{text}", file.display(), lines.iter().map(|l| format!("  {l}\n")).collect::<String>());
+    Ok((text, json, first.or(refusal)))
 }
 
 /// `restore --import FILE`: the archive unpacked and verified into a
@@ -517,9 +785,22 @@ struct Created<'a> {
 /// only with --trust (checked before), and its volumes are those the
 /// adapter checked against the container's named volumes.
 fn unpack_volumes<'a>(session: &'a Session, cp: &Checkpoint, a: &restore::Options) -> Result<Created<'a>> {
+    unpack_volumes_at(session, &cp.dir, cp.converted.as_ref(), a, &Labels::new())
+}
+
+/// Labels to give each volume a restore creates (a group's: Compose's own).
+type Labels = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+/// `unpack_volumes` of the archive unpacked in `dir`, each volume created
+/// with its `labels` too.
+fn unpack_volumes_at<'a>(
+    session: &'a Session,
+    dir: &Path,
+    foreign: Option<&crate::model::converted::Foreign>,
+    a: &restore::Options,
+    labels: &Labels,
+) -> Result<Created<'a>> {
     let out = &session.out;
-    let dir = cp.dir.as_path();
-    let foreign = cp.converted.as_ref();
     let created = Created { engine: None, names: Vec::new() };
     let vdir = dir.join(archive::VOLUMES_DIR);
     let tars = volume_tars(dir);
@@ -540,7 +821,7 @@ fn unpack_volumes<'a>(session: &'a Session, cp: &Checkpoint, a: &restore::Option
         if tars != f.volumes {
             return Err(damaged(format!("it carries {tars:?}, the conversion found {:?}", f.volumes)));
         }
-        return create_volumes(session, dir, &tars, created);
+        return create_volumes(session, dir, &tars, created, labels);
     }
     let list = mf::read_limited(dir, archive::VOLUMES_LIST, archive::MAX_SMALL)?
         .ok_or_else(|| damaged(format!("{} is missing", archive::VOLUMES_LIST)))?;
@@ -569,7 +850,7 @@ fn unpack_volumes<'a>(session: &'a Session, cp: &Checkpoint, a: &restore::Option
             return Err(damaged(format!("{name}.tar does not match its digest")));
         }
     }
-    create_volumes(session, dir, &tars, created)
+    create_volumes(session, dir, &tars, created, labels)
 }
 
 /// Marks the volumes `create_volumes` made (the value: this process and
@@ -584,6 +865,7 @@ fn create_volumes<'a>(
     dir: &Path,
     tars: &[String],
     mut created: Created<'a>,
+    labels: &Labels,
 ) -> Result<Created<'a>> {
     let out = &session.out;
     let vdir = dir.join(archive::VOLUMES_DIR);
@@ -609,7 +891,9 @@ fn create_volumes<'a>(
             // Checked again by the answer (see `create_volume`): one made
             // since the check above is someone else's, never filled.
             let nonce = format!("{}-{}", std::process::id(), name);
-            let v = engine.create_volume(name, &serde_json::json!({ VOLUME_LABEL: nonce }))?;
+            let mut l = serde_json::json!(labels.get(name).cloned().unwrap_or_default());
+            l[VOLUME_LABEL] = serde_json::json!(nonce);
+            let v = engine.create_volume(name, &l)?;
             if v.pointer(&format!("/Labels/{VOLUME_LABEL}")).and_then(|l| l.as_str()) != Some(nonce.as_str()) {
                 return Err(Error::container(
                     format!("the volume {name} was created by someone else while the archive was imported"),
@@ -660,6 +944,9 @@ pub fn remote_argv(a: &MigrateOptions) -> Vec<String> {
 /// same checkpoint (into the same container: its settings and state).
 pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
     use std::process::{Command, Stdio};
+    if let Some(p) = &a.project {
+        return migrate_project(session, a, p);
+    }
     host::require_root()?;
     let out = &session.out;
     let ctx = session.ctx(true)?;
@@ -727,11 +1014,139 @@ pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
     }
 }
 
+/// The command line that runs the destination's group restore. Pure.
+pub fn remote_group_argv(a: &MigrateOptions, project: &str) -> Vec<String> {
+    let mut v = a.transport.clone();
+    v.push(a.dest.clone());
+    v.extend([a.remote.clone(), "restore".into(), "--import".into(), "-".into(), "--project".into(), project.into()]);
+    v
+}
+
+/// `migrate --project P DEST`: the project's running containers
+/// checkpointed as one group (stopping them), streamed as one archive to
+/// the destination's `restore --import - --project P`, removed here once
+/// restored there. If the stream or the destination fails, the group is
+/// restored here from the same checkpoint (the stopped members replaced).
+pub fn migrate_project(session: &Session, a: &MigrateOptions, project: &str) -> Result<()> {
+    use crate::ops::group;
+    use std::process::{Command, Stdio};
+    host::require_root()?;
+    let out = &session.out;
+    session.ctx(true)?;
+    let argv = remote_group_argv(a, project);
+    let tmp = session.store.temp("migrate")?;
+    let t0 = std::time::Instant::now();
+    let member = checkpoint::Options { stop: true, ..checkpoint::Options::new("", Location::Store(None)) };
+    let opts = group::Options {
+        select: group::Select::Project(project.to_string()),
+        name: project.to_string(),
+        to: Location::Dir(tmp.path()),
+        member,
+        jobs: None,
+    };
+    let done =
+        group::checkpoint::run(session, &opts).map_err(|e| e.step(format!("migrate of {project}: the checkpoint")))?;
+    let resume = |e: Error| -> Error {
+        out.warn(format!("{e}; restoring the group {project} here from the same checkpoint"));
+        let back = group::restore::Options {
+            name: project.to_string(),
+            project: true,
+            from: Location::Dir(tmp.path()),
+            only: Vec::new(),
+            replace: true,
+            member: restore::Options::default(),
+        };
+        let r = group::restore::run(session, &back).map(|_| ());
+        if r.is_ok() {
+            out.step(format!("the group {project} runs here again, from the checkpoint"));
+        }
+        e.step(format!("migrate of {project} to {}", a.dest)).with_cleanup(r)
+    };
+    let staged = match group_extras_for(session, &tmp.path(), a.ignore_volumes, a.with_image) {
+        Ok(s) => s,
+        Err(e) => return Err(resume(e)),
+    };
+    out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
+    let sent = (|| -> Result<()> {
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
+        let exported = match child.stdin.take() {
+            Some(stdin) => archive::export_group(
+                &tmp.path(),
+                io::BufWriter::with_capacity(1 << 20, stdin),
+                a.compress,
+                &staged.extras,
+            ),
+            None => Err(Error::host("the transport has no stdin", "check --transport")),
+        };
+        let status = child.wait().at("wait for", Path::new(&argv[0]))?;
+        if !status.success() {
+            return Err(Error::container(
+                format!("the restore on {} failed ({status}); see its messages above", a.dest),
+                "fix what the destination says, then migrate again",
+            ));
+        }
+        exported.map(|_| ())
+    })();
+    match sent {
+        Ok(()) => {
+            let downtime = t0.elapsed();
+            let engine = session.engine()?;
+            for m in &done.manifest.members {
+                engine.remove(&m.id).map_err(|e| {
+                    e.step(format!("{project} runs on {} now, but removing {} here", a.dest, m.container))
+                })?;
+            }
+            out.step(format!(
+                "migrated the group {project} ({} members) to {}: downtime {} ms (from the freeze to the destination's restore); the members were removed here (the project's networks and volumes stay: docker-compose down -v removes them)",
+                done.manifest.members.len(),
+                a.dest,
+                downtime.as_millis()
+            ));
+            Ok(())
+        }
+        Err(e) => Err(resume(e)),
+    }
+}
+
+/// `migrate --project --dry-run`: the group checkpoint's plan and the
+/// command that would run on the destination.
+pub fn preview_migrate_project(session: &Session, a: &MigrateOptions, project: &str) -> Result<crate::ops::Preview> {
+    use crate::ops::group;
+    host::require_root()?;
+    let member =
+        checkpoint::Options { stop: true, dry_run: true, ..checkpoint::Options::new("", Location::Store(None)) };
+    let opts = group::Options {
+        select: group::Select::Project(project.to_string()),
+        name: project.to_string(),
+        to: Location::Dir("<a private directory in the store>".into()),
+        member,
+        jobs: None,
+    };
+    let (text, json, refusal) = group::checkpoint::preview(session, &opts)?;
+    let argv = remote_group_argv(a, project);
+    let text = format!(
+        "migrate of the Compose project {project} to {}:\n{text}  then streamed as one archive ({}) to: {}\n  (the destination is not contacted by --dry-run)\n",
+        a.dest,
+        a.compress.name(),
+        argv.join(" ")
+    );
+    Ok((text, serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv }), refusal))
+}
+
 /// `migrate --dry-run`: the plan of the stopping checkpoint, and the
 /// command that would run the restore on the destination; nothing is
 /// frozen, nothing runs there. The checkpoint's first refusal, as the
 /// real run's error.
 pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::ops::Preview> {
+    if let Some(p) = &a.project {
+        return preview_migrate_project(session, a, p);
+    }
     host::require_root()?;
     let cp = checkpoint::Options {
         stop: true,
@@ -778,6 +1193,7 @@ mod tests {
             ignore_volumes: false,
             with_image: false,
             dry_run: false,
+            project: None,
         };
         assert_eq!(
             remote_argv(&a).join(" "),

@@ -450,6 +450,7 @@ pub fn migrate(s: &Session, container: &str, dest: &str, transport: &[String], n
         ignore_volumes: false,
         with_image: false,
         dry_run: false,
+        project: None,
     };
     transfer::migrate(s, &a)?;
     Ok(json!({ "migrated": container, "to": dest }))
