@@ -452,3 +452,66 @@ fn privileges_own_checkpoints_restore_as_they_were() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The seccomp filters of every thread of the container's PID 1, by tid.
+fn threads_filters(name: &str) -> Vec<(i32, usize)> {
+    let pid = inspect(name, "{{.State.Pid}}");
+    let mut out: Vec<(i32, usize)> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| {
+            let tid: i32 = e.unwrap().file_name().to_str().unwrap().parse().unwrap();
+            (tid, probe::filters(tid).unwrap().len())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A threaded process (redis-server and its background threads) under the
+/// default profile: CRIU saves the chain on the first thread only, with
+/// TSYNC, and the other threads as running without seccomp (its restore
+/// installs the chain on every thread). An unsigned checkpoint of it
+/// restores under --trust, every thread under the profile (before, the
+/// other threads were taken as unconfined and the restore refused); and
+/// confined (its settings edited so that Docker's profile is another
+/// program), every thread gets the container's filter on top, not only
+/// the first.
+#[test]
+fn privileges_threads_that_take_the_first_threads_chain() {
+    require_engine();
+    let work = temp_dir("threads");
+    for confine in [false, true] {
+        let name = unique(if confine { "thr-confine" } else { "thr" });
+        let port = start_big_redis(&name, 2);
+        let before = threads_filters(&name);
+        assert!(before.len() > 1, "redis-server runs threads: {before:?}");
+        assert!(before.iter().all(|(_, n)| *n == before[0].1 && *n > 0), "one chain on every thread: {before:?}");
+        let dir = work.join(&name);
+        ok(dcr(&["checkpoint", &name, s(&dir)]));
+        let p = privileges(&dir);
+        assert!(p.tasks[0].threads[1..].iter().all(|t| t.propagated), "CRIU saved the chain with TSYNC");
+        docker_ok(&["rm", "-f", &name]);
+        let o = if confine {
+            edit_container_json(&dir, |j| j["HostConfig"]["CapAdd"] = serde_json::json!(["SYS_PTRACE"]));
+            ok(dcr(&["restore", "--trust", "--allow-host-access", &name, s(&dir)]))
+        } else {
+            edit_container_json(&dir, |j| j["Config"]["Labels"]["edited"] = Value::from("yes"));
+            ok(dcr(&["restore", "--trust", &name, s(&dir)]))
+        };
+        let t = text(&o);
+        assert_eq!(redis(port, &["DBSIZE"]).as_deref(), Some(":2"), "the values are back: {t}");
+        let after = threads_filters(&name);
+        assert_eq!(after.len(), before.len(), "every thread is back");
+        // Engines build one profile into programs of different bytes (here
+        // the probe's and the redis container's differ), so even the
+        // unedited settings may find the images' chain without the
+        // container's program and add it; with SYS_PTRACE it always is
+        // another program.
+        let added = t.contains("added the container's seccomp filter to 1 process (pid 1)");
+        assert!(added || !confine, "{t}");
+        let want = before[0].1 + usize::from(added);
+        assert!(after.iter().all(|(_, n)| *n == want), "every thread under {want} filters: {after:?}; {t}");
+        docker_ok(&["rm", "-f", &name]);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}

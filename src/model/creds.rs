@@ -184,6 +184,34 @@ pub struct Thread {
     pub seccomp: Mode,
     /// The newest filter of its chain: an index into `Seccomp::filters`.
     pub filter: Option<u32>,
+    /// Its chain is its process's first thread's, which CRIU installs with
+    /// SECCOMP_FILTER_FLAG_TSYNC (see `propagate_tsync`): its own core
+    /// image says "no seccomp".
+    pub propagated: bool,
+}
+
+/// SECCOMP_FILTER_FLAG_TSYNC: the filter is installed on every thread of
+/// the process at once.
+pub const FLAG_TSYNC: u32 = 1;
+
+/// CRIU's dump, when every thread of a process shares one chain, keeps the
+/// chain on the first thread only, with TSYNC on each of its filters, and
+/// saves the other threads as running without seccomp ("will be
+/// propagated", criu/seccomp.c try_use_tsync); its restore installs the
+/// chain with TSYNC, and so every thread runs under it. Such a thread is
+/// taken here as what it will run under. Only a thread without any
+/// seccomp of its own is: one with a chain keeps it. Pure.
+pub fn propagate_tsync(seccomp: &Seccomp, threads: &mut [Thread]) {
+    let Some((lead, rest)) = threads.split_first_mut() else { return };
+    let Some(f) = lead.filter.filter(|_| lead.seccomp == Mode::Filter) else { return };
+    if seccomp.filters.get(f as usize).is_none_or(|(x, _)| x.flags & FLAG_TSYNC == 0) {
+        return;
+    }
+    for t in rest.iter_mut().filter(|t| t.seccomp == Mode::Disabled && t.filter.is_none()) {
+        t.seccomp = Mode::Filter;
+        t.filter = Some(f);
+        t.propagated = true;
+    }
 }
 
 /// One process: its pid in the container, its command, its threads (the
@@ -539,8 +567,9 @@ pub fn read(read: &mut ReadFile<'_>, userns_files: &[String]) -> std::result::Re
             if let Some(f) = c.filter {
                 seccomp.chain(f).map_err(|e| format!("{name}: {e}"))?;
             }
-            task.threads.push(Thread { tid: *tid, creds, seccomp: c.seccomp, filter: c.filter });
+            task.threads.push(Thread { tid: *tid, creds, seccomp: c.seccomp, filter: c.filter, propagated: false });
         }
+        propagate_tsync(&seccomp, &mut task.threads);
         tasks.push(task);
     }
     let mut userns = Vec::new();
@@ -563,8 +592,8 @@ pub fn thread_chain<'a>(p: &'a Privileges, t: &Thread) -> Vec<&'a Filter> {
 }
 
 /// SECCOMP_FILTER_FLAG_LOG and _SPEC_ALLOW: the flags a filter added by
-/// `confine` keeps from the destination's (TSYNC is CRIU's to set, a
-/// listener cannot be restored).
+/// `confine` keeps from the destination's (TSYNC follows the chain it is
+/// added to, a listener cannot be restored).
 const KEPT_FLAGS: u32 = 2 | FLAG_SPEC_ALLOW;
 
 /// The images rewritten by `confine`: seccomp.img, and the core images of
@@ -604,6 +633,10 @@ pub fn confine(read: &mut ReadFile<'_>, tids: &[u32], want: &[Filter]) -> std::r
         }
         None => (vec![img::COMMON_MAGIC, SECCOMP_MAGIC], Vec::new()),
     };
+    let parsed = match &old {
+        Some(b) => self::seccomp(b)?,
+        None => Seccomp::default(),
+    };
     let mut count = entries.iter().filter(|(n, _)| *n == 1).count();
     let mut cores = Vec::new();
     // Threads that share a chain share the added filters too.
@@ -613,6 +646,10 @@ pub fn confine(read: &mut ReadFile<'_>, tids: &[u32], want: &[Filter]) -> std::r
         let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
         let c = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
         let from = if c.seccomp == Mode::Filter { c.filter } else { None };
+        // On top of a chain CRIU installs with TSYNC, the added filters are
+        // installed with it too: the threads that take the chain from this
+        // one (`propagate_tsync`) get them as well.
+        let tsync = from.and_then(|f| parsed.filters.get(f as usize)).map_or(0, |(x, _)| x.flags & FLAG_TSYNC);
         let newest = match added.iter().find(|(f, _)| *f == from) {
             Some((_, n)) => *n,
             None => {
@@ -621,7 +658,8 @@ pub fn confine(read: &mut ReadFile<'_>, tids: &[u32], want: &[Filter]) -> std::r
                     if count >= MAX_FILTERS {
                         return Err(format!("seccomp.img would hold more than {MAX_FILTERS} filters"));
                     }
-                    let mut m = vec![(1, Value::Bytes(&f.prog)), (3, Value::Varint(u64::from(f.flags & KEPT_FLAGS)))];
+                    let mut m =
+                        vec![(1, Value::Bytes(&f.prog)), (3, Value::Varint(u64::from(f.flags & KEPT_FLAGS | tsync)))];
                     if let Some(p) = prev {
                         m.push((2, Value::Varint(p.into())));
                     }
@@ -821,6 +859,72 @@ mod tests {
         assert!(p.userns.is_empty());
     }
 
+    /// redis-server (pid 1 and its threads 7-10) under Docker's default
+    /// profile, every thread at Seccomp 2: CRIU kept the chain on pid 1
+    /// only, with TSYNC, and saved the other threads without seccomp.
+    #[test]
+    fn threads_take_their_first_threads_tsync_chain() {
+        let p = recorded("docker-redis-threads");
+        let t = &p.tasks[0].threads;
+        assert_eq!(t.iter().map(|t| t.tid).collect::<Vec<_>>(), [1, 7, 8, 9, 10]);
+        let chain = thread_chain(&p, &t[0]);
+        assert!(chain.iter().all(|f| f.flags & FLAG_TSYNC != 0), "CRIU set TSYNC on the chain");
+        assert!(!t[0].propagated);
+        for th in &t[1..] {
+            assert!(th.propagated, "thread {}", th.tid);
+            assert_eq!((th.seccomp, th.filter), (Mode::Filter, t[0].filter));
+        }
+        // The same images without TSYNC: the threads would run without seccomp.
+        let mut threads: Vec<Thread> = t
+            .iter()
+            .map(|x| Thread { seccomp: Mode::Disabled, filter: None, propagated: false, ..x.clone() })
+            .collect();
+        threads[0] = Thread { propagated: false, ..t[0].clone() };
+        let plain = Seccomp { filters: vec![(Filter { prog: ALLOW_ALL.to_vec(), flags: 0 }, None)] };
+        threads[0].filter = Some(0);
+        propagate_tsync(&plain, &mut threads);
+        assert!(threads[1..].iter().all(|x| x.seccomp == Mode::Disabled && !x.propagated));
+        // A thread with a chain of its own keeps it.
+        let tsync = Seccomp {
+            filters: vec![
+                (Filter { prog: ALLOW_ALL.to_vec(), flags: FLAG_TSYNC }, None),
+                (Filter { prog: STRICT.to_vec(), flags: 0 }, None),
+            ],
+        };
+        let mut two = vec![threads[0].clone(), Thread { seccomp: Mode::Filter, filter: Some(1), ..threads[1].clone() }];
+        propagate_tsync(&tsync, &mut two);
+        assert_eq!((two[1].filter, two[1].propagated), (Some(1), false));
+    }
+
+    /// Confining a process whose threads take its chain by TSYNC: the
+    /// added filter carries TSYNC too, so the threads get it from the
+    /// first thread; their own images stay as they were.
+    #[test]
+    fn confining_a_tsync_chain_keeps_tsync() {
+        let dest = Filter { prog: STRICT.to_vec(), flags: 2 };
+        let files = vec![
+            ("pstree.img".to_string(), pstree_img(&[(1, &[1, 7])])),
+            ("core-1.img".to_string(), core_img("redis", &docker_root(), 2, Some(0))),
+            ("core-7.img".to_string(), core_img("redis", &docker_root(), 0, None)),
+            ("seccomp.img".to_string(), seccomp_img(&[(&ALLOW_ALL, None, FLAG_TSYNC)])),
+        ];
+        let before = read(&mut reader(files.clone()), &[]).unwrap();
+        assert!(before.tasks[0].threads[1].propagated);
+        let c = confine(&mut reader(files.clone()), &[1], std::slice::from_ref(&dest)).unwrap();
+        assert_eq!(c.cores.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["core-1.img"]);
+        let mut after = files.clone();
+        for (n, b) in c.cores.iter().chain([&("seccomp.img".to_string(), c.seccomp.clone())]) {
+            after.retain(|(f, _)| f != n);
+            after.push((n.clone(), b.clone()));
+        }
+        let p = read(&mut reader(after), &[]).unwrap();
+        let progs = |t: &Thread| thread_chain(&p, t).iter().map(|f| (f.prog.clone(), f.flags)).collect::<Vec<_>>();
+        let want = vec![(STRICT.to_vec(), 2 | FLAG_TSYNC), (ALLOW_ALL.to_vec(), FLAG_TSYNC)];
+        assert_eq!(progs(&p.tasks[0].threads[0]), want);
+        assert!(p.tasks[0].threads[1].propagated);
+        assert_eq!(progs(&p.tasks[0].threads[1]), want, "thread 7 gets the destination's filter by TSYNC");
+    }
+
     #[test]
     fn reads_what_each_setting_leaves_in_the_images() {
         // --cap-add SYS_ADMIN: CapEff a82425fb.
@@ -881,7 +985,9 @@ mod tests {
         let p = read(&mut reader(files), &[]).unwrap();
         assert_eq!(p.tasks[0].threads.len(), 2);
         assert_eq!(p.tasks[0].threads[1].tid, 7);
-        assert_eq!(p.tasks[0].threads[1].seccomp, Mode::Disabled);
+        // Its chain carries TSYNC: thread 7 runs under pid 1's.
+        assert_eq!(p.tasks[0].threads[1].seccomp, Mode::Filter);
+        assert!(p.tasks[0].threads[1].propagated);
     }
 
     #[test]

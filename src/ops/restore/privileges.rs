@@ -86,6 +86,11 @@ pub fn confine_tids(p: &Privileges, findings: &[Finding]) -> (Vec<u32>, Vec<u32>
         let Some(lead) = task.threads.first() else { continue };
         for t in &task.threads {
             let same_as_lead = t.creds == lead.creds && t.seccomp == lead.seccomp && t.filter == lead.filter;
+            // A thread that takes its chain from the first one (TSYNC)
+            // takes the added filters from it too: its image stays.
+            if t.propagated {
+                continue;
+            }
             if named(t.tid) || (same_as_lead && named(lead.tid)) {
                 tids.push(t.tid);
                 if !pids.contains(&task.pid) {
