@@ -3,7 +3,7 @@
 //! `xxh64`), the saved container (`container`), what another engine's
 //! checkpoint carries once converted (`converted`), what a restore may grant
 //! (`policy`), CRIU's images read and rewritten without a protobuf library
-//! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
+//! (`img`, `sockets`, `timerfd`, `deleted`, `pagemap`), and the rootfs diff (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
 pub mod bpf;
@@ -15,6 +15,7 @@ pub mod deleted;
 pub mod grants;
 pub mod img;
 pub mod manifest;
+pub mod pagemap;
 pub mod policy;
 pub mod rootfs;
 pub mod sockets;
