@@ -8,6 +8,7 @@ pub mod check;
 pub mod criu;
 pub mod follow;
 pub mod fs;
+pub mod lazy;
 pub mod paths;
 pub mod probe;
 pub mod runcconf;
