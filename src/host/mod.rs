@@ -10,6 +10,7 @@ pub mod follow;
 pub mod fs;
 pub mod lazy;
 pub mod paths;
+pub mod precopy;
 pub mod probe;
 pub mod runcconf;
 pub mod state;
