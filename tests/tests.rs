@@ -14,6 +14,7 @@ mod faults;
 mod gaps;
 mod generations;
 mod image;
+mod lazy;
 mod migrate;
 mod plugin;
 mod podman;
