@@ -204,13 +204,13 @@ impl Progress {
                 Some((k, msg)) if *k == key && msg.starts_with("copy: mcopy_rc:") => {
                     let rc =
                         msg["copy: mcopy_rc:".len()..].split(',').next().and_then(|v| v.trim().parse::<i64>().ok());
-                    self.copied_pages += rc.map_or(0, |b| b.max(0) as u64 / PAGE);
+                    self.copied_pages = self.copied_pages.saturating_add(rc.map_or(0, |b| b.max(0) as u64 / PAGE));
                     if msg.contains("errno:11") {
-                        self.refused += 1;
+                        self.refused = self.refused.saturating_add(1);
                     }
                 }
                 Some((k, msg)) if *k == key && msg.starts_with("EXIT") => {}
-                _ => self.copied_pages += pages,
+                _ => self.copied_pages = self.copied_pages.saturating_add(pages),
             }
         }
         if line.contains("Error (") && !line.contains("Can't setup RLIMIT_NOFILE for self") {
@@ -220,6 +220,7 @@ impl Progress {
             return;
         }
         let Some((key, msg)) = task else { return };
+        let one = |n: &mut u64| *n = n.saturating_add(1);
         let words: Vec<&str> = msg.split_whitespace().collect();
         match words.as_slice() {
             ["uffd_copy:", what] => {
@@ -227,11 +228,11 @@ impl Progress {
                     self.pending = Some((key, len / PAGE));
                 }
             }
-            ["#PF", "at", _] => self.faults += 1,
-            ["zero", "page", "at", _] => self.zero_pages += 1,
+            ["#PF", "at", _] => one(&mut self.faults),
+            ["zero", "page", "at", _] => one(&mut self.zero_pages),
             ["Found", n, "pages", "to", "be", "handled", "by", "UFFD"] => {
                 self.tasks += 1;
-                self.lazy_pages += n.parse::<u64>().unwrap_or(0);
+                self.lazy_pages = self.lazy_pages.saturating_add(n.parse::<u64>().unwrap_or(0));
             }
             ["UFFD", "transferred", "pages:", _] | ["EXIT"] => self.finished += 1,
             _ => {}
@@ -243,10 +244,30 @@ impl Progress {
         self.lazy_pages.saturating_sub(self.copied_pages)
     }
 
+    /// The last line, once the source has delivered: what came in, and
+    /// what the processes freed before it was needed (a REMOVE or UNMAP
+    /// drops a range from the transfer: it is not missing). Pure.
+    pub fn delivered_line(&self, secs: f64) -> String {
+        let mib = |p: u64| p as f64 * PAGE as f64 / (1 << 20) as f64;
+        let mut s = format!(
+            "all lazy pages delivered in {secs:.1} s: {:.0} MiB copied in, {} faults served",
+            mib(self.copied_pages),
+            self.faults
+        );
+        if self.missing_pages() > 0 {
+            s.push_str(&format!(
+                ", {:.0} MiB freed by the processes before they were needed",
+                mib(self.missing_pages())
+            ));
+        }
+        s
+    }
+
     /// The live line: "lazy pages: 1024 / 262144 MiB in (…)". Pure.
     pub fn line(&self, secs: f64) -> String {
-        let mib = |p: u64| (p * PAGE) as f64 / (1 << 20) as f64;
-        let pct = (self.copied_pages * 100).checked_div(self.lazy_pages).map_or(100, |p| p.min(100));
+        // Counts come from a log: saturating, never overflowing.
+        let mib = |p: u64| p as f64 * PAGE as f64 / (1 << 20) as f64;
+        let pct = self.copied_pages.saturating_mul(100).checked_div(self.lazy_pages).map_or(100, |p| p.min(100));
         format!(
             "lazy pages: {:.0} / {:.0} MiB in ({pct}%), {} faults served, {:.1} s",
             mib(self.copied_pages),
@@ -664,6 +685,13 @@ mod tests {
         assert_eq!(p.missing_pages(), 132347);
         assert!(p.errors.is_empty());
         assert_eq!(p.line(1.5), "lazy pages: 0 / 517 MiB in (0%), 4 faults served, 1.5 s");
+        assert_eq!(
+            p.delivered_line(0.75),
+            "all lazy pages delivered in 0.8 s: 0 MiB copied in, 4 faults served, 517 MiB freed by the processes \
+             before they were needed"
+        );
+        let all = Progress { lazy_pages: 256, copied_pages: 256, ..Default::default() };
+        assert_eq!(all.delivered_line(2.0), "all lazy pages delivered in 2.0 s: 1 MiB copied in, 0 faults served");
         // The last line of a log may be a copy still to be judged: not counted yet.
         let mut q = Progress::default();
         q.feed("(00.1) uffd: 1-11: uffd_copy: 0x1000/4096");
@@ -674,6 +702,20 @@ mod tests {
         r.feed("(00.1) uffd: 1-11: uffd_copy: 0x1000/8192");
         r.feed("(00.2) uffd: 1--11: EXIT");
         assert_eq!((r.copied_pages, r.finished), (0, 1), "its task exited: nothing copied");
+    }
+
+    // Found by the fuzzer (tests/fuzz lazy): counts near u64::MAX.
+    #[test]
+    fn huge_counts_saturate() {
+        let mut p = Progress::default();
+        p.feed("(00.1) uffd: 1-11: Found 18446744073709551615 pages to be handled by UFFD");
+        p.feed("(00.1) uffd: 1-11: Found 5 pages to be handled by UFFD");
+        p.feed("(00.2) uffd: 1-11: uffd_copy: 0x1000/18446744073709551615");
+        p.feed("(00.3) uffd: 1-11: uffd_copy: 0x1000/18446744073709551615");
+        p.feed("(00.4) uffd: 1-11: #PF at 0x1");
+        assert_eq!(p.lazy_pages, u64::MAX);
+        assert_eq!(p.copied_pages, 2 * (u64::MAX / PAGE));
+        assert!(p.line(1.0).contains("(0%)"), "{}", p.line(1.0));
     }
 
     #[test]
