@@ -15,6 +15,7 @@ mod faults;
 mod gaps;
 mod generations;
 mod image;
+mod lazy;
 mod migrate;
 mod plugin;
 mod podman;

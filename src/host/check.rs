@@ -13,6 +13,7 @@ use crate::engine::docker::{self, Engine};
 use crate::error::Error;
 use crate::host::cgroup;
 use crate::host::criu::Criu;
+use crate::host::lazy;
 use crate::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -207,6 +208,58 @@ pub fn judge_network_lock(nft_lock: bool, nft_cli: bool) -> Item {
     }
 }
 
+/// Whether `restore --lazy` works here and answers early: userfaultfd that
+/// CRIU can use (`criu check --feature uffd-noncoop`; Err holds what it
+/// printed), and a lazy-pages daemon that does not lose faults (see
+/// `lazy::fault_retry`). Lazy restore is optional: a warning at worst.
+pub fn judge_lazy(uffd: &std::result::Result<(), String>, retry: &lazy::FaultRetry, criu_version: &str) -> Item {
+    match (uffd, retry) {
+        (Err(why), _) => item(
+            "lazy restore",
+            Status::Warning,
+            format!(
+                "not possible: CRIU cannot use userfaultfd with non-cooperative events here ({})",
+                why.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no reason given").trim()
+            ),
+            "a kernel with userfaultfd (Linux >= 4.11, CONFIG_USERFAULTFD); eager restores are not affected",
+        ),
+        (Ok(()), lazy::FaultRetry::Missing) => item(
+            "lazy restore",
+            Status::Warning,
+            format!(
+                "userfaultfd works, but CRIU {criu_version} loses page faults that meet EAGAIN: a lazily restored \
+                 container could answer only once all its memory is in, so restore --lazy refuses"
+            ),
+            format!(
+                "install a CRIU built with tests/criu/uffd-eagain.patch (tests/setup-host does; {})",
+                lazy::FAULT_RETRY_README
+            ),
+        ),
+        (Ok(()), lazy::FaultRetry::Patched(id)) => item(
+            "lazy restore",
+            Status::Ok,
+            format!("userfaultfd works, and CRIU {criu_version} retries faults that meet EAGAIN ({id})"),
+            "",
+        ),
+    }
+}
+
+/// Whether the kernel tracks dirty memory (soft-dirty), which iterative
+/// pre-copy (`precopy`) needs: without it CRIU refuses `--track-mem`, and a
+/// pre-dump without it aborts. Pre-copy is optional: a warning at worst.
+pub fn judge_dirty_tracking(works: bool) -> Item {
+    if works {
+        item("dirty tracking", Status::Ok, "soft-dirty works: iterative (pre-dump) migration is possible", "")
+    } else {
+        item(
+            "dirty tracking",
+            Status::Warning,
+            "the kernel has no soft-dirty tracking: iterative (pre-dump) migration is not possible here",
+            "a kernel built with CONFIG_MEM_SOFT_DIRTY; plain checkpoints are not affected",
+        )
+    }
+}
+
 pub fn worst(items: &[Item]) -> Status {
     items.iter().map(|i| i.status).max().unwrap_or(Status::Ok)
 }
@@ -291,17 +344,13 @@ fn probe_criu(criu_bin: &Path, kernel: &str) -> Vec<Item> {
     });
     let nft_cli = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nft").is_file()));
     out.push(judge_network_lock(criu.has_nft_lock(), nft_cli));
-    out.push(match run(&["check", "--feature", "mem_dirty_track"]) {
-        Ok((true, _)) => {
-            item("dirty tracking", Status::Ok, "soft-dirty works: iterative (pre-dump) migration is possible", "")
-        }
-        _ => item(
-            "dirty tracking",
-            Status::Warning,
-            "the kernel has no soft-dirty tracking: iterative (pre-dump) migration is not possible here",
-            "a kernel built with CONFIG_MEM_SOFT_DIRTY; plain checkpoints are not affected",
-        ),
-    });
+    out.push(judge_dirty_tracking(matches!(run(&["check", "--feature", "mem_dirty_track"]), Ok((true, _)))));
+    let uffd = match run(&["check", "--feature", "uffd-noncoop"]) {
+        Ok((true, _)) => Ok(()),
+        Ok((false, text)) => Err(text),
+        Err(e) => Err(e.to_string()),
+    };
+    out.push(judge_lazy(&uffd, &lazy::fault_retry(criu.gitid.as_deref()), &criu.version_string()));
     out
 }
 
@@ -437,6 +486,24 @@ mod tests {
         assert!(judge_cgroup(hybrid).detail.contains("hybrid"));
         assert_eq!(judge_cgroup("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n").status, Status::Ok);
         assert_eq!(judge_cgroup("").status, Status::Fail);
+    }
+
+    #[test]
+    fn lazy_restore_item() {
+        let patched = lazy::FaultRetry::Patched("v4.2.1+uffd-eagain.1d3188395f36".into());
+        let ok = judge_lazy(&Ok(()), &patched, "4.2.1");
+        assert_eq!(ok.status, Status::Ok);
+        assert!(ok.detail.contains("v4.2.1+uffd-eagain.1d3188395f36"), "{}", ok.detail);
+        let stall = judge_lazy(&Ok(()), &lazy::FaultRetry::Missing, "4.2.1");
+        assert_eq!(stall.status, Status::Warning);
+        assert!(stall.detail.contains("restore --lazy refuses") && stall.fix.contains("uffd-eagain.patch"));
+        let none = judge_lazy(&Err("\nError (criu/cr-check.c:1): UFFD is not supported\n\n".into()), &patched, "4.2.1");
+        assert_eq!(none.status, Status::Warning);
+        assert!(none.detail.ends_with("(Error (criu/cr-check.c:1): UFFD is not supported)"), "{}", none.detail);
+        assert_eq!(judge_dirty_tracking(true).status, Status::Ok);
+        assert_eq!(judge_dirty_tracking(false).status, Status::Warning);
+        // Neither fails `check`: both are optional.
+        assert_eq!(exit_code(&[stall, none, judge_dirty_tracking(false)]), 6);
     }
 
     #[test]

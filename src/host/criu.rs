@@ -182,11 +182,37 @@ pub enum TcpRestore {
     LocalOnly,
 }
 
+/// A lazy restore (off unless asked for: `restore_config_with`). CRIU's
+/// restore then registers the restored processes' private anonymous memory
+/// with userfaultfd and hands it, task by task, to a `criu lazy-pages`
+/// daemon that must already listen on `lazy-pages.socket` in `work_dir`
+/// (see `host::lazy::PageSource`); the processes run as soon as their tree
+/// is back, and each page comes on first touch or from the daemon's
+/// background copy. Only private anonymous memory can be lazy: shared and
+/// file-backed memory, and what is locked (`mlock`), CRIU copies eagerly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LazyPages {
+    /// runc's CRIU chdirs here and connects to `lazy-pages.socket`; its
+    /// `restore.log` and `stats-restore` land here too.
+    pub work_dir: PathBuf,
+    /// CRIU reads the images from here, in place: the engine's unpacked
+    /// copy is not read, and the daemon serves the pages from the same
+    /// directory. It must outlive the restore until the daemon has exited.
+    pub images_dir: PathBuf,
+}
+
 /// The restore options. The cgroup parent in them comes from the
 /// checkpoint's container.json, so a value CRIU's config cannot hold means a
 /// damaged or hostile checkpoint.
 pub fn restore_config(o: &RestoreOpts) -> Result<String> {
-    restore_lines(o).map_err(|b| {
+    restore_config_with(o, None)
+}
+
+/// `restore_config`, and a lazy restore's lines when `lazy` is given.
+/// (`RestoreOpts` has no field for it yet: restore.rs builds it with every
+/// field named. Once it does, `lazy: Option<LazyPages>` belongs there.)
+pub fn restore_config_with(o: &RestoreOpts, lazy: Option<&LazyPages>) -> Result<String> {
+    restore_lines(o, lazy).map_err(|b| {
         Error::checkpoint(
             b.what(),
             "this checkpoint was not written by docker-cr or was tampered with; nothing was restored",
@@ -194,7 +220,7 @@ pub fn restore_config(o: &RestoreOpts) -> Result<String> {
     })
 }
 
-fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
+fn restore_lines(o: &RestoreOpts, lazy: Option<&LazyPages>) -> Result<String, BadValue> {
     let mut s = String::new();
     match o.tcp {
         Some(TcpRestore::Established | TcpRestore::LocalOnly) => s.push_str("tcp-established\n"),
@@ -216,8 +242,28 @@ fn restore_lines(o: &RestoreOpts) -> Result<String, BadValue> {
     for (dest, real) in &o.ext_mounts {
         line(&mut s, "ext-mount-map", &format!("{dest}:{}", real.display()))?;
     }
+    if let Some(l) = lazy {
+        lazy_lines(&mut s, l)?;
+    }
     line(&mut s, "log-file", &o.log_file.to_string_lossy())?;
     Ok(s)
+}
+
+/// The lines of a lazy restore. `work-dir` and `images-dir` in the file
+/// CRIU reads last (runc's `org.criu.config` file, or runc.conf) win over
+/// the directories runc passes (CRIU's `work_changed_by_rpc_conf` and
+/// `imgs_changed_by_rpc_conf`).
+fn lazy_lines(s: &mut String, l: &LazyPages) -> Result<(), BadValue> {
+    s.push_str("lazy-pages\n");
+    line(s, "work-dir", &l.work_dir.to_string_lossy())?;
+    line(s, "images-dir", &l.images_dir.to_string_lossy())
+}
+
+/// `criu --version`'s `GitID:` line: what the build says it is beyond its
+/// version (tests/setup-host names the patches it applied there).
+pub fn parse_gitid(out: &str) -> Option<String> {
+    let id = out.lines().find_map(|l| l.strip_prefix("GitID:"))?.trim();
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// `criu --version` → "4.2.1" (or "4.2").
@@ -250,6 +296,8 @@ pub fn parse_kernel(release: &str) -> Option<(u32, u32)> {
 pub struct Criu {
     pub bin: PathBuf,
     pub version: (u32, u32, u32),
+    /// The build's GitID, if it printed one (see `parse_gitid`).
+    pub gitid: Option<String>,
 }
 
 impl Criu {
@@ -284,7 +332,7 @@ impl Criu {
                 }
             }
         }
-        Ok(Criu { bin: bin.to_path_buf(), version })
+        Ok(Criu { bin: bin.to_path_buf(), version, gitid: parse_gitid(&text) })
     }
 
     /// Whether this CRIU can lock the network with nftables.
@@ -1210,6 +1258,37 @@ mod tests {
         // Other odd characters stay, quoted: they cannot end a line.
         let o = RestoreOpts { log_file: "/l \u{85}\u{2028}#\"\\".into(), ..Default::default() };
         assert_eq!(restore_config(&o).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn lazy_restore_lines_only_when_asked() {
+        let o = RestoreOpts { file_locks: true, log_file: "/run/docker-cr/restore-1.log".into(), ..Default::default() };
+        let eager = restore_config(&o).unwrap();
+        assert_eq!(eager, "file-locks\nlog-file /run/docker-cr/restore-1.log\n");
+        assert_eq!(restore_config_with(&o, None).unwrap(), eager);
+        let l = LazyPages {
+            work_dir: "/var/lib/docker-cr/.lazy/abc".into(),
+            images_dir: "/var/lib/docker-cr/store/web/cp 1/checkpoint".into(),
+        };
+        assert_eq!(
+            restore_config_with(&o, Some(&l)).unwrap(),
+            "file-locks\nlazy-pages\nwork-dir /var/lib/docker-cr/.lazy/abc\n\
+             images-dir \"/var/lib/docker-cr/store/web/cp 1/checkpoint\"\nlog-file /run/docker-cr/restore-1.log\n"
+        );
+        // A newline would start a directive of its own: refused.
+        let bad = LazyPages { images_dir: "/x\naction-script /tmp/p".into(), ..l };
+        let e = restore_config_with(&o, Some(&bad)).unwrap_err();
+        assert!(e.to_string().contains("images-dir"), "{e}");
+    }
+
+    #[test]
+    fn gitid_names_the_build() {
+        assert_eq!(
+            parse_gitid("Version: 4.2.1\nGitID: v4.2.1+uffd-eagain.0123abcd\n").as_deref(),
+            Some("v4.2.1+uffd-eagain.0123abcd")
+        );
+        assert_eq!(parse_gitid("Version: 4.2.1\n"), None);
+        assert_eq!(parse_gitid("Version: 4.2.1\nGitID: \n"), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! checkpoint carries once converted (`converted`), what a restore may grant
 //! (`policy`), several containers' checkpoints taken at one instant
 //! (`group`), CRIU's images read and rewritten without a protobuf library
-//! (`img`, `sockets`, `timerfd`, `deleted`), and the rootfs diff (`rootfs`).
+//! (`img`, `sockets`, `timerfd`, `deleted`, `pagemap`), and the rootfs diff
+//! (`rootfs`).
 //! Everything that reads a checkpoint from elsewhere goes through here.
 
 pub mod bpf;
@@ -17,6 +18,7 @@ pub mod grants;
 pub mod group;
 pub mod img;
 pub mod manifest;
+pub mod pagemap;
 pub mod policy;
 pub mod rootfs;
 pub mod sockets;
