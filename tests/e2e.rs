@@ -639,19 +639,22 @@ fn bad_destinations_and_manifests() {
     fails_with(&dcr(&["checkpoint", "../../etc", s(&base.join("x"))]), 2, "invalid container name or ID '../../etc'");
     fails_with(&dcr(&["checkpoint", "a b", s(&base.join("x"))]), 2, "invalid container name or ID 'a b'");
     fails_with(&dcr(&["checkpoint", "nosuchcontainer-dcr", s(&base.join("x"))]), 4, "no such container");
-    // An ambiguous ID prefix: 17 containers make two share a first hex digit.
+    // An ambiguous ID prefix: at most 17 containers of this test's own make
+    // two share a first hex digit. Only its own count: another test's
+    // container may be gone before the checkpoint asks (CI saw the prefix
+    // become unique that way).
     let mut made = Vec::new();
+    let mut firsts = std::collections::HashMap::new();
     let prefix = loop {
-        let mut firsts = std::collections::HashMap::new();
-        for id in docker_ok(&["ps", "-aq"]).lines() {
-            *firsts.entry(id[..1].to_string()).or_insert(0) += 1;
-        }
-        if let Some((p, _)) = firsts.into_iter().find(|(_, n)| *n >= 2) {
-            break p;
-        }
         let n = unique("amb");
-        docker_ok(&["create", "--name", &n, IMAGE, "true"]);
+        let out = docker_ok(&["create", "--name", &n, IMAGE, "true"]);
+        let id = out.lines().last().unwrap_or_default().to_string();
         made.push(Container(n));
+        let count = firsts.entry(id[..1].to_string()).or_insert(0);
+        *count += 1;
+        if *count >= 2 {
+            break id[..1].to_string();
+        }
     };
     let o = dcr(&["checkpoint", &prefix, s(&base.join("x"))]);
     fails_with(&o, 4, "is ambiguous");
