@@ -498,7 +498,7 @@ rolled back.",
         valued("threads", "<n>", "HTTP worker threads (default 16)"),
         valued("max-connections", "<n>", "open connections before new ones get 503\n(default 256)"),
         valued("transport", "<command>", "how migrate reaches another host (default ssh)"),
-        valued("url-file", "<file>", "also write the URL with the token to this file\n(created 0600), for scripts"),
+        valued("url-file", "<file>", "also write the URL with the token to this file\n(0600; it appears complete, for scripts)"),
     ],
     tail: "",
 };

@@ -569,7 +569,7 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
         eprintln!("docker-cr serve: {w}");
     }
     if let Some(f) = &cfg.url_file {
-        crate::host::criu::write_private(f, &format!("{url}\n"))?;
+        write_url_file(f, &url)?;
     }
     // Printed once, as Jupyter does; nothing logs it again.
     eprintln!(
@@ -637,9 +637,39 @@ pub fn run(g: &Global, cfg: Config) -> Result<()> {
     Ok(())
 }
 
+/// Writes `--url-file` whole before it appears: a script waiting for the
+/// file must never read it half-written (a test did, once). Written 0600
+/// beside it, then renamed over it (a symlink there is replaced, not
+/// followed).
+fn write_url_file(f: &std::path::Path, url: &str) -> Result<()> {
+    let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = f.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    crate::host::criu::write_private(&tmp, &format!("{url}\n"))?;
+    std::fs::rename(&tmp, f).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::host(format!("cannot write {}: {e}", f.display()), "name a writable --url-file")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_file_appears_whole_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dcr-url-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let f = dir.join("url");
+        std::fs::write(&f, "old\n").unwrap();
+        write_url_file(&f, "http://127.0.0.1:1/?token=t").unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "http://127.0.0.1:1/?token=t\n");
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn loopback_only_unless_asked() {
