@@ -306,9 +306,27 @@ pub fn redis(port: u16, args: &[&str]) -> Option<String> {
         req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
     }
     s.write_all(req.as_bytes()).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = s.read(&mut buf).ok()?;
-    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    // The reply may come in pieces (docker-proxy passes on what it has):
+    // read its first line, and a bulk string's value (up to 4 KiB of it).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else { continue };
+        let first = String::from_utf8_lossy(&buf[..eol]).to_string();
+        let want = match first.strip_prefix('$').and_then(|l| l.parse::<usize>().ok()) {
+            Some(len) => eol + 2 + (len + 2).min(4096),
+            None => eol + 2,
+        };
+        if buf.len() >= want || buf.len() >= 8192 {
+            break;
+        }
+    }
+    let reply = String::from_utf8_lossy(&buf).to_string();
     // Bulk strings: "$len\r\nvalue\r\n" → value.
     let mut lines = reply.split("\r\n");
     let first = lines.next()?.to_string();

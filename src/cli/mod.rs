@@ -517,6 +517,9 @@ fn restore_group(a: &Args, opts: &restore::Options, import: bool) -> Result<Opti
             "a group's members are restored as themselves: --name and --publish go with one container",
         ));
     }
+    if opts.lazy {
+        return Err(usage(CMD, "--lazy restores one container, not a group"));
+    }
     let from = if import {
         if cp.is_some() || !a.positionals.is_empty() {
             return Err(usage(CMD, "with --import, the archive is the group: name no checkpoint"));
@@ -649,7 +652,14 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
         unpause: a.flag("unpause"),
         ignore_volumes,
         dry_run: a.flag("dry-run"),
+        lazy: a.flag("lazy"),
     };
+    if base.lazy && all {
+        return Err(usage(
+            CMD,
+            "--lazy restores one container (its page source is watched until every page is in), not --all",
+        ));
+    }
     if let Some(grp) = restore_group(&a, &base, import.is_some())? {
         if a.value("image").is_some() {
             return Err(usage(CMD, "an image restores one container, not a group"));
@@ -1115,7 +1125,13 @@ mod tests {
         assert!(r.opts.trust && r.opts.allow_host_access && !r.opts.unpause);
         assert_eq!(r.opts.trust_keys, vec![PathBuf::from("/b.pub")]);
         let (_, r) = rs(&["restore", "--unpause", "web", "/cp"]);
-        assert!(r.opts.unpause);
+        assert!(r.opts.unpause && !r.opts.lazy);
+        let (_, r) = rs(&["restore", "--lazy", "web"]);
+        assert!(r.opts.lazy);
+        assert!(err(&["restore", "--lazy", "--all"]).starts_with("--lazy restores one container"));
+        assert!(
+            err(&["restore", "--lazy", "--project", "shop"]).starts_with("--lazy restores one container, not a group")
+        );
     }
 
     #[test]

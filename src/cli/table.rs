@@ -221,6 +221,10 @@ that exist are refused with the list, unless --replace.",
             "give the new container the host access its\ncheckpoint asks for (privileged mode, added\ncapabilities, devices, host namespaces, host\npaths, ...) and what its processes hold beyond\nthe container's settings (added to them); without\nit such a restore is refused with the list. This\nhost's own checkpoints restore as they were",
         ),
         flag(
+            "lazy",
+            "start the processes as soon as their tree is\nback: their private anonymous memory comes\nfrom a supervised criu lazy-pages, on first\ntouch and in the background; the command ends\nonce every page is in (if the page source dies\nfirst, the container is stopped). Needs a CRIU\nwith the fault-retry fix ('docker-cr check')",
+        ),
+        flag(
             "unpause",
             "restore a checkpoint of a paused container\nrunning (by default it comes back paused, and\nnone of its code runs until 'docker unpause')",
         ),

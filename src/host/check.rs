@@ -345,12 +345,8 @@ fn probe_criu(criu_bin: &Path, kernel: &str) -> Vec<Item> {
     let nft_cli = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nft").is_file()));
     out.push(judge_network_lock(criu.has_nft_lock(), nft_cli));
     out.push(judge_dirty_tracking(matches!(run(&["check", "--feature", "mem_dirty_track"]), Ok((true, _)))));
-    let uffd = match run(&["check", "--feature", "uffd-noncoop"]) {
-        Ok((true, _)) => Ok(()),
-        Ok((false, text)) => Err(text),
-        Err(e) => Err(e.to_string()),
-    };
-    out.push(judge_lazy(&uffd, &lazy::fault_retry(criu.gitid.as_deref()), &criu.version_string()));
+    let r = lazy::readiness(&criu);
+    out.push(judge_lazy(&r.uffd, &r.retry, &r.criu_version));
     out
 }
 

@@ -85,6 +85,22 @@ pub struct Readiness {
     pub criu_version: String,
 }
 
+/// This host's `Readiness`: `criu check --feature uffd-noncoop`, and the
+/// build's GitID.
+pub fn readiness(criu: &crate::host::criu::Criu) -> Readiness {
+    let uffd = match Command::new(&criu.bin)
+        .args(["check", "--feature", "uffd-noncoop"])
+        .stdin(Stdio::null())
+        .env_remove("CRIU_CONFIG_FILE")
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
+        Err(e) => Err(format!("cannot run {}: {e}", criu.bin.display())),
+    };
+    Readiness { uffd, retry: fault_retry(criu.gitid.as_deref()), criu_version: criu.version_string() }
+}
+
 /// Why `restore --lazy` refuses on this host, if it does. Pure.
 pub fn refusal(r: &Readiness) -> Option<Error> {
     if let Err(why) = &r.uffd {

@@ -210,10 +210,21 @@ fn files_and_start(
     }
     let t = std::time::Instant::now();
     let r = placed.and_then(|()| {
-        let s = start::Start { id, cgroup_parent, cp_name: &cp_name, cp_dir: dir, criu_conf, paused, ext_mounts };
+        let s = start::Start {
+            id,
+            cgroup_parent,
+            cp_name: &cp_name,
+            cp_dir: dir,
+            criu_conf,
+            paused,
+            placed: &cp_dir,
+            ext_mounts,
+        };
         start::start(job, p, s, out)
     });
-    out.start = t.elapsed().as_millis() as u64;
+    // A lazy restore's start ends when the processes run, not when the
+    // last page is in.
+    out.start = out.lazy.as_ref().map_or(t.elapsed().as_millis() as u64, |l| l.resumed_ms);
     let _ = fs::remove_dir_all(&cp_dir);
     if r.is_ok() {
         if let Some(c) = &p.confine {

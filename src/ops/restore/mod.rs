@@ -62,6 +62,10 @@ pub struct Options {
     pub ignore_volumes: bool,
     /// Print the plan; change nothing.
     pub dry_run: bool,
+    /// The processes run as soon as their tree is back; their private
+    /// anonymous memory comes from a supervised page source on first touch
+    /// and in the background (start.rs, `host::lazy`).
+    pub lazy: bool,
 }
 
 impl Options {
@@ -93,6 +97,21 @@ pub struct Outcome {
     pub start: u64,
     /// CRIU's stats-restore, decoded.
     pub criu: Option<serde_json::Map<String, Value>>,
+    /// A lazy restore's pages and times.
+    pub lazy: Option<LazyStats>,
+}
+
+/// What a lazy restore reports: pages by who brought them in, and the
+/// times (ms from the engine's start) until the processes ran and until
+/// the last page was in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LazyStats {
+    pub lazy_pages: u64,
+    pub eager_pages: u64,
+    pub copied_pages: u64,
+    pub faults: u64,
+    pub resumed_ms: u64,
+    pub all_in_ms: u64,
 }
 
 /// The `--print-stats` object of one restore (Podman's names where they
@@ -107,6 +126,14 @@ pub fn stats_json(o: &Outcome) -> Value {
         "verify_duration": o.verify * 1000,
         "rootfs_diff_duration": o.rootfs * 1000,
         "criu_statistics": o.criu,
+        "lazy": o.lazy.as_ref().map(|l| json!({
+            "lazy_pages": l.lazy_pages,
+            "eager_pages": l.eager_pages,
+            "pages_copied_in": l.copied_pages,
+            "faults_served": l.faults,
+            "time_to_resume": l.resumed_ms * 1000,
+            "time_to_last_page": l.all_in_ms * 1000,
+        })),
     })
 }
 
@@ -348,6 +375,10 @@ fn facts(ctx: &Ctx, cp: &Checkpoint, a: &Options) -> Result<Facts> {
         holder: e.inspect(&crate::engine::holder::holder_name(&name))?,
         arch: std::env::consts::ARCH.to_string(),
         privileges: if cp.own() { None } else { Some(read_privileges(cp)) },
+        lazy: a.lazy.then(|| plan::LazyFacts {
+            readiness: crate::host::lazy::readiness(&ctx.criu),
+            pages: crate::model::pagemap::count_dir(&cp.dir.join(mf::IMAGES)).map_err(|e| e.to_string()),
+        }),
     })
 }
 

@@ -15,10 +15,12 @@ use crate::engine::holder;
 use crate::error::{Error, Result};
 use crate::formats::foreign::{self, StandIn};
 use crate::host::criu::TcpRestore;
+use crate::host::lazy;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::container::{anonymous_volumes, AnonVolume, Publish};
 use crate::model::creds::Privileges;
 use crate::model::manifest::Manifest;
+use crate::model::pagemap::Pages;
 use crate::model::trust::{Origin, Provenance};
 
 /// Label on a container restored from another engine's checkpoint: its
@@ -70,6 +72,17 @@ pub struct Facts {
     /// images (or why it could not be); None for this host's own
     /// checkpoints, which restore as dumped.
     pub privileges: Option<std::result::Result<Privileges, String>>,
+    /// With --lazy: whether this host can restore lazily, and the
+    /// checkpoint's pages by how a lazy restore brings them back (or why
+    /// its pagemap images could not be read).
+    pub lazy: Option<LazyFacts>,
+}
+
+/// What `restore --lazy` decides on.
+#[derive(Debug, Clone)]
+pub struct LazyFacts {
+    pub readiness: lazy::Readiness,
+    pub pages: std::result::Result<Pages, String>,
 }
 
 /// Which container the restore goes into.
@@ -127,6 +140,9 @@ pub struct Plan {
     pub paused: bool,
     /// The engine's per-container CRIU config (API >= 1.43), or runc.conf.
     pub own_criu_conf: bool,
+    /// A lazy restore (--lazy), and the pages its page source serves
+    /// (`lazy`) and those the restore copies before the processes run.
+    pub lazy: Option<Pages>,
     /// What the operator should know before it happens.
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
@@ -177,7 +193,47 @@ pub fn plan(cp: &Checkpoint, saved: Value, ours: Vec<StandIn>, o: &Options, f: &
     p.tcp = tcp_mode(&cp.manifest, &p.saved);
     p.paused = cp.manifest.container.paused && !o.unpause;
     p.own_criu_conf = f.generation.annotations;
+    plan_lazy(&mut p, o, f);
     p
+}
+
+/// `--lazy`: refused where the page source cannot serve the faults in time
+/// (`lazy::refusal`) or the pagemap images cannot be read; the pages it
+/// would leave to the page source, and a note when none can be lazy.
+fn plan_lazy(p: &mut Plan, o: &Options, f: &Facts) {
+    if !o.lazy {
+        return;
+    }
+    let Some(lf) = &f.lazy else {
+        p.refusals.push(Error::host("restore --lazy: this host's lazy restore support was not read", ""));
+        return;
+    };
+    if let Some(e) = lazy::refusal(&lf.readiness) {
+        p.refusals.push(e);
+    }
+    match &lf.pages {
+        Ok(pages) => {
+            if pages.in_parent > 0 {
+                p.refusals.push(Error::checkpoint(
+                    format!(
+                        "restore --lazy: {} pages of this checkpoint are in a parent checkpoint (a pre-dump), which docker-cr does not place",
+                        pages.in_parent
+                    ),
+                    "this checkpoint was not written by docker-cr; restore it without --lazy",
+                ));
+            }
+            if pages.lazy == 0 {
+                p.notes.push(
+                    "note: none of its memory can be lazy (only private anonymous memory can; shared, file-backed and locked memory is copied before the processes run): --lazy changes nothing but the page source's start".to_string(),
+                );
+            }
+            p.lazy = Some(*pages);
+        }
+        Err(why) => p.refusals.push(Error::checkpoint(
+            format!("restore --lazy cannot read the checkpoint's pagemap images: {why}"),
+            "the checkpoint is damaged; restore it without --lazy to have CRIU say more",
+        )),
+    }
 }
 
 /// The checkpoint is of the container named, and what differs here.
@@ -490,6 +546,9 @@ pub fn describe(cp: &Checkpoint, p: &Plan) -> String {
     if p.paused {
         criu.push("leave-stopped");
     }
+    if p.lazy.is_some() {
+        criu.push("lazy-pages, work-dir, images-dir");
+    }
     line(
         &mut out,
         "CRIU",
@@ -501,6 +560,9 @@ pub fn describe(cp: &Checkpoint, p: &Plan) -> String {
     );
     if p.paused {
         line(&mut out, "state", "restored paused (checkpointed paused; --unpause to run it)".into());
+    }
+    if let Some(pages) = &p.lazy {
+        line(&mut out, "memory", lazy_summary(pages));
     }
     for n in p.notes.iter().chain(&p.warnings) {
         out.push_str(&format!("  {n}\n"));
@@ -523,6 +585,19 @@ pub fn describe(cp: &Checkpoint, p: &Plan) -> String {
     out
 }
 
+/// How a lazy restore brings the memory back, for the plan and the run.
+/// Pure.
+pub fn lazy_summary(pages: &Pages) -> String {
+    let mib = |n: u64| n as f64 * 4096.0 / (1 << 20) as f64;
+    format!(
+        "lazy: {:.0} MiB of private anonymous memory served on first touch and in the background by a supervised \
+         criu lazy-pages, which the restore waits for; {:.0} MiB (shared, file-backed, locked) copied before the \
+         processes run",
+        mib(pages.lazy),
+        mib(pages.eager)
+    )
+}
+
 /// The plan as JSON (`--dry-run --format json`). Pure.
 pub fn to_json(cp: &Checkpoint, p: &Plan) -> Value {
     json!({
@@ -543,6 +618,7 @@ pub fn to_json(cp: &Checkpoint, p: &Plan) -> Value {
         "stand_ins": p.stand_ins.iter().map(|s| &s.dest).collect::<Vec<_>>(),
         "tcp": match p.tcp { Some(TcpRestore::Established) => "established", Some(TcpRestore::LocalOnly) => "loopback-only", None => "none" },
         "paused": p.paused,
+        "lazy": p.lazy.map(|l| json!({"lazy_pages": l.lazy, "eager_pages": l.eager})),
         "criu_config": if p.own_criu_conf { "per-container" } else { "runc.conf" },
         "notes": p.notes,
         "warnings": p.warnings,
@@ -918,6 +994,68 @@ mod tests {
     fn existing(cp: &Checkpoint, running: bool) -> Value {
         json!({"Id": cp.manifest.container.id, "Name": "/p2-c1", "State": {"Running": running},
                "HostConfig": {"NetworkMode": "default"}})
+    }
+
+    fn lazy_facts(cp: &Checkpoint, retry: lazy::FaultRetry, pages: std::result::Result<Pages, String>) -> Facts {
+        let readiness = lazy::Readiness { uffd: Ok(()), retry, criu_version: "4.2.1".into() };
+        Facts { lazy: Some(LazyFacts { readiness, pages }), ..facts(cp) }
+    }
+
+    #[test]
+    fn lazy_restore_plans_its_pages_and_criu_lines() {
+        let cp = cp();
+        let pages = Pages { lazy: 262144, eager: 512, in_parent: 0 };
+        let patched = lazy::FaultRetry::Patched("v4.2.1+uffd-eagain.1d3188395f36".into());
+        let o = Options { lazy: true, ..opts() };
+        let p = run(&cp, &o, &lazy_facts(&cp, patched.clone(), Ok(pages)));
+        assert_eq!(refusals(&p), vec![]);
+        assert_eq!(p.lazy, Some(pages));
+        let text = describe(&cp, &p);
+        assert!(text.contains("memory        lazy: 1024 MiB of private anonymous memory"), "{text}");
+        assert!(text.contains("2 MiB (shared, file-backed, locked) copied before"), "{text}");
+        assert!(text.contains("lazy-pages, work-dir, images-dir"), "{text}");
+        assert_eq!(to_json(&cp, &p)["lazy"], json!({"lazy_pages": 262144, "eager_pages": 512}));
+        // Without --lazy the facts change nothing.
+        let p = run(&cp, &opts(), &lazy_facts(&cp, patched.clone(), Ok(pages)));
+        assert_eq!(p.lazy, None);
+        assert_eq!(to_json(&cp, &p)["lazy"], Value::Null);
+        // Nothing can be lazy: said, not refused.
+        let none = Pages { lazy: 0, eager: 10, in_parent: 0 };
+        let p = run(&cp, &o, &lazy_facts(&cp, patched, Ok(none)));
+        assert_eq!(refusals(&p), vec![]);
+        assert!(p.notes.iter().any(|n| n.contains("none of its memory can be lazy")), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn lazy_restore_refusals() {
+        let cp = cp();
+        let o = Options { lazy: true, ..opts() };
+        let pages = Pages { lazy: 100, eager: 1, in_parent: 0 };
+        // An unpatched CRIU would answer only once the pages are in.
+        let p = run(&cp, &o, &lazy_facts(&cp, lazy::FaultRetry::Missing, Ok(pages)));
+        let r = refusals(&p);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(r[0].1.contains("restore --lazy would stall on this host"), "{r:?}");
+        assert!(p.refusals[0].hint().unwrap_or_default().contains("uffd-eagain.patch"));
+        // No userfaultfd.
+        let mut f = lazy_facts(&cp, lazy::FaultRetry::Patched("x+uffd-eagain.1".into()), Ok(pages));
+        f.lazy.as_mut().unwrap().readiness.uffd = Err("UFFD is not supported\n".into());
+        let r = refusals(&run(&cp, &o, &f));
+        assert!(r[0].1.contains("userfaultfd") && r[0].1.contains("UFFD is not supported"), "{r:?}");
+        // Unreadable pagemaps, and pages in a parent checkpoint.
+        let patched = lazy::FaultRetry::Patched("x+uffd-eagain.1".into());
+        let r = refusals(&run(
+            &cp,
+            &o,
+            &lazy_facts(&cp, patched.clone(), Err("pagemap-1.img: not a pagemap image".into())),
+        ));
+        assert_eq!(r[0].0, 5, "{r:?}");
+        assert!(r[0].1.contains("cannot read the checkpoint's pagemap images: pagemap-1.img"), "{r:?}");
+        let parent = Pages { lazy: 1, eager: 1, in_parent: 7 };
+        let r = refusals(&run(&cp, &o, &lazy_facts(&cp, patched, Ok(parent))));
+        assert!(r[0].1.contains("7 pages of this checkpoint are in a parent checkpoint"), "{r:?}");
+        // The facts not read at all: refused, never restored eagerly.
+        assert_eq!(refusals(&run(&cp, &o, &facts(&cp))).len(), 1);
     }
 
     #[test]

@@ -6,20 +6,23 @@
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::create::CONF_DONE;
 use super::files::MAX_FILES_IMG;
 use super::plan::{v2_cgroup, Plan};
-use super::{Job, Outcome};
+use super::{Job, LazyStats, Outcome};
 use crate::engine::holder;
 use crate::error::{Error, IoContext, Result};
 use crate::host::cgroup;
-use crate::host::criu::{self, RestoreOpts, TcpRestore};
+use crate::host::criu::{self, LazyPages, RestoreOpts, TcpRestore};
+use crate::host::lazy::{self, PageSource};
 use crate::host::runcconf::{self, RuncConf};
 use crate::host::{self, Ctx};
 use crate::model::manifest::{self as mf};
+use crate::model::pagemap::Pages;
 use crate::report::Ticker;
 
 /// CRIU's last line of a successful restore.
@@ -42,8 +45,13 @@ fn remove_our_ctrd_dirs(marker: &str) {
 
 /// CRIU's stats-restore of a container just restored: runc has CRIU write it
 /// into its work dir, which the shim (the parent of the container's first
-/// process) reaches from its working directory.
-fn restore_stats(ctx: &Ctx, id: &str) -> Option<serde_json::Map<String, Value>> {
+/// process) reaches from its working directory; a lazy restore's CRIU
+/// writes it into the work dir of its config (`work`).
+fn restore_stats(ctx: &Ctx, id: &str, work: Option<&Path>) -> Option<serde_json::Map<String, Value>> {
+    if let Some(w) = work {
+        let raw = mf::read_limited(w, "stats-restore", 1 << 20).ok()??;
+        return crate::ops::inspect::stats(&raw, true).ok();
+    }
     let pid = ctx.engine.inspect(id).ok()??.pointer("/State/Pid")?.as_i64()?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().to_string();
@@ -79,16 +87,25 @@ pub(super) struct Start<'a> {
     pub criu_conf: Option<&'a Path>,
     /// Brought back paused, none of its code running (see `repause`).
     pub paused: bool,
+    /// The images as placed for the engine (a lazy restore's CRIU and its
+    /// page source read them there, in place).
+    pub placed: &'a Path,
     pub ext_mounts: Vec<(String, PathBuf)>,
 }
 
 /// Starts the container from the placed checkpoint: the verification
 /// waited for, CRIU's options written, the engine's start, CRIU's verdict
-/// read from its log, and a paused container paused again.
+/// read from its log, and a paused container paused again. A lazy restore
+/// starts its page source first and watches it after, until every page is
+/// in (`supervise`).
 pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<()> {
     let ctx = job.ctx;
     let log = log_path(s.id)?;
     wait_verified(&job, out)?;
+    let lazy = match p.lazy {
+        Some(_) => Some(LazyPages { work_dir: lazy_work_dir(s.id)?, images_dir: s.placed.to_path_buf() }),
+        None => None,
+    };
     let opts = RestoreOpts {
         tcp: p.tcp,
         ext_unix_sk: job.m().options.ext_unix_sk,
@@ -99,18 +116,131 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
         leave_stopped: s.paused,
         ext_mounts: s.ext_mounts,
     };
-    let text = criu::restore_config(&opts)?;
-    let ticker = memory_ticker(ctx, s.cgroup_parent, s.id, job.m().sizes.pages_bytes);
+    let text = criu::restore_config_with(&opts, lazy.as_ref())?;
+    let mut source = match &lazy {
+        Some(l) => Some(page_source(ctx, l)?),
+        None => None,
+    };
+    // A lazy restore's memory comes after the start: nothing to tick.
+    let ticker = source.is_none().then(|| memory_ticker(ctx, s.cgroup_parent, s.id, job.m().sizes.pages_bytes));
+    let t0 = Instant::now();
     let started = engine_start(ctx, s.id, s.cp_name, s.criu_conf, &text);
     drop(ticker);
     remove_our_ctrd_dirs(&marker(s.cp_name));
     verdict(ctx, started, &log, s.cp_dir)?;
-    out.criu = restore_stats(ctx, s.id);
+    let resumed = t0.elapsed();
+    out.criu = restore_stats(ctx, s.id, lazy.as_ref().map(|l| l.work_dir.as_path()));
     if s.paused {
         repause(ctx, s.id)?;
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
     }
+    if let (Some(src), Some(l), Some(pages)) = (source.as_mut(), &lazy, p.lazy) {
+        supervise(job, &p.name, s.id, src, Watch { t0, resumed, pages }, out)?;
+        let _ = fs::remove_dir_all(&l.work_dir);
+    }
     Ok(())
+}
+
+/// A lazy restore's own directory: CRIU's work dir (its socket to the page
+/// source, stats-restore) and the page source's log. Short (the socket's
+/// path must fit a sockaddr_un), private, made anew.
+fn lazy_work_dir(id: &str) -> Result<PathBuf> {
+    let dir = Path::new(crate::host::paths::RUN).join(format!("lazy-{}", crate::engine::docker::short_id(id)));
+    let _ = fs::remove_dir_all(&dir);
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).at("create", &dir)?;
+    Ok(dir)
+}
+
+/// How long the page source may take to listen.
+const SOURCE_READY: Duration = Duration::from_secs(30);
+/// How often a lazy restore's page source is looked at: a dead one leaves
+/// holes that read as zeros (seen here: a GET answered an empty value
+/// before the container was stopped), so not seldom.
+const SOURCE_POLL: Duration = Duration::from_millis(10);
+
+/// Starts the page source a lazy restore connects to.
+fn page_source(ctx: &Ctx, l: &LazyPages) -> Result<PageSource> {
+    let spec = lazy::Spec { images_dir: l.images_dir.clone(), work_dir: l.work_dir.clone(), page_server: None };
+    let src = PageSource::start(&ctx.criu.bin, &spec, SOURCE_READY)
+        .map_err(|e| e.step("starting the lazy restore's page source (criu lazy-pages)"))?;
+    ctx.out.step(format!(
+        "page source listening on {} (criu lazy-pages, pid {}; log {})",
+        src.socket().display(),
+        src.pid().unwrap_or(0),
+        src.log().display()
+    ));
+    Ok(src)
+}
+
+/// What `supervise` reports against: when the engine's start began, how
+/// long it took, and the checkpoint's pages (`model::pagemap`).
+struct Watch {
+    t0: Instant,
+    resumed: Duration,
+    pages: Pages,
+}
+
+/// A lazy restore's second half: the container runs while its page source
+/// brings the rest of its memory; watched until it has delivered every
+/// page. If it dies first, or the operator interrupts, the container is
+/// stopped at once: the pages not yet in would read as zeros.
+fn supervise(job: Job, name: &str, id: &str, src: &mut PageSource, w: Watch, out: &mut Outcome) -> Result<()> {
+    let ctx = job.ctx;
+    let mib = |n: u64| n as f64 * 4096.0 / (1 << 20) as f64;
+    ctx.out.step(format!(
+        "{name} runs since {} ms; {:.0} MiB of its memory comes lazily (on first touch and in the background), \
+         {:.0} MiB was copied before it ran",
+        w.resumed.as_millis(),
+        mib(w.pages.lazy),
+        mib(w.pages.eager)
+    ));
+    let outcome = loop {
+        if let Some(o) = src.poll() {
+            break o.clone();
+        }
+        if job.session.cancel.is_set() {
+            ctx.out.progress_end();
+            let stop = ctx.engine.kill(id);
+            src.kill();
+            return Err(Error::Interrupted
+                .step(format!(
+                    "lazy restore of {name}: interrupted before every page was in; the container was stopped (its memory was not all in)"
+                ))
+                .with_cleanup(stop));
+        }
+        let p = src.progress();
+        let expected = p.lazy_pages.max(w.pages.lazy);
+        ctx.out.progress(
+            "lazy pages in",
+            p.copied_pages.saturating_mul(4096),
+            expected.saturating_mul(4096),
+            w.t0.elapsed().as_secs_f64() - w.resumed.as_secs_f64(),
+        );
+        std::thread::sleep(SOURCE_POLL);
+    };
+    ctx.out.progress_end();
+    let all_in = w.t0.elapsed();
+    match outcome {
+        lazy::Outcome::Delivered(p) => {
+            ctx.out.step(p.delivered_line((all_in - w.resumed).as_secs_f64()));
+            out.lazy = Some(LazyStats {
+                lazy_pages: p.lazy_pages,
+                eager_pages: w.pages.eager,
+                copied_pages: p.copied_pages,
+                faults: p.faults,
+                resumed_ms: w.resumed.as_millis() as u64,
+                all_in_ms: all_in.as_millis() as u64,
+            });
+            Ok(())
+        }
+        lazy::Outcome::Died { status, progress, excerpt } => {
+            let stop = ctx.engine.kill(id);
+            if stop.is_ok() {
+                ctx.out.step(format!("stopped {name}: its page source ended before every page was in"));
+            }
+            Err(lazy::died_error(name, &status, &progress, &excerpt, &src.log()).with_cleanup(stop))
+        }
+    }
 }
 
 /// Where CRIU writes this restore's log (a private directory of ours; the
