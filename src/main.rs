@@ -14,6 +14,11 @@ use docker_cr::{
     ops::group, ops::inspect, ops::keys, ops::restore, ops::transfer, store, VERSION,
 };
 
+/// Commands that only print what they read.
+fn reads_only(c: &Command) -> bool {
+    matches!(c, Command::Help(_) | Command::Version | Command::Completion(_) | Command::Ls(..) | Command::Inspect(..))
+}
+
 fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
     // anyone but root.
@@ -58,6 +63,14 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(e),
     };
+    if reads_only(&cmd) {
+        // `docker-cr ls | head`: a reader that goes away ends us quietly, as
+        // it ends ls(1), instead of a panic on EPIPE. Only for commands that
+        // change nothing: one that has frozen a container must live to
+        // thaw it, so the others keep Rust's ignored SIGPIPE.
+        // SAFETY: signal(2) before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let r = match cmd {
         Command::Help(text) => {
             print!("{}", if as_plugin { text.replace("docker-cr ", "docker cr ") } else { text });

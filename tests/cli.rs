@@ -125,3 +125,27 @@ fn readme_has_the_origin_table() {
         assert!(readme.lines().any(|l| l == line), "the README lacks the row {line:?}");
     }
 }
+
+/// `docker-cr help | head -1`: a reader that is gone ends a command that
+/// only prints, quietly, as it ends ls(1): no panic on EPIPE.
+#[test]
+fn a_closed_pipe_ends_a_printing_command_quietly() {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe(2) into a local array; both ends are owned below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fresh descriptors from pipe(2), each owned once.
+    let (read_end, write_end) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let o = std::process::Command::new(bin())
+        .arg("--help")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(write_end))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{:?}: {err}", o.status);
+}
