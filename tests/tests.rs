@@ -7,11 +7,11 @@
 mod util;
 
 mod archive;
+mod checkpoint_restore;
 mod cli;
 mod compose;
 mod criu_corners;
 mod dry_run;
-mod e2e;
 mod engines;
 mod faults;
 mod image;
