@@ -7,12 +7,14 @@
 mod util;
 
 mod archive;
+mod check;
 mod checkpoint_restore;
 mod cli;
 mod compose;
 mod criu_corners;
 mod dry_run;
 mod engines;
+mod errors;
 mod faults;
 mod image;
 mod lazy;
@@ -22,3 +24,4 @@ mod podman;
 mod privileges;
 mod serve;
 mod store;
+mod trust;
