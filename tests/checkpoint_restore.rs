@@ -182,7 +182,7 @@ fn clone_under_a_new_name_while_the_original_runs() {
 }
 
 /// A container paused by Docker is checkpointed and left paused, and comes
-/// back paused (issue 12; tests/gaps.rs shows that none of its code runs).
+/// back paused (issue 12; tests/criu_corners.rs shows that none of its code runs).
 #[test]
 fn paused_container_stays_paused() {
     require_engine();

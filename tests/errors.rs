@@ -25,7 +25,7 @@ fn errors_about_the_container() {
     docker_ok(&["create", "--name", &stopped, IMAGE, "sleep", "100"]);
     fails_with(&dcr(&["checkpoint", &stopped, s(&dir)]), 4, &format!("container {stopped} is not running"));
 
-    // A TTY is no longer refused (issue 12): tests/gaps.rs.
+    // A TTY is no longer refused (issue 12): tests/criu_corners.rs.
 
     let ex = unique("exec");
     let _e = Container(ex.clone());
