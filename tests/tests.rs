@@ -8,7 +8,6 @@ mod util;
 
 mod archive;
 mod check;
-mod checkpoint_restore;
 mod cli;
 mod compose;
 mod criu_corners;
@@ -22,6 +21,7 @@ mod migrate;
 mod plugin;
 mod podman;
 mod privileges;
+mod round_trip;
 mod serve;
 mod store;
 mod trust;
