@@ -652,8 +652,15 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
         unpause: a.flag("unpause"),
         ignore_volumes,
         dry_run: a.flag("dry-run"),
-        lazy: a.flag("lazy"),
+        lazy: a.flag("lazy") || a.flag("live"),
+        live: a.flag("live"),
     };
+    if base.live && import.as_deref() != Some(std::path::Path::new("-")) {
+        return Err(usage(CMD, "--live is migrate --live's receiving end: it goes with --import - only"));
+    }
+    if base.live && base.dry_run {
+        return Err(usage(CMD, "--live cannot be a dry run: its source waits, frozen, for the pages to be asked for"));
+    }
     if base.lazy && all {
         return Err(usage(
             CMD,
@@ -774,6 +781,10 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if dest.is_empty() || dest.starts_with('-') {
         return Err(usage(CMD, format!("invalid destination '{dest}'")));
     }
+    let live = a.flag("live");
+    if live && project.is_some() {
+        return Err(usage(CMD, "--live moves one container, not a project"));
+    }
     Ok(Command::Migrate(
         g,
         transfer::MigrateOptions {
@@ -791,6 +802,7 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
             with_image: a.flag("with-image"),
             dry_run: a.flag("dry-run"),
             project,
+            live,
         },
     ))
 }
