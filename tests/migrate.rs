@@ -384,7 +384,10 @@ fn migrate_live_moves_a_redis_whose_data_is_only_in_memory() {
     assert!(sent < f64::from(mib) / 4.0, "{sent} MiB went with the archive: the memory went too:\n{t}");
     in_b_net(&pid, move || verify_redis(port, mib, &keys));
     b_store_is_empty();
-    assert!(std::fs::read_dir("/run/docker-cr").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("live-")));
+    assert!(std::fs::read_dir("/run/docker-cr")
+        .unwrap()
+        .flatten()
+        .all(|e| !e.file_name().to_string_lossy().starts_with("live-")));
 }
 
 // A live migration the destination refuses (it lacks the image): the

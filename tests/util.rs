@@ -550,7 +550,8 @@ pub fn probes_left(pid: u32) -> Vec<String> {
 /// 500 keys with random values, set in the redis on 127.0.0.1:`port` (its
 /// memory only: the test redis saves nothing).
 pub fn set_random_keys(port: u16) -> Vec<(String, String)> {
-    let seed = std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let keys: Vec<(String, String)> = (0..500u64)
         .map(|i| (format!("rnd:{i}"), format!("{:016x}", (seed ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15))))
         .collect();
@@ -573,4 +574,3 @@ pub fn verify_redis(port: u16, mib: u32, keys: &[(String, String)]) {
     }
     assert_eq!(redis(port, &["DBSIZE"]), Some(format!(":{}", mib as usize + keys.len())));
 }
-

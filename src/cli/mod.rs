@@ -1095,6 +1095,18 @@ mod tests {
         assert!(err(&["migrate", "web"]).starts_with("missing <container> and <dest>"));
         assert!(err(&["migrate", "web", "-x"]).starts_with("invalid option"));
         assert!(err(&["migrate", "--transport", " ", "web", "b"]).starts_with("--transport needs a command"));
+        // Issue 22: --live, and its receiving end.
+        let Command::Migrate(_, a) = p(&["migrate", "--live", "web", "hostb"]).unwrap() else { panic!() };
+        assert!(a.live);
+        assert_eq!(transfer::remote_argv(&a).join(" "), "ssh hostb docker-cr restore --import - --live web");
+        assert!(err(&["migrate", "--live", "--project", "shop", "hostb"]).starts_with("--live moves one container"));
+        let (_, r) = rs(&["restore", "--import", "-", "--live", "web"]);
+        assert!(r.opts.live && r.opts.lazy, "--live implies --lazy");
+        assert!(err(&["restore", "--live", "web"]).starts_with("--live is migrate --live's receiving end"));
+        assert!(err(&["restore", "--import", "a.tar", "--live", "web"]).starts_with("--live is migrate --live's"));
+        assert!(
+            err(&["restore", "--import", "-", "--live", "--dry-run", "web"]).starts_with("--live cannot be a dry run")
+        );
     }
 
     #[test]

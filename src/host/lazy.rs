@@ -169,7 +169,7 @@ pub fn source_refusal(big_pipes: bool, tty: bool, name: &str) -> Option<Error> {
     }
     (!big_pipes).then(|| {
         Error::host(
-            "migrate --live: CRIU's lazy dump needs pipes of 4 MiB to serve pages, and this host refuses them              (no CAP_SYS_RESOURCE, fs.pipe-max-size below 4194304): the destination's page requests would fail",
+            "migrate --live: CRIU's lazy dump needs pipes of 4 MiB to serve pages, and this host refuses them (no CAP_SYS_RESOURCE, fs.pipe-max-size below 4194304): the destination's page requests would fail",
             "sysctl -w fs.pipe-max-size=4194304 (echo 4194304 > /proc/sys/fs/pipe-max-size), or migrate without --live",
         )
     })

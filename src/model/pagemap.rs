@@ -132,7 +132,11 @@ mod tests {
     fn lazy_and_eager_pages() {
         let img = unhex(REDIS);
         assert_eq!(count(&img, false).unwrap(), Pages { lazy: 256, eager: 94, in_parent: 0, remote: 0 });
-        assert_eq!(count(&img, true).unwrap(), Pages { lazy: 0, eager: 350, in_parent: 0, remote: 0 }, "shared memory is eager");
+        assert_eq!(
+            count(&img, true).unwrap(),
+            Pages { lazy: 0, eager: 350, in_parent: 0, remote: 0 },
+            "shared memory is eager"
+        );
         let entry = |fields: &[(u32, Value)]| encode(fields);
         let head = entry(&[(1, Value::Varint(1))]);
         let m = [img::COMMON_MAGIC, PAGEMAP_MAGIC];

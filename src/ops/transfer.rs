@@ -1105,7 +1105,8 @@ fn migrate_live(session: &Session, a: &MigrateOptions) -> Result<()> {
         // destination gone already) is told better by its exit status.
         let mut framed = io::BufWriter::with_capacity(1 << 20, FrameWriter::new(stdin));
         let sent = archive::export(dir, &mut framed, a.compress, &staged.extras).and_then(|st| {
-            let w = framed.into_inner().map_err(|e| Error::host(format!("the stream to {}: {}", a.dest, e.error()), ""))?;
+            let w =
+                framed.into_inner().map_err(|e| Error::host(format!("the stream to {}: {}", a.dest, e.error()), ""))?;
             let stdin = w.finish().at("write the stream to", Path::new(&argv[0]))?;
             Ok((st, stdin))
         });
@@ -1327,8 +1328,20 @@ pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::o
         stop: true,
         ..checkpoint::Options::new(&a.container, Location::Dir("<a private directory in the store>".into()))
     };
-    let (text, json, refusal) = checkpoint::preview(session, &cp)?;
+    let (text, json, mut refusal) = checkpoint::preview(session, &cp)?;
     let argv = remote_argv(a);
+    let mut text = text;
+    if a.live {
+        let tty = json.pointer("/options/tty").and_then(Value::as_bool).unwrap_or(false);
+        if refusal.is_none() {
+            refusal = host::lazy::source_refusal(host::lazy::big_pipes(), tty, &a.container);
+        }
+        text.push_str(
+            "  live: criu dump leaves the private anonymous memory here (lazy-pages, over a socket it inherits); \
+             the destination restores lazily and asks for each page over the transport; the container stays \
+             frozen here until it has them all, then is stopped and removed (thawed if anything fails first)\n",
+        );
+    }
     let text = format!(
         "migrate of {} to {}:\n{text}  then streamed ({}{}) to: {}\n  (the destination is not contacted by --dry-run: whether it has the image and trusts this host's key is not checked)\n",
         a.container,
@@ -1337,7 +1350,11 @@ pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::o
         if a.with_image { ", with the image" } else { "" },
         argv.join(" ")
     );
-    Ok((text, serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv }), refusal))
+    Ok((
+        text,
+        serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv, "live": a.live }),
+        refusal,
+    ))
 }
 
 /// After a failed migrate: the source restored here from the checkpoint.

@@ -289,7 +289,8 @@ impl Job<'_> {
         listener.set_nonblocking(true).at("listen on", &hook_sock)?;
         let mut fds = [0; 2];
         // SAFETY: socketpair(2) writes two fds into the array.
-        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0
+        {
             return Err(Error::host(
                 format!("cannot create the socket for CRIU's pages: {}", std::io::Error::last_os_error()),
                 "",

@@ -226,7 +226,7 @@ fn plan_lazy(p: &mut Plan, o: &Options, f: &Facts) {
                 p.refusals.push(Error::checkpoint(
                     format!(
                         "restore --lazy: {} MiB of this checkpoint's memory is in none of its files: it stayed on the host it was dumped on (a live migration's dump), whose CRIU serves it only to that migration",
-                        pages.remote * 4096 >> 20
+                        pages.remote.saturating_mul(4096) >> 20
                     ),
                     "move the container with 'docker-cr migrate --live' from its host, or take a checkpoint there without it",
                 ));

@@ -193,7 +193,10 @@ fn page_source(ctx: &Ctx, l: &LazyPages, live: bool) -> Result<(PageSource, Opti
             let (inp, outp) = unsafe {
                 let (i, o) = (libc::dup(0), libc::dup(1));
                 if i < 0 || o < 0 {
-                    return Err(Error::host(format!("cannot dup stdin/stdout: {}", std::io::Error::last_os_error()), ""));
+                    return Err(Error::host(
+                        format!("cannot dup stdin/stdout: {}", std::io::Error::last_os_error()),
+                        "",
+                    ));
                 }
                 (fs::File::from_raw_fd(i), fs::File::from_raw_fd(o))
             };
