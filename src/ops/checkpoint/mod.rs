@@ -253,14 +253,14 @@ pub fn run_live(
     let mut job = phases::prepare(session, ctx, p, f.c, f.spec)?;
     let steps = (|| {
         job.freeze()?;
-        let mut live = job.dump_lazy()?;
+        let (mut live, pages) = job.dump_lazy()?;
         job.capture()?;
         job.seal()?;
         let dir = job.work().to_path_buf();
-        let delivered = deliver(&dir, live.pages, &mut live.dump);
+        let delivered = deliver(&dir, pages, &mut live.dump);
         // The stream is closed by now: CRIU ends (at once, if it still
         // waited for requests).
-        let criu = live.dump.wait();
+        let criu = live.finish();
         delivered?;
         if let Err(e) = criu {
             ctx.out.warn(format!("the destination has every page, but CRIU's dump here ended badly: {e}"));

@@ -158,11 +158,42 @@ pub fn prepare<'a>(session: &'a Session, ctx: &'a Ctx, plan: Plan, c: Value, spe
 }
 
 /// A `Job::dump_lazy` under way: CRIU serving the container's memory
-/// over `pages`, until the destination has every page (then it exits 0)
+/// over the socket returned beside it, until the destination has every page (then it exits 0)
 /// or the stream ends.
 pub struct LiveDump {
     pub dump: criu::LazyDump,
-    pub pages: std::os::fd::OwnedFd,
+    /// /run/docker-cr/live-ID: the hook's socket and CRIU's log, which
+    /// grows while CRIU serves (so not in the checkpoint, which is sent
+    /// meanwhile).
+    dir: PathBuf,
+}
+
+impl LiveDump {
+    /// Waits until CRIU has ended. Its log is kept only if it failed, as
+    /// /run/docker-cr/criu-live-dump-ID.log (named in the error).
+    pub fn finish(mut self) -> Result<()> {
+        let r = self.dump.wait();
+        let r = match r {
+            Err(Error::Criu { action, status, log, excerpt }) => {
+                let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let keep = Path::new(crate::host::paths::RUN).join(format!("criu-{name}-dump.log"));
+                let log = if fs::rename(&log, &keep).is_ok() { keep } else { log };
+                Err(Error::Criu { action, status, log, excerpt })
+            }
+            r => r,
+        };
+        let _ = fs::remove_dir_all(&self.dir);
+        r
+    }
+}
+
+impl Drop for LiveDump {
+    /// A step after the dump failed: CRIU killed (the tasks stay frozen,
+    /// for the job to thaw), its directory gone.
+    fn drop(&mut self) {
+        self.dump.kill();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Job<'_> {
@@ -277,7 +308,7 @@ impl Job<'_> {
     /// destination has them all. Returns once the images are written (CRIU
     /// ran its post-dump action: docker-cr itself, `criu::hook_main`); the
     /// container stays frozen, and its pages stay where they are.
-    pub fn dump_lazy(&mut self) -> Result<LiveDump> {
+    pub fn dump_lazy(&mut self) -> Result<(LiveDump, std::os::fd::OwnedFd)> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         let (ctx, name) = (self.ctx, self.plan.name.clone());
         let t1 = Instant::now();
@@ -299,14 +330,15 @@ impl Job<'_> {
         // SAFETY: both fds are new and ours.
         let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let exe = std::env::current_exe().at("find", Path::new("/proc/self/exe"))?;
+        let log = hook_dir.join(mf::DUMP_LOG);
         let mut o = self.dump_opts();
+        o.log_file = log.to_string_lossy().into_owned();
         o.lazy_source = Some(criu::LazySource { ps_socket: theirs.as_raw_fd(), hook: exe });
         let conf = self.work.join(mf::DUMP_CONF);
         // prepare wrote the plain dump's; this one adds the lazy lines.
         fs::remove_file(&conf).at("replace", &conf)?;
         criu::write_private(&conf, &criu::dump_config(&o)?)?;
         self.follower = Some(follow::Follower::start(&self.images())?);
-        let log = self.work.join(mf::DUMP_LOG);
         let mut dump = ctx.criu.dump_lazy(&conf, &log, &[self.lock.raw_fd(), theirs.as_raw_fd()], &hook_sock)?;
         drop(theirs);
         ctx.out.step(format!("dumping {name} without its private memory (it stays here, served on demand)"));
@@ -337,14 +369,19 @@ impl Job<'_> {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
-        let _ = fs::remove_dir_all(&hook_dir);
+        let _ = fs::remove_file(&hook_sock);
         if let Err(e) = reported {
             dump.kill();
+            let live = LiveDump { dump, dir: hook_dir };
+            let e = match live.finish() {
+                Err(c @ Error::Criu { .. }) => c,
+                _ => e,
+            };
             return Err(self.dump_error(e));
         }
         self.criu_ms = t1.elapsed().as_millis() as u64;
         ctx.out.step(format!("criu dump done in {} ms; its pages wait for the destination", self.criu_ms));
-        Ok(LiveDump { dump, pages: ours })
+        Ok((LiveDump { dump, dir: hook_dir }, ours))
     }
 
     /// The file changes of the still frozen container (rootfs-diff.tar).
