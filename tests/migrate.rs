@@ -425,3 +425,4 @@ fn failed_live_migrate_leaves_the_source_running() {
     }
     nothing_left_on_b(&pid, &sock, &name);
 }
+
