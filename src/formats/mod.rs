@@ -6,6 +6,5 @@
 
 pub mod archive;
 pub mod foreign;
-pub mod frames;
 pub mod oci;
 pub mod podman;

@@ -12,7 +12,6 @@ pub mod lazy;
 pub mod paths;
 pub mod precopy;
 pub mod probe;
-pub mod relay;
 pub mod runcconf;
 pub mod state;
 
