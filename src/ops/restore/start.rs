@@ -117,9 +117,14 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
         ext_mounts: s.ext_mounts,
     };
     let text = criu::restore_config_with(&opts, lazy.as_ref())?;
-    let mut source = match &lazy {
-        Some(l) => Some(page_source(ctx, l)?),
-        None => None,
+    // The relay (migrate --live) runs until this process ends: the source
+    // closes the stream once its CRIU has answered the last request.
+    let (mut source, _relay) = match &lazy {
+        Some(l) => {
+            let (src, relay) = page_source(ctx, l, job.a.live)?;
+            (Some(src), relay)
+        }
+        None => (None, None),
     };
     // A lazy restore's memory comes after the start: nothing to tick.
     let ticker = source.is_none().then(|| memory_ticker(ctx, s.cgroup_parent, s.id, job.m().sizes.pages_bytes));
@@ -159,17 +164,54 @@ const SOURCE_READY: Duration = Duration::from_secs(30);
 const SOURCE_POLL: Duration = Duration::from_millis(10);
 
 /// Starts the page source a lazy restore connects to.
-fn page_source(ctx: &Ctx, l: &LazyPages) -> Result<PageSource> {
-    let spec = lazy::Spec { images_dir: l.images_dir.clone(), work_dir: l.work_dir.clone(), page_server: None };
+/// With `live`, the pages come from the checkpoint's source (`migrate
+/// --live`): the daemon's page-server socket is relayed to our stdout
+/// (its requests) and from our stdin (the answers, after the archive).
+fn page_source(ctx: &Ctx, l: &LazyPages, live: bool) -> Result<(PageSource, Option<crate::host::relay::Relay>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let pair = if live {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::host(format!("cannot create the socket for the pages: {e}"), ""))?;
+        Some((OwnedFd::from(ours), OwnedFd::from(theirs)))
+    } else {
+        None
+    };
+    let spec = lazy::Spec {
+        images_dir: l.images_dir.clone(),
+        work_dir: l.work_dir.clone(),
+        page_server: None,
+        ps_socket: pair.as_ref().map(|(_, t)| t.as_raw_fd()),
+    };
     let src = PageSource::start(&ctx.criu.bin, &spec, SOURCE_READY)
         .map_err(|e| e.step("starting the lazy restore's page source (criu lazy-pages)"))?;
+    let relay = match pair {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            // Our own handles of stdin and stdout: the archive's frames were
+            // read to their end mark from the same pipe, nothing beyond.
+            // SAFETY: dup(2) of fds 0 and 1; each new fd is owned once.
+            let (inp, outp) = unsafe {
+                let (i, o) = (libc::dup(0), libc::dup(1));
+                if i < 0 || o < 0 {
+                    return Err(Error::host(
+                        format!("cannot dup stdin/stdout: {}", std::io::Error::last_os_error()),
+                        "",
+                    ));
+                }
+                (fs::File::from_raw_fd(i), fs::File::from_raw_fd(o))
+            };
+            ctx.out.step("the pages come from the source, over the transport (stdin and stdout)");
+            Some(crate::host::relay::Relay::start(ours, inp, outp).at("relay the pages over", Path::new("stdin"))?)
+        }
+        None => None,
+    };
     ctx.out.step(format!(
         "page source listening on {} (criu lazy-pages, pid {}; log {})",
         src.socket().display(),
         src.pid().unwrap_or(0),
         src.log().display()
     ));
-    Ok(src)
+    Ok((src, relay))
 }
 
 /// What `supervise` reports against: when the engine's start began, how
