@@ -48,6 +48,9 @@ pub struct Relay {
     pub t0: Instant,
     pub sent: Arc<Counter>,
     pub received: Arc<Counter>,
+    /// The input has ended (its end, or an error): nothing more can reach
+    /// the socket's peer.
+    input_ended: Arc<std::sync::atomic::AtomicBool>,
     socket: UnixStream,
     threads: Vec<JoinHandle<io::Result<()>>>,
 }
@@ -65,14 +68,23 @@ impl Relay {
         let s = sent.clone();
         let up = std::thread::spawn(move || pump(reader, out, &s, t0));
         let r = received.clone();
+        let input_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ended = input_ended.clone();
         let down = std::thread::spawn(move || {
             let done = pump(inp, &writer, &r, t0);
             // No more requests (or answers): the socket's peer sees the
             // end, and ends in turn.
             let _ = writer.shutdown(Shutdown::Write);
+            ended.store(true, Ordering::Relaxed);
             done
         });
-        Ok(Relay { t0, sent, received, socket: UnixStream::from(socket), threads: vec![up, down] })
+        Ok(Relay { t0, sent, received, input_ended, socket: UnixStream::from(socket), threads: vec![up, down] })
+    }
+
+    /// Whether the input has ended: what the socket's peer still waits
+    /// for will not come.
+    pub fn input_ended(&self) -> bool {
+        self.input_ended.load(Ordering::Relaxed)
     }
 
     /// Ends both directions at once (the peer of the socket sees the end
@@ -114,10 +126,12 @@ mod tests {
         out_r.read_exact(&mut back).unwrap();
         assert_eq!(&back, b"pages!");
         // The input ends: the socket's peer reads the end.
+        assert!(!relay.input_ended());
         drop(inp_w);
         let mut rest = Vec::new();
         peer.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
+        assert!(relay.input_ended());
         // The peer ends: the output reads the end.
         drop(peer);
         out_r.read_to_end(&mut rest).unwrap();

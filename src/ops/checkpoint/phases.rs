@@ -166,21 +166,34 @@ pub struct LiveDump {
     /// grows while CRIU serves (so not in the checkpoint, which is sent
     /// meanwhile).
     dir: PathBuf,
+    /// CRIU's log is kept (`kept_log`) whatever the outcome: it wrote
+    /// memory it should have left lazy, and the log says which mappings.
+    keep_log: bool,
 }
 
 impl LiveDump {
-    /// Waits until CRIU has ended. Its log is kept only if it failed, as
-    /// /run/docker-cr/criu-live-dump-ID.log (named in the error).
+    /// Where CRIU's log is kept when it is: /run/docker-cr/criu-live-ID-dump.log.
+    fn kept_log(&self) -> PathBuf {
+        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Path::new(crate::host::paths::RUN).join(format!("criu-{name}-dump.log"))
+    }
+
+    /// Waits until CRIU has ended. Its log is kept if it failed (named in
+    /// the error) or if `keep_log`.
     pub fn finish(mut self) -> Result<()> {
         let r = self.dump.wait();
         let r = match r {
             Err(Error::Criu { action, status, log, excerpt }) => {
-                let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let keep = Path::new(crate::host::paths::RUN).join(format!("criu-{name}-dump.log"));
+                let keep = self.kept_log();
                 let log = if fs::rename(&log, &keep).is_ok() { keep } else { log };
                 Err(Error::Criu { action, status, log, excerpt })
             }
-            r => r,
+            r => {
+                if self.keep_log {
+                    let _ = fs::rename(self.dir.join(mf::DUMP_LOG), self.kept_log());
+                }
+                r
+            }
         };
         let _ = fs::remove_dir_all(&self.dir);
         r
@@ -192,8 +205,31 @@ impl Drop for LiveDump {
     /// for the job to thaw), its directory gone.
     fn drop(&mut self) {
         self.dump.kill();
+        if self.keep_log {
+            let _ = fs::rename(self.dir.join(mf::DUMP_LOG), self.kept_log());
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// What a lazy dump left behind, said after it: how much memory waits for
+/// the destination and how much went into the checkpoint. `Err` (a
+/// warning) when CRIU left none of it lazy although there was memory: the
+/// migration still works, but as slowly as a stop-and-copy one. Pure.
+pub fn live_pages_note(name: &str, p: &crate::model::pagemap::Pages) -> std::result::Result<String, String> {
+    let mib = |pages: u64| pages as f64 * 4096.0 / (1 << 20) as f64;
+    let copied = p.eager.saturating_add(p.lazy.saturating_sub(p.remote));
+    if p.remote == 0 && copied > 0 {
+        return Err(format!(
+            "CRIU left none of {name}'s memory here to be served: all {:.1} MiB went into the checkpoint, so this migration takes as long as one without --live",
+            mib(copied)
+        ));
+    }
+    Ok(format!(
+        "{:.1} MiB of {name}'s memory waits here for the destination; {:.1} MiB went into the checkpoint",
+        mib(p.remote),
+        mib(copied)
+    ))
 }
 
 impl Job<'_> {
@@ -372,7 +408,7 @@ impl Job<'_> {
         let _ = fs::remove_file(&hook_sock);
         if let Err(e) = reported {
             dump.kill();
-            let live = LiveDump { dump, dir: hook_dir };
+            let live = LiveDump { dump, dir: hook_dir, keep_log: false };
             let e = match live.finish() {
                 Err(c @ Error::Criu { .. }) => c,
                 _ => e,
@@ -380,8 +416,20 @@ impl Job<'_> {
             return Err(self.dump_error(e));
         }
         self.criu_ms = t1.elapsed().as_millis() as u64;
-        ctx.out.step(format!("criu dump done in {} ms; its pages wait for the destination", self.criu_ms));
-        Ok((LiveDump { dump, dir: hook_dir }, ours))
+        ctx.out.step(format!("criu dump done in {} ms", self.criu_ms));
+        let mut live = LiveDump { dump, dir: hook_dir, keep_log: false };
+        match crate::model::pagemap::count_dir(&self.images()).map(|p| live_pages_note(&name, &p)) {
+            Ok(Ok(note)) => ctx.out.step(note),
+            Ok(Err(warning)) => {
+                live.keep_log = true;
+                ctx.out.warn(format!(
+                    "{warning}; CRIU's log, kept as {}, says why (its lines 'Pagemap generated', one a mapping)",
+                    live.kept_log().display()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok((live, ours))
     }
 
     /// The file changes of the still frozen container (rootfs-diff.tar).
@@ -687,4 +735,24 @@ fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
         dir.to_path_buf()
     };
     Ok((path, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_pages_note;
+    use crate::model::pagemap::Pages;
+
+    #[test]
+    fn a_lazy_dump_that_left_nothing_lazy_is_a_warning() {
+        let served = Pages { lazy: 16384, eager: 256, in_parent: 0, remote: 16384 };
+        assert_eq!(
+            live_pages_note("web", &served).unwrap(),
+            "64.0 MiB of web's memory waits here for the destination; 1.0 MiB went into the checkpoint"
+        );
+        let eager = Pages { lazy: 0, eager: 17152, in_parent: 0, remote: 0 };
+        let w = live_pages_note("web", &eager).unwrap_err();
+        assert!(w.contains("all 67.0 MiB went into the checkpoint"), "{w}");
+        // Nothing to serve and nothing written (no private memory): fine.
+        assert!(live_pages_note("web", &Pages::default()).is_ok());
+    }
 }

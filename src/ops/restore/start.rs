@@ -119,7 +119,7 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
     let text = criu::restore_config_with(&opts, lazy.as_ref())?;
     // The relay (migrate --live) runs until this process ends: the source
     // closes the stream once its CRIU has answered the last request.
-    let (mut source, _relay) = match &lazy {
+    let (mut source, relay) = match &lazy {
         Some(l) => {
             let (src, relay) = page_source(ctx, l, job.a.live)?;
             (Some(src), relay)
@@ -140,7 +140,7 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
     }
     if let (Some(src), Some(l), Some(pages)) = (source.as_mut(), &lazy, p.lazy) {
-        supervise(job, &p.name, s.id, src, Watch { t0, resumed, pages }, out)?;
+        supervise(job, &p.name, s.id, src, relay.as_ref(), Watch { t0, resumed, pages }, out)?;
         let _ = fs::remove_dir_all(&l.work_dir);
     }
     Ok(())
@@ -155,6 +155,10 @@ fn lazy_work_dir(id: &str) -> Result<PathBuf> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).at("create", &dir)?;
     Ok(dir)
 }
+
+/// How long the page source may run on after the stream from the source
+/// has ended (`supervise`): the last pages and its own end take moments.
+const STREAM_GRACE: Duration = Duration::from_secs(5);
 
 /// How long the page source may take to listen.
 const SOURCE_READY: Duration = Duration::from_secs(30);
@@ -226,7 +230,15 @@ struct Watch {
 /// brings the rest of its memory; watched until it has delivered every
 /// page. If it dies first, or the operator interrupts, the container is
 /// stopped at once: the pages not yet in would read as zeros.
-fn supervise(job: Job, name: &str, id: &str, src: &mut PageSource, w: Watch, out: &mut Outcome) -> Result<()> {
+fn supervise(
+    job: Job,
+    name: &str,
+    id: &str,
+    src: &mut PageSource,
+    relay: Option<&crate::host::relay::Relay>,
+    w: Watch,
+    out: &mut Outcome,
+) -> Result<()> {
     let ctx = job.ctx;
     let mib = |n: u64| n as f64 * 4096.0 / (1 << 20) as f64;
     ctx.out.step(format!(
@@ -236,9 +248,31 @@ fn supervise(job: Job, name: &str, id: &str, src: &mut PageSource, w: Watch, out
         mib(w.pages.lazy),
         mib(w.pages.eager)
     ));
+    // migrate --live: when the stream from the source ends, the source has
+    // answered the last request, and the page source ends within moments;
+    // if it does not, the stream broke (the transport, or the source died)
+    // and the pages it still waits for will never come.
+    let mut input_ended: Option<Instant> = None;
     let outcome = loop {
         if let Some(o) = src.poll() {
             break o.clone();
+        }
+        if input_ended.is_none() && relay.is_some_and(|r| r.input_ended()) {
+            input_ended = Some(Instant::now());
+        }
+        if input_ended.is_some_and(|t| t.elapsed() > STREAM_GRACE) {
+            ctx.out.progress_end();
+            ctx.out.warn(format!(
+                "the stream from the source ended {} s ago and the page source still waits for pages: the transport broke or the source failed; stopping {name}",
+                STREAM_GRACE.as_secs()
+            ));
+            let stop = ctx.engine.kill(id);
+            src.kill();
+            return Err(Error::container(
+                format!("lazy restore of {name}: the stream from the source ended before every page was in; the container was stopped (its memory was not all in)"),
+                "migrate again once the connection to the source holds; the source runs on",
+            )
+            .with_cleanup(stop));
         }
         if job.session.cancel.is_set() {
             ctx.out.progress_end();
