@@ -408,7 +408,7 @@ fn migrate_live_moves_a_redis_whose_data_is_only_in_memory() {
 // The connection breaks while the pages stream: the destination's input
 // ends 12 MiB in (the archive without the memory is far smaller, the
 // 64 MiB of pages far larger). The destination stops its half-restored copy
-// and says why; the source, frozen until then, is thawed and runs on with
+// and says which pages were missing; the source, frozen until then, is thawed and runs on with
 // every key; nothing stays on B.
 #[test]
 #[ignore = "needs a second host: tests/run runs it with DOCKER_CR_HOST_B set"]
@@ -434,7 +434,10 @@ fn live_migrate_cut_midway_leaves_the_source_running() {
     let t = text(&o);
     assert!(!o.status.success(), "migrate --live succeeded over a stream cut at 12 MiB:\n{t}");
     assert!(t.contains("sent the checkpoint without its private memory"), "the cut came before the pages:\n{t}");
-    assert!(t.contains("the stream from the source ended"), "the destination did not say its input ended:\n{t}");
+    // CRIU's page source sees the remote side close and fails; where it
+    // does not, docker-cr's watchdog stops the restore when its input ends.
+    // Either way the destination says pages were missing.
+    assert!(t.contains("before every page was in"), "the destination did not say pages were missing:\n{t}");
     assert!(t.contains("runs here, as it was before the migration"), "{t}");
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true", "the source is not running:\n{t}");
     verify_redis(port, mib, &keys);
