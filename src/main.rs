@@ -23,6 +23,13 @@ fn main() -> ExitCode {
     // Checkpoints hold process memory: nothing we or CRIU create is for
     // anyone but root.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    // Run by CRIU as the action script of a `migrate --live` dump.
+    if let (Some(action), Some(sock)) =
+        (std::env::var_os("CRTOOLS_SCRIPT_ACTION"), std::env::var_os(docker_cr::host::criu::HOOK_ENV))
+    {
+        let code = docker_cr::host::criu::hook_main(&action.to_string_lossy(), std::path::Path::new(&sock));
+        return ExitCode::from(code as u8);
+    }
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.len() == 1 && args[0] == plugin::METADATA_CMD {
         println!("{}", plugin::metadata());

@@ -151,7 +151,7 @@ fn page_source_serves_a_lazy_restore_until_every_page_is_in() {
     assert!(pages.lazy >= 64 * 256, "the 64 MiB buffer is lazy: {pages:?}");
     assert!(pages.eager > 0, "the static binary's data is file-backed: eager ({pages:?})");
 
-    let spec = Spec { images_dir: images.clone(), work_dir: work.clone(), page_server: None };
+    let spec = Spec { images_dir: images.clone(), work_dir: work.clone(), page_server: None, ps_socket: None };
     let mut src = PageSource::start(&criu_bin(), &spec, Duration::from_secs(30)).unwrap();
     assert!(src.socket().exists(), "it listens before start returns");
     restore_lazily(&images, &work);
@@ -178,7 +178,7 @@ fn a_page_source_killed_midway_is_told_apart_and_leaves_holes() {
     // 256 MiB: its background copy takes far longer than the kill.
     let mut prog = Prog::start(&dir, 256);
     prog.dump(&images);
-    let spec = Spec { images_dir: images.clone(), work_dir: work.clone(), page_server: None };
+    let spec = Spec { images_dir: images.clone(), work_dir: work.clone(), page_server: None, ps_socket: None };
     let mut src = PageSource::start(&criu_bin(), &spec, Duration::from_secs(30)).unwrap();
     restore_lazily(&images, &work);
     src.kill();
@@ -217,7 +217,7 @@ fn a_page_source_killed_midway_is_told_apart_and_leaves_holes() {
 fn a_page_source_that_cannot_start_says_why() {
     require_criu();
     let dir = temp_dir("lazy-empty");
-    let spec = Spec { images_dir: dir.join("img"), work_dir: dir.join("work"), page_server: None };
+    let spec = Spec { images_dir: dir.join("img"), work_dir: dir.join("work"), page_server: None, ps_socket: None };
     fs::create_dir_all(&spec.images_dir).unwrap();
     let e = PageSource::start(&criu_bin(), &spec, Duration::from_secs(30)).err().expect("no images: no page source");
     let msg = e.to_string();
@@ -320,30 +320,10 @@ impl LazyRestore {
 /// removed. Returns its port and the random keys.
 fn checkpointed_redis(name: &str, mib: u32, dir: &Path) -> (u16, Vec<(String, String)>) {
     let port = start_big_redis(name, mib);
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let keys: Vec<(String, String)> = (0..500u64)
-        .map(|i| (format!("rnd:{i}"), format!("{:016x}", (seed ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15))))
-        .collect();
-    for (k, v) in &keys {
-        assert_eq!(redis(port, &["SET", k, v]).as_deref(), Some("+OK"));
-    }
+    let keys = set_random_keys(port);
     ok(dcr(&["checkpoint", name, dir.to_str().unwrap()]));
     docker_ok(&["rm", "-f", name]);
     (port, keys)
-}
-
-/// Every key as it was: the random ones, and each POPULATE value.
-#[track_caller]
-fn verify_redis(port: u16, mib: u32, keys: &[(String, String)]) {
-    for (k, v) in keys {
-        assert_eq!(redis(port, &["GET", k]).as_deref(), Some(v.as_str()), "{k}");
-    }
-    for i in 0..mib {
-        let got = redis(port, &["GET", &format!("key:{i}")]).unwrap_or_default();
-        assert!(got.starts_with(&format!("value:{i}\0")), "key:{i} begins {:?}", &got[..got.len().min(16)]);
-        assert_eq!(redis(port, &["STRLEN", &format!("key:{i}")]).as_deref(), Some(":1048576"));
-    }
-    assert_eq!(redis(port, &["DBSIZE"]), Some(format!(":{}", mib as usize + keys.len())));
 }
 
 /// `restore --lazy` of a redis whose data is only in memory: asked as soon

@@ -546,3 +546,31 @@ pub fn probes_left(pid: u32) -> Vec<String> {
     let mine = format!("docker-cr-probe-{pid}-");
     names.lines().filter(|n| n.starts_with(&mine)).map(str::to_string).collect()
 }
+
+/// 500 keys with random values, set in the redis on 127.0.0.1:`port` (its
+/// memory only: the test redis saves nothing).
+pub fn set_random_keys(port: u16) -> Vec<(String, String)> {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let keys: Vec<(String, String)> = (0..500u64)
+        .map(|i| (format!("rnd:{i}"), format!("{:016x}", (seed ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15))))
+        .collect();
+    for (k, v) in &keys {
+        assert_eq!(redis(port, &["SET", k, v]).as_deref(), Some("+OK"));
+    }
+    keys
+}
+
+/// Every key as it was: the random ones, and each POPULATE value.
+#[track_caller]
+pub fn verify_redis(port: u16, mib: u32, keys: &[(String, String)]) {
+    for (k, v) in keys {
+        assert_eq!(redis(port, &["GET", k]).as_deref(), Some(v.as_str()), "{k}");
+    }
+    for i in 0..mib {
+        let got = redis(port, &["GET", &format!("key:{i}")]).unwrap_or_default();
+        assert!(got.starts_with(&format!("value:{i}\0")), "key:{i} begins {:?}", &got[..got.len().min(16)]);
+        assert_eq!(redis(port, &["STRLEN", &format!("key:{i}")]).as_deref(), Some(":1048576"));
+    }
+    assert_eq!(redis(port, &["DBSIZE"]), Some(format!(":{}", mib as usize + keys.len())));
+}

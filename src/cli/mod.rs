@@ -652,8 +652,15 @@ fn restore_cmd(a: Args, g: Global) -> Result<Command, Error> {
         unpause: a.flag("unpause"),
         ignore_volumes,
         dry_run: a.flag("dry-run"),
-        lazy: a.flag("lazy"),
+        lazy: a.flag("lazy") || a.flag("live"),
+        live: a.flag("live"),
     };
+    if base.live && import.as_deref() != Some(std::path::Path::new("-")) {
+        return Err(usage(CMD, "--live is migrate --live's receiving end: it goes with --import - only"));
+    }
+    if base.live && base.dry_run {
+        return Err(usage(CMD, "--live cannot be a dry run: its source waits, frozen, for the pages to be asked for"));
+    }
     if base.lazy && all {
         return Err(usage(
             CMD,
@@ -774,6 +781,10 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if dest.is_empty() || dest.starts_with('-') {
         return Err(usage(CMD, format!("invalid destination '{dest}'")));
     }
+    let live = a.flag("live");
+    if live && project.is_some() {
+        return Err(usage(CMD, "--live moves one container, not a project"));
+    }
     Ok(Command::Migrate(
         g,
         transfer::MigrateOptions {
@@ -791,6 +802,7 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
             with_image: a.flag("with-image"),
             dry_run: a.flag("dry-run"),
             project,
+            live,
         },
     ))
 }
@@ -1083,6 +1095,18 @@ mod tests {
         assert!(err(&["migrate", "web"]).starts_with("missing <container> and <dest>"));
         assert!(err(&["migrate", "web", "-x"]).starts_with("invalid option"));
         assert!(err(&["migrate", "--transport", " ", "web", "b"]).starts_with("--transport needs a command"));
+        // Issue 22: --live, and its receiving end.
+        let Command::Migrate(_, a) = p(&["migrate", "--live", "web", "hostb"]).unwrap() else { panic!() };
+        assert!(a.live);
+        assert_eq!(transfer::remote_argv(&a).join(" "), "ssh hostb docker-cr restore --import - --live web");
+        assert!(err(&["migrate", "--live", "--project", "shop", "hostb"]).starts_with("--live moves one container"));
+        let (_, r) = rs(&["restore", "--import", "-", "--live", "web"]);
+        assert!(r.opts.live && r.opts.lazy, "--live implies --lazy");
+        assert!(err(&["restore", "--live", "web"]).starts_with("--live is migrate --live's receiving end"));
+        assert!(err(&["restore", "--import", "a.tar", "--live", "web"]).starts_with("--live is migrate --live's"));
+        assert!(
+            err(&["restore", "--import", "-", "--live", "--dry-run", "web"]).starts_with("--live cannot be a dry run")
+        );
     }
 
     #[test]

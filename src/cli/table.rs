@@ -225,6 +225,10 @@ that exist are refused with the list, unless --replace.",
             "start the processes as soon as their tree is\nback: their private anonymous memory comes\nfrom a supervised criu lazy-pages, on first\ntouch and in the background; the command ends\nonce every page is in (if the page source dies\nfirst, the container is stopped). Needs a CRIU\nwith the fault-retry fix ('docker-cr check')",
         ),
         flag(
+            "live",
+            "with --import -: how 'docker-cr migrate --live'\nreceives a container: the archive comes framed on\nstdin, then a lazy restore asks the source for its\npages over stdout and stdin (implies --lazy)",
+        ),
+        flag(
             "unpause",
             "restore a checkpoint of a paused container\nrunning (by default it comes back paused, and\nnone of its code runs until 'docker unpause')",
         ),
@@ -399,6 +403,10 @@ instant (stopping it), streamed as one archive to 'restore --import -
         valued("compress", "<zstd|gzip|none>", "the stream's compression (default zstd)"),
         flag("ignore-volumes", "leave the named volumes behind"),
         flag("with-image", "send the image along (loaded there only if the\ndestination lacks it)"),
+        flag(
+            "live",
+            "move the memory after the container runs there:\nthe dump leaves its private memory here, and the\ndestination restores lazily, asking for pages\nover the same transport; the container stays\nfrozen here until every page is there (a failure\nbefore that thaws it). Needs the fault-retry CRIU\non the destination and fs.pipe-max-size >= 4 MiB\nhere",
+        ),
         flag(
             "dry-run",
             "print the checkpoint's plan and the command that\nwould run on <dest>; change nothing, contact no\none (the exit status is the checkpoint's)",

@@ -6,5 +6,6 @@
 
 pub mod archive;
 pub mod foreign;
+pub mod frames;
 pub mod oci;
 pub mod podman;

@@ -30,6 +30,23 @@ pub struct DumpOpts {
     /// than CRIU's default iptables lock, which execs iptables-restore
     /// twice while the tasks are stopped).
     pub nft_lock: bool,
+    /// `migrate --live`: the pages stay here and are served to the
+    /// destination (see `LazySource`).
+    pub lazy_source: Option<LazySource>,
+}
+
+/// A dump that writes every image but the private anonymous memory, then
+/// serves those pages on demand (CRIU's lazy migration) over a socket it
+/// inherits, until the destination's `criu lazy-pages` has them all. The
+/// tasks stay frozen (ours) meanwhile: the pages CRIU serves are theirs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LazySource {
+    /// CRIU's end of the page stream (`ps-socket`): no TCP port, so no
+    /// other local user can connect and read the container's memory.
+    pub ps_socket: i32,
+    /// CRIU's action script: docker-cr itself (`hook_main`), which tells
+    /// us at `post-dump` that every image is written.
+    pub hook: PathBuf,
 }
 
 /// Quotes a value per criu(8) "CONFIGURATION FILES": `"` around values with
@@ -143,6 +160,13 @@ fn dump_lines(o: &DumpOpts) -> Result<String, BadValue> {
     }
     for m in &o.masked_files {
         line(&mut s, "ext-mount-map", &format!("{m}:/dev/null"))?;
+    }
+    if let Some(l) = &o.lazy_source {
+        // The memory is served, not written: after post-dump CRIU answers
+        // the destination's page requests until it says it has them all.
+        s.push_str("lazy-pages\n");
+        line(&mut s, "ps-socket", &l.ps_socket.to_string())?;
+        line(&mut s, "action-script", &l.hook.to_string_lossy())?;
     }
     Ok(s)
 }
@@ -357,8 +381,6 @@ impl Criu {
     /// `tty`: the container has a terminal (see `Tty`).
     pub fn dump(&self, config: &Path, log: &Path, lock: std::os::fd::RawFd, tty: Option<&Tty>) -> Result<()> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(&self.bin);
         // The RPC socket of `criu swrk`, for a TTY: ours, and CRIU's end.
         let pair = match tty {
             Some(_) => {
@@ -379,34 +401,11 @@ impl Criu {
             None => None,
         };
         let child_end = pair.as_ref().map(|(_, c)| c.as_raw_fd());
-        // SAFETY: signal(2) and fcntl(2) are async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                // If we are killed, CRIU must still finish (and unlock the
-                // network): a write to our dead stderr pipe must not kill it.
-                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                for fd in std::iter::once(lock).chain(child_end) {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        match child_end {
-            Some(fd) => cmd.arg("swrk").arg(fd.to_string()),
-            None => cmd.arg("dump").arg("--config").arg(config),
+        let args: Vec<std::ffi::OsString> = match child_end {
+            Some(fd) => vec!["swrk".into(), fd.to_string().into()],
+            None => vec!["dump".into(), "--config".into(), config.into()],
         };
-        let child = cmd
-            .env_remove("CRIU_CONFIG_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation")
-            })?;
+        let child = self.spawn_dump(&args, &[lock].into_iter().chain(child_end).collect::<Vec<_>>(), None)?;
         let rpc = match (pair, tty) {
             (Some((ours, theirs)), Some(t)) => {
                 drop(theirs);
@@ -426,27 +425,146 @@ impl Criu {
         if !failed {
             return Ok(());
         }
-        let ns_pid = |p: i32| {
-            fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::model::deleted::ns_pid(&s))
-        };
-        let watch_path = |p: i32, w: Watch| watched_path(p, w);
-        let names = Names { ns_pid: Some(&ns_pid), watch_path: Some(&watch_path) };
-        let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &names);
-        if excerpt.is_empty() {
-            excerpt = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        }
-        // On a full disk CRIU may not even manage to log why.
-        if let Some(dir) = log.parent() {
-            if free_bytes(dir).is_some_and(|b| b < 1 << 20) && !excerpt.contains(FULL) {
-                excerpt.push_str(&format!("\nnote: {} is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory", dir.display()));
-            }
-        }
         let status = match rpc {
             Some(Err(why)) => format!("{why} ({})", out.status),
             _ => out.status.to_string(),
         };
-        Err(Error::Criu { action: "dump", status, log: log.to_path_buf(), excerpt })
+        Err(dump_failure(log, &out.stderr, status))
     }
+
+    /// `criu dump` of a `LazySource` config, started: it returns once CRIU
+    /// has run; `LazyDump::wait` for that. `keep` are the fds it inherits
+    /// (the lock, its end of the page stream); `hook` the socket its
+    /// action script reports to (`hook_main`).
+    pub fn dump_lazy(&self, config: &Path, log: &Path, keep: &[std::os::fd::RawFd], hook: &Path) -> Result<LazyDump> {
+        let args: Vec<std::ffi::OsString> = vec!["dump".into(), "--config".into(), config.into()];
+        let child = self.spawn_dump(&args, keep, Some(hook))?;
+        Ok(LazyDump { child: Some(child), log: log.to_path_buf(), bin: self.bin.clone() })
+    }
+
+    fn spawn_dump(
+        &self,
+        args: &[std::ffi::OsString],
+        keep: &[std::os::fd::RawFd],
+        hook: Option<&Path>,
+    ) -> Result<std::process::Child> {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.bin);
+        let keep = keep.to_vec();
+        // SAFETY: signal(2) and fcntl(2) are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                // If we are killed, CRIU must still finish (and unlock the
+                // network): a write to our dead stderr pipe must not kill it.
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                for &fd in &keep {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        cmd.env_remove("CRIU_CONFIG_FILE").env_remove(HOOK_ENV);
+        if let Some(h) = hook {
+            cmd.env(HOOK_ENV, h);
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::host(format!("cannot run {}: {e}", self.bin.display()), "check the CRIU installation"))
+    }
+}
+
+/// The environment variable that makes docker-cr CRIU's action script
+/// (`hook_main`): the socket to report `post-dump` to.
+pub const HOOK_ENV: &str = "DOCKER_CR_DUMP_HOOK";
+
+/// docker-cr run by CRIU as its action script (CRIU sets
+/// CRTOOLS_SCRIPT_ACTION; we set `HOOK_ENV` on the dump only): at
+/// `post-dump` every image is written, and it says so on the socket; every
+/// other action is none of ours. The exit status is CRIU's to read: 0 lets
+/// the dump go on.
+pub fn hook_main(action: &str, socket: &Path) -> i32 {
+    use std::io::Write;
+    if action != "post-dump" {
+        return 0;
+    }
+    match std::os::unix::net::UnixStream::connect(socket).and_then(|mut s| s.write_all(b"post-dump\n")) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("docker-cr: CRIU's post-dump hook cannot reach {}: {e}", socket.display());
+            1
+        }
+    }
+}
+
+/// A running `criu dump` of a `LazySource`: images written once its hook
+/// reported, then serving pages until the destination has them all.
+pub struct LazyDump {
+    child: Option<std::process::Child>,
+    log: PathBuf,
+    bin: PathBuf,
+}
+
+impl LazyDump {
+    /// Whether it has ended, and how (without waiting).
+    pub fn try_wait(&mut self) -> Option<Result<()>> {
+        let ended = self.child.as_mut().map(|c| c.try_wait())?;
+        match ended {
+            Ok(None) => None,
+            _ => Some(self.wait()),
+        }
+    }
+
+    /// Waits until it ends: Ok if CRIU exited 0.
+    pub fn wait(&mut self) -> Result<()> {
+        let Some(child) = self.child.take() else { return Ok(()) };
+        let out = child.wait_with_output().map_err(|e| {
+            Error::host(format!("cannot wait for {}: {e}", self.bin.display()), "check the CRIU installation")
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(dump_failure(&self.log, &out.stderr, out.status.to_string()))
+    }
+
+    /// Kills it (it leaves the tasks as they are: frozen, ours to thaw).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for LazyDump {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A failed dump's error: CRIU's log excerpt (processes and files named),
+/// or its stderr, and a note on a full disk.
+fn dump_failure(log: &Path, stderr: &[u8], status: String) -> Error {
+    let ns_pid =
+        |p: i32| fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| crate::model::deleted::ns_pid(&s));
+    let watch_path = |p: i32, w: Watch| watched_path(p, w);
+    let names = Names { ns_pid: Some(&ns_pid), watch_path: Some(&watch_path) };
+    let mut excerpt = log_excerpt_with(&fs::read_to_string(log).unwrap_or_default(), &names);
+    if excerpt.is_empty() {
+        excerpt = String::from_utf8_lossy(stderr).trim().to_string();
+    }
+    // On a full disk CRIU may not even manage to log why.
+    if let Some(dir) = log.parent() {
+        if free_bytes(dir).is_some_and(|b| b < 1 << 20) && !excerpt.contains(FULL) {
+            excerpt.push_str(&format!("\nnote: {} is full ({FULL}): free space or choose a directory on a filesystem with room for the container's memory", dir.display()));
+        }
+    }
+    Error::Criu { action: "dump", status, log: log.to_path_buf(), excerpt }
 }
 
 /// A container with a terminal: its processes hold the slave of a pty whose
@@ -1157,6 +1275,7 @@ mod tests {
             ext_unix_sk: true,
             file_locks: false,
             nft_lock: true,
+            lazy_source: None,
         }
     }
 

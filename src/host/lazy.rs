@@ -132,6 +132,49 @@ pub fn refusal(r: &Readiness) -> Option<Error> {
     }
 }
 
+/// The pipe CRIU 4.2's lazy dump reads a page request through
+/// (`pipe_read_dest_init`: PIPE_MAX_SIZE pages, 819 × 4 KiB, which the
+/// kernel rounds up to 4 MiB). It ignores a failure to get it; the default
+/// 64 KiB pipe then fails the first request for a page past the first 64
+/// KiB of a buffer ("tee: Operation not supported"), and the destination's
+/// faults are never answered.
+pub const LAZY_DUMP_PIPE: usize = 819 * 4096;
+
+/// Whether this process (and so a CRIU it runs) can make a pipe of
+/// `LAZY_DUMP_PIPE` bytes: CAP_SYS_RESOURCE, or fs.pipe-max-size at
+/// least 4 MiB.
+pub fn big_pipes() -> bool {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) writes two fds into the array; both are closed below.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return false;
+    }
+    // SAFETY: fds[0] is the pipe just made.
+    let ok = unsafe { libc::fcntl(fds[0], libc::F_SETPIPE_SZ, LAZY_DUMP_PIPE as libc::c_int) } >= 0;
+    // SAFETY: ours, closed once.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    ok
+}
+
+/// Why `migrate --live` refuses on the source, if it does. Pure.
+pub fn source_refusal(big_pipes: bool, tty: bool, name: &str) -> Option<Error> {
+    if tty {
+        return Some(Error::container(
+            format!("migrate --live cannot move {name}: it has a terminal, whose dump goes through CRIU's RPC, which docker-cr does not drive for a lazy dump"),
+            "migrate it without --live (stop and copy)",
+        ));
+    }
+    (!big_pipes).then(|| {
+        Error::host(
+            "migrate --live: CRIU's lazy dump needs pipes of 4 MiB to serve pages, and this host refuses them (no CAP_SYS_RESOURCE, fs.pipe-max-size below 4194304): the destination's page requests would fail",
+            "sysctl -w fs.pipe-max-size=4194304 (echo 4194304 > /proc/sys/fs/pipe-max-size), or migrate without --live",
+        )
+    })
+}
+
 /// Where the daemon gets the pages: the images directory, or a page server
 /// on the checkpoint's host (`criu page-server --lazy-pages` there, or a
 /// `criu dump --lazy-pages --port`).
@@ -143,6 +186,9 @@ pub struct Spec {
     pub work_dir: PathBuf,
     /// `(address, port)` of a page server, for pages from another host.
     pub page_server: Option<(String, u16)>,
+    /// A socket it inherits, connected to the page server (`migrate
+    /// --live`: relayed to the source's `criu dump --lazy-pages`).
+    pub ps_socket: Option<i32>,
 }
 
 /// The daemon's arguments after `criu`. `--no-default-config`: nothing of
@@ -165,6 +211,10 @@ pub fn argv(s: &Spec, status_fd: i32) -> Vec<OsString> {
         a.push(addr.into());
         a.push("--port".into());
         a.push(port.to_string().into());
+    }
+    if let Some(fd) = s.ps_socket {
+        a.extend(["--page-server", "--ps-socket"].map(OsString::from));
+        a.push(fd.to_string().into());
     }
     a
 }
@@ -398,6 +448,7 @@ impl PageSource {
         let stderr = fs::File::create(&stderr_path).at("create", &stderr_path)?;
         let (read_end, write_end) = pipe()?;
         let status_fd = write_end.as_raw_fd();
+        let ps_socket = spec.ps_socket;
         let mut cmd = Command::new(criu);
         cmd.args(argv(spec, status_fd))
             .env_remove("CRIU_CONFIG_FILE")
@@ -411,8 +462,10 @@ impl PageSource {
                 // Our death must not take it down with a SIGPIPE on its
                 // stderr: the restored processes need it to finish.
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                if libc::fcntl(status_fd, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                for fd in std::iter::once(status_fd).chain(ps_socket) {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -594,6 +647,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_live_source_needs_big_pipes_and_no_terminal() {
+        assert!(source_refusal(true, false, "web").is_none());
+        let e = source_refusal(false, false, "web").unwrap();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("pipes of 4 MiB"), "{e}");
+        assert!(e.hint().unwrap().contains("fs.pipe-max-size=4194304"));
+        let e = source_refusal(true, true, "web").unwrap();
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.to_string().contains("web: it has a terminal"), "{e}");
+        // What the kernel rounds 819 pages up to is what the sysctl must allow.
+        assert_eq!(LAZY_DUMP_PIPE.next_power_of_two(), 4194304);
+    }
+
+    #[test]
     fn the_fix_is_known_by_the_builds_gitid() {
         assert_eq!(
             fault_retry(Some("v4.2.1+uffd-eagain.0123456789ab")),
@@ -636,7 +703,8 @@ mod tests {
 
     #[test]
     fn daemon_arguments() {
-        let s = Spec { images_dir: "/s/cp/checkpoint".into(), work_dir: "/w".into(), page_server: None };
+        let s =
+            Spec { images_dir: "/s/cp/checkpoint".into(), work_dir: "/w".into(), page_server: None, ps_socket: None };
         let a: Vec<String> = argv(&s, 7).iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(
             a,
@@ -654,9 +722,12 @@ mod tests {
                 "7"
             ]
         );
-        let r = Spec { page_server: Some(("10.0.0.1".into(), 27000)), ..s };
+        let r = Spec { page_server: Some(("10.0.0.1".into(), 27000)), ..s.clone() };
         let a: Vec<String> = argv(&r, 7).iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(a[11..], ["--page-server", "--address", "10.0.0.1", "--port", "27000"]);
+        let r = Spec { ps_socket: Some(9), ..s };
+        let a: Vec<String> = argv(&r, 7).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(a[11..], ["--page-server", "--ps-socket", "9"]);
     }
 
     /// Lines of a real lazy-pages log (CRIU 4.2.1 patched, -v4): a redis

@@ -12,6 +12,7 @@ pub mod lazy;
 pub mod paths;
 pub mod precopy;
 pub mod probe;
+pub mod relay;
 pub mod runcconf;
 pub mod state;
 

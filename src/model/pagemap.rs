@@ -28,6 +28,9 @@ pub struct Pages {
     pub eager: u64,
     /// In a parent checkpoint (pre-dump): copied by the restore from there.
     pub in_parent: u64,
+    /// Of `lazy`: in no page image here; they stayed on the checkpoint's
+    /// source (a lazy dump: `migrate --live`), whose page server serves them.
+    pub remote: u64,
 }
 
 impl std::ops::AddAssign for Pages {
@@ -35,6 +38,7 @@ impl std::ops::AddAssign for Pages {
         self.lazy += o.lazy;
         self.eager += o.eager;
         self.in_parent += o.in_parent;
+        self.remote += o.remote;
     }
 }
 
@@ -62,7 +66,12 @@ pub fn count(bytes: &[u8], shared: bool) -> Result<Pages, String> {
         let slot = if flags & PE_PARENT != 0 {
             &mut p.in_parent
         } else if flags & PE_PRESENT == 0 {
-            continue;
+            if flags & PE_LAZY == 0 {
+                continue;
+            }
+            // A lazy dump's (`page-xfer.c`: PE_LAZY alone): on its source.
+            p.remote = p.remote.checked_add(nr).ok_or("a page count overflows")?;
+            &mut p.lazy
         } else if flags & PE_LAZY != 0 && !shared {
             &mut p.lazy
         } else {
@@ -122,17 +131,22 @@ mod tests {
     #[test]
     fn lazy_and_eager_pages() {
         let img = unhex(REDIS);
-        assert_eq!(count(&img, false).unwrap(), Pages { lazy: 256, eager: 94, in_parent: 0 });
-        assert_eq!(count(&img, true).unwrap(), Pages { lazy: 0, eager: 350, in_parent: 0 }, "shared memory is eager");
+        assert_eq!(count(&img, false).unwrap(), Pages { lazy: 256, eager: 94, in_parent: 0, remote: 0 });
+        assert_eq!(
+            count(&img, true).unwrap(),
+            Pages { lazy: 0, eager: 350, in_parent: 0, remote: 0 },
+            "shared memory is eager"
+        );
         let entry = |fields: &[(u32, Value)]| encode(fields);
         let head = entry(&[(1, Value::Varint(1))]);
         let m = [img::COMMON_MAGIC, PAGEMAP_MAGIC];
         let parent = entry(&[(1, Value::Varint(0x1000)), (2, Value::Varint(3)), (4, Value::Varint(PE_PARENT))]);
         let old = entry(&[(1, Value::Varint(0x9000)), (2, Value::Varint(2)), (3, Value::Varint(1))]);
         let old_present = entry(&[(1, Value::Varint(0xa000)), (2, Value::Varint(4))]);
-        let hole = entry(&[(1, Value::Varint(0xf000)), (5, Value::Varint(9)), (4, Value::Varint(PE_LAZY))]);
-        let p = count(&write(&m, &[head.clone(), parent, old, old_present, hole]), false).unwrap();
-        assert_eq!(p, Pages { lazy: 0, eager: 4, in_parent: 5 });
+        let remote = entry(&[(1, Value::Varint(0xf000)), (5, Value::Varint(9)), (4, Value::Varint(PE_LAZY))]);
+        let hole = entry(&[(1, Value::Varint(0x20000)), (5, Value::Varint(7)), (4, Value::Varint(0))]);
+        let p = count(&write(&m, &[head.clone(), parent, old, old_present, remote, hole]), false).unwrap();
+        assert_eq!(p, Pages { lazy: 9, eager: 4, in_parent: 5, remote: 9 }, "a lazy dump's pages stayed on its source");
         assert!(count(&write(&[img::COMMON_MAGIC, 0x1234], std::slice::from_ref(&head)), false).is_err());
         let no_count = entry(&[(1, Value::Varint(0x1000)), (4, Value::Varint(PE_PRESENT))]);
         assert!(count(&write(&m, &[head.clone(), no_count]), false).is_err());
@@ -159,7 +173,7 @@ mod tests {
         std::fs::write(dir.join("pagemap-7.img"), unhex(REDIS)).unwrap();
         std::fs::write(dir.join("pagemap-shmem-3.img"), unhex(REDIS)).unwrap();
         std::fs::write(dir.join("pages-1.img"), b"not read").unwrap();
-        assert_eq!(count_dir(&dir).unwrap(), Pages { lazy: 512, eager: 94 * 2 + 350, in_parent: 0 });
+        assert_eq!(count_dir(&dir).unwrap(), Pages { lazy: 512, eager: 94 * 2 + 350, in_parent: 0, remote: 0 });
         std::fs::write(dir.join("pagemap-9.img"), b"junk").unwrap();
         assert!(count_dir(&dir).unwrap_err().to_string().contains("pagemap-9.img is damaged"));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -65,6 +65,9 @@ pub struct MigrateOptions {
     pub dry_run: bool,
     /// --project: the Compose project's containers, as one group.
     pub project: Option<String>,
+    /// --live: the memory stays here and is served to the destination's
+    /// lazy restore (`migrate_live`).
+    pub live: bool,
 }
 
 fn is_stdio(p: &Path) -> bool {
@@ -157,6 +160,32 @@ fn import_from(file: &Path, dir: &Path, finish: archive::Finish, out: &Out) -> R
         } else {
             ""
         },
+    ));
+    Ok(imp)
+}
+
+/// `restore --import - --live`: the archive, framed, from stdin, read up
+/// to its end mark and not a byte beyond (the pages follow on the same
+/// pipe, for the relay: start.rs).
+fn import_framed(dir: &Path, out: &Out) -> Result<archive::Imported> {
+    use std::os::fd::FromRawFd;
+    let t = std::time::Instant::now();
+    // SAFETY: dup(2) of fd 0; the new fd is owned once, by the File.
+    let fd = unsafe { libc::dup(0) };
+    if fd < 0 {
+        return Err(Error::host(format!("cannot dup stdin: {}", io::Error::last_os_error()), ""));
+    }
+    // SAFETY: fd is new and ours.
+    let stdin = unsafe { fs::File::from_raw_fd(fd) };
+    let mut frames = crate::formats::frames::FrameReader::new(stdin);
+    let imp = archive::import(&mut frames, "on standard input (migrate --live)", dir, archive::Finish::ForRestore)?;
+    frames.finish().at("read the live stream on", Path::new("stdin"))?;
+    out.step(format!(
+        "imported {} files ({:.1} MiB) into {} in {} ms; the memory comes after the start",
+        imp.files,
+        imp.bytes as f64 / (1 << 20) as f64,
+        dir.display(),
+        t.elapsed().as_millis()
     ));
     Ok(imp)
 }
@@ -571,7 +600,11 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
     host::require_root()?;
     let out = &session.out;
     let tmp = session.store.temp("import")?;
-    let imp = import_from(file, &tmp.path(), archive::Finish::ForRestore, out)?;
+    let imp = if a.live {
+        import_framed(&tmp.path(), out)?
+    } else {
+        import_from(file, &tmp.path(), archive::Finish::ForRestore, out)?
+    };
     session.cancel.check()?;
     let Some(m) = imp.manifest else {
         return Err(Error::checkpoint(
@@ -931,6 +964,9 @@ pub fn remote_argv(a: &MigrateOptions) -> Vec<String> {
     let mut v = a.transport.clone();
     v.push(a.dest.clone());
     v.extend([a.remote.clone(), "restore".into(), "--import".into(), "-".into()]);
+    if a.live {
+        v.push("--live".into());
+    }
     if let Some(n) = &a.name {
         v.extend(["--name".into(), n.clone()]);
     }
@@ -946,6 +982,9 @@ pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
     use std::process::{Command, Stdio};
     if let Some(p) = &a.project {
         return migrate_project(session, a, p);
+    }
+    if a.live {
+        return migrate_live(session, a);
     }
     host::require_root()?;
     let out = &session.out;
@@ -1011,6 +1050,143 @@ pub fn migrate(session: &Session, a: &MigrateOptions) -> Result<()> {
             Ok(())
         }
         Err(e) => Err(resume(session, &id, &name, &tmp, e, &a.dest)),
+    }
+}
+
+/// `migrate --live CONTAINER DEST`: the container frozen and dumped
+/// without its private memory (`checkpoint::run_live`); the checkpoint
+/// streamed, framed (`formats::frames`), to the destination's `restore
+/// --import - --live`, whose lazy restore then asks for the pages over the
+/// same transport: its stdout brings the requests, its stdin takes CRIU's
+/// answers after the archive. The container stays frozen here until the
+/// destination has every page and exits 0; then it is stopped and removed.
+/// If the destination fails at any point before that, it stops its copy,
+/// and the container here is thawed and runs on.
+fn migrate_live(session: &Session, a: &MigrateOptions) -> Result<()> {
+    use crate::formats::frames::FrameWriter;
+    use crate::host::relay::Relay;
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::Ordering;
+    host::require_root()?;
+    let out = &session.out;
+    let ctx = session.ctx(true)?;
+    let c = ctx.engine.inspect(&a.container)?.ok_or_else(|| {
+        Error::container(format!("no such container: {}", a.container), "check the name with 'docker ps'")
+    })?;
+    let name = c.pointer("/Name").and_then(|v| v.as_str()).unwrap_or("").trim_start_matches('/').to_string();
+    let id = c.pointer("/Id").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let argv = remote_argv(&MigrateOptions { container: name.clone(), ..a.clone() });
+    let image = if a.with_image { Some(stage_image(session, &c)?) } else { None };
+    let tmp = session.store.temp("migrate")?;
+    let t0 = std::time::Instant::now();
+    let cp = checkpoint::Options { stop: true, ..checkpoint::Options::new(&id, Location::Dir(tmp.path())) };
+    let mut took_over = None;
+    let mut served = 0;
+    let done = checkpoint::run_live(session, &cp, |dir, pages, _dump| {
+        let mut staged = extras_for(session, dir, a.ignore_volumes, false)?;
+        if let Some((file, d)) = image {
+            staged.extras.image = Some(file);
+            staged._dir = Some(d);
+        }
+        out.step(format!("streaming to {}: {}", a.dest, argv.join(" ")));
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::host(format!("cannot run the transport {}: {e}", argv[0]), "check --transport"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::host("the transport has no stdin or stdout", "check --transport"));
+        };
+        // The archive first, framed, then the end mark; a failure here (the
+        // destination gone already) is told better by its exit status.
+        let mut framed = io::BufWriter::with_capacity(1 << 20, FrameWriter::new(stdin));
+        let sent = archive::export(dir, &mut framed, a.compress, &staged.extras).and_then(|st| {
+            let w =
+                framed.into_inner().map_err(|e| Error::host(format!("the stream to {}: {}", a.dest, e.error()), ""))?;
+            let stdin = w.finish().at("write the stream to", Path::new(&argv[0]))?;
+            Ok((st, stdin))
+        });
+        let relay = match sent {
+            Ok((st, stdin)) => {
+                out.step(format!(
+                    "sent the checkpoint without its private memory ({:.1} MiB) in {} ms; the rest is served from here on demand",
+                    st.bytes_out as f64 / (1 << 20) as f64,
+                    t0.elapsed().as_millis(),
+                ));
+                Some(Relay::start(pages, stdout, stdin).at("relay the pages to", Path::new(&argv[0]))?)
+            }
+            Err(e) => {
+                out.warn(format!("the stream to {} broke: {e}", a.dest));
+                None
+            }
+        };
+        // Until the destination ends: the first request says it restores;
+        // its exit status says whether it runs with every page.
+        let status = loop {
+            if let Some(st) = child.try_wait().at("wait for", Path::new(&argv[0]))? {
+                break st;
+            }
+            if let Some(r) = &relay {
+                let first = r.received.first_us.load(Ordering::Relaxed);
+                if first > 0 && took_over.is_none() {
+                    let at = (r.t0 + std::time::Duration::from_micros(first)).saturating_duration_since(t0);
+                    took_over = Some(at);
+                    out.step(format!(
+                        "{} restores {name}: its first page request came {} ms after the freeze here",
+                        a.dest,
+                        at.as_millis()
+                    ));
+                }
+                if took_over.is_some() {
+                    out.progress("pages served", r.sent.bytes.load(Ordering::Relaxed), 0, t0.elapsed().as_secs_f64());
+                }
+            }
+            if session.cancel.is_set() {
+                let _ = child.kill();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        out.progress_end();
+        if let Some(r) = relay {
+            served = r.sent.bytes.load(Ordering::Relaxed);
+            r.close();
+        }
+        session.cancel.check()?;
+        if !status.success() {
+            return Err(Error::container(
+                format!("the restore on {} failed ({status}); see its messages above", a.dest),
+                "fix what the destination says, then migrate again",
+            ));
+        }
+        Ok(())
+    });
+    match done {
+        Ok(_) => {
+            let held = t0.elapsed();
+            ctx.engine
+                .remove(&id)
+                .map_err(|e| e.step(format!("{name} runs on {} now, but removing the stopped source here", a.dest)))?;
+            out.step(format!(
+                "migrated {name} to {} live: its restore there asked for the first page {} ms after the freeze here (its processes ran just after: see its own lines), and {:.1} MiB of its memory followed on demand; the source, frozen {} ms in all, was removed",
+                a.dest,
+                took_over.map_or(0, |d| d.as_millis()),
+                served as f64 / (1 << 20) as f64,
+                held.as_millis()
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            // Said only as seen: a refusal before the freeze changed nothing.
+            let running = ctx.engine.inspect(&id).ok().flatten().and_then(|c| c.pointer("/State/Running")?.as_bool());
+            if running == Some(true) {
+                out.step(format!("{name} runs here, as it was before the migration"));
+            }
+            Err(e.step(format!("live migrate of {name} to {}", a.dest)))
+        }
     }
 }
 
@@ -1152,8 +1328,20 @@ pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::o
         stop: true,
         ..checkpoint::Options::new(&a.container, Location::Dir("<a private directory in the store>".into()))
     };
-    let (text, json, refusal) = checkpoint::preview(session, &cp)?;
+    let (text, json, mut refusal) = checkpoint::preview(session, &cp)?;
     let argv = remote_argv(a);
+    let mut text = text;
+    if a.live {
+        let tty = json.pointer("/options/tty").and_then(Value::as_bool).unwrap_or(false);
+        if refusal.is_none() {
+            refusal = host::lazy::source_refusal(host::lazy::big_pipes(), tty, &a.container);
+        }
+        text.push_str(
+            "  live: criu dump leaves the private anonymous memory here (lazy-pages, over a socket it inherits); \
+             the destination restores lazily and asks for each page over the transport; the container stays \
+             frozen here until it has them all, then is stopped and removed (thawed if anything fails first)\n",
+        );
+    }
     let text = format!(
         "migrate of {} to {}:\n{text}  then streamed ({}{}) to: {}\n  (the destination is not contacted by --dry-run: whether it has the image and trusts this host's key is not checked)\n",
         a.container,
@@ -1162,7 +1350,11 @@ pub fn preview_migrate(session: &Session, a: &MigrateOptions) -> Result<crate::o
         if a.with_image { ", with the image" } else { "" },
         argv.join(" ")
     );
-    Ok((text, serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv }), refusal))
+    Ok((
+        text,
+        serde_json::json!({ "checkpoint": json, "destination": a.dest, "command": argv, "live": a.live }),
+        refusal,
+    ))
 }
 
 /// After a failed migrate: the source restored here from the checkpoint.
@@ -1194,6 +1386,7 @@ mod tests {
             with_image: false,
             dry_run: false,
             project: None,
+            live: false,
         };
         assert_eq!(
             remote_argv(&a).join(" "),

@@ -451,6 +451,7 @@ pub fn migrate(s: &Session, container: &str, dest: &str, transport: &[String], n
         with_image: false,
         dry_run: false,
         project: None,
+        live: false,
     };
     transfer::migrate(s, &a)?;
     Ok(json!({ "migrated": container, "to": dest }))

@@ -223,6 +223,53 @@ pub fn run(session: &Session, a: &Options) -> Result<Outcome> {
     job.finish(steps)
 }
 
+/// `migrate --live`'s checkpoint: `a` with `stop`, its memory left in
+/// place (`Job::dump_lazy`). Sealed while frozen, never published: the
+/// sealed partial directory and CRIU's page stream go to `deliver`, which
+/// sends both to the destination and returns Ok only once the destination
+/// runs the container with every page. Then the container here is stopped
+/// (SIGKILL while frozen, as `--stop`); on any failure it is thawed and
+/// runs on as it was, and nothing of the checkpoint stays.
+pub fn run_live(
+    session: &Session,
+    a: &Options,
+    deliver: impl FnOnce(&Path, std::os::fd::OwnedFd, &mut crate::host::criu::LazyDump) -> Result<()>,
+) -> Result<Outcome> {
+    session.cancel.arm();
+    let ctx = session.ctx(false)?;
+    let (f, mut p) = plan_for(session, ctx, a)?;
+    if let Some(first) = (!p.refusals.is_empty()).then(|| p.refusals.remove(0)) {
+        return Err(first);
+    }
+    if let Some(e) = crate::host::lazy::source_refusal(crate::host::lazy::big_pipes(), p.tty, &p.name) {
+        return Err(e);
+    }
+    if !p.stop {
+        return Err(Error::Usage("a live checkpoint stops the container".into()));
+    }
+    for n in &p.notes {
+        ctx.out.step(n);
+    }
+    let mut job = phases::prepare(session, ctx, p, f.c, f.spec)?;
+    let steps = (|| {
+        job.freeze()?;
+        let (mut live, pages) = job.dump_lazy()?;
+        job.capture()?;
+        job.seal()?;
+        let dir = job.work().to_path_buf();
+        let delivered = deliver(&dir, pages, &mut live.dump);
+        // The stream is closed by now: CRIU ends (at once, if it still
+        // waited for requests).
+        let criu = live.finish();
+        delivered?;
+        if let Err(e) = criu {
+            ctx.out.warn(format!("the destination has every page, but CRIU's dump here ended badly: {e}"));
+        }
+        job.stop()
+    })();
+    job.finish(steps)
+}
+
 /// `--dry-run`: the plan of the checkpoint `a` would make; changes
 /// nothing: nothing frozen, no directory, no lock, no key made. The first
 /// refusal, as the real run's error.

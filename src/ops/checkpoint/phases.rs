@@ -157,7 +157,87 @@ pub fn prepare<'a>(session: &'a Session, ctx: &'a Ctx, plan: Plan, c: Value, spe
     Ok(job)
 }
 
+/// A `Job::dump_lazy` under way: CRIU serving the container's memory
+/// over the socket returned beside it, until the destination has every page (then it exits 0)
+/// or the stream ends.
+pub struct LiveDump {
+    pub dump: criu::LazyDump,
+    /// /run/docker-cr/live-ID: the hook's socket and CRIU's log, which
+    /// grows while CRIU serves (so not in the checkpoint, which is sent
+    /// meanwhile).
+    dir: PathBuf,
+    /// CRIU's log is kept (`kept_log`) whatever the outcome: it wrote
+    /// memory it should have left lazy, and the log says which mappings.
+    keep_log: bool,
+}
+
+impl LiveDump {
+    /// Where CRIU's log is kept when it is: /run/docker-cr/criu-live-ID-dump.log.
+    fn kept_log(&self) -> PathBuf {
+        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Path::new(crate::host::paths::RUN).join(format!("criu-{name}-dump.log"))
+    }
+
+    /// Waits until CRIU has ended. Its log is kept if it failed (named in
+    /// the error) or if `keep_log`.
+    pub fn finish(mut self) -> Result<()> {
+        let r = self.dump.wait();
+        let r = match r {
+            Err(Error::Criu { action, status, log, excerpt }) => {
+                let keep = self.kept_log();
+                let log = if fs::rename(&log, &keep).is_ok() { keep } else { log };
+                Err(Error::Criu { action, status, log, excerpt })
+            }
+            r => {
+                if self.keep_log {
+                    let _ = fs::rename(self.dir.join(mf::DUMP_LOG), self.kept_log());
+                }
+                r
+            }
+        };
+        let _ = fs::remove_dir_all(&self.dir);
+        r
+    }
+}
+
+impl Drop for LiveDump {
+    /// A step after the dump failed: CRIU killed (the tasks stay frozen,
+    /// for the job to thaw), its directory gone.
+    fn drop(&mut self) {
+        self.dump.kill();
+        if self.keep_log {
+            let _ = fs::rename(self.dir.join(mf::DUMP_LOG), self.kept_log());
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a lazy dump left behind, said after it: how much memory waits for
+/// the destination and how much went into the checkpoint. `Err` (a
+/// warning) when CRIU left none of it lazy although there was memory: the
+/// migration still works, but as slowly as a stop-and-copy one. Pure.
+pub fn live_pages_note(name: &str, p: &crate::model::pagemap::Pages) -> std::result::Result<String, String> {
+    let mib = |pages: u64| pages as f64 * 4096.0 / (1 << 20) as f64;
+    let copied = p.eager.saturating_add(p.lazy.saturating_sub(p.remote));
+    if p.remote == 0 && copied > 0 {
+        return Err(format!(
+            "CRIU left none of {name}'s memory here to be served: all {:.1} MiB went into the checkpoint, so this migration takes as long as one without --live",
+            mib(copied)
+        ));
+    }
+    Ok(format!(
+        "{:.1} MiB of {name}'s memory waits here for the destination; {:.1} MiB went into the checkpoint",
+        mib(p.remote),
+        mib(copied)
+    ))
+}
+
 impl Job<'_> {
+    /// The partial directory, as reached (sealed, it is a whole checkpoint).
+    pub fn work(&self) -> &Path {
+        &self.work
+    }
+
     fn images(&self) -> PathBuf {
         self.work.join(mf::IMAGES)
     }
@@ -178,6 +258,7 @@ impl Job<'_> {
             ext_unix_sk: p.ext_unix_sk,
             file_locks: p.file_locks,
             nft_lock: p.nft_lock,
+            lazy_source: None,
         }
     }
 
@@ -226,29 +307,129 @@ impl Job<'_> {
         let dumped = ctx.criu.dump(&conf, &self.work.join(mf::DUMP_LOG), self.lock.raw_fd(), tty.as_ref());
         drop(ticker);
         if let Err(e) = dumped {
-            let log = fs::read_to_string(self.work.join(mf::DUMP_LOG)).unwrap_or_default();
-            return Err(match criu::unlock_network(pid, &log) {
-                Ok(true) => {
-                    ctx.out.step("removed the network lock CRIU left in the container's network namespace");
-                    e
-                }
-                Ok(false) => e,
-                Err(by_hand) => match e {
-                    Error::Criu { action, status, log, excerpt } => {
-                        let excerpt = if excerpt.is_empty() {
-                            format!("note: {by_hand}")
-                        } else {
-                            format!("{excerpt}\nnote: {by_hand}")
-                        };
-                        Error::Criu { action, status, log, excerpt }
-                    }
-                    e => e,
-                },
-            });
+            return Err(self.dump_error(e));
         }
         self.criu_ms = t1.elapsed().as_millis() as u64;
         ctx.out.step(format!("criu dump done in {} ms", self.criu_ms));
         self.session.cancel.check()
+    }
+
+    /// A failed dump's error, with the network lock CRIU may have left in
+    /// the container's namespace removed (or how to remove it by hand).
+    fn dump_error(&self, e: Error) -> Error {
+        let log = fs::read_to_string(self.work.join(mf::DUMP_LOG)).unwrap_or_default();
+        match criu::unlock_network(self.plan.pid, &log) {
+            Ok(true) => {
+                self.ctx.out.step("removed the network lock CRIU left in the container's network namespace");
+                e
+            }
+            Ok(false) => e,
+            Err(by_hand) => match e {
+                Error::Criu { action, status, log, excerpt } => {
+                    let excerpt = if excerpt.is_empty() {
+                        format!("note: {by_hand}")
+                    } else {
+                        format!("{excerpt}\nnote: {by_hand}")
+                    };
+                    Error::Criu { action, status, log, excerpt }
+                }
+                e => e,
+            },
+        }
+    }
+
+    /// `migrate --live`: `criu dump` of the frozen container that writes
+    /// every image but its private anonymous memory, and then serves those
+    /// pages over the returned socket (CRIU's lazy migration) until the
+    /// destination has them all. Returns once the images are written (CRIU
+    /// ran its post-dump action: docker-cr itself, `criu::hook_main`); the
+    /// container stays frozen, and its pages stay where they are.
+    pub fn dump_lazy(&mut self) -> Result<(LiveDump, std::os::fd::OwnedFd)> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let (ctx, name) = (self.ctx, self.plan.name.clone());
+        let t1 = Instant::now();
+        let hook_dir = Path::new(crate::host::paths::RUN).join(format!("live-{}", docker::short_id(&self.plan.id)));
+        let _ = fs::remove_dir_all(&hook_dir);
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&hook_dir).at("create", &hook_dir)?;
+        let hook_sock = hook_dir.join("hook");
+        let listener = std::os::unix::net::UnixListener::bind(&hook_sock).at("listen on", &hook_sock)?;
+        listener.set_nonblocking(true).at("listen on", &hook_sock)?;
+        let mut fds = [0; 2];
+        // SAFETY: socketpair(2) writes two fds into the array.
+        if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0
+        {
+            return Err(Error::host(
+                format!("cannot create the socket for CRIU's pages: {}", std::io::Error::last_os_error()),
+                "",
+            ));
+        }
+        // SAFETY: both fds are new and ours.
+        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let exe = std::env::current_exe().at("find", Path::new("/proc/self/exe"))?;
+        let log = hook_dir.join(mf::DUMP_LOG);
+        let mut o = self.dump_opts();
+        o.log_file = log.to_string_lossy().into_owned();
+        o.lazy_source = Some(criu::LazySource { ps_socket: theirs.as_raw_fd(), hook: exe });
+        let conf = self.work.join(mf::DUMP_CONF);
+        // prepare wrote the plain dump's; this one adds the lazy lines.
+        fs::remove_file(&conf).at("replace", &conf)?;
+        criu::write_private(&conf, &criu::dump_config(&o)?)?;
+        self.follower = Some(follow::Follower::start(&self.images())?);
+        let mut dump = ctx.criu.dump_lazy(&conf, &log, &[self.lock.raw_fd(), theirs.as_raw_fd()], &hook_sock)?;
+        drop(theirs);
+        ctx.out.step(format!("dumping {name} without its private memory (it stays here, served on demand)"));
+        let reported = loop {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    use std::io::Read;
+                    let mut word = [0u8; 10];
+                    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                    let _ = s.read(&mut word);
+                    if word.starts_with(b"post-dump") {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => break Err(Error::host(format!("CRIU's post-dump hook on {}: {e}", hook_sock.display()), "")),
+            }
+            if let Some(ended) = dump.try_wait() {
+                break Err(ended.err().unwrap_or_else(|| {
+                    Error::checkpoint(
+                        format!("criu dump of {name} ended before its post-dump action"),
+                        format!("see CRIU's log, {}", log.display()),
+                    )
+                }));
+            }
+            if let Err(e) = self.session.cancel.check() {
+                break Err(e);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let _ = fs::remove_file(&hook_sock);
+        if let Err(e) = reported {
+            dump.kill();
+            let live = LiveDump { dump, dir: hook_dir, keep_log: false };
+            let e = match live.finish() {
+                Err(c @ Error::Criu { .. }) => c,
+                _ => e,
+            };
+            return Err(self.dump_error(e));
+        }
+        self.criu_ms = t1.elapsed().as_millis() as u64;
+        ctx.out.step(format!("criu dump done in {} ms", self.criu_ms));
+        let mut live = LiveDump { dump, dir: hook_dir, keep_log: false };
+        match crate::model::pagemap::count_dir(&self.images()).map(|p| live_pages_note(&name, &p)) {
+            Ok(Ok(note)) => ctx.out.step(note),
+            Ok(Err(warning)) => {
+                live.keep_log = true;
+                ctx.out.warn(format!(
+                    "{warning}; CRIU's log, kept as {}, says why (its lines 'Pagemap generated', one a mapping)",
+                    live.kept_log().display()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok((live, ours))
     }
 
     /// The file changes of the still frozen container (rootfs-diff.tar).
@@ -554,4 +735,24 @@ fn private_dir(dir: &Path) -> Result<(PathBuf, fs::File)> {
         dir.to_path_buf()
     };
     Ok((path, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_pages_note;
+    use crate::model::pagemap::Pages;
+
+    #[test]
+    fn a_lazy_dump_that_left_nothing_lazy_is_a_warning() {
+        let served = Pages { lazy: 16384, eager: 256, in_parent: 0, remote: 16384 };
+        assert_eq!(
+            live_pages_note("web", &served).unwrap(),
+            "64.0 MiB of web's memory waits here for the destination; 1.0 MiB went into the checkpoint"
+        );
+        let eager = Pages { lazy: 0, eager: 17152, in_parent: 0, remote: 0 };
+        let w = live_pages_note("web", &eager).unwrap_err();
+        assert!(w.contains("all 67.0 MiB went into the checkpoint"), "{w}");
+        // Nothing to serve and nothing written (no private memory): fine.
+        assert!(live_pages_note("web", &Pages::default()).is_ok());
+    }
 }

@@ -66,6 +66,10 @@ pub struct Options {
     /// anonymous memory comes from a supervised page source on first touch
     /// and in the background (start.rs, `host::lazy`).
     pub lazy: bool,
+    /// `migrate --live`'s receiving end: the archive came framed on stdin
+    /// (`formats::frames`), and the lazy pages come from the source over
+    /// stdin and stdout after it (start.rs).
+    pub live: bool,
 }
 
 impl Options {

@@ -222,6 +222,15 @@ fn plan_lazy(p: &mut Plan, o: &Options, f: &Facts) {
                     "this checkpoint was not written by docker-cr; restore it without --lazy",
                 ));
             }
+            if pages.remote > 0 && !o.live {
+                p.refusals.push(Error::checkpoint(
+                    format!(
+                        "restore --lazy: {} MiB of this checkpoint's memory is in none of its files: it stayed on the host it was dumped on (a live migration's dump), whose CRIU serves it only to that migration",
+                        pages.remote.saturating_mul(4096) >> 20
+                    ),
+                    "move the container with 'docker-cr migrate --live' from its host, or take a checkpoint there without it",
+                ));
+            }
             if pages.lazy == 0 {
                 p.notes.push(
                     "note: none of its memory can be lazy (only private anonymous memory can; shared, file-backed and locked memory is copied before the processes run): --lazy changes nothing but the page source's start".to_string(),
@@ -1004,7 +1013,7 @@ mod tests {
     #[test]
     fn lazy_restore_plans_its_pages_and_criu_lines() {
         let cp = cp();
-        let pages = Pages { lazy: 262144, eager: 512, in_parent: 0 };
+        let pages = Pages { lazy: 262144, eager: 512, in_parent: 0, remote: 0 };
         let patched = lazy::FaultRetry::Patched("v4.2.1+uffd-eagain.1d3188395f36".into());
         let o = Options { lazy: true, ..opts() };
         let p = run(&cp, &o, &lazy_facts(&cp, patched.clone(), Ok(pages)));
@@ -1020,7 +1029,7 @@ mod tests {
         assert_eq!(p.lazy, None);
         assert_eq!(to_json(&cp, &p)["lazy"], Value::Null);
         // Nothing can be lazy: said, not refused.
-        let none = Pages { lazy: 0, eager: 10, in_parent: 0 };
+        let none = Pages { lazy: 0, eager: 10, in_parent: 0, remote: 0 };
         let p = run(&cp, &o, &lazy_facts(&cp, patched, Ok(none)));
         assert_eq!(refusals(&p), vec![]);
         assert!(p.notes.iter().any(|n| n.contains("none of its memory can be lazy")), "{:?}", p.notes);
@@ -1030,7 +1039,7 @@ mod tests {
     fn lazy_restore_refusals() {
         let cp = cp();
         let o = Options { lazy: true, ..opts() };
-        let pages = Pages { lazy: 100, eager: 1, in_parent: 0 };
+        let pages = Pages { lazy: 100, eager: 1, in_parent: 0, remote: 0 };
         // An unpatched CRIU would answer only once the pages are in.
         let p = run(&cp, &o, &lazy_facts(&cp, lazy::FaultRetry::Missing, Ok(pages)));
         let r = refusals(&p);
@@ -1051,9 +1060,16 @@ mod tests {
         ));
         assert_eq!(r[0].0, 5, "{r:?}");
         assert!(r[0].1.contains("cannot read the checkpoint's pagemap images: pagemap-1.img"), "{r:?}");
-        let parent = Pages { lazy: 1, eager: 1, in_parent: 7 };
-        let r = refusals(&run(&cp, &o, &lazy_facts(&cp, patched, Ok(parent))));
+        let parent = Pages { lazy: 1, eager: 1, in_parent: 7, remote: 0 };
+        let r = refusals(&run(&cp, &o, &lazy_facts(&cp, patched.clone(), Ok(parent))));
         assert!(r[0].1.contains("7 pages of this checkpoint are in a parent checkpoint"), "{r:?}");
+        // A live migration's dump: its memory stayed on its source; only
+        // the migration's own restore (--live) may ask for it.
+        let left = Pages { lazy: 512, eager: 1, in_parent: 0, remote: 512 };
+        let r = refusals(&run(&cp, &o, &lazy_facts(&cp, patched.clone(), Ok(left))));
+        assert!(r[0].1.contains("2 MiB of this checkpoint's memory is in none of its files"), "{r:?}");
+        let live = Options { live: true, ..o.clone() };
+        assert_eq!(refusals(&run(&cp, &live, &lazy_facts(&cp, patched, Ok(left)))), vec![]);
         // The facts not read at all: refused, never restored eagerly.
         assert_eq!(refusals(&run(&cp, &o, &facts(&cp))).len(), 1);
     }

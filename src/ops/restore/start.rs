@@ -117,9 +117,14 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
         ext_mounts: s.ext_mounts,
     };
     let text = criu::restore_config_with(&opts, lazy.as_ref())?;
-    let mut source = match &lazy {
-        Some(l) => Some(page_source(ctx, l)?),
-        None => None,
+    // The relay (migrate --live) runs until this process ends: the source
+    // closes the stream once its CRIU has answered the last request.
+    let (mut source, relay) = match &lazy {
+        Some(l) => {
+            let (src, relay) = page_source(ctx, l, job.a.live)?;
+            (Some(src), relay)
+        }
+        None => (None, None),
     };
     // A lazy restore's memory comes after the start: nothing to tick.
     let ticker = source.is_none().then(|| memory_ticker(ctx, s.cgroup_parent, s.id, job.m().sizes.pages_bytes));
@@ -135,7 +140,7 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
         ctx.out.step("the container was paused at the checkpoint: restored paused (docker unpause to run it)");
     }
     if let (Some(src), Some(l), Some(pages)) = (source.as_mut(), &lazy, p.lazy) {
-        supervise(job, &p.name, s.id, src, Watch { t0, resumed, pages }, out)?;
+        supervise(job, &p.name, s.id, src, relay.as_ref(), Watch { t0, resumed, pages }, out)?;
         let _ = fs::remove_dir_all(&l.work_dir);
     }
     Ok(())
@@ -151,6 +156,10 @@ fn lazy_work_dir(id: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// How long the page source may run on after the stream from the source
+/// has ended (`supervise`): the last pages and its own end take moments.
+const STREAM_GRACE: Duration = Duration::from_secs(5);
+
 /// How long the page source may take to listen.
 const SOURCE_READY: Duration = Duration::from_secs(30);
 /// How often a lazy restore's page source is looked at: a dead one leaves
@@ -159,17 +168,54 @@ const SOURCE_READY: Duration = Duration::from_secs(30);
 const SOURCE_POLL: Duration = Duration::from_millis(10);
 
 /// Starts the page source a lazy restore connects to.
-fn page_source(ctx: &Ctx, l: &LazyPages) -> Result<PageSource> {
-    let spec = lazy::Spec { images_dir: l.images_dir.clone(), work_dir: l.work_dir.clone(), page_server: None };
+/// With `live`, the pages come from the checkpoint's source (`migrate
+/// --live`): the daemon's page-server socket is relayed to our stdout
+/// (its requests) and from our stdin (the answers, after the archive).
+fn page_source(ctx: &Ctx, l: &LazyPages, live: bool) -> Result<(PageSource, Option<crate::host::relay::Relay>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let pair = if live {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::host(format!("cannot create the socket for the pages: {e}"), ""))?;
+        Some((OwnedFd::from(ours), OwnedFd::from(theirs)))
+    } else {
+        None
+    };
+    let spec = lazy::Spec {
+        images_dir: l.images_dir.clone(),
+        work_dir: l.work_dir.clone(),
+        page_server: None,
+        ps_socket: pair.as_ref().map(|(_, t)| t.as_raw_fd()),
+    };
     let src = PageSource::start(&ctx.criu.bin, &spec, SOURCE_READY)
         .map_err(|e| e.step("starting the lazy restore's page source (criu lazy-pages)"))?;
+    let relay = match pair {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            // Our own handles of stdin and stdout: the archive's frames were
+            // read to their end mark from the same pipe, nothing beyond.
+            // SAFETY: dup(2) of fds 0 and 1; each new fd is owned once.
+            let (inp, outp) = unsafe {
+                let (i, o) = (libc::dup(0), libc::dup(1));
+                if i < 0 || o < 0 {
+                    return Err(Error::host(
+                        format!("cannot dup stdin/stdout: {}", std::io::Error::last_os_error()),
+                        "",
+                    ));
+                }
+                (fs::File::from_raw_fd(i), fs::File::from_raw_fd(o))
+            };
+            ctx.out.step("the pages come from the source, over the transport (stdin and stdout)");
+            Some(crate::host::relay::Relay::start(ours, inp, outp).at("relay the pages over", Path::new("stdin"))?)
+        }
+        None => None,
+    };
     ctx.out.step(format!(
         "page source listening on {} (criu lazy-pages, pid {}; log {})",
         src.socket().display(),
         src.pid().unwrap_or(0),
         src.log().display()
     ));
-    Ok(src)
+    Ok((src, relay))
 }
 
 /// What `supervise` reports against: when the engine's start began, how
@@ -184,7 +230,15 @@ struct Watch {
 /// brings the rest of its memory; watched until it has delivered every
 /// page. If it dies first, or the operator interrupts, the container is
 /// stopped at once: the pages not yet in would read as zeros.
-fn supervise(job: Job, name: &str, id: &str, src: &mut PageSource, w: Watch, out: &mut Outcome) -> Result<()> {
+fn supervise(
+    job: Job,
+    name: &str,
+    id: &str,
+    src: &mut PageSource,
+    relay: Option<&crate::host::relay::Relay>,
+    w: Watch,
+    out: &mut Outcome,
+) -> Result<()> {
     let ctx = job.ctx;
     let mib = |n: u64| n as f64 * 4096.0 / (1 << 20) as f64;
     ctx.out.step(format!(
@@ -194,9 +248,31 @@ fn supervise(job: Job, name: &str, id: &str, src: &mut PageSource, w: Watch, out
         mib(w.pages.lazy),
         mib(w.pages.eager)
     ));
+    // migrate --live: when the stream from the source ends, the source has
+    // answered the last request, and the page source ends within moments;
+    // if it does not, the stream broke (the transport, or the source died)
+    // and the pages it still waits for will never come.
+    let mut input_ended: Option<Instant> = None;
     let outcome = loop {
         if let Some(o) = src.poll() {
             break o.clone();
+        }
+        if input_ended.is_none() && relay.is_some_and(|r| r.input_ended()) {
+            input_ended = Some(Instant::now());
+        }
+        if input_ended.is_some_and(|t| t.elapsed() > STREAM_GRACE) {
+            ctx.out.progress_end();
+            ctx.out.warn(format!(
+                "the stream from the source ended {} s ago and the page source still waits for pages: the transport broke or the source failed; stopping {name}",
+                STREAM_GRACE.as_secs()
+            ));
+            let stop = ctx.engine.kill(id);
+            src.kill();
+            return Err(Error::container(
+                format!("lazy restore of {name}: the stream from the source ended before every page was in; the container was stopped (its memory was not all in)"),
+                "migrate again once the connection to the source holds; the source runs on",
+            )
+            .with_cleanup(stop));
         }
         if job.session.cancel.is_set() {
             ctx.out.progress_end();
