@@ -541,16 +541,24 @@ pub fn read(read: &mut ReadFile<'_>, userns_files: &[String]) -> std::result::Re
     let mut tasks = Vec::with_capacity(tree.len());
     for (pid, tids) in tree {
         let mut task = Task { pid, comm: String::new(), dead: false, threads: Vec::new() };
+        // A zombie first, by its own core: CRIU writes no real thread list
+        // for one (seen: a `sleep` exiting at the freeze, its "thread" a
+        // stray 1853321005), and restores it from core-<pid>.img alone.
+        let name = format!("core-{pid}.img");
+        let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
+        let leader = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        if leader.dead {
+            task.comm = leader.comm;
+            task.dead = true;
+            tasks.push(task);
+            continue;
+        }
         for (i, tid) in tids.iter().enumerate() {
             let name = format!("core-{tid}.img");
             let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
             let c = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
             if i == 0 {
                 task.comm = c.comm.clone();
-                task.dead = c.dead;
-                if c.dead {
-                    break;
-                }
             }
             // CRIU's rule (rst_prep_creds): without creds in the process's
             // own core, the old creds-<pid>.img holds them.
@@ -834,6 +842,25 @@ mod tests {
         assert_eq!(cap_bit("CAP_NET_RAW"), Some(13));
         assert_eq!(cap_bit("ALL"), None);
         assert_eq!(cap_list((1 << 13) | (1 << 27)), "CAP_NET_RAW, CAP_MKNOD");
+    }
+
+    #[test]
+    fn a_zombie_is_read_from_its_own_core_not_its_thread_list() {
+        // Recorded: a counter's `sleep 0.1` exiting at the freeze; CRIU's
+        // pstree.img lists pid 20 with one "thread" 1853321005, which has no
+        // core image (restore on another host failed on it in CI).
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/criu-images/docker-zombie/pstree.img"),
+        )
+        .unwrap();
+        assert_eq!(pstree_threads(&bytes).unwrap()[2], (20, vec![1_853_321_005]));
+        let p = recorded("docker-zombie");
+        assert_eq!(p.tasks.len(), 3);
+        let z = &p.tasks[2];
+        assert_eq!((z.pid, z.dead, z.threads.len()), (20, true, 0));
+        assert_eq!(p.tasks[1].comm, "httpd");
+        assert!(!p.tasks[0].dead && !p.tasks[0].threads.is_empty());
     }
 
     #[test]
