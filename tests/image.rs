@@ -6,8 +6,8 @@
 //! CRIU; the Podman tests (`podman_*`, #[ignore]d) run in tests/run's
 //! podman phase.
 //!
-//! `restore IMAGE` is not wired yet: the tests pull into a directory with
-//! `image pull` and restore that directory, the same checks and bytes.
+//! A registry in host B's network namespace carries a checkpoint from this
+//! host to host B: `migrate::registry_carries_a_checkpoint_to_the_second_host`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ const REGISTRY: &str = "/usr/bin/docker-registry";
 const CHECKPOINTCTL: &str = "/usr/local/lib/docker-cr-tests/checkpointctl";
 
 /// A registry of our own, removed when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     /// Its token service (Kind::Token).
     token: Option<Child>,
@@ -43,6 +43,16 @@ enum Kind {
 
 impl Registry {
     fn start(kind: Kind) -> Registry {
+        Registry::start_in(kind, None)
+    }
+
+    /// A plain-HTTP registry listening on 127.0.0.1 of the network
+    /// namespace of process `net_of` (host B's engine): there only.
+    pub(crate) fn plain_in(net_of: &str) -> Registry {
+        Registry::start_in(Kind::Plain, Some(net_of))
+    }
+
+    fn start_in(kind: Kind, net_of: Option<&str>) -> Registry {
         assert!(Path::new(REGISTRY).exists(), "{REGISTRY} is missing: run tests/setup-host");
         let dir = temp_dir("registry");
         let port = free_port();
@@ -111,7 +121,17 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
         );
         fs::write(dir.join("config.yml"), config).unwrap();
         let log = fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new(REGISTRY)
+        // nsenter enters the namespace and execs the registry: the child is
+        // the registry itself, which Drop kills.
+        let mut cmd = match net_of {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", pid, "-n", REGISTRY]);
+                c
+            }
+            None => Command::new(REGISTRY),
+        };
+        let child = cmd
             .args(["serve", dir.join("config.yml").to_str().unwrap()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -119,14 +139,24 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
             .spawn()
             .expect("start docker-registry");
         let r = Registry { child, token, port, dir, certs_d };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not listen: {}", r.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let listens = move || {
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            true
+        };
+        let up = match net_of {
+            Some(pid) => crate::migrate::in_b_net(pid, listens),
+            None => listens(),
+        };
+        assert!(up, "the registry did not listen: {}", r.log());
         r
     }
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
     fn log(&self) -> String {
@@ -193,8 +223,8 @@ fn checkpointed(tag: &str) -> (Counter, PathBuf, PathBuf) {
 // Issue 20: build, push, remove everything local, pull and restore: the
 // counter goes on; the registry's documents carry every consumer's keys;
 // checkpointctl reads the layer; the listing and inspect tell the
-// container and the signer. (Once `restore IMAGE` is wired, the pull and
-// restore here become `restore REGISTRY/x:tag`.)
+// container and the signer; `restore REGISTRY/x:tag` pulls, verifies and
+// restores in one step, and a pulled directory restores too.
 #[test]
 fn image_build_push_pull_restore() {
     let (c, store, tmp) = checkpointed("img");
@@ -363,6 +393,17 @@ fn image_tampered_blob_is_refused() {
         "{t}"
     );
     assert_eq!(fs::read_dir(&parent).unwrap().count(), 0, "something was left: {t}");
+    // restore IMAGE refuses it the same way, before any container exists.
+    docker_ok(&["rm", "-f", &c.name]);
+    let o = dcr_in(&store, &[], &["restore", "--insecure", &image]);
+    let t = text(&o);
+    assert!(!o.status.success(), "restore took a tampered layer:\n{t}");
+    assert!(
+        t.contains("does not match its digest") || t.contains("fails its checksum") || t.contains("is damaged at byte"),
+        "{t}"
+    );
+    assert!(!exists(&c.name), "a container was made from a tampered image:\n{t}");
+    store_left_empty(&store);
     let _ = fs::remove_dir_all(&tmp);
 }
 
@@ -635,9 +676,8 @@ fn podman_restores_our_image() {
 // Issue 20 (Podman → Docker through a registry): Podman's own
 // `--create-image` checkpoint, pushed by Podman, pulled by docker-cr into a
 // checkpoint directory (recognised as Podman's, converted, unsigned), and
-// restored into Docker with --trust: the counter goes on from where it was.
-// (With the restore wiring this becomes `restore --trust
-// REGISTRY/podman-made:tag`.)
+// restored into Docker with --trust: the counter goes on from where it was;
+// `restore --trust REGISTRY/podman-made:tag` does it in one step.
 #[test]
 #[ignore]
 fn podman_image_pulled_by_docker_cr() {
