@@ -88,6 +88,14 @@ fn wait_state_on_b(pid: &str, port: u16) -> (String, u64) {
     }
 }
 
+/// A counter (at 10 at least) with /tmp/moved.txt written ("carried"):
+/// what a migration must carry, memory and files.
+fn counter_to_carry(tag: &str) -> Counter {
+    let c = Counter::start(tag, &[], 10);
+    docker_ok(&["exec", &c.name, "sh", "-c", "echo carried > /tmp/moved.txt"]);
+    c
+}
+
 /// The counter's state as seen from inside host B's network namespace.
 fn state_on_b(pid: &str, port: u16) -> Option<(String, u64)> {
     let o = Command::new("nsenter")
@@ -104,9 +112,8 @@ fn state_on_b(pid: &str, port: u16) -> Option<(String, u64)> {
 fn migrate_to_another_host() {
     require_engine();
     let (sock, pid) = host_b();
-    let c = Counter::start("mig", &[], 10);
+    let c = counter_to_carry("mig");
     let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
-    docker_ok(&["exec", &name, "sh", "-c", "echo carried > /tmp/moved.txt"]);
     let dir = temp_dir("cp").join("mig");
     ok(dcr(&["checkpoint", "--stop", &name, dir.to_str().unwrap()]));
 
@@ -148,9 +155,8 @@ fn registry_carries_a_checkpoint_to_the_second_host() {
     require_engine();
     let (sock, pid) = host_b();
     b_trusts_a(&pid, &sock);
-    let c = Counter::start("regmig", &[], 10);
+    let c = counter_to_carry("regmig");
     let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
-    docker_ok(&["exec", &name, "sh", "-c", "echo carried > /tmp/moved.txt"]);
     let tmp = temp_dir("regmig");
     let store = tmp.join("store");
     let on_a = |net: bool, args: &[&str]| {
@@ -232,9 +238,8 @@ fn migrate_command_moves_a_running_container() {
     require_engine();
     let (sock, pid) = host_b();
     b_trusts_a(&pid, &sock);
-    let c = Counter::start("mvd", &[], 10);
+    let c = counter_to_carry("mvd");
     let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
-    docker_ok(&["exec", &name, "sh", "-c", "echo carried > /tmp/moved.txt"]);
     let _b = OnB(&pid, &sock, &name);
     // Its private directory goes to the store --store names here.
     let flag_store = temp_dir("migrate-store").join("used");

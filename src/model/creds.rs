@@ -546,17 +546,23 @@ pub fn read(read: &mut ReadFile<'_>, userns_files: &[String]) -> std::result::Re
         // stray 1853321005), and restores it from core-<pid>.img alone.
         let name = format!("core-{pid}.img");
         let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
-        let leader = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
-        if leader.dead {
-            task.comm = leader.comm;
+        let mut leader = Some(core(&bytes).map_err(|e| format!("{name}: {e}"))?);
+        if let Some(l) = leader.take_if(|l| l.dead) {
+            task.comm = l.comm;
             task.dead = true;
             tasks.push(task);
             continue;
         }
         for (i, tid) in tids.iter().enumerate() {
             let name = format!("core-{tid}.img");
-            let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
-            let c = core(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            // The leader's core (tid == pid) is the one read above.
+            let c = match leader.take_if(|_| *tid == pid) {
+                Some(l) => l,
+                None => {
+                    let bytes = read(&name)?.ok_or_else(|| format!("the checkpoint has no {name}"))?;
+                    core(&bytes).map_err(|e| format!("{name}: {e}"))?
+                }
+            };
             if i == 0 {
                 task.comm = c.comm.clone();
             }
@@ -830,6 +836,12 @@ mod tests {
         read(&mut r, &userns).unwrap()
     }
 
+    /// A recorded image's bytes, by its path under the fixtures directory.
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/criu-images").join(rel))
+            .unwrap()
+    }
+
     fn pid1(p: &Privileges) -> &Thread {
         &p.tasks[0].threads[0]
     }
@@ -849,11 +861,7 @@ mod tests {
         // Recorded: a counter's `sleep 0.1` exiting at the freeze; CRIU's
         // pstree.img lists pid 20 with one "thread" 1853321005, which has no
         // core image (restore on another host failed on it in CI).
-        let bytes = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/criu-images/docker-zombie/pstree.img"),
-        )
-        .unwrap();
+        let bytes = fixture("docker-zombie/pstree.img");
         assert_eq!(pstree_threads(&bytes).unwrap()[2], (20, vec![1_853_321_005]));
         let p = recorded("docker-zombie");
         assert_eq!(p.tasks.len(), 3);
@@ -1045,11 +1053,7 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let raw = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/criu-images/docker-default/core-1.img"),
-        )
-        .unwrap();
+        let raw = fixture("docker-default/core-1.img");
         for cut in 0..raw.len() {
             let _ = core(&raw[..cut]);
         }
