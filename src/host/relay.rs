@@ -72,10 +72,12 @@ impl Relay {
         let ended = input_ended.clone();
         let down = std::thread::spawn(move || {
             let done = pump(inp, &writer, &r, t0);
+            // Marked before the peer can see the end: whoever learns of the
+            // end from the peer must find `input_ended` already true.
+            ended.store(true, Ordering::SeqCst);
             // No more requests (or answers): the socket's peer sees the
             // end, and ends in turn.
             let _ = writer.shutdown(Shutdown::Write);
-            ended.store(true, Ordering::Relaxed);
             done
         });
         Ok(Relay { t0, sent, received, input_ended, socket: UnixStream::from(socket), threads: vec![up, down] })
@@ -84,7 +86,7 @@ impl Relay {
     /// Whether the input has ended: what the socket's peer still waits
     /// for will not come.
     pub fn input_ended(&self) -> bool {
-        self.input_ended.load(Ordering::Relaxed)
+        self.input_ended.load(Ordering::SeqCst)
     }
 
     /// Ends both directions at once (the peer of the socket sees the end
