@@ -15,7 +15,7 @@ fn s(p: &Path) -> &str {
 
 /// docker-cr with its own DOCKER_CR_STORE (checked empty afterwards).
 fn dcr_store(store: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).output().unwrap()
+    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).bounded()
 }
 
 /// A shell pipeline, with `$B` the docker-cr binary and DOCKER_CR_STORE set.
@@ -25,8 +25,7 @@ fn pipeline(store: &Path, script: &str) -> Output {
         .env("B", bin())
         .env("DOCKER_CR_STORE", store)
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .bounded()
 }
 
 #[track_caller]
@@ -360,11 +359,11 @@ fn checkpointctl_reads_our_archives() {
     let tmp = temp_dir("ctl");
     let file = tmp.join("ctl.tar.zst");
     ok(dcr_store(&tmp.join("store"), &["checkpoint", "-q", "--export", s(&file), &name]));
-    let show = Command::new(ctl).args(["show", s(&file)]).output().unwrap();
+    let show = Command::new(ctl).args(["show", s(&file)]).bounded();
     let t = text(&show);
     assert!(show.status.success(), "{t}");
     assert!(t.contains(IMAGE) && t.contains(&id[..12]) && t.contains("runc"), "{t}");
-    let o = Command::new(ctl).args(["inspect", "--ps-tree", "--stats", "--format", "json", s(&file)]).output().unwrap();
+    let o = Command::new(ctl).args(["inspect", "--ps-tree", "--stats", "--format", "json", s(&file)]).bounded();
     assert!(o.status.success(), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &j[0];

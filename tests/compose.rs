@@ -363,7 +363,7 @@ fn state_in_checkpoint(dir: &Path) -> u64 {
 /// member whose dump fails, or `DCR_TEST_HANG` a directory where it leaves
 /// its pid and waits to be killed.
 pub fn recording_criu() -> PathBuf {
-    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v criu"]).output().unwrap().stdout).unwrap();
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v criu"]).bounded().stdout).unwrap();
     fake_criu(&format!(
         r#"if [ "$1" = dump ]; then
   for f in $DCR_TEST_FREEZERS; do echo "state $f $(tr '\n' ' ' < "$f")" >> "$DCR_TEST_LOG"; done
@@ -418,7 +418,7 @@ pub fn run_with(p: &Project, env: &[(String, String)], args: &[&str]) -> Output 
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("run docker-cr")
+    c.bounded()
 }
 
 /// Every dump starts while every member is frozen and its network held:
@@ -509,8 +509,7 @@ fn a_failed_dump_leaves_every_member_running_and_no_group() {
         let pid = inspect(&network_owner(&m), "{{.State.Pid}}");
         let held = Command::new("nsenter")
             .args(["-t", &pid, "-n", "nft", "list", "table", "inet", "CRIU-docker-cr-group"])
-            .output()
-            .unwrap();
+            .bounded();
         assert!(!held.status.success(), "{m}'s network is still held");
     }
     assert_goes_on(&p, 0);

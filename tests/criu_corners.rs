@@ -499,11 +499,7 @@ fn failed_dump_names_an_inotify_watch() {
         &[(&prog, "/bin/inotify-watch")],
     );
     let dir = temp_dir("cp").join("inotify");
-    let o = std::process::Command::new(bin())
-        .args(["checkpoint", &name, s(&dir)])
-        .env("CRIU_FAULT", "128")
-        .output()
-        .unwrap();
+    let o = std::process::Command::new(bin()).args(["checkpoint", &name, s(&dir)]).env("CRIU_FAULT", "128").bounded();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("Can't dump that handle"), "{t}");

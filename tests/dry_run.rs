@@ -50,8 +50,7 @@ fn run_in(store: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("DOCKER_CR_STORE", store)
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .bounded()
 }
 
 // A clean restore after docker rm: the plan says a new container is made,

@@ -110,20 +110,17 @@ fn errors_about_the_host() {
     // Not root.
     let o = std::process::Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "checkpoint", &name, s(&dir)])
-        .output()
-        .unwrap();
+        .bounded();
     fails_with(&o, 3, "docker-cr must run as root");
     let o = std::process::Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "restore", &name, s(&dir)])
-        .output()
-        .unwrap();
+        .bounded();
     fails_with(&o, 3, "docker-cr must run as root");
     // No engine at DOCKER_HOST.
     let o = std::process::Command::new(bin())
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .args(["checkpoint", &name, s(&dir)])
-        .output()
-        .unwrap();
+        .bounded();
     fails_with(&o, 1, "cannot reach the Docker engine at /nonexistent/docker.sock");
     assert!(text(&o).contains("hint: is dockerd running?"));
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
@@ -161,8 +158,7 @@ fn restore_needs_experimental_mode() {
     let o = std::process::Command::new(bin())
         .env("DOCKER_HOST", format!("unix://{}", sock.display()))
         .args(["restore", "--name", "whatever", &name, s(&cp)])
-        .output()
-        .unwrap();
+        .bounded();
     fails_with(&o, 3, "is not in experimental mode");
     assert!(text(&o).contains("\"experimental\": true"));
 }
@@ -194,8 +190,7 @@ fn broken_engine_answers() {
         let o = std::process::Command::new(bin())
             .env("DOCKER_HOST", format!("unix://{}", sock.display()))
             .args(["checkpoint", "web", s(&dir.join("cp"))])
-            .output()
-            .unwrap();
+            .bounded();
         fails_with(&o, 1, needle);
         assert!(text(&o).contains(&format!("cannot reach the Docker engine at {}", sock.display())), "{}", text(&o));
         assert!(!dir.join("cp").exists());
@@ -306,8 +301,7 @@ fn slow_engine_times_out_clearly() {
         .env("DOCKER_HOST", format!("unix://{}", sock.display()))
         .env("DOCKER_CR_TIMEOUT", "1")
         .args(["checkpoint", "web", s(&dir.join("cp"))])
-        .output()
-        .unwrap();
+        .bounded();
     fails_with(&o, 1, "the engine did not answer within 1 s (set DOCKER_CR_TIMEOUT to wait longer)");
     assert!(!dir.join("cp").exists());
 }

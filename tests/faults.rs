@@ -103,7 +103,7 @@ fn criu_killed_mid_dump_leaves_the_container_serving() {
         let start = std::time::Instant::now();
         let parent = child.id().to_string();
         let criu: i32 = loop {
-            let o = std::process::Command::new("pgrep").args(["-x", "criu", "-P", &parent]).output().unwrap();
+            let o = std::process::Command::new("pgrep").args(["-x", "criu", "-P", &parent]).bounded();
             if let Some(pid) = String::from_utf8_lossy(&o.stdout).split_whitespace().next() {
                 break pid.parse().unwrap();
             }
@@ -565,8 +565,7 @@ fn sigkill_while_a_group_is_frozen_is_repaired_by_the_next_run() {
         let pid = inspect(&network_owner(m), "{{.State.Pid}}");
         std::process::Command::new("nsenter")
             .args(["-t", &pid, "-n", "nft", "list", "table", "inet", "CRIU-docker-cr-group"])
-            .output()
-            .unwrap()
+            .bounded()
             .status
             .success()
     };

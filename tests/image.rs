@@ -68,7 +68,7 @@ printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf
 openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext.cnf 2>/dev/null",
                 d = dir.display()
             );
-            let o = Command::new("sh").args(["-c", &sh]).output().unwrap();
+            let o = Command::new("sh").args(["-c", &sh]).bounded();
             assert!(o.status.success(), "openssl failed: {}", text(&o));
             extra = format!("  tls:\n    certificate: {0}/srv.crt\n    key: {0}/srv.key\n", dir.display());
             let cd = dir.join("certs.d").join(format!("127.0.0.1:{port}"));
@@ -92,7 +92,7 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
                 "set -e; cd {d}; openssl req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -subj /CN=docker-cr-test-token -days 2 2>/dev/null",
                 d = dir.display()
             );
-            let o = Command::new("sh").args(["-c", &sh]).output().unwrap();
+            let o = Command::new("sh").args(["-c", &sh]).bounded();
             assert!(o.status.success(), "openssl failed: {}", text(&o));
             let tport = free_port();
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/token-server");
@@ -166,8 +166,7 @@ openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.
     fn curl(&self, path: &str, accept: &str) -> Vec<u8> {
         let o = Command::new("curl")
             .args(["-fsS", "-H", &format!("Accept: {accept}"), &format!("http://{}{path}", self.host())])
-            .output()
-            .unwrap();
+            .bounded();
         assert!(o.status.success(), "curl {path}: {}", text(&o));
         o.stdout
     }
@@ -198,7 +197,7 @@ fn dcr_in(store: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().expect("run docker-cr")
+    c.bounded()
 }
 
 fn s(p: &Path) -> &str {
@@ -266,7 +265,7 @@ fn image_build_push_pull_restore() {
     assert!(Path::new(CHECKPOINTCTL).exists(), "{CHECKPOINTCTL} is missing: run tests/setup-host");
     let blob = tmp.join("layer.tar.zst");
     fs::write(&blob, reg.curl(&format!("/v2/cp/counter/blobs/{layer}"), "*/*")).unwrap();
-    let show = Command::new(CHECKPOINTCTL).args(["show", s(&blob)]).output().unwrap();
+    let show = Command::new(CHECKPOINTCTL).args(["show", s(&blob)]).bounded();
     assert!(show.status.success() && text(&show).contains(IMAGE) && text(&show).contains("runc"), "{}", text(&show));
 
     // Another repository of the same registry: its blobs are mounted from
@@ -355,8 +354,7 @@ fn index_digest(reg: &Registry, tag: &str) -> String {
             "Accept: application/vnd.oci.image.index.v1+json",
             &format!("http://{}/v2/cp/counter/manifests/{tag}", reg.host()),
         ])
-        .output()
-        .unwrap();
+        .bounded();
     let h = String::from_utf8_lossy(&o.stdout).to_lowercase();
     h.lines()
         .find_map(|l| l.strip_prefix("docker-content-digest:").map(|d| d.trim().to_string()))

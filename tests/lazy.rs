@@ -21,7 +21,7 @@ fn require_criu() {
     assert_eq!(unsafe { libc::geteuid() }, 0, "the lazy tests run CRIU: run them as root");
     let c = Command::new("criu").arg("check").output();
     assert!(c.is_ok_and(|c| c.status.success()), "criu check fails or CRIU is missing: run tests/setup-host");
-    let u = Command::new("criu").args(["check", "--feature", "uffd-noncoop"]).output().unwrap();
+    let u = Command::new("criu").args(["check", "--feature", "uffd-noncoop"]).bounded();
     assert!(u.status.success(), "CRIU cannot use userfaultfd here (criu check --feature uffd-noncoop):\n{}", text(&u));
 }
 
@@ -92,8 +92,7 @@ impl Prog {
             .args(["dump", "-t", &self.pid.to_string(), "-D"])
             .arg(images)
             .args(["-o", "dump.log", "-v4"])
-            .output()
-            .unwrap();
+            .bounded();
         assert!(o.status.success(), "criu dump: {}\n{}", text(&o), log_errors(&images.join("dump.log")));
         if let Some(mut c) = self.child.take() {
             c.wait().unwrap();
@@ -135,8 +134,7 @@ fn restore_lazily(images: &Path, work: &Path) {
         .arg("-W")
         .arg(work)
         .args(["-o", "restore.log", "-v4"])
-        .output()
-        .unwrap();
+        .bounded();
     assert!(o.status.success(), "criu restore --lazy-pages: {}\n{}", text(&o), log_errors(&work.join("restore.log")));
 }
 

@@ -23,12 +23,11 @@ fn host_b() -> (String, String) {
 /// Host B holds `image` as host A does (same ID), loaded when it does not.
 fn same_image_on_b(sock: &str, image: &str) {
     let id = inspect(image, "{{.Id}}");
-    let on_b = Command::new("docker").args(["-H", sock, "image", "inspect", "-f", "{{.Id}}", image]).output().unwrap();
+    let on_b = Command::new("docker").args(["-H", sock, "image", "inspect", "-f", "{{.Id}}", image]).bounded();
     if String::from_utf8_lossy(&on_b.stdout).trim() == id {
         return;
     }
-    let load =
-        Command::new("sh").args(["-c", &format!("docker save {image} | docker -H {sock} load")]).output().unwrap();
+    let load = Command::new("sh").args(["-c", &format!("docker save {image} | docker -H {sock} load")]).bounded();
     assert!(load.status.success(), "loading {image} into host B failed:\n{}", text(&load));
 }
 
@@ -167,7 +166,7 @@ fn registry_carries_a_checkpoint_to_the_second_host() {
         } else {
             Command::new(bin())
         };
-        cmd.args(args).env("DOCKER_CR_STORE", &store).stdin(std::process::Stdio::null()).output().unwrap()
+        cmd.args(args).env("DOCKER_CR_STORE", &store).stdin(std::process::Stdio::null()).bounded()
     };
     let reg = crate::image::Registry::plain_in(&pid);
     let image = format!("{}/cp/regmig:v1", reg.host());
@@ -205,8 +204,7 @@ fn migrate_to_b(pid: &str, sock: &str, args: &[&str]) -> std::process::Output {
         .env("DOCKER_CR_HOST_B_KEYS", keys_b())
         .env("DOCKER_CR_HOST_B_STORE", store_b())
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .bounded()
 }
 
 /// Host B trusts host A's key (as an operator does once).
@@ -422,6 +420,8 @@ fn mib_in(out: &str, marker: &str, unit: &str) -> f64 {
 fn migrate_live_moves_a_redis_whose_data_is_only_in_memory() {
     require_engine();
     let (sock, pid) = host_b();
+    // Its own precondition: an earlier run or test may not have loaded it.
+    same_image_on_b(&sock, "docker-cr-test:redis");
     b_trusts_a(&pid, &sock);
     let name = unique("live");
     let _c = Container(name.clone());
@@ -461,6 +461,8 @@ fn migrate_live_moves_a_redis_whose_data_is_only_in_memory() {
 fn live_migrate_cut_midway_leaves_the_source_running() {
     require_engine();
     let (sock, pid) = host_b();
+    // Its own precondition: an earlier run or test may not have loaded it.
+    same_image_on_b(&sock, "docker-cr-test:redis");
     b_trusts_a(&pid, &sock);
     let name = unique("live-cut");
     let _c = Container(name.clone());
@@ -475,8 +477,7 @@ fn live_migrate_cut_midway_leaves_the_source_running() {
         .env("DOCKER_CR_HOST_B_STORE", store_b())
         .env("DOCKER_CR_TEST_CUT", (12u32 << 20).to_string())
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+        .bounded();
     let t = text(&o);
     assert!(!o.status.success(), "migrate --live succeeded over a stream cut at 12 MiB:\n{t}");
     assert!(t.contains("sent the checkpoint without its private memory"), "the cut came before the pages:\n{t}");

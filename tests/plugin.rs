@@ -26,7 +26,7 @@ fn clis() -> [&'static str; 2] {
 /// A docker CLI configuration directory with docker-cr installed as its plugin.
 fn plugin_home() -> PathBuf {
     let cfg = temp_dir("dockercfg");
-    let o = Command::new(bin()).env("DOCKER_CONFIG", &cfg).args(["install-plugin", "--user"]).output().unwrap();
+    let o = Command::new(bin()).env("DOCKER_CONFIG", &cfg).args(["install-plugin", "--user"]).bounded();
     ok(o);
     assert_eq!(std::fs::read_link(cfg.join("cli-plugins/docker-cr")).unwrap(), PathBuf::from(bin()));
     cfg
@@ -39,7 +39,7 @@ fn docker_cli(cli: &str, cfg: &Path) -> Command {
 }
 
 fn run(mut c: Command) -> Output {
-    c.stdin(std::process::Stdio::null()).output().unwrap()
+    c.stdin(std::process::Stdio::null()).bounded()
 }
 
 fn engine_host() -> String {
@@ -179,7 +179,7 @@ fn completion_scripts_complete_commands_options_and_containers() {
     let prefix = &name[..name.len() - 1];
     let path = format!("{}:{}", Path::new(bin()).parent().unwrap().display(), std::env::var("PATH").unwrap());
     let shell = |sh: &str, script: &str| {
-        let o = Command::new(sh).arg("-c").arg(script).env("PATH", &path).output().unwrap();
+        let o = Command::new(sh).arg("-c").arg(script).env("PATH", &path).bounded();
         assert!(o.status.success(), "{sh}: {}", text(&o));
         String::from_utf8(o.stdout).unwrap()
     };

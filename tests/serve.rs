@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::util::*;
 
 fn cr(store: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).output().expect("run docker-cr")
+    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).bounded()
 }
 
 /// A running `docker-cr serve` on a free loopback port, stopped with

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::util::*;
 
 fn cr(store: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).output().expect("run docker-cr")
+    Command::new(bin()).args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null()).bounded()
 }
 
 fn stdout(o: &Output) -> String {
@@ -102,7 +102,7 @@ fn ls_lists_exactly_what_exists() {
         vec![(a.name.clone(), "one".to_string()), (a.name.clone(), "two".into()), (b.name.clone(), "only".into())];
     want.sort();
     assert_eq!(got, want);
-    let criu = String::from_utf8_lossy(&Command::new("criu").arg("--version").output().unwrap().stdout).to_string();
+    let criu = String::from_utf8_lossy(&Command::new("criu").arg("--version").bounded().stdout).to_string();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap().trim().to_string();
     for r in &rows {
         let state = if r["container"] == a.name.as_str() { "running" } else { "removed" };

@@ -112,11 +112,8 @@ fn unsigned_foreign_and_tampered_checkpoints() {
     // Host "A" is a key directory of its own: its checkpoints are foreign here.
     let host_a = base.join("keys-a");
     let dir = base.join("cp");
-    let o = std::process::Command::new(bin())
-        .env("DOCKER_CR_KEYS", &host_a)
-        .args(["checkpoint", &name, s(&dir)])
-        .output()
-        .unwrap();
+    let o =
+        std::process::Command::new(bin()).env("DOCKER_CR_KEYS", &host_a).args(["checkpoint", &name, s(&dir)]).bounded();
     let o = ok(o);
     assert_eq!(mode(&host_a.join("host.key")) & 0o777, 0o600, "{}", text(&o));
     docker_ok(&["rm", "-f", &name]);
@@ -134,7 +131,7 @@ fn unsigned_foreign_and_tampered_checkpoints() {
 
     // Trusted for good with one command, on a host with its own key dir.
     let host_b = base.join("keys-b");
-    let show = std::process::Command::new(bin()).env("DOCKER_CR_KEYS", &host_a).args(["key", "show"]).output().unwrap();
+    let show = std::process::Command::new(bin()).env("DOCKER_CR_KEYS", &host_a).args(["key", "show"]).bounded();
     let line = String::from_utf8(ok(show).stdout).unwrap();
     assert!(line.starts_with("docker-cr-ed25519 "), "{line}");
     let mut trust = std::process::Command::new(bin())
@@ -148,11 +145,8 @@ fn unsigned_foreign_and_tampered_checkpoints() {
     trust.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
     assert!(trust.wait().unwrap().success());
     assert!(host_b.join("trusted-keys/host-a.pub").exists());
-    let o = std::process::Command::new(bin())
-        .env("DOCKER_CR_KEYS", &host_b)
-        .args(["restore", &name, s(&dir)])
-        .output()
-        .unwrap();
+    let o =
+        std::process::Command::new(bin()).env("DOCKER_CR_KEYS", &host_b).args(["restore", &name, s(&dir)]).bounded();
     let o = ok(o);
     assert!(text(&o).contains("signed by trusted key"), "{}", text(&o));
     assert_continues(c.port, &c.token, c.count);

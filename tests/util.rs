@@ -27,7 +27,78 @@ pub fn bin() -> &'static str {
 
 /// Runs docker-cr with the given arguments.
 pub fn dcr(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).stdin(Stdio::null()).output().expect("run docker-cr")
+    Command::new(bin()).args(args).stdin(Stdio::null()).bounded()
+}
+
+/// How long one command of a test may run before it is taken for hung.
+/// Not a measure of speed (the slowest command here takes about a minute):
+/// a hang must fail its test with what the command printed, not stall the
+/// suite until CI's own limit ends it with nothing to read.
+pub const HANG_GUARD: Duration = Duration::from_secs(900);
+
+/// `Command::output`, with `HANG_GUARD`.
+pub trait Bounded {
+    /// Runs the command in a process group of its own, collecting stdout
+    /// and stderr; past `HANG_GUARD` the whole group is killed and the
+    /// test fails with what it printed so far.
+    fn bounded(&mut self) -> Output;
+}
+
+impl Bounded for Command {
+    #[track_caller]
+    fn bounded(&mut self) -> Output {
+        use std::os::unix::process::CommandExt;
+        let what = format!("{:?}", self);
+        // As `output`: nothing on stdin.
+        let mut child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = r.read_to_end(&mut v);
+                v
+            })
+        };
+        let out = child.stdout.take().map(|r| drain(Box::new(r)));
+        let err = child.stderr.take().map(|r| drain(Box::new(r)));
+        let t0 = Instant::now();
+        let mut status = None;
+        // Until it has ended and its output too (a descendant can hold the
+        // pipes open after it), or the guard ends it.
+        let hung = loop {
+            if status.is_none() {
+                status = child.try_wait().expect("wait for a command");
+            }
+            if status.is_some() && out.iter().chain(&err).all(|h| h.is_finished()) {
+                break false;
+            }
+            if t0.elapsed() > HANG_GUARD {
+                // SAFETY: kill(2) of the child's own process group.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = status.unwrap_or_else(|| child.wait().expect("wait for a command"));
+        let join =
+            |h: Option<std::thread::JoinHandle<Vec<u8>>>| h.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let (stdout, stderr) = (join(out), join(err));
+        let status = (!hung).then_some(status);
+        match status {
+            Some(status) => Output { status, stdout, stderr },
+            None => panic!(
+                "{what} still ran after {} s: hung (it was killed); it printed:\n{}{}",
+                HANG_GUARD.as_secs(),
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            ),
+        }
+    }
 }
 
 pub fn text(o: &Output) -> String {
@@ -48,7 +119,7 @@ pub fn fails_with(o: &Output, code: i32, needle: &str) {
 }
 
 pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI")
+    Command::new("docker").args(args).stdin(Stdio::null()).bounded()
 }
 
 #[track_caller]
