@@ -38,9 +38,11 @@ pub const HANG_GUARD: Duration = Duration::from_secs(900);
 
 /// `Command::output`, with `HANG_GUARD`.
 pub trait Bounded {
-    /// Runs the command in a process group of its own, collecting stdout
-    /// and stderr; past `HANG_GUARD` the whole group is killed and the
-    /// test fails with what it printed so far.
+    /// Runs the command in a process group of its own, with nothing on
+    /// stdin and its stdout and stderr collected (whatever the command had
+    /// set: a test that gives them elsewhere uses `output`); past
+    /// `HANG_GUARD` the whole group is killed and the test fails with what
+    /// it printed so far.
     fn bounded(&mut self) -> Output;
 }
 
