@@ -1000,6 +1000,10 @@ mod tests {
         assert_eq!(c.opts.from, Location::Dir("../cp".into()));
         let (_, c) = rs(&["restore", "web/first"]);
         assert_eq!((c.opts.container.as_str(), c.opts.from), ("web", Location::Store(Some("first".into()))));
+        let (_, c) = rs(&["restore", "web", "first"]);
+        assert_eq!((c.opts.container.as_str(), c.opts.from), ("web", Location::Store(Some("first".into()))));
+        let (_, c) = rs(&["restore", "web"]);
+        assert_eq!(c.opts.from, Location::Store(None), "the newest of the store");
         assert!(
             err(&["checkpoint", "web", "cp/1"]).contains("a directory starts with / or .: ./cp/1"),
             "{}",

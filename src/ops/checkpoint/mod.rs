@@ -385,6 +385,38 @@ mod tests {
     }
 
     #[test]
+    fn options_notes_and_a_terminal_reach_the_plan() {
+        let mut o = Options::new("p2-c1", crate::store::Location::Store(None));
+        (o.tcp_established, o.ext_unix_sk, o.file_locks, o.stop) = (false, false, false, true);
+        let mut f = facts();
+        f.holder = Some("p2-c1-docker-cr-net".into());
+        f.host_key = false;
+        f.nft_lock = true;
+        f.paused = true;
+        f.c["Config"]["Tty"] = json!(true);
+        let p = run(&o, &f);
+        assert_eq!(refusals(&p), vec![]);
+        assert!(!p.tcp_established && !p.ext_unix_sk && !p.file_locks && p.stop && p.nft_lock && p.paused && p.tty);
+        assert_eq!(
+            p.notes,
+            vec![
+                "network settings taken from its network holder p2-c1-docker-cr-net".to_string(),
+                "this host's signing key is made now (first use)".to_string()
+            ]
+        );
+        let d = super::plan::describe(&p);
+        assert!(d.contains("CRIU          a terminal (through CRIU's RPC)\n"), "{d}");
+        assert!(d.contains("(paused: it stays frozen)") && d.contains("stopped: sealed"), "{d}");
+        let j = super::plan::to_json(&p);
+        assert_eq!(
+            j["options"],
+            json!({"tcp_established": false, "ext_unix_sk": false, "file_locks": false, "tty": true})
+        );
+        let d = super::plan::describe(&run(&Options::new("p2-c1", crate::store::Location::Store(None)), &facts()));
+        assert!(d.contains("CRIU          tcp-established, ext-unix-sk, file-locks\n"), "{d}");
+    }
+
+    #[test]
     fn every_refusal_of_checkpoint() {
         let o = Options::new("p2-c1", crate::store::Location::Store(None));
         let first = |f: &Facts| refusals(&run(&o, f)).into_iter().next().unwrap_or_default();
@@ -397,6 +429,17 @@ mod tests {
         let mut f = facts();
         f.c["HostConfig"]["PidMode"] = json!("host");
         assert!(first(&f).1.contains("shares its PID namespace (host)"));
+        let mut f = facts();
+        f.c["HostConfig"]["IpcMode"] = json!("container:db");
+        assert!(first(&f).1.contains("shares its IPC namespace (container:db)"));
+        let mut f = facts();
+        f.c["State"]["Restarting"] = json!(true);
+        assert_eq!(first(&f), (4, "container p2-c1 is restarting".into()));
+        let mut f = facts();
+        f.c["State"]["Pid"] = json!(0);
+        assert_eq!(first(&f), (4, "container p2-c1 has no process".into()));
+        let (code, text) = refusals(&super::plan::plan(&o, &facts(), Path::new("/"))).into_iter().next().unwrap();
+        assert!(code == 2 && text.starts_with("invalid checkpoint directory \"/\""), "{text}");
         let mut f = facts();
         f.execs = vec![("e1".into(), 77)];
         assert_eq!(

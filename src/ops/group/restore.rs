@@ -217,11 +217,21 @@ fn primary(cp: &Checkpoint) -> Option<String> {
     (!group::engine_network(mode) && !mode.starts_with("container:")).then(|| mode.to_string())
 }
 
-/// The group's restore plan. Pure.
+/// The group's restore plan: its steps in the order the run takes them.
+/// Pure.
 pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
-    let m = &g.manifest;
     let mut p = Plan::default();
-    let name = &m.name;
+    plan_project(g, o, &mut p);
+    plan_existing(g, o, f, &mut p);
+    plan_networks(g, o, f, &mut p);
+    plan_members(g, f, &mut p);
+    plan_volumes(g, o, f, &mut p);
+    p
+}
+
+/// `--project NAME` names the project the group is of.
+fn plan_project(g: &Opened, o: &Options, p: &mut Plan) {
+    let m = &g.manifest;
     if o.project && !o.name.is_empty() && m.project.as_deref() != Some(o.name.as_str()) {
         p.refusals.push(Error::checkpoint(
             format!(
@@ -234,7 +244,11 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
             format!("restore it with --group {}", m.name),
         ));
     }
-    // Members that exist: refused as a whole, or removed first.
+}
+
+/// Members that exist: refused as a whole, or removed first (`--replace`).
+fn plan_existing(g: &Opened, o: &Options, f: &Facts, p: &mut Plan) {
+    let (m, name) = (&g.manifest, &g.manifest.name);
     let existing: Vec<(String, &Value)> = g
         .members
         .iter()
@@ -265,10 +279,20 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
             ));
         }
     }
-    let replaced: Vec<&str> = p.replace.iter().map(|(_, id, _)| id.as_str()).collect();
-    // The networks the chosen members are on.
+}
+
+/// The containers `--replace` removes: they hold no address and no
+/// network here.
+fn replaced(p: &Plan) -> Vec<String> {
+    p.replace.iter().map(|(_, id, _)| id.clone()).collect()
+}
+
+/// The networks the chosen members are on: created, created again (empty),
+/// used as they are, or there with other subnets.
+fn plan_networks(g: &Opened, o: &Options, f: &Facts, p: &mut Plan) {
+    let replaced = replaced(p);
     let used: Vec<&str> = g.members.iter().flat_map(|(x, _)| x.endpoints.iter().map(|e| e.network.as_str())).collect();
-    for n in m.networks.iter().filter(|n| used.contains(&n.name.as_str())) {
+    for n in g.manifest.networks.iter().filter(|n| used.contains(&n.name.as_str())) {
         let action = match f.networks.get(&n.name) {
             None => NetAction::Create,
             Some(have) => {
@@ -284,7 +308,7 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .filter(|(id, _)| !replaced.contains(&id.as_str()))
+                    .filter(|(id, _)| !replaced.contains(id))
                     .map(|(_, c)| s(c, "/Name"))
                     .collect();
                 if theirs != ours {
@@ -324,7 +348,11 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
         }
         p.networks.push((n.clone(), action));
     }
-    // Each member: its network, and the address it asks for there.
+}
+
+/// Each member: its network, and the address it asks for there.
+fn plan_members(g: &Opened, f: &Facts, p: &mut Plan) {
+    let replaced = replaced(p);
     for (x, cp) in &g.members {
         let net = primary(cp);
         let mut mp = MemberPlan {
@@ -355,7 +383,7 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
                 let taken = f.networks.get(n).and_then(|have| {
                     have["Containers"].as_object().into_iter().flatten().find_map(|(id, c)| {
                         let ip = s(c, "/IPv4Address").split('/').next().unwrap_or("");
-                        (!replaced.contains(&id.as_str()) && ip == ep.ipv4).then(|| s(c, "/Name").to_string())
+                        (!replaced.contains(id) && ip == ep.ipv4).then(|| s(c, "/Name").to_string())
                     })
                 });
                 mp.new_address = match (action, taken) {
@@ -384,9 +412,12 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
         }
         p.members.push(mp);
     }
-    // Volumes: missing ones are made (empty), as Compose would.
+}
+
+/// Volumes: missing ones are made (empty), as Compose would.
+fn plan_volumes(g: &Opened, o: &Options, f: &Facts, p: &mut Plan) {
     let chosen: Vec<&str> = g.members.iter().map(|(x, _)| x.container.as_str()).collect();
-    for v in m.volumes.iter().filter(|v| v.users.iter().any(|u| chosen.contains(&u.as_str()))) {
+    for v in g.manifest.volumes.iter().filter(|v| v.users.iter().any(|u| chosen.contains(&u.as_str()))) {
         if f.volumes.contains_key(&v.name) {
             p.existing_volumes.push(v.name.clone());
             continue;
@@ -407,7 +438,6 @@ pub fn plan(g: &Opened, o: &Options, f: &Facts) -> Plan {
         ));
         p.create_volumes.push(v.clone());
     }
-    p
 }
 
 /// The member's checkpoint as its restore should see it: its alias names
