@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod group;
 pub mod image;
+pub mod import_plan;
 pub mod inspect;
 pub mod keys;
 pub mod restore;

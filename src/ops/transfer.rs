@@ -17,7 +17,7 @@ use crate::formats::archive::{self, Compression};
 use crate::host;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::manifest as mf;
-use crate::ops::{checkpoint, restore};
+use crate::ops::{checkpoint, import_plan, restore};
 use crate::report::Out;
 use crate::session::Session;
 use crate::store::{Location, Ref, Temp};
@@ -563,24 +563,12 @@ pub fn preview_group_import(
     let g = import_group(session, a, file, &tmp)?;
     let vols = volume_tars(&g.dir);
     let engine = session.engine()?;
-    let mut lines = Vec::new();
-    let mut first = None;
-    if !vols.is_empty() {
-        let existing: Vec<&String> = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).collect();
-        if a.member.ignore_volumes {
-            lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", vols.join(", ")));
-        } else if existing.is_empty() {
-            lines.push(format!("volumes: would create and fill {} from the archive", vols.join(", ")));
-        } else {
-            first = Some(Error::container(
-                format!(
-                    "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
-                    existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-                "restore with --ignore-volumes to use the existing ones as they are, or remove them first",
-            ));
-        }
-    }
+    // The group's images are its members' (no image tar): only the volumes.
+    let existing_volumes = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).cloned().collect();
+    let f = import_plan::Facts { volumes: vols.clone(), existing_volumes, ..import_plan::Facts::default() };
+    let p = import_plan::plan(&f, a.member.ignore_volumes);
+    let lines = import_plan::describe(&p, &f);
+    let first = p.refusals.into_iter().next();
     let arriving = if a.member.ignore_volumes { Vec::new() } else { vols };
     let (text, mut json, refusal) = crate::ops::group::restore::preview_opened(session, a, &g, &arriving)?;
     json["archive"] = serde_json::json!({ "file": file, "import": lines });
@@ -630,6 +618,12 @@ pub fn restore_import(session: &Session, a: &restore::Options, file: &Path) -> R
             binds.iter().map(|(h, c)| format!("{h} (at {c})")).collect::<Vec<_>>().join(", ")
         ));
     }
+    // Every refusal of the import before anything reaches the engine; the
+    // steps check again as they act (someone may have made a name since).
+    let facts = import_facts(session.engine()?, &cp.dir, &cp.saved)?;
+    if let Some(e) = import_plan::plan(&facts, a.ignore_volumes).refusals.into_iter().next() {
+        return Err(e);
+    }
     load_image(session, &cp)?;
     session.cancel.check()?;
     let created = unpack_volumes(session, &cp, a)?;
@@ -674,45 +668,14 @@ pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> R
     let what = format!("the archive {}", file.display());
     let cp = Checkpoint::open_as(&tmp.path(), &what, &inner.trust_policy(), &session.keys)?;
     let engine = session.engine()?;
-    let mut first = None;
-    let mut lines = Vec::new();
-    let image_tar = fs::symlink_metadata(cp.dir.join(archive::IMAGE_TAR)).is_ok();
-    let id = cp.saved["Image"].as_str().unwrap_or("").to_string();
-    let named = cp.saved.pointer("/Config/Image").and_then(Value::as_str).unwrap_or("").to_string();
-    let mut loads_image = false;
-    if image_tar {
-        if engine.image_id(&id)?.is_some() {
-            lines.push(format!("image: {named} is here already (the archive's copy is not loaded)"));
-        } else if let Some(other) = engine.image_id(&named)?.filter(|o| *o != id) {
-            first = Some(Error::container(
-                format!("the archive's image is {named}, but {named} means another image on this host ({other})"),
-                format!("retag or remove this host's {named} first (docker tag / docker rmi)"),
-            ));
-        } else {
-            archive::check_image_tar(&cp.dir.join(archive::IMAGE_TAR), &id, &named)?;
-            lines.push(format!("image: would load {named} from the archive"));
-            loads_image = true;
-        }
+    let f = import_facts(engine, &cp.dir, &cp.saved)?;
+    let p = import_plan::plan(&f, a.ignore_volumes);
+    if p.image == import_plan::Image::Load {
+        archive::check_image_tar(&cp.dir.join(archive::IMAGE_TAR), &f.id, &f.named)?;
     }
-    let vols = volume_tars(&cp.dir);
-    if !vols.is_empty() {
-        if a.ignore_volumes {
-            lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", vols.join(", ")));
-        } else {
-            let existing: Vec<&String> = vols.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).collect();
-            if existing.is_empty() {
-                lines.push(format!("volumes: would create and fill {}", vols.join(", ")));
-            } else if first.is_none() {
-                first = Some(Error::container(
-                    format!(
-                        "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
-                        existing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                    "restore with --ignore-volumes to use the existing ones as they are, or remove them first",
-                ));
-            }
-        }
-    }
+    let lines = import_plan::describe(&p, &f);
+    let loads_image = p.image == import_plan::Image::Load;
+    let first = p.refusals.into_iter().next();
     let (text, mut json, refusal) = restore::preview_checkpoint(session, &inner, &cp, loads_image)?;
     json["archive"] = serde_json::json!({ "file": file, "import": lines, "compression": imp.compression.name() });
     let text = format!(
@@ -722,6 +685,23 @@ pub fn preview_import(session: &Session, a: &restore::Options, file: &Path) -> R
         lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
     );
     Ok((text, json, first.or(refusal)))
+}
+
+/// The engine's answers `import_plan` decides on, for the archive
+/// unpacked in `dir` whose saved container is `saved`.
+fn import_facts(engine: &crate::engine::docker::Engine, dir: &Path, saved: &Value) -> Result<import_plan::Facts> {
+    let image_tar = fs::symlink_metadata(dir.join(archive::IMAGE_TAR)).is_ok();
+    let id = saved["Image"].as_str().unwrap_or("").to_string();
+    let named = saved.pointer("/Config/Image").and_then(Value::as_str).unwrap_or("").to_string();
+    let (image_here, named_here) = if image_tar && !id.is_empty() {
+        let here = engine.image_id(&id)?.is_some();
+        (here, if here || named.is_empty() { None } else { engine.image_id(&named)? })
+    } else {
+        (false, None)
+    };
+    let volumes = volume_tars(dir);
+    let existing_volumes = volumes.iter().filter(|v| matches!(engine.volume(v), Ok(Some(_)))).cloned().collect();
+    Ok(import_plan::Facts { image_tar, id, named, image_here, named_here, volumes, existing_volumes })
 }
 
 /// The named volumes an unpacked archive carries (`volumes/NAME.tar`).
@@ -758,14 +738,7 @@ fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
         return Ok(());
     }
     if let Some(other) = engine.image_id(named)?.filter(|other| other != id) {
-        return Err(Error::container(
-            format!(
-                "the archive's image is {named} ({}), but {named} means another image on this host ({}): loading it would move that tag",
-                crate::engine::docker::short_id(id.trim_start_matches("sha256:")),
-                crate::engine::docker::short_id(other.trim_start_matches("sha256:"))
-            ),
-            format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
-        ));
+        return Err(import_plan::image_name_taken(named, id, &other, false));
     }
     // `cp` is trusted (opened): nothing of an untrusted archive reaches the
     // engine. The image is loaded under a temporary reference only (the
@@ -774,13 +747,12 @@ fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
     // has that name (another load may have taken it since the check above).
     // The tar's own tags do not matter any more: they never reach the
     // engine (`write_image_tar_for_load` writes its own manifest).
-    let usable = !named.is_empty() && !named.contains('@');
-    if !usable {
+    if named.is_empty() || named.contains('@') {
+        // Refused by the plan already (`import_plan`): a name to load under.
         return Err(Error::container(
             format!(
-                "the archive's image ({}) has no name to load it under ({})",
-                crate::engine::docker::short_id(id.trim_start_matches("sha256:")),
-                if named.is_empty() { "the container names none".to_string() } else { format!("{named} is a digest") }
+                "the archive's image ({}) has no name to load it under",
+                crate::engine::docker::short_id(id.trim_start_matches("sha256:"))
             ),
             "load the image yourself (docker load), then restore again",
         ));
@@ -788,13 +760,7 @@ fn load_image(session: &Session, cp: &Checkpoint) -> Result<()> {
     let tagged = archive::load_image_checked(engine, &tar, id, named)
         .map_err(|e| e.step(format!("loading the archive's image {named}")))?;
     if !tagged {
-        return Err(Error::container(
-            format!(
-                "the archive's image is {named} ({}), but {named} came to mean another image on this host while it loaded: loading it would move that tag",
-                crate::engine::docker::short_id(id.trim_start_matches("sha256:"))
-            ),
-            format!("retag or remove this host's {named} first (docker tag / docker rmi), or load the image yourself"),
-        ));
+        return Err(import_plan::image_name_taken(named, id, "", true));
     }
     out.step(format!(
         "loaded the image {named} ({}) from the archive",
@@ -905,17 +871,7 @@ fn create_volumes<'a>(
     let engine = session.engine()?;
     let existing: Vec<&String> = tars.iter().filter(|n| matches!(engine.volume(n), Ok(Some(_)))).collect();
     if !existing.is_empty() {
-        let names: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
-        return Err(Error::container(
-            format!(
-                "the archive carries the named volumes {}, which exist on this host already; docker-cr does not overwrite them",
-                names.join(", ")
-            ),
-            format!(
-                "restore with --ignore-volumes to use the existing ones as they are, or remove them first (docker volume rm {})",
-                names.join(" ")
-            ),
-        ));
+        return Err(import_plan::volumes_exist(&existing));
     }
     created.engine = Some(engine);
     let r = (|| -> Result<()> {
