@@ -105,10 +105,10 @@ fn main() -> ExitCode {
         Command::Restore(g, c) => run_restore(&session(&g), &c),
         Command::Export(g, a) => transfer::run_export(&session(&g), &a),
         Command::Import(g, a) => transfer::run_import(&session(&g), &a),
-        Command::Migrate(g, a) if a.dry_run => {
-            transfer::preview_migrate(&session(&g), &a).and_then(|p| print_preview(false, p))
+        Command::Migrate(g, a, json) if a.dry_run => {
+            transfer::preview_migrate(&session(&g), &a).and_then(|p| print_preview(json, p))
         }
-        Command::Migrate(g, a) => transfer::migrate(&session(&g), &a),
+        Command::Migrate(g, a, _) => transfer::migrate(&session(&g), &a),
         Command::Image(g, a) => docker_cr::ops::image::run(&session(&g), &a),
         Command::Ls(g, a) => catalog::ls(&session(&g), &a),
         Command::Inspect(g, a) => inspect::run(&session(&g), &a),

@@ -201,6 +201,13 @@ fn dry_run_of_a_migration_contacts_no_one() {
     let t = text(&o);
     assert!(t.contains("/nonexistent/transport -x hostb docker-cr restore --import - --name moved"), "{t}");
     assert!(t.contains("killed") && t.contains("is not contacted"), "{t}");
+    let j = ok(run_in(
+        &store,
+        &["migrate", "--dry-run", "--format", "json", "--transport", "/nonexistent/transport", &c.name, "hostb"],
+    ));
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).expect("the plan as JSON");
+    assert_eq!((v["destination"].as_str(), v["checkpoint"]["stop"].as_bool()), (Some("hostb"), Some(true)), "{v}");
+    assert_eq!(v["command"][0], "/nonexistent/transport", "{v}");
     assert_eq!(inspect(&c.name, "{{.State.Running}}"), "true");
     assert_continues(c.port, &c.token, c.count);
     let _ = std::fs::remove_dir_all(&store);

@@ -76,7 +76,9 @@ pub struct RestoreCmd {
 pub enum Command {
     Check(Global, check::Options),
     Completion(String),
-    InstallPlugin { system: bool },
+    InstallPlugin {
+        system: bool,
+    },
     Key(Global, keys::Command),
     Checkpoint(Global, CheckpointCmd),
     Restore(Global, RestoreCmd),
@@ -86,7 +88,8 @@ pub enum Command {
     Prune(Global, catalog::PruneOptions),
     Export(Global, transfer::ExportOptions),
     Import(Global, transfer::ImportOptions),
-    Migrate(Global, transfer::MigrateOptions),
+    /// The options, and --format json (the dry run's plan as JSON).
+    Migrate(Global, transfer::MigrateOptions, bool),
     Image(Global, crate::ops::image::ImageArgs),
     Serve(Global, serve::ServeArgs),
     Help(String),
@@ -785,6 +788,10 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
     if live && project.is_some() {
         return Err(usage(CMD, "--live moves one container, not a project"));
     }
+    let json = format(&a, CMD, &["text"])?;
+    if json && !a.flag("dry-run") {
+        return Err(usage(CMD, "--format goes with --dry-run (a migration prints its steps, not a document)"));
+    }
     Ok(Command::Migrate(
         g,
         transfer::MigrateOptions {
@@ -804,6 +811,7 @@ fn migrate_cmd(a: Args, g: Global) -> Result<Command, Error> {
             project,
             live,
         },
+        json,
     ))
 }
 
@@ -981,7 +989,7 @@ mod tests {
         assert!(a.quiet_names && !g.quiet, "ls's own -q");
         let Command::Export(g, _) = p(&["export", "/cp", "f", "--store", "/s", "-q"]).unwrap() else { panic!() };
         assert!(g.quiet && g.store.is_some());
-        let Command::Migrate(g, _) = p(&["migrate", "--store", "/s", "web", "b"]).unwrap() else { panic!() };
+        let Command::Migrate(g, _, _) = p(&["migrate", "--store", "/s", "web", "b"]).unwrap() else { panic!() };
         assert_eq!(g.store, Some(PathBuf::from("/s")));
     }
 
@@ -1087,20 +1095,26 @@ mod tests {
 
     #[test]
     fn migrate_arguments() {
-        let Command::Migrate(_, a) =
+        let Command::Migrate(_, a, _) =
             p(&["migrate", "--transport", "tests/ns-transport x", "--name", "w2", "web", "hostb"]).unwrap()
         else {
             panic!()
         };
         assert_eq!(a.transport, vec!["tests/ns-transport".to_string(), "x".to_string()]);
         assert_eq!((a.container.as_str(), a.dest.as_str(), a.name.as_deref()), ("web", "hostb", Some("w2")));
-        let Command::Migrate(_, a) = p(&["migrate", "web", "hostb"]).unwrap() else { panic!() };
+        let Command::Migrate(_, a, _) = p(&["migrate", "web", "hostb"]).unwrap() else { panic!() };
         assert_eq!((a.transport, a.remote.as_str(), a.dry_run), (vec!["ssh".to_string()], "docker-cr", false));
+        let Command::Migrate(_, a, json) = p(&["migrate", "--dry-run", "--format", "json", "web", "b"]).unwrap() else {
+            panic!()
+        };
+        assert!(a.dry_run && json);
+        assert!(err(&["migrate", "--format", "json", "web", "b"]).starts_with("--format goes with --dry-run"));
+        assert!(err(&["migrate", "--dry-run", "--format", "yaml", "web", "b"]).starts_with("invalid format 'yaml'"));
         assert!(err(&["migrate", "web"]).starts_with("missing <container> and <dest>"));
         assert!(err(&["migrate", "web", "-x"]).starts_with("invalid option"));
         assert!(err(&["migrate", "--transport", " ", "web", "b"]).starts_with("--transport needs a command"));
         // Issue 22: --live, and its receiving end.
-        let Command::Migrate(_, a) = p(&["migrate", "--live", "web", "hostb"]).unwrap() else { panic!() };
+        let Command::Migrate(_, a, _) = p(&["migrate", "--live", "web", "hostb"]).unwrap() else { panic!() };
         assert!(a.live);
         assert_eq!(transfer::remote_argv(&a).join(" "), "ssh hostb docker-cr restore --import - --live web");
         assert!(err(&["migrate", "--live", "--project", "shop", "hostb"]).starts_with("--live moves one container"));

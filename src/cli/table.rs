@@ -411,6 +411,7 @@ instant (stopping it), streamed as one archive to 'restore --import -
             "dry-run",
             "print the checkpoint's plan and the command that\nwould run on <dest>; change nothing, contact no\none (the exit status is the checkpoint's)",
         ),
+        valued("format", "<text|json>", "with --dry-run, the plan as JSON"),
     ],
     tail: "",
 };

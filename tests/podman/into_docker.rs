@@ -210,16 +210,25 @@ fn untrusted_podman_archive_is_refused_and_leaves_nothing() {
     let _g = Container(name.clone());
     let volumes = docker_ok(&["volume", "ls", "-q"]);
     let stand_ins = stand_in_dirs();
-    let o = dcr(&["restore", "--import", e.archive.to_str().unwrap(), "--name", &name]);
-    fails_with(
-        &o,
-        5,
-        "was made by Podman, not signed by docker-cr; restore with --trust if you trust where it came from",
-    );
-    assert!(!exists(&name), "a container was created");
-    assert_eq!(docker_ok(&["volume", "ls", "-q"]), volumes, "a volume was created");
-    assert_eq!(import_leftovers(), Vec::<String>::new(), "the import's directory was left");
-    assert_eq!(stand_in_dirs(), stand_ins, "stand-ins were made");
+    let images = docker_ok(&["images", "-q", "--no-trunc"]);
+    // The dry run (issue 18) refuses as the real run does, with its status.
+    for dry in [true, false] {
+        let mut args = vec!["restore", "--import", e.archive.to_str().unwrap(), "--name", &name];
+        if dry {
+            args.insert(1, "--dry-run");
+        }
+        let o = dcr(&args);
+        fails_with(
+            &o,
+            5,
+            "was made by Podman, not signed by docker-cr; restore with --trust if you trust where it came from",
+        );
+        assert!(!exists(&name), "a container was created (dry run {dry})");
+        assert_eq!(docker_ok(&["volume", "ls", "-q"]), volumes, "a volume was created (dry run {dry})");
+        assert_eq!(docker_ok(&["images", "-q", "--no-trunc"]), images, "an image was loaded (dry run {dry})");
+        assert_eq!(import_leftovers(), Vec::<String>::new(), "the import's directory was left (dry run {dry})");
+        assert_eq!(stand_in_dirs(), stand_ins, "stand-ins were made (dry run {dry})");
+    }
 }
 
 // Issue 9: --trust is no grant of host access: a host bind mount of the
