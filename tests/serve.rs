@@ -402,6 +402,53 @@ fn serve_page_in_a_real_browser() {
     assert_eq!(token, c.token, "the downloaded archive restores with the counter's memory");
 }
 
+/// Prune from the page's API: the preview names what the CLI's `prune
+/// --dry-run` names, and removes nothing; the prune then removes exactly
+/// those, and the newest stays.
+#[test]
+fn serve_prune_previews_then_removes_what_the_cli_would() {
+    require_engine();
+    let store = temp_dir("serve-prune").join("s");
+    let c = Counter::start("sv-p", &[], 5);
+    for n in ["old1", "old2", "new"] {
+        ok(cr(&store, &["checkpoint", &c.name, n]));
+        // The store orders a container's checkpoints by their time (seconds).
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let cli = text(&ok(cr(&store, &["prune", "--dry-run", "--keep", "1", &c.name])));
+    let srv = Server::start(&store, &[]);
+    let plan = srv.json(&format!("/api/prune-plan?keep=1&container={}", c.name));
+    let mut remove: Vec<String> =
+        plan["remove"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().into()).collect();
+    remove.sort();
+    assert_eq!(remove, vec![format!("{}/old1", c.name), format!("{}/old2", c.name)], "{plan}");
+    for r in &remove {
+        assert!(cli.contains(r.as_str()), "the CLI's dry run does not name {r}:\n{cli}");
+    }
+    assert!(!cli.contains(&format!("{}/new", c.name)), "{cli}");
+    for n in ["old1", "old2", "new"] {
+        assert!(store.join(&c.name).join(n).is_dir(), "the preview removed {n}");
+    }
+    let body = format!("{{\"keep\":1,\"container\":\"{}\"}}", c.name);
+    let (st, _, reply) = srv.raw(&format!(
+        "POST /api/prune HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        srv.port,
+        srv.bearer(),
+        body.len()
+    ));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&reply));
+    let v: Value = serde_json::from_slice(&reply).unwrap();
+    let mut removed: Vec<String> =
+        v["removed"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().into()).collect();
+    removed.sort();
+    assert_eq!(removed, remove, "{v}");
+    assert!(!store.join(&c.name).join("old1").exists() && !store.join(&c.name).join("old2").exists());
+    assert!(store.join(&c.name).join("new").is_dir(), "the newest was removed");
+    let rows = srv.json("/api/checkpoints");
+    let refs: Vec<&str> = rows.as_array().unwrap().iter().filter_map(|r| r["reference"].as_str()).collect();
+    assert_eq!(refs, vec![format!("{}/new", c.name).as_str()], "the list after the prune");
+}
+
 /// SIGTERM while a checkpoint started from the page has the container
 /// frozen: the server stops accepting, the checkpoint rolls back as the
 /// CLI's does (thawed, no partial directory, nothing in the store), and the
