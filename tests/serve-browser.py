@@ -39,7 +39,10 @@ ROWS = """return [...document.querySelectorAll('#checkpoints-table tbody tr')].m
   size: r.querySelector('td[data-label="Size"]').innerText,
   pages: r.querySelector('td[data-label="Pages"]').innerText,
   restorable: r.querySelector('td[data-label="Restorable here"]').innerText,
-  provenance: r.querySelector('td[data-label="Provenance"]').innerText}));"""
+  provenance: r.querySelector('td[data-label="Provenance"]').innerText,
+  container: r.querySelector('td[data-label="Container"]').innerText,
+  kind: r.classList.contains('group') ? 'group' : 'checkpoint',
+  members: [...r.querySelectorAll('li.member')].map(m => m.dataset.member)}));"""
 CONTAINERS = """return [...document.querySelectorAll('#containers-table tbody tr')].map(r => ({
   name: r.dataset.container, checkpoint: r.querySelector('td[data-label="Checkpoint"]').innerText}));"""
 REFS = "return [...document.querySelectorAll('#checkpoints-table tbody tr')].map(r => r.dataset.ref);"
@@ -97,11 +100,16 @@ def finish_job(d, kind, timeout=300):
     return {"state": state, "text": text}
 
 
+class ListOnly(Exception):
+    """--list-only: the list is read; the rest of the run is skipped."""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
-    ap.add_argument("--a", required=True)
-    ap.add_argument("--b", required=True)
+    ap.add_argument("--a")
+    ap.add_argument("--b")
+    ap.add_argument("--list-only", action="store_true", help="read the checkpoint list, then stop")
     ap.add_argument("--shots")
     ap.add_argument("--checkpoint")
     ap.add_argument("--restore")
@@ -119,6 +127,8 @@ def main():
         out["title"] = d.title
         out["checkpoints"] = d.execute_script(ROWS)
         shot(d, args.shots, "checkpoints")
+        if args.list_only:
+            raise ListOnly()
 
         # By keyboard: Enter on a focused nav link opens its view.
         d.set_window_size(1280, 900)
@@ -210,8 +220,14 @@ def main():
             out["delete_notice"] = d.find_element(By.ID, "notice").text
 
         out["document_cookie"] = d.execute_script("return document.cookie")
-        out["console"] = [e.get("message", "") for e in d.get_log("browser") if e.get("level") in ("SEVERE", "WARNING")]
+    except ListOnly:
+        pass
     finally:
+        # Script errors and CSP violations, read once (reading empties it).
+        try:
+            out["console"] = [e.get("message", "") for e in d.get_log("browser") if e.get("level") in ("SEVERE", "WARNING")]
+        except Exception:  # the browser is gone: the run has failed already
+            pass
         d.quit()
         shutil.rmtree(profile, ignore_errors=True)
     json.dump(out, sys.stdout)

@@ -300,6 +300,54 @@ fn serve_refuses_what_it_must() {
     assert!(log.contains("GET /api/checkpoints 401") && log.contains("POST /api/upload 201"), "{log}");
 }
 
+/// Issue 21: a Compose project's group checkpoint is one item of the
+/// page's list, its members under it in restore order, with their states;
+/// the API's row is `ls --format json`'s. Deleted from the page's API as one.
+#[test]
+fn serve_page_shows_a_group_as_one_item() {
+    use crate::compose::Project;
+    require_engine();
+    assert!(Path::new("/usr/bin/chromium").exists(), "chromium is missing: run tests/setup-host");
+    let p = Project::up("svg", "");
+    let (redis, app) = (p.c("redis"), p.c("app"));
+    let store = temp_dir("serve-group").join("s");
+    ok(cr(&store, &["checkpoint", "--project", &p.name, "g1"]));
+    let reference = format!("{}/g1", p.name);
+    let srv = Server::start(&store, &[]);
+    let api = srv.json("/api/checkpoints");
+    let ls: Value = serde_json::from_slice(&ok(cr(&store, &["ls", "--format", "json"])).stdout).unwrap();
+    let pick = |v: &Value| v.as_array().unwrap().iter().find(|r| r["reference"] == reference.as_str()).cloned();
+    let (row, cli) = (pick(&api).expect("the group in the API's list"), pick(&ls).expect("the group in ls"));
+    assert_eq!((row["kind"].as_str(), row["members"].as_array().map(Vec::len)), (Some("group"), Some(2)), "{row}");
+    for k in ["reference", "kind", "size_bytes", "memory_pages", "restorable", "signature"] {
+        assert_eq!(row[k], cli[k], "{k}: the page's row is ls's");
+    }
+    let o = Command::new("/usr/bin/python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/serve-browser.py"))
+        .args([&srv.url, "--list-only"])
+        .stdin(Stdio::null())
+        .bounded();
+    assert!(o.status.success(), "the browser run failed:\n{}\nserver:\n{}", text(&o), srv.log_text());
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let rows = r["checkpoints"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one item for the group: {rows:?}");
+    let g = &rows[0];
+    assert_eq!((g["ref"].as_str(), g["kind"].as_str()), (Some(reference.as_str()), Some("group")), "{g}");
+    assert_eq!(g["members"], serde_json::json!([redis, app]), "its members, redis first (restore order)");
+    assert!(g["container"].as_str().unwrap().contains("group of 2: 2 running"), "{g}");
+    assert!(g["restorable"].as_str().unwrap().contains("docker-cr restore --group"), "{g}");
+    let console: Vec<&str> = r["console"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(console.is_empty(), "{console:?}");
+    // Deleted as one.
+    let (st, _, body) = srv.raw(&format!(
+        "POST /api/checkpoints/{reference}/delete HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+        srv.port,
+        srv.bearer()
+    ));
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(!store.join(&p.name).join("g1").exists(), "the group is still in the store");
+}
+
 /// The page, in a real browser, against the real engine.
 #[test]
 fn serve_page_in_a_real_browser() {

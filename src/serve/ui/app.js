@@ -247,7 +247,7 @@ function fillCheckpoints(root) {
     }, text: "Compare the two selected" }),
     h("span", { class: "muted", text: n === 2 ? "" : " select two checkpoints to compare them (" + n + " selected)" })));
   if (!state.checkpoints.length) root.append(h("p", { text: "The store is empty: take a checkpoint under Containers, or upload an archive below." }));
-  const rows = state.checkpoints.map((r) => h("tr", { "data-ref": r.reference },
+  const rows = state.checkpoints.map((r) => r.kind === "group" ? groupRow(r) : h("tr", { "data-ref": r.reference },
     cell("Select", h("input", { type: "checkbox", id: "sel-" + r.reference, "aria-label": "select " + r.reference,
       checked: state.selected.has(r.reference), onchange: (ev) => {
         if (ev.target.checked) state.selected.add(r.reference); else state.selected.delete(r.reference);
@@ -269,6 +269,27 @@ function fillCheckpoints(root) {
     h("thead", {}, h("tr", {}, ["", "Checkpoint", "Age", "Size", "Pages", "Container", "CRIU / kernel", "Provenance", "Restorable here", "Actions"].map((t) =>
       h("th", { text: t, class: t === "Size" || t === "Pages" ? "num" : null })))),
     h("tbody", {}, rows))));
+}
+
+// A group checkpoint (a Compose project frozen at one instant): one item,
+// its members under it in restore order. It restores as one from the CLI
+// (the page restores single checkpoints); it is deleted as one.
+function groupRow(r) {
+  const members = h("ul", { class: "plain members", "aria-label": "members of " + r.reference },
+    r.members.map((m) => h("li", { class: "member", "data-member": m.container },
+      m.container + (m.service ? " (" + m.service + ")" : "") + ", " + mib(m.size_bytes) + ", " + m.container_state)));
+  return h("tr", { "data-ref": r.reference, class: "group" },
+    cell("Select", ""),
+    cell("Checkpoint", h("span", { class: "cp-group", text: "group " + r.reference }), members),
+    cell("Age", age(r.age_seconds), h("div", { class: "why", text: r.created })),
+    num("Size", mib(r.size_bytes)),
+    num("Pages", String(r.memory_pages)),
+    cell("Container", r.container_state),
+    cell("CRIU / kernel", r.criu, h("div", { class: "why", text: r.kernel })),
+    cell("Provenance", r.signature),
+    cell("Restorable here", restorable(r),
+      h("div", { class: "why", text: "as one: docker-cr restore --group " + r.reference })),
+    cell("Actions", h("button", { class: "danger", id: "del-" + r.reference, onclick: () => del(r), text: "Delete" })));
 }
 
 async function del(r) {
@@ -434,7 +455,7 @@ function restoreForm(c, n, row) {
 
 function viewCompare(root, a, b) {
   root.append(h("h2", { text: "Compare two checkpoints" }));
-  const opts = (sel) => state.checkpoints.map((r) => h("option", { value: r.reference, selected: r.reference === sel, text: r.reference + " (" + age(r.age_seconds) + " ago)" }));
+  const opts = (sel) => state.checkpoints.filter((r) => r.kind !== "group").map((r) => h("option", { value: r.reference, selected: r.reference === sel, text: r.reference + " (" + age(r.age_seconds) + " ago)" }));
   const f = h("form", { id: "compare-form", onsubmit: (ev) => { ev.preventDefault(); const d = new FormData(f); location.hash = "#diff?a=" + enc(d.get("a")) + "&b=" + enc(d.get("b")); } },
     h("label", {}, "Before ", h("select", { name: "a", id: "cmp-a" }, opts(a))),
     h("label", {}, "After ", h("select", { name: "b", id: "cmp-b" }, opts(b))),
