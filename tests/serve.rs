@@ -348,6 +348,76 @@ fn serve_page_shows_a_group_as_one_item() {
     assert!(!store.join(&p.name).join("g1").exists(), "the group is still in the store");
 }
 
+/// Issue 21: the event stream tells the page what changed without a
+/// reload: a checkpoint the CLI adds to the store arrives as a
+/// `checkpoints` event; an operation started from the API arrives as `jobs`
+/// events whose list shows its steps and then its end (done, with the
+/// checkpoint it made).
+#[test]
+fn serve_events_follow_the_store_and_an_operation() {
+    use std::io::BufRead;
+    require_engine();
+    let store = temp_dir("serve-events").join("s");
+    let c = Counter::start("sv-ev", &[], 5);
+    let srv = Server::start(&store, &[]);
+    let mut sse = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    // A hang guard, not a measure: events come every second or so.
+    sse.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        sse,
+        "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Accept: text/event-stream\r\n\r\n",
+        srv.port,
+        srv.bearer()
+    )
+    .unwrap();
+    let mut r = std::io::BufReader::new(sse);
+    // Reads events until `want` says it has what it waits for; the events
+    // read, as (name, data).
+    let mut until = |want: &mut dyn FnMut(&str, &str) -> bool| -> Vec<(String, String)> {
+        let (mut seen, mut event, mut line) = (Vec::new(), String::new(), String::new());
+        loop {
+            line.clear();
+            let n = r.read_line(&mut line).unwrap_or_else(|e| panic!("the event stream: {e}; read so far: {seen:?}"));
+            assert!(n > 0, "the event stream ended; read: {seen:?}");
+            let l = line.trim_end();
+            if let Some(e) = l.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = l.strip_prefix("data: ") {
+                seen.push((event.clone(), d.to_string()));
+                if want(&event, d) {
+                    return seen;
+                }
+            }
+        }
+    };
+    let head = until(&mut |e, _| e == "hello");
+    assert_eq!(head.last().unwrap().0, "hello");
+    ok(cr(&store, &["checkpoint", &c.name, "by-cli"]));
+    until(&mut |e, _| e == "checkpoints");
+    let body = format!("{{\"container\":\"{}\",\"name\":\"by-page\"}}", c.name);
+    let (st, _, reply) = srv.raw(&format!(
+        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        srv.port,
+        srv.bearer(),
+        body.len()
+    ));
+    assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
+    let job = |d: &str| -> Option<Value> {
+        let v: Value = serde_json::from_str(d).ok()?;
+        v.as_array()?.iter().find(|j| j["what"].as_str().is_some_and(|w| w.contains("by-page"))).cloned()
+    };
+    let seen = until(&mut |e, d| e == "jobs" && job(d).is_some_and(|j| j["state"] != "running"));
+    let last = job(&seen.last().unwrap().1).unwrap();
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(last["result"]["reference"], format!("{}/by-page", c.name), "{last}");
+    assert!(!last["steps"].as_array().unwrap().is_empty(), "the job's steps: {last}");
+    assert!(store.join(&c.name).join("by-page").is_dir());
+    // The page's list then has it, the stream says so too.
+    until(&mut |e, _| e == "checkpoints");
+    let rows = srv.json("/api/checkpoints");
+    assert!(rows.as_array().unwrap().iter().any(|r| r["reference"] == format!("{}/by-page", c.name)), "{rows}");
+}
+
 /// The page, in a real browser, against the real engine.
 #[test]
 fn serve_page_in_a_real_browser() {
