@@ -530,3 +530,69 @@ fn failed_live_migrate_leaves_the_source_running() {
     }
     nothing_left_on_b(&pid, &sock, &name);
 }
+
+// Issue 21: a migration started from the page's API, to the host the
+// operator names: the operation runs as a job the page follows (its steps,
+// then done), the counter goes on on host B with its in-memory token and
+// the file written before, and the source is gone here.
+#[test]
+#[ignore = "needs a second host: tests/run runs it with DOCKER_CR_HOST_B set"]
+fn serve_migrates_to_the_host_the_operator_names() {
+    use crate::serve::Server;
+    require_engine();
+    let (sock, pid) = host_b();
+    b_trusts_a(&pid, &sock);
+    let c = counter_to_carry("svmig");
+    let (name, port, token, n) = (c.name.clone(), c.port, c.token.clone(), c.count);
+    let _b = OnB(&pid, &sock, &name);
+    // serve runs `TRANSPORT DEST docker-cr ...`: this one runs the
+    // docker-cr under test on B instead of a docker-cr on B's PATH.
+    let dir = temp_dir("svmig");
+    let transport = dir.join("transport");
+    std::fs::write(
+        &transport,
+        format!(
+            "#!/bin/sh\ndest=$1\nshift 2\nexec {}/tests/ns-transport \"$dest\" {} \"$@\"\n",
+            env!("CARGO_MANIFEST_DIR"),
+            bin()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&transport, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let store = dir.join("store");
+    // B's socket, keys and store reach the transport through serve's
+    // environment, which is this test's (tests/run sets DOCKER_CR_HOST_B*).
+    let srv = Server::start(&store, &["--transport", transport.to_str().unwrap()]);
+    let body = format!("{{\"container\":\"{name}\",\"dest\":\"{pid}\"}}");
+    let (st, _, reply) = srv.raw(&format!(
+        "POST /api/migrate HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        srv.port,
+        srv.bearer(),
+        body.len()
+    ));
+    assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
+    let t0 = std::time::Instant::now();
+    let job = loop {
+        let jobs = srv.json("/api/jobs");
+        let j = jobs.as_array().unwrap().iter().find(|j| j["kind"] == "migrate").cloned().expect("the migrate job");
+        if j["state"] != "running" {
+            break j;
+        }
+        // A hang guard, not a measure (a migration here takes seconds).
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(600),
+            "the migration still runs: {j}\n{}",
+            srv.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(job["state"], "done", "{job}\n{}", srv.log_text());
+    assert!(!job["steps"].as_array().unwrap().is_empty(), "{job}");
+    let (t1, n1) = wait_state_on_b(&pid, port);
+    assert_eq!(t1, token, "the in-memory token did not arrive on host B");
+    assert!(n1 >= n, "counter went back from {n} to {n1}");
+    let moved = on_b(&pid, &sock, &["docker", "exec", &name, "cat", "/tmp/moved.txt"]);
+    assert_eq!(String::from_utf8_lossy(&moved.stdout).trim(), "carried");
+    assert!(!exists(&name), "the source is still here");
+    b_store_is_empty();
+}

@@ -25,16 +25,16 @@ fn cr(store: &Path, args: &[&str]) -> Output {
 
 /// A running `docker-cr serve` on a free loopback port, stopped with
 /// SIGTERM when dropped.
-struct Server {
+pub struct Server {
     child: Option<Child>,
-    url: String,
-    port: u16,
+    pub url: String,
+    pub port: u16,
     token: String,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(store: &Path, extra: &[&str]) -> Server {
+    pub fn start(store: &Path, extra: &[&str]) -> Server {
         let dir = temp_dir("serve");
         let (url_file, log) = (dir.join("url"), dir.join("serve.log"));
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--url-file", url_file.to_str().unwrap()];
@@ -64,26 +64,26 @@ impl Server {
         assert!(s.log_text().contains(&s.url), "the URL is printed:\n{}", s.log_text());
         s
     }
-    fn log_text(&self) -> String {
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
     /// One request on its own connection: (status, head, body).
-    fn raw(&self, request: &str) -> (u16, String, Vec<u8>) {
+    pub fn raw(&self, request: &str) -> (u16, String, Vec<u8>) {
         raw(self.port, request.as_bytes())
     }
-    fn get(&self, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    pub fn get(&self, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
         self.raw(&format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{headers}Connection: close\r\n\r\n", self.port))
     }
-    fn bearer(&self) -> String {
+    pub fn bearer(&self) -> String {
         format!("Authorization: Bearer {}\r\n", self.token)
     }
-    fn json(&self, path: &str) -> Value {
+    pub fn json(&self, path: &str) -> Value {
         let (st, _, body) = self.get(path, &self.bearer());
         assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
         serde_json::from_slice(&body).unwrap()
     }
     /// SIGTERM, and what it said until it stopped.
-    fn stop(&mut self) -> (std::process::ExitStatus, String) {
+    pub fn stop(&mut self) -> (std::process::ExitStatus, String) {
         let mut c = self.child.take().unwrap();
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
