@@ -46,6 +46,11 @@ impl Registry {
         Registry::start_in(kind, None)
     }
 
+    /// A plain-HTTP registry on 127.0.0.1 of this network namespace.
+    pub(crate) fn plain() -> Registry {
+        Registry::start(Kind::Plain)
+    }
+
     /// A plain-HTTP registry listening on 127.0.0.1 of the network
     /// namespace of process `net_of` (host B's engine): there only.
     pub(crate) fn plain_in(net_of: &str) -> Registry {

@@ -437,6 +437,89 @@ fn kubelet_archive_imports_and_restores_into_docker() {
     assert_files(&name);
 }
 
+/// An OCI image layout in `dir` of one image `reference`: `layer` (a plain
+/// tar) as its one layer, `annotations` on its manifest, behind an index
+/// (which `docker-cr image push` takes: the tag names the index, whose one
+/// manifest is the image).
+fn oci_layout(dir: &Path, reference: &str, layer: &[u8], annotations: serde_json::Value) {
+    use sha2::Digest;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (ld, ls) = put(layer);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [ld]}});
+    let (cd, cs) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}],
+        "annotations": annotations});
+    let (md, ms) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+                       "platform": {"architecture": "amd64", "os": "linux"}}]});
+    let (id, is) = put(&serde_json::to_vec(&index).unwrap());
+    let top = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": is,
+                       "annotations": {"org.opencontainers.image.ref.name": reference}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+// Issue 20, Kubernetes → Docker through a registry: CRI-O's checkpoint
+// image (the kubelet archive's files as its one plain-tar layer, CRI-O's
+// annotations on the manifest; made here from a Podman export, as the
+// kubelet archive is: there is no CRI-O on this machine), in a real
+// registry; docker-cr pulls it, tells it is CRI-O's, and restores it into
+// Docker only with --trust: the counter goes on with its in-memory token.
+#[test]
+#[ignore]
+fn crio_checkpoint_image_restores_into_docker() {
+    require_podman();
+    let e = podman_export("crioimg", &["--network", "none"], None, "zstd");
+    let container = unique("counter");
+    let kube = e.archive.with_extension("kubelet.tar");
+    as_kubelet_archive(&e.archive, &container, &kube);
+    let reg = crate::image::Registry::plain();
+    let image = format!("{}/crio-made:v1", reg.host());
+    let tmp = temp_dir("crio-image");
+    let layout = tmp.join("layout");
+    let cri = "io.kubernetes.cri-o.annotations.checkpoint.";
+    oci_layout(
+        &layout,
+        &image,
+        &std::fs::read(&kube).unwrap(),
+        serde_json::json!({
+            format!("{cri}name"): container,
+            format!("{cri}rawImageName"): "docker-cr-test:busybox",
+            format!("{cri}rootfsImageName"): "docker-cr-test:busybox",
+        }),
+    );
+    let store = tmp.join("store");
+    let in_store = |args: &[&str]| {
+        Command::new(bin()).args(args).env("DOCKER_CR_STORE", &store).stdin(std::process::Stdio::null()).bounded()
+    };
+    ok(in_store(&["image", "--insecure", "push", "--layout", layout.to_str().unwrap(), &image]));
+    let t = text(&ok(in_store(&["image", "--insecure", "inspect", &image])));
+    assert!(t.contains("CRI-O") && t.contains(&container), "{t}");
+    let name = unique("from-crio-image");
+    let _g = Container(name.clone());
+    fails_with(&in_store(&["restore", "--insecure", "--name", &name, &image]), 5, "--trust");
+    assert!(!exists(&name), "restored without --trust");
+    let o = ok(in_store(&["restore", "--insecure", "--trust", "--name", &name, &image]));
+    assert!(text(&o).contains("CRI-O"), "{}", text(&o));
+    let (t, n) = wait_exec_count("docker", &name, e.count);
+    assert_eq!(t, e.token, "the in-memory token is gone: the container started from scratch");
+    assert!(n >= e.count);
+    wait_exec_count("docker", &name, n + 1);
+    assert_files(&name);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// A Podman volume, removed (there and in Docker) when dropped.
 struct Volumes(String);
 
