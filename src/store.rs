@@ -57,6 +57,10 @@ impl Store {
     pub fn find(&self, container: &str, name: Option<&str>) -> Result<Entry> {
         find(&self.root, container, name)
     }
+    /// A checkpoint or a group checkpoint (`find_any`).
+    pub fn find_any(&self, key: &str, name: Option<&str>) -> Result<Entry> {
+        find_any(&self.root, key, name)
+    }
     pub fn new_path(&self, container: &str, name: Option<&str>, millis: u128) -> Result<PathBuf> {
         new_path(&self.root, container, name, millis)
     }

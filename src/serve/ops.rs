@@ -204,8 +204,11 @@ pub fn diff(s: &Session, a: &str, b: &str) -> Result<diff::Diff> {
 }
 
 /// `rm CONTAINER/NAME`.
+/// Deletes a checkpoint, or a group checkpoint as one (as `rm` does).
 pub fn delete(s: &Session, container: &str, name: &str) -> Result<()> {
-    store::remove(&entry(s, container, name)?)
+    valid("container or group name", container)?;
+    valid("checkpoint name", name)?;
+    store::remove(&s.store.find_any(container, Some(name))?)
 }
 
 fn now() -> u64 {
