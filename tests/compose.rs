@@ -199,10 +199,18 @@ pub fn snapshot(p: &Project) -> (Vec<u64>, u64) {
 /// Both go on, and still agree.
 #[track_caller]
 pub fn assert_goes_on(p: &Project, from: usize) {
+    assert_goes_on_after(p, from, "");
+}
+
+/// `assert_goes_on`, with what the restore printed in the failure (a
+/// connection that did not come back open shows as the list starting again
+/// at 1: the restore's lines say why, e.g. an address it could not have).
+#[track_caller]
+pub fn assert_goes_on_after(p: &Project, from: usize, restore_said: &str) {
     let ip = address(&p.c("redis"));
     wait_list(&ip, from + 20);
     let (l, s) = snapshot(p);
-    consistent(&l, s).unwrap_or_else(|e| panic!("after the restore: {e}"));
+    consistent(&l, s).unwrap_or_else(|e| panic!("after the restore: {e}\nthe restore said:\n{restore_said}"));
 }
 
 fn stdout(o: &Output) -> String {
@@ -219,7 +227,7 @@ fn stdout(o: &Output) -> String {
 fn project_checkpointed_and_restored_as_one() {
     let p = Project::up("cmp", "");
     let (redis, app) = (p.c("redis"), p.c("app"));
-    let ip = address(&redis);
+    let (ip, app_ip) = (address(&redis), address(&app));
     // What the checkpoint saves lies between these two lengths.
     let pre = wait_list(&ip, 50).len();
     let o = ok(p.cr(&["checkpoint", "--project", &p.name, "first", "--print-stats"]));
@@ -233,7 +241,9 @@ fn project_checkpointed_and_restored_as_one() {
     }
     assert!(g["runtime_checkpoint_durations"][&redis].as_u64().is_some(), "{stats}");
     let post = snapshot(&p);
-    consistent(&post.0, post.1).expect("after the checkpoint, before the restore");
+    consistent(&post.0, post.1).unwrap_or_else(|e| {
+        panic!("after the checkpoint, before the restore: {e}\nthe checkpoint said:\n{}", text(&o))
+    });
     // One item of the store, its members under it.
     let ls: Value = serde_json::from_slice(&ok(p.cr(&["ls", "--format", "json"])).stdout).unwrap();
     let rows = ls.as_array().unwrap();
@@ -262,10 +272,11 @@ fn project_checkpointed_and_restored_as_one() {
     let t = text(&o);
     assert!(t.contains("TCP connection: restored open"), "{t}");
     assert_eq!(address(&redis), ip, "redis kept its address");
+    assert_eq!(address(&app), app_ip, "the app kept its address:\n{t}");
     let (l, s) = snapshot(&p);
-    consistent(&l, s).unwrap_or_else(|e| panic!("right after the restore: {e}"));
+    consistent(&l, s).unwrap_or_else(|e| panic!("right after the restore: {e}\nthe restore said:\n{t}"));
     assert!(l.len() >= pre, "the list went back from {pre} (before the checkpoint) to {}", l.len());
-    assert_goes_on(&p, l.len());
+    assert_goes_on_after(&p, l.len(), &t);
     // Compose takes them for its own.
     let ps = compose_ok(&p, &["ps"]);
     assert!(ps.contains(&redis) && ps.contains(&app), "{ps}");
