@@ -150,10 +150,38 @@ pub(super) fn start(job: Job, p: &Plan, s: Start, out: &mut Outcome) -> Result<(
 /// source, stats-restore) and the page source's log. Short (the socket's
 /// path must fit a sockaddr_un), private, made anew.
 fn lazy_work_dir(id: &str) -> Result<PathBuf> {
-    let dir = Path::new(crate::host::paths::RUN).join(format!("lazy-{}", crate::engine::docker::short_id(id)));
+    let run = Path::new(crate::host::paths::RUN);
+    let dir = run.join(format!("lazy-{}", crate::engine::docker::short_id(id)));
     let _ = fs::remove_dir_all(&dir);
+    // A failed lazy restore keeps its directory (the page source's log,
+    // which its error names); a day later nobody reads it any more.
+    let now = std::time::SystemTime::now();
+    let old: Vec<(std::ffi::OsString, Option<Duration>)> = fs::read_dir(run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            (e.file_name(), e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| now.duration_since(t).ok()))
+        })
+        .collect();
+    for n in stale_lazy_dirs(&old, STALE_LAZY) {
+        let _ = fs::remove_dir_all(run.join(n));
+    }
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).at("create", &dir)?;
     Ok(dir)
+}
+
+/// How old a lazy restore's directory left by a failure may grow.
+const STALE_LAZY: Duration = Duration::from_secs(24 * 3600);
+
+/// Of the entries of /run/docker-cr (name, age), the lazy restores'
+/// directories older than `max`. Pure.
+fn stale_lazy_dirs(entries: &[(std::ffi::OsString, Option<Duration>)], max: Duration) -> Vec<std::ffi::OsString> {
+    entries
+        .iter()
+        .filter(|(n, age)| n.as_encoded_bytes().starts_with(b"lazy-") && age.is_some_and(|a| a > max))
+        .map(|(n, _)| n.clone())
+        .collect()
 }
 
 /// How long the page source may run on after the stream from the source
@@ -539,4 +567,23 @@ fn restored_freezer(ctx: &Ctx, id: &str) -> Result<cgroup::Freezer> {
         )
     })?;
     Ok(cgroup::Freezer { version: ctx.cgroup, dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_old_lazy_dirs_are_stale() {
+        let day = Duration::from_secs(24 * 3600);
+        let e = |n: &str, h: Option<u64>| (std::ffi::OsString::from(n), h.map(|h| Duration::from_secs(h * 3600)));
+        let entries = [
+            e("lazy-0123456789ab", Some(30)),
+            e("lazy-ba9876543210", Some(2)),
+            e("lazy-ffffffffffff", None),
+            e("restore-0123.log", Some(90)),
+            e("containers", Some(90)),
+        ];
+        assert_eq!(stale_lazy_dirs(&entries, day), vec![std::ffi::OsString::from("lazy-0123456789ab")]);
+    }
 }
