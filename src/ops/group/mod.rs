@@ -186,7 +186,7 @@ pub fn facts(ctx: &crate::host::Ctx, o: &Options, dir: &Path) -> Result<Facts> {
 /// The group's plan: its members in restore order, what it records of
 /// their networks and volumes, and every refusal of the group as a whole
 /// (each member's own are its `checkpoint::Plan`'s). `dir`: where it goes.
-/// Pure.
+/// Its steps, in order. Pure.
 pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
     let mut p = Plan {
         name: o.name.clone(),
@@ -203,6 +203,19 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
         Select::List(_) => format!("group {}", o.name),
         Select::Filter(fs) => format!("the containers with {}", fs.join(", ")),
     };
+    plan_selection(o, f, &mut p);
+    let owned = plan_members(o, f, &what, &mut p);
+    plan_order(&owned, &what, &mut p);
+    plan_project(o, &owned, &mut p);
+    plan_networks(f, &owned, &mut p);
+    plan_volumes(f, &owned, &mut p);
+    plan_target(f, dir, &mut p);
+    p
+}
+
+/// The selection itself: filters that do not parse, a list's names that
+/// name no container.
+fn plan_selection(o: &Options, f: &Facts, p: &mut Plan) {
     if let Select::Filter(fs) = &o.select {
         for x in fs {
             if let Err(e) = group::parse_filter(x) {
@@ -218,6 +231,12 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
             ));
         }
     }
+}
+
+/// The members: a project's or a filter's running containers, a list's
+/// named ones; refused when none, too many, named twice or named like the
+/// group's own files.
+fn plan_members(o: &Options, f: &Facts, what: &str, p: &mut Plan) -> Vec<Value> {
     // A project's or a filter's stopped containers are not part of it (as
     // `checkpoint --all` skips them); a list's are refused by their plans.
     let mut members: Vec<&Value> = Vec::new();
@@ -263,9 +282,13 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
             ));
         }
     }
-    let owned: Vec<Value> = members.iter().map(|c| (*c).clone()).collect();
+    members.iter().map(|c| (*c).clone()).collect()
+}
+
+/// The restore order: dependencies first, then by creation.
+fn plan_order(owned: &[Value], what: &str, p: &mut Plan) {
     let names: Vec<String> = owned.iter().map(group::name_of).collect();
-    let deps: Vec<Vec<String>> = owned.iter().map(|c| group::depends_on(c, &owned)).collect();
+    let deps: Vec<Vec<String>> = owned.iter().map(|c| group::depends_on(c, owned)).collect();
     let idx: Vec<Vec<usize>> =
         deps.iter().map(|d| d.iter().filter_map(|n| names.iter().position(|x| x == n)).collect()).collect();
     let created: Vec<(u64, u64)> = owned.iter().map(|c| group::created_key(s(c, "/Created"))).collect();
@@ -275,11 +298,14 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
             .refusals
             .push(Error::container(format!("{what}: {why}"), "docker-cr restores a group in dependency order")),
     }
-    // A project's dependencies that are not running: the group cannot hold
-    // them, and its restore will not bring them.
+}
+
+/// The Compose project it restores as, and a project's dependencies that
+/// are not running (the group cannot hold them).
+fn plan_project(o: &Options, owned: &[Value], p: &mut Plan) {
     if let Select::Project(proj) = &o.select {
         p.project = Some(proj.clone());
-        for c in &owned {
+        for c in owned {
             if let Some(list) = c["Config"]["Labels"][group::LABEL_DEPENDS_ON].as_str() {
                 for svc in list.split(',').filter_map(|d| d.split(':').next()).filter(|d| !d.is_empty()) {
                     let held = owned.iter().any(|m| m["Config"]["Labels"][group::LABEL_SERVICE] == svc);
@@ -301,9 +327,13 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
             p.project = Some(projects[0].to_string());
         }
     }
+}
+
+/// The networks it records, and the members' endpoints it cannot.
+fn plan_networks(f: &Facts, owned: &[Value], p: &mut Plan) {
     p.networks = f.networks.iter().map(group::network_of).collect();
     p.networks.sort_by(|a, b| a.name.cmp(&b.name));
-    for c in &owned {
+    for c in owned {
         for ep in group::endpoints(c) {
             if group::engine_network(&ep.network) {
                 if ep.network == "bridge" {
@@ -321,6 +351,10 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
             }
         }
     }
+}
+
+/// The named volumes it records, with their users.
+fn plan_volumes(f: &Facts, owned: &[Value], p: &mut Plan) {
     for v in &f.volumes {
         let name = s(v, "/Name").to_string();
         let users: Vec<String> = owned
@@ -344,6 +378,10 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
         });
     }
     p.volumes.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+/// Where it goes: a new directory, built beside it.
+fn plan_target(f: &Facts, dir: &Path, p: &mut Plan) {
     if f.exists {
         p.refusals.push(Error::checkpoint(
             format!("{} already exists", dir.display()),
@@ -354,7 +392,6 @@ pub fn plan(o: &Options, f: &Facts, dir: &Path) -> Plan {
         Ok((partial, failed)) => (p.partial, p.failed) = (partial, failed),
         Err(e) => p.refusals.push(e),
     }
-    p
 }
 
 /// The group's name for a `--filter` without `--group`: the first
