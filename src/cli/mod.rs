@@ -10,7 +10,6 @@ pub mod image;
 pub mod plugin;
 pub mod serve;
 pub mod table;
-pub mod template;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,7 +18,7 @@ use crate::error::Error;
 use crate::formats::archive::Compression;
 use crate::host::check;
 use crate::model::container::Publish;
-use crate::ops::{all, catalog, checkpoint, group, inspect, keys, restore, transfer};
+use crate::ops::{all, catalog, checkpoint, group, inspect, keys, restore, template, transfer};
 use crate::store::{Location, Ref};
 use table::{Args, Cmd};
 

@@ -21,7 +21,7 @@ use crate::store::{self, Entry, Ref};
 pub struct LsOptions {
     pub container: Option<String>,
     pub json: bool,
-    /// --format '{{.Field}}...': one line per checkpoint (see `cli::template`).
+    /// --format '{{.Field}}...': one line per checkpoint (see `ops::template`).
     pub template: Option<String>,
     /// -q: references only.
     pub quiet_names: bool,
@@ -462,7 +462,7 @@ pub fn ls(session: &Session, a: &LsOptions) -> Result<()> {
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&rows).unwrap_or_default();
         for row in v.as_array().into_iter().flatten() {
-            let line = crate::cli::template::render(t, row)
+            let line = crate::ops::template::render(t, row)
                 .map_err(|e| Error::Usage(format!("{e}\nTry 'docker-cr ls --help'.")))?;
             println!("{line}");
         }

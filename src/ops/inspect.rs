@@ -289,7 +289,7 @@ pub fn render_text(r: &Value, procs: &[Proc]) -> String {
 pub struct Options {
     pub checkpoint: crate::store::Ref,
     pub json: bool,
-    /// --format '{{.Field}}...' (see `cli::template`).
+    /// --format '{{.Field}}...' (see `ops::template`).
     pub template: Option<String>,
 }
 
@@ -444,7 +444,7 @@ pub fn run(session: &crate::session::Session, a: &Options) -> Result<()> {
     };
     if let Some(t) = &a.template {
         let v = serde_json::to_value(&r).unwrap_or_default();
-        let line = crate::cli::template::render(t, &v)
+        let line = crate::ops::template::render(t, &v)
             .map_err(|e| crate::error::Error::Usage(format!("{e}\nTry 'docker-cr inspect --help'.")))?;
         println!("{line}");
         return Ok(());

@@ -18,4 +18,5 @@ pub mod import_plan;
 pub mod inspect;
 pub mod keys;
 pub mod restore;
+pub mod template;
 pub mod transfer;
