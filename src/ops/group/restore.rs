@@ -740,7 +740,6 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
     }
     let mut made = Made::default();
     let mut held = Held::default();
-    let needs_holder = crate::engine::holder::generation(&ctx.docker_version, ctx.engine.api()).needs_holder;
     let r = (|| -> Result<Vec<single::Outcome>> {
         for (name, id, holder) in &p.replace {
             ctx.engine.remove(id).map_err(|e| e.step(format!("removing {name} (--replace)")))?;
@@ -801,14 +800,17 @@ pub fn run_opened(session: &Session, o: &Options, g: &Opened) -> Result<Outcome>
                 .as_ref()
                 .and_then(|c| c["Config"]["Labels"][crate::engine::holder::LABEL_HOLDER].as_str().map(str::to_string));
             made.containers.push((out.id.clone(), holder));
-            // Held until every member is back: a member restored later
-            // behind a network holder (Docker >= 28) has its address before
-            // its sockets, and would answer this one's retransmissions with
-            // a reset, closing the connection the restore brought back.
-            // Without holders nothing has a later member's address before
-            // its sockets are back, and a hold would only make TCP back
-            // off its retransmissions (seconds, after a long hold).
-            if needs_holder && outs.len() + 1 < p.members.len() {
+            // Held until every member is back. A member restored later has
+            // its address before its sockets: behind a network holder
+            // (Docker >= 28), and on older engines too, whose sandbox (the
+            // namespace with its address) is made before runc and CRIU
+            // start. This one's retransmissions would reach that address
+            // meanwhile and be answered with a reset, closing the connection
+            // the restore brought back (seen: the app's list started again at
+            // 1 on Docker 20.10, cgroup v2, with both connections "restored
+            // open"). Held, they are dropped, and TCP retransmits once the
+            // hold ends (its backoff may add a second or two).
+            if outs.len() + 1 < p.members.len() {
                 let pid = c.as_ref().and_then(|c| c.pointer("/State/Pid")).and_then(Value::as_i64).unwrap_or(0) as i32;
                 held.hold(ctx, &out.id, &x.container, pid);
             }
