@@ -676,6 +676,46 @@ fn podman_restores_our_image() {
     let _ = fs::remove_dir_all(&tmp);
 }
 
+// Issue 20 (Docker → Podman over TLS): the registry's certificate from a
+// CA made here; docker-cr pushes with that CA trusted (certs.d), Podman
+// refuses the registry without it and pulls with it (--cert-dir, the same
+// ca.crt; no host file changes), and restores docker-cr's image: the
+// counter goes on with its in-memory token.
+#[test]
+#[ignore]
+fn podman_restores_our_image_over_tls() {
+    require_engine();
+    let name = unique("img2podtls");
+    let _g = Container(name.clone());
+    let token = start_counter(&name, 0, &["--network", "none"]);
+    let tmp = temp_dir("img2podtls");
+    let store = tmp.join("store");
+    ok(dcr_in(&store, &[], &["checkpoint", "-q", &name, "cp1"]));
+    let reg = Registry::start(Kind::Tls);
+    let certs = reg.certs_d.clone().unwrap();
+    let image = format!("{}/docker-made:tls", reg.host());
+    ok(dcr_in(
+        &store,
+        &[("DOCKER_CR_CERTS_D", s(&certs))],
+        &["image", "build", "--push", &format!("{name}/cp1"), &image],
+    ));
+    let _base = podman_has_engine_image();
+    let _pi = PodmanImage(image.clone());
+    let o = podman(&["pull", "-q", &image]);
+    assert!(!o.status.success(), "Podman pulled from a registry whose CA it does not trust:\n{}", text(&o));
+    assert!(text(&o).contains("certificate"), "{}", text(&o));
+    podman_ok(&["pull", "-q", "--cert-dir", s(&certs.join(reg.host())), &image]);
+    let pname = format!("{}{}", prefix(), unique("restored-tls"));
+    let _pc = PodmanCtr(pname.clone());
+    let o = podman(&["container", "restore", "--name", &pname, &image]);
+    assert!(o.status.success(), "podman container restore {image}:\n{}", text(&o));
+    let (t, n1) = podman_state(&pname);
+    assert_eq!(t, token, "Podman started it from scratch");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(podman_state(&pname).1 > n1, "the counter stopped in Podman");
+    let _ = fs::remove_dir_all(&tmp);
+}
+
 // Issue 20 (Podman → Docker through a registry): Podman's own
 // `--create-image` checkpoint, pushed by Podman, pulled by docker-cr into a
 // checkpoint directory (recognised as Podman's, converted, unsigned), and
