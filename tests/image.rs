@@ -196,7 +196,7 @@ impl Drop for Registry {
 
 /// docker-cr with a private store (and its image layout) and these
 /// variables.
-fn dcr_in(store: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn dcr_in(store: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut c = Command::new(bin());
     c.args(args).env("DOCKER_CR_STORE", store).stdin(Stdio::null());
     for (k, v) in env {
@@ -638,6 +638,21 @@ fn podman_has_engine_image() -> Option<PodmanImage> {
     Some(PodmanImage(id))
 }
 
+/// `podman container restore IMAGE` (pulled already) as a new container
+/// (`tag` in its name): the counter goes on with its in-memory `token`.
+/// The container (removed when dropped), and its name.
+fn podman_restores_the_counter(image: &str, tag: &str, token: &str) -> (PodmanCtr, String) {
+    let pname = format!("{}{}", prefix(), unique(tag));
+    let guard = PodmanCtr(pname.clone());
+    let o = podman(&["container", "restore", "--name", &pname, image]);
+    assert!(o.status.success(), "podman container restore {image}:\n{}", text(&o));
+    let (t, n1) = podman_state(&pname);
+    assert_eq!(t, token, "Podman started it from scratch");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(podman_state(&pname).1 > n1, "the counter stopped in Podman");
+    (guard, pname)
+}
+
 // Issue 20 (Docker → Podman through a registry): `podman container restore
 // REGISTRY/docker-made:tag` restores docker-cr's image: the counter goes on
 // with its in-memory token, the file is there.
@@ -664,14 +679,7 @@ fn podman_restores_our_image() {
     let _base = podman_has_engine_image();
     let _pi = PodmanImage(image.clone());
     podman_ok(&["pull", "-q", "--tls-verify=false", &image]);
-    let pname = format!("{}{}", prefix(), unique("restored"));
-    let _pc = PodmanCtr(pname.clone());
-    let o = podman(&["container", "restore", "--name", &pname, &image]);
-    assert!(o.status.success(), "podman container restore {image}:\n{}", text(&o));
-    let (t, n1) = podman_state(&pname);
-    assert_eq!(t, token, "Podman started it from scratch");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(podman_state(&pname).1 > n1, "the counter stopped in Podman");
+    let (_pc, pname) = podman_restores_the_counter(&image, "restored", &token);
     assert_eq!(podman_ok(&["exec", &pname, "cat", "/tmp/test.txt"]), "kept");
     let _ = fs::remove_dir_all(&tmp);
 }
@@ -705,14 +713,7 @@ fn podman_restores_our_image_over_tls() {
     assert!(!o.status.success(), "Podman pulled from a registry whose CA it does not trust:\n{}", text(&o));
     assert!(text(&o).contains("certificate"), "{}", text(&o));
     podman_ok(&["pull", "-q", "--cert-dir", s(&certs.join(reg.host())), &image]);
-    let pname = format!("{}{}", prefix(), unique("restored-tls"));
-    let _pc = PodmanCtr(pname.clone());
-    let o = podman(&["container", "restore", "--name", &pname, &image]);
-    assert!(o.status.success(), "podman container restore {image}:\n{}", text(&o));
-    let (t, n1) = podman_state(&pname);
-    assert_eq!(t, token, "Podman started it from scratch");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(podman_state(&pname).1 > n1, "the counter stopped in Podman");
+    let _pc = podman_restores_the_counter(&image, "restored-tls", &token);
     let _ = fs::remove_dir_all(&tmp);
 }
 

@@ -564,12 +564,7 @@ fn serve_migrates_to_the_host_the_operator_names() {
     // environment, which is this test's (tests/run sets DOCKER_CR_HOST_B*).
     let srv = Server::start(&store, &["--transport", transport.to_str().unwrap()]);
     let body = format!("{{\"container\":\"{name}\",\"dest\":\"{pid}\"}}");
-    let (st, _, reply) = srv.raw(&format!(
-        "POST /api/migrate HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        srv.port,
-        srv.bearer(),
-        body.len()
-    ));
+    let (st, _, reply) = srv.post("/api/migrate", &body);
     assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
     let t0 = std::time::Instant::now();
     let job = loop {

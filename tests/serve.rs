@@ -77,6 +77,15 @@ impl Server {
     pub fn bearer(&self) -> String {
         format!("Authorization: Bearer {}\r\n", self.token)
     }
+    /// A JSON POST with the token, as an API client sends it.
+    pub fn post(&self, path: &str, body: &str) -> (u16, String, Vec<u8>) {
+        self.raw(&format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            self.bearer(),
+            body.len()
+        ))
+    }
     pub fn json(&self, path: &str) -> Value {
         let (st, _, body) = self.get(path, &self.bearer());
         assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&body));
@@ -339,11 +348,7 @@ fn serve_page_shows_a_group_as_one_item() {
     let console: Vec<&str> = r["console"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     assert!(console.is_empty(), "{console:?}");
     // Deleted as one.
-    let (st, _, body) = srv.raw(&format!(
-        "POST /api/checkpoints/{reference}/delete HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
-        srv.port,
-        srv.bearer()
-    ));
+    let (st, _, body) = srv.post(&format!("/api/checkpoints/{reference}/delete"), "{}");
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     assert!(!store.join(&p.name).join("g1").exists(), "the group is still in the store");
 }
@@ -395,12 +400,7 @@ fn serve_events_follow_the_store_and_an_operation() {
     ok(cr(&store, &["checkpoint", &c.name, "by-cli"]));
     until(&mut |e, _| e == "checkpoints");
     let body = format!("{{\"container\":\"{}\",\"name\":\"by-page\"}}", c.name);
-    let (st, _, reply) = srv.raw(&format!(
-        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        srv.port,
-        srv.bearer(),
-        body.len()
-    ));
+    let (st, _, reply) = srv.post("/api/checkpoints", &body);
     assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
     let job = |d: &str| -> Option<Value> {
         let v: Value = serde_json::from_str(d).ok()?;
@@ -548,12 +548,7 @@ fn serve_prune_previews_then_removes_what_the_cli_would() {
         assert!(store.join(&c.name).join(n).is_dir(), "the preview removed {n}");
     }
     let body = format!("{{\"keep\":1,\"container\":\"{}\"}}", c.name);
-    let (st, _, reply) = srv.raw(&format!(
-        "POST /api/prune HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        srv.port,
-        srv.bearer(),
-        body.len()
-    ));
+    let (st, _, reply) = srv.post("/api/prune", &body);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&reply));
     let v: Value = serde_json::from_slice(&reply).unwrap();
     let mut removed: Vec<String> =
@@ -580,20 +575,10 @@ fn serve_sigterm_rolls_back_a_running_checkpoint() {
     let port = start_big_redis(&name, 256);
     let mut srv = Server::start(&store, &[]);
     let body = format!("{{\"container\":\"{name}\",\"name\":\"cut\"}}");
-    let (st, _, reply) = srv.raw(&format!(
-        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        srv.port,
-        srv.bearer(),
-        body.len()
-    ));
+    let (st, _, reply) = srv.post("/api/checkpoints", &body);
     assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
     // A second operation on the same container is refused meanwhile.
-    let (st, _, reply) = srv.raw(&format!(
-        "POST /api/checkpoints HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        srv.port,
-        srv.bearer(),
-        body.len()
-    ));
+    let (st, _, reply) = srv.post("/api/checkpoints", &body);
     assert_eq!(st, 409, "{}", String::from_utf8_lossy(&reply));
     let t0 = Instant::now();
     while !srv.log_text().contains("froze") {
@@ -627,14 +612,7 @@ fn serve_cancel_rolls_back_a_running_checkpoint() {
     let _c = Container(name.clone());
     let port = start_big_redis(&name, 256);
     let srv = Server::start(&store, &[]);
-    let post = |path: &str, body: &str| {
-        srv.raw(&format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            srv.port,
-            srv.bearer(),
-            body.len()
-        ))
-    };
+    let post = |path: &str, body: &str| srv.post(path, body);
     let (st, _, reply) = post("/api/checkpoints", &format!("{{\"container\":\"{name}\",\"name\":\"cut\"}}"));
     assert_eq!(st, 202, "{}", String::from_utf8_lossy(&reply));
     let id = serde_json::from_slice::<Value>(&reply).unwrap()["job"].as_u64().unwrap();

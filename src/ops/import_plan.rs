@@ -111,7 +111,8 @@ pub fn describe(p: &Plan, f: &Facts) -> Vec<String> {
         Volumes::Ignored(v) => {
             lines.push(format!("volumes: the archive's {} are not unpacked (--ignore-volumes)", v.join(", ")))
         }
-        Volumes::Create(v) if p.refusals.is_empty() => {
+        // Said only when none of them is refused (it exists here).
+        Volumes::Create(v) if !v.iter().any(|x| f.existing_volumes.contains(x)) => {
             lines.push(format!("volumes: would create and fill {} from the archive", v.join(", ")))
         }
         Volumes::Create(_) | Volumes::None => {}

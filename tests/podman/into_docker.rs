@@ -507,9 +507,7 @@ fn crio_checkpoint_image_restores_into_docker() {
         }),
     );
     let store = tmp.join("store");
-    let in_store = |args: &[&str]| {
-        Command::new(bin()).args(args).env("DOCKER_CR_STORE", &store).stdin(std::process::Stdio::null()).bounded()
-    };
+    let in_store = |args: &[&str]| crate::image::dcr_in(&store, &[], args);
     ok(in_store(&["image", "--insecure", "push", "--layout", layout.to_str().unwrap(), &image]));
     let t = text(&ok(in_store(&["image", "--insecure", "inspect", &image])));
     assert!(t.contains("CRI-O") && t.contains(&container), "{t}");

@@ -255,12 +255,7 @@ function fillCheckpoints(root) {
       } })),
     cell("Checkpoint", h("a", { href: "#cp/" + enc(r.container) + "/" + enc(r.name), class: "cp-link", text: r.reference }),
       h("div", { class: "why", text: r.image ? "image " + r.image.slice(0, 19) : "" })),
-    cell("Age", age(r.age_seconds), h("div", { class: "why", text: r.created })),
-    num("Size", mib(r.size_bytes)),
-    num("Pages", String(r.memory_pages)),
-    cell("Container", r.container_state),
-    cell("CRIU / kernel", r.criu, h("div", { class: "why", text: r.kernel })),
-    cell("Provenance", r.signature),
+    ...factCells(r),
     cell("Restorable here", restorable(r)),
     cell("Actions",
       h("a", { class: "button", href: "/api/checkpoints/" + enc(r.container) + "/" + enc(r.name) + "/archive", download: "", text: "Download" }),
@@ -269,6 +264,18 @@ function fillCheckpoints(root) {
     h("thead", {}, h("tr", {}, ["", "Checkpoint", "Age", "Size", "Pages", "Container", "CRIU / kernel", "Provenance", "Restorable here", "Actions"].map((t) =>
       h("th", { text: t, class: t === "Size" || t === "Pages" ? "num" : null })))),
     h("tbody", {}, rows))));
+}
+
+// The cells a checkpoint's row and a group's have alike.
+function factCells(r) {
+  return [
+    cell("Age", age(r.age_seconds), h("div", { class: "why", text: r.created })),
+    num("Size", mib(r.size_bytes)),
+    num("Pages", String(r.memory_pages)),
+    cell("Container", r.container_state),
+    cell("CRIU / kernel", r.criu, h("div", { class: "why", text: r.kernel })),
+    cell("Provenance", r.signature),
+  ];
 }
 
 // A group checkpoint (a Compose project frozen at one instant): one item,
@@ -281,12 +288,7 @@ function groupRow(r) {
   return h("tr", { "data-ref": r.reference, class: "group" },
     cell("Select", ""),
     cell("Checkpoint", h("span", { class: "cp-group", text: "group " + r.reference }), members),
-    cell("Age", age(r.age_seconds), h("div", { class: "why", text: r.created })),
-    num("Size", mib(r.size_bytes)),
-    num("Pages", String(r.memory_pages)),
-    cell("Container", r.container_state),
-    cell("CRIU / kernel", r.criu, h("div", { class: "why", text: r.kernel })),
-    cell("Provenance", r.signature),
+    ...factCells(r),
     cell("Restorable here", restorable(r),
       h("div", { class: "why", text: "as one: docker-cr restore --group " + r.reference })),
     cell("Actions", h("button", { class: "danger", id: "del-" + r.reference, onclick: () => del(r), text: "Delete" })));
