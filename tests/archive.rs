@@ -252,6 +252,11 @@ fn named_volumes_travel_in_the_archive() {
     let c = Counter::start("volc", &["-v", &format!("{vol}:/data")], 5);
     let (name, port, token) = (c.name.clone(), c.port, c.token.clone());
     docker_ok(&["exec", &name, "sh", "-c", "echo in-volume > /data/hello && mkdir /data/sub && echo x > /data/sub/y"]);
+    // Larger than a manifest's 16 MiB piece: the volume's tar is summed
+    // whole, as the signed list has it.
+    let big = docker_ok(&[
+        "exec", &name, "sh", "-c", "dd if=/dev/urandom of=/data/big bs=1048576 count=20 2>/dev/null && md5sum /data/big",
+    ]);
     let tmp = temp_dir("vol");
     let store = tmp.join("store");
     let file = tmp.join("cp.tar");
@@ -274,6 +279,7 @@ fn named_volumes_travel_in_the_archive() {
     ok(dcr_store(&store, &["restore", "--import", s(&file)]));
     assert_continues(port, &token, c.count);
     assert_eq!(docker_ok(&["exec", &name, "cat", "/data/hello", "/data/sub/y"]), "in-volume\nx");
+    assert_eq!(docker_ok(&["exec", &name, "md5sum", "/data/big"]), big);
     store_is_empty(&store);
 
     // The volume exists now: not overwritten, nothing created ...
