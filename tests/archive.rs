@@ -255,7 +255,11 @@ fn named_volumes_travel_in_the_archive() {
     // Larger than a manifest's 16 MiB piece: the volume's tar is summed
     // whole, as the signed list has it.
     let big = docker_ok(&[
-        "exec", &name, "sh", "-c", "dd if=/dev/urandom of=/data/big bs=1048576 count=20 2>/dev/null && md5sum /data/big",
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "dd if=/dev/urandom of=/data/big bs=1048576 count=20 2>/dev/null && md5sum /data/big",
     ]);
     let tmp = temp_dir("vol");
     let store = tmp.join("store");

@@ -47,8 +47,8 @@ fn readme_workflow_checkpoint_rm_restore() {
     }
     assert_eq!(mode(&dir), 0o700);
     let m: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(m["format"], 2);
-    assert_eq!(m["files"]["rootfs-diff.tar"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(m["format"], 3);
+    assert_eq!(m["files"]["rootfs-diff.tar"]["blake3"].as_str().unwrap().len(), 64);
     assert_eq!(m["container"]["name"], name.as_str());
     assert!(m["host"]["criu"].as_str().unwrap().starts_with('4'));
     assert!(m["sizes"]["pages_bytes"].as_u64().unwrap() > 0);

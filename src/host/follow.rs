@@ -80,7 +80,7 @@ fn step(dir: &fs::File, files: &mut Vec<Followed>, buf: &mut [u8], stop: &Atomic
         let Ok(size) = f.file.metadata().map(|m| m.len()) else { continue };
         while (f.done.len() as u64 + 1) * CHUNK <= size && !stop.load(Ordering::Relaxed) {
             let off = f.done.len() as u64 * CHUNK;
-            match mf::sha256_range(&f.file, off, CHUNK, buf) {
+            match mf::range_digest(mf::WRITTEN, &f.file, off, CHUNK, buf) {
                 Ok(d) => f.done.push(d),
                 // Read again at the end (`finish`), where an error counts.
                 Err(_) => break,
@@ -140,7 +140,7 @@ impl Follower {
             partial.push(Partial { rel: PathBuf::from(&f.name), size: md.len(), done: f.done });
             ids.push((f.name, md));
         }
-        let sums = mf::sum_rest(&root, &self.images, partial, &AtomicBool::new(false))?;
+        let sums = mf::sum_rest(mf::WRITTEN, &root, &self.images, partial, &AtomicBool::new(false))?;
         let known = ids
             .into_iter()
             .zip(sums)
@@ -224,11 +224,11 @@ mod tests {
         let read_back = mf::sum_dir(&d).unwrap();
         assert_eq!(known["checkpoint/pages-1.img"].sum, read_back["checkpoint/pages-1.img"]);
         assert_eq!(known["checkpoint/pages-2.img"].sum, read_back["checkpoint/pages-2.img"]);
-        assert_eq!(known["checkpoint/pages-1.img"].sum.sha256_chunks.len(), 4);
+        assert_eq!(known["checkpoint/pages-1.img"].sum.blake3_chunks.len(), 4);
         // Used for those files, and only while they are the same files.
         assert_eq!(mf::sum_dir_known(&d, &known).unwrap(), read_back);
         let mut wrong = known.clone();
-        wrong.get_mut("checkpoint/pages-2.img").unwrap().sum.sha256 = "0".repeat(64);
+        wrong.get_mut("checkpoint/pages-2.img").unwrap().sum.blake3 = "0".repeat(64);
         assert_ne!(mf::sum_dir_known(&d, &wrong).unwrap(), read_back, "a known sum is taken as it is");
         fs::remove_file(images.join("pages-2.img")).unwrap();
         fs::write(images.join("pages-2.img"), b"other").unwrap(); // the same size, maybe the same inode

@@ -31,6 +31,7 @@ fn u32_at(b: &[u8], i: usize) -> u64 {
 }
 
 /// Streaming XXH64 with seed 0.
+#[derive(Clone)]
 pub struct Xxh64 {
     v: [u64; 4],
     buf: [u8; 32],

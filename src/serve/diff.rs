@@ -140,14 +140,20 @@ pub fn diff(a: &Side, b: &Side) -> Diff {
         .map(|n| {
             let (x, y) = (ma.files.get(n), mb.files.get(n));
             let (same, pieces_changed) = match (x, y) {
-                (Some(x), Some(y)) if !x.sha256.is_empty() && !y.sha256.is_empty() => {
-                    (Some(x.sha256 == y.sha256), None)
+                (Some(x), Some(y)) => {
+                    let ((kx, wx, px), (ky, wy, py)) = (x.digests(), y.digests());
+                    if kx != ky {
+                        // Manifests of two formats (SHA-256 and BLAKE3): no telling.
+                        (None, None)
+                    } else if !wx.is_empty() && !wy.is_empty() {
+                        (Some(wx == wy), None)
+                    } else if !px.is_empty() && px.len() == py.len() {
+                        let n = px.iter().zip(py).filter(|(p, q)| p != q).count();
+                        (Some(n == 0 && x.size == y.size), Some((n, px.len())))
+                    } else {
+                        (Some(false), None)
+                    }
                 }
-                (Some(x), Some(y)) if !x.sha256_chunks.is_empty() && x.sha256_chunks.len() == y.sha256_chunks.len() => {
-                    let n = x.sha256_chunks.iter().zip(&y.sha256_chunks).filter(|(p, q)| p != q).count();
-                    (Some(n == 0 && x.size == y.size), Some((n, x.sha256_chunks.len())))
-                }
-                (Some(_), Some(_)) => (Some(false), None),
                 _ => (None, None),
             };
             ImageChange {
@@ -272,11 +278,11 @@ mod tests {
         let mut m = tests_sample();
         m.created = created;
         m.files.clear();
-        m.files.insert("checkpoint/pstree.img".into(), FileSum { size: 10, sha256: "aa".into(), ..Default::default() });
+        m.files.insert("checkpoint/pstree.img".into(), FileSum { size: 10, blake3: "aa".into(), ..Default::default() });
         for (n, size, sha) in pages {
             m.files.insert(
                 format!("checkpoint/{n}"),
-                FileSum { size: *size, sha256: sha.to_string(), ..Default::default() },
+                FileSum { size: *size, blake3: sha.to_string(), ..Default::default() },
             );
         }
         m.sizes.pages_bytes = pages.iter().map(|x| x.1).sum();
@@ -358,7 +364,7 @@ mod tests {
         let mut b = side("b", 0, &[]);
         let big = |c: &[&str]| FileSum {
             size: 3 << 20,
-            sha256_chunks: c.iter().map(|s| s.to_string()).collect(),
+            blake3_chunks: c.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
         a.manifest.files.insert("checkpoint/pages-1.img".into(), big(&["1", "2", "3"]));

@@ -251,7 +251,7 @@ pub fn run_checkpoint_known(
             "verified {} files ({:.1} MiB) against the manifest's {} digests in {} ms",
             cp.manifest.files.len(),
             bytes as f64 / (1 << 20) as f64,
-            if cp.manifest.format >= 2 { "SHA-256" } else { "xxHash64" },
+            crate::model::manifest::Digest::of_format(cp.manifest.format).name(),
             t.elapsed().as_millis()
         ));
     }
