@@ -369,9 +369,10 @@ fn wait_verified(job: &Job, out: &mut Outcome) -> Result<()> {
     }
     if was_pending {
         job.ctx.out.step(format!(
-            "verified {} files ({:.1} MiB) against the manifest's SHA-256 digests in {ms} ms, the page images while the container was created",
+            "verified {} files ({:.1} MiB) against the manifest's {} digests in {ms} ms, the page images while the container was created",
             job.m().files.len(),
             bytes as f64 / (1 << 20) as f64,
+            crate::model::manifest::Digest::of_format(job.m().format).name(),
         ));
     }
     Ok(())
