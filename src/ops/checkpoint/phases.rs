@@ -303,7 +303,7 @@ impl Job<'_> {
             move || host::dir_size(&images)
         });
         let conf = self.work.join(mf::DUMP_CONF);
-        self.follower = Some(follow::Follower::start(&images)?);
+        self.follower = Some(follow::Follower::start(&images, self.plan.stop)?);
         let dumped = ctx.criu.dump(&conf, &self.work.join(mf::DUMP_LOG), self.lock.raw_fd(), tty.as_ref());
         drop(ticker);
         if let Err(e) = dumped {
@@ -374,7 +374,7 @@ impl Job<'_> {
         // prepare wrote the plain dump's; this one adds the lazy lines.
         fs::remove_file(&conf).at("replace", &conf)?;
         criu::write_private(&conf, &criu::dump_config(&o)?)?;
-        self.follower = Some(follow::Follower::start(&self.images())?);
+        self.follower = Some(follow::Follower::start(&self.images(), self.plan.stop)?);
         let mut dump = ctx.criu.dump_lazy(&conf, &log, &[self.lock.raw_fd(), theirs.as_raw_fd()], &hook_sock)?;
         drop(theirs);
         ctx.out.step(format!("dumping {name} without its private memory (it stays here, served on demand)"));
