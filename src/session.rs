@@ -25,6 +25,12 @@ pub enum Cancel {
     Signals,
     /// A flag someone else sets (a server's request being stopped).
     Flag(Arc<AtomicBool>),
+    /// A server's operation: its flag (cancelled from the page, or set as
+    /// the server stops), or a signal pending for the server, which blocks
+    /// them all. The server's loop notices a signal within its poll
+    /// (up to 250 ms), longer than many a frozen window: looking for the
+    /// signal here rolls the operation back at its next step, as the CLI's.
+    Server(Arc<AtomicBool>),
 }
 
 impl Cancel {
@@ -38,6 +44,7 @@ impl Cancel {
         match self {
             Cancel::Signals => crate::host::interrupted(),
             Cancel::Flag(f) => f.load(Ordering::SeqCst),
+            Cancel::Server(f) => f.load(Ordering::SeqCst) || crate::host::interrupted(),
         }
     }
     /// `Err(Interrupted)` once cancelled: call between steps.
@@ -150,6 +157,11 @@ mod tests {
         let f = Arc::new(AtomicBool::new(false));
         let c = Cancel::Flag(f.clone());
         assert!(c.check().is_ok());
+        f.store(true, Ordering::SeqCst);
+        assert!(matches!(c.check(), Err(Error::Interrupted)));
+        let f = Arc::new(AtomicBool::new(false));
+        let c = Cancel::Server(f.clone());
+        assert!(c.check().is_ok(), "no flag and no signal pending");
         f.store(true, Ordering::SeqCst);
         assert!(matches!(c.check(), Err(Error::Interrupted)));
     }

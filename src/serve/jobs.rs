@@ -218,7 +218,7 @@ impl Jobs {
         let me = Arc::clone(self);
         let out = Out::new(Arc::new(JobReport { jobs: Arc::downgrade(self), id }), false);
         let t = std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
-            let r = work(out, Cancel::Flag(cancel));
+            let r = work(out, Cancel::Server(cancel));
             me.finish(id, r);
         });
         match t {
