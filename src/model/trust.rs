@@ -3,7 +3,7 @@
 //! its processes with whatever they had: a checkpoint from an unknown source
 //! is as dangerous as a root shell from one. docker-cr therefore signs every
 //! checkpoint it makes with a host key (Ed25519) over `manifest.json`, whose
-//! per-file SHA-256 digests cover everything else, and restore accepts only
+//! per-file BLAKE3 digests (SHA-256 in format 2) cover everything else, and restore accepts only
 //! checkpoints signed by a key the operator trusts, unless told otherwise.
 //!
 //! ```text

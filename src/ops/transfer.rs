@@ -845,9 +845,18 @@ fn unpack_volumes_at<'a>(
             return Err(damaged(format!("{name:?} is not a volume name")));
         }
         // The list has the whole file's SHA-256 (archive.rs), whatever
-        // its size: not the manifest's pieces.
-        let path = vdir.join(format!("{name}.tar"));
-        let got = mf::sum_reader(fs::File::open(&path).at("open", &path)?, &path, mf::Digest::Sha256)?;
+        // its size: not the manifest's pieces. Opened without following
+        // links, a regular file of the listed size, read no further than
+        // that: a link to /dev/zero or a FIFO is refused, not read for ever.
+        let rel = format!("{name}.tar");
+        let path = vdir.join(&rel);
+        let root = fs::File::open(&vdir).at("open", &vdir)?;
+        let f = mf::open_beneath(&root, Path::new(&rel)).at("open", &path)?;
+        let md = f.metadata().at("stat", &path)?;
+        if !md.is_file() || md.len() != want.size {
+            return Err(damaged(format!("{rel} is not a regular file of the size its signed list gives")));
+        }
+        let got = mf::sum_reader(io::Read::take(f, want.size), &path, mf::Digest::Sha256)?;
         if got.size != want.size || got.sha256 != want.sha256 {
             return Err(damaged(format!("{name}.tar does not match its digest")));
         }

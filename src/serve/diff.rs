@@ -1,6 +1,6 @@
 //! Two checkpoints side by side: what changed from `a` to `b` in their
 //! processes (by pid: started, ended, a new command or thread count), their
-//! memory (the page images' sizes and SHA-256 digests from the manifests:
+//! memory (the page images' sizes and digests from the manifests:
 //! equal digests mean equal memory; digests per piece tell how many pieces
 //! changed), their file changes (rootfs-diff.tar's entries: added, removed,
 //! changed size or kind, whiteouts) and their TCP sockets. Pure: the
